@@ -1,0 +1,1 @@
+"""Service flows: YAML state machines read by one small engine (`flows.engine`)."""

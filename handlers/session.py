@@ -1,0 +1,44 @@
+"""A user's conversation state, stored by `app.stores` under the user's OpenID with a TTL.
+
+State is loaded only after the per-user lock is held (aiogram issue 1317), so handlers can
+treat it as theirs for the turn.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from flows.state import FlowState
+
+
+class ClarifyOption(BaseModel):
+    """One numbered choice we offered; replying its digit picks it."""
+
+    kind: str  # "faq" | "flow" | "value"
+    target: str  # faq id, flow id, or a slot value
+
+
+class Session(BaseModel):
+    openid: str
+    flow: FlowState | None = None
+    # A numbered menu we just offered (「您是不是想问：1… 2…」); cleared by the next turn.
+    choices: list[ClarifyOption] = Field(default_factory=list)
+    # Remaining pages of a long answer, sent one per 「更多」.
+    more: list[str] = Field(default_factory=list)
+    consecutive_fallbacks: int = 0
+    # While a human agent owns the conversation the bot stays quiet (epoch seconds).
+    handoff_until: float = 0.0
+    # Consultation bookkeeping for the turn log (issue 5).
+    consultation_id: str = ""
+    turn_index: int = 0
+    last_faq_id: str = ""
+    last_seen: float = 0.0
+    # Awaiting a satisfaction answer for this consultation.
+    awaiting_satisfaction: str = ""
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_defaults=True).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Session:
+        return cls.model_validate_json(data)

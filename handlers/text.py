@@ -1,0 +1,49 @@
+"""Text turns (typed, or voice recognised): paging, numbered choices, flows, FAQ — in that order."""
+
+from __future__ import annotations
+
+from handlers import faq, flow, handoff, texts
+from handlers.context import HandlerContext, Turn, TurnResult
+from handlers.messages import user_text
+from handlers.paging import MORE_WORDS, next_page
+from handlers.replies import TextReply
+
+
+def _normalised_command(text: str) -> str:
+    return text.strip().strip("。.!！?？ ").lower()
+
+
+async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
+    text = user_text(turn.message) or ""
+    session = turn.session
+    command = _normalised_command(text)
+
+    if command in MORE_WORDS:
+        if not session.more:
+            return TurnResult(TextReply(texts.NO_MORE), "more", session)
+        page, session.more = next_page(session.more)
+        return TurnResult(TextReply(page), "more", session)
+    # Any other message drops the pages of the previous answer.
+    session.more = []
+
+    if handoff.is_request(command):
+        return await handoff.request(turn, ctx)
+
+    choices = session.choices
+    session.choices = []
+    if choices and command.isdigit() and 1 <= int(command) <= len(choices):
+        picked = choices[int(command) - 1]
+        if picked.kind == "faq":
+            return faq.answer_entry(turn, ctx, picked.target, via_menu=True)
+        if picked.kind == "flow":
+            result = await flow.start(turn, ctx, picked.target, text="")
+            if result is not None:
+                return result
+    if session.flow is not None:
+        result = await flow.continue_(turn, ctx, text, choices)
+        if result is not None:
+            return result
+    result = await flow.maybe_start(turn, ctx, text)
+    if result is not None:
+        return result
+    return await faq.handle(turn, ctx, text)

@@ -1,0 +1,31 @@
+"""User-facing texts that are not part of the knowledge base or a flow (Simplified Chinese)."""
+
+SERVICES = [
+    # (number label, flow id, description) — the welcome menu; flows are added in flows/*.yaml.
+    ("预约办事", "booking", "预约到大厅办理业务"),
+    ("办件进度查询", "progress", "查询已提交事项的办理进度"),
+    ("投诉建议", "complaint", "反映问题、提出建议"),
+    ("营业执照办理指引", "business_licence", "企业开办、营业执照所需材料与步骤"),
+]
+
+WELCOME_HEAD = "您好，欢迎关注本政务服务号！我们7×24小时为您解答办事问题。\n您可以直接输入问题，例如「社保卡丢了怎么补办」，或回复数字办理以下服务："
+WELCOME_TAIL = "回复「人工」可转人工客服。"
+
+NOT_YET = "抱歉，智能问答功能正在上线中，请稍后再试，或回复「人工」联系客服。"
+VOICE_EMPTY = "抱歉，没有听清您的语音，请直接输入文字描述您的问题。"
+IMAGE = "已收到您的图片。目前暂不支持识别图片内容，请用文字描述您要咨询的问题。"
+VIDEO = "已收到您的视频。目前暂不支持识别视频内容，请用文字描述您要咨询的问题。"
+LOCATION = "已收到您的位置（{label}）。如需查询附近的政务服务大厅，请输入「办事大厅地址」。"
+LINK = "已收到您分享的链接《{title}》。如有问题，请直接用文字描述。"
+UNKNOWN = "抱歉，暂不支持此类消息，请用文字描述您的问题。"
+MENU_UNKNOWN = "该菜单功能正在建设中，请直接输入您的问题。"
+NO_MORE = "已经是全部内容了。如还有其他问题，请直接输入。"
+MORE_HINT = "\n（回复「更多」查看后续内容）"
+
+
+def welcome() -> str:
+    lines = [WELCOME_HEAD]
+    for i, (name, _flow, desc) in enumerate(SERVICES, start=1):
+        lines.append(f"{i}. {name}：{desc}")
+    lines.append(WELCOME_TAIL)
+    return "\n".join(lines)
