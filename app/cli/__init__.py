@@ -1,0 +1,15 @@
+"""`wxbot`: the one console entry point; each module below adds its subcommands."""
+
+from __future__ import annotations
+
+import typer
+
+from app.cli import chat, serve
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="政务服务号后台 wxbot")
+for module in (serve, chat):
+    module.register(app)
+
+
+def main() -> None:
+    app()

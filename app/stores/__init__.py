@@ -1,0 +1,1 @@
+"""Storage behind one small interface (`Store`), with in-process and Redis implementations."""
