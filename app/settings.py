@@ -1,0 +1,118 @@
+"""Typed settings, read from the environment (and an optional `.env`) once, in the app factory.
+
+Secrets have no default outside the dev profile: in `prod`, a missing or placeholder secret
+stops start-up with a message that names it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# WeChat's own worked example (shared/wechat/vectors.json): usable with the simulator only.
+DEV_TOKEN = "wxbotdev"
+DEV_APPID = "wxba5fad812f8e6fb9"
+DEV_AES_KEY = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+DEV_ADMIN_TOKEN = "dev-admin-token"
+DEV_PSEUDONYM_KEY = "dev-pseudonym-key"
+_PLACEHOLDERS = {"", "changeme", "change-me", "xxx", "todo", "placeholder"}
+
+
+class ConfigError(Exception):
+    """Settings that must stop start-up; the message names every offending variable."""
+
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    app_env: Literal["dev", "prod"] = "dev"
+
+    wechat_token: SecretStr = SecretStr("")
+    wechat_appid: str = ""
+    wechat_aes_key: SecretStr = SecretStr("")
+    wechat_encrypt_mode: Literal["plain", "compatible", "safe"] = "plain"
+    wechat_appsecret: SecretStr = SecretStr("")
+    wechat_api_base: str = "https://api.weixin.qq.com"
+
+    redis_url: str | None = None
+    database_url: str = "sqlite:///./data/wxbot.db"
+    knowledge_dir: Path = Path("./knowledge")
+    flows_dir: Path = Path("./flows")
+    admin_token: SecretStr = SecretStr("")
+    # Key for pseudonymous user ids in the turn log (keyed hash of the OpenID).
+    pseudonym_key: SecretStr = SecretStr("")
+
+    # The reply must leave within this budget; WeChat gives up at 5 s.
+    reply_deadline_s: float = Field(default=4.0, gt=0, lt=5)
+    session_ttl_s: float = Field(default=1800, gt=0)
+    # How long a finished delivery's reply is kept for retries (WeChat retries for ~15 s).
+    dedup_ttl_s: float = Field(default=120, gt=0)
+    lock_ttl_s: float = Field(default=30, gt=0)
+    max_body_bytes: int = 64 * 1024
+    # Signed requests older or newer than this are refused as replays.
+    timestamp_window_s: int = 300
+
+    # Hand-off
+    kf_account: str | None = None
+    service_hours: str = "09:00-17:30"
+    fallbacks_before_handoff: int = 3
+
+    # Flow backends: JSON mapping name → {"url": …, "timeout": seconds}.
+    flow_endpoints: dict[str, dict[str, object]] = Field(default_factory=dict)
+
+    log_level: str = "INFO"
+
+    @field_validator("flow_endpoints", mode="before")
+    @classmethod
+    def _parse_endpoints(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @model_validator(mode="after")
+    def _dev_defaults(self) -> Settings:
+        if self.app_env == "dev":
+            if not self.wechat_token.get_secret_value():
+                self.wechat_token = SecretStr(DEV_TOKEN)
+            if not self.wechat_appid:
+                self.wechat_appid = DEV_APPID
+            if not self.wechat_aes_key.get_secret_value():
+                self.wechat_aes_key = SecretStr(DEV_AES_KEY)
+            if not self.admin_token.get_secret_value():
+                self.admin_token = SecretStr(DEV_ADMIN_TOKEN)
+            if not self.pseudonym_key.get_secret_value():
+                self.pseudonym_key = SecretStr(DEV_PSEUDONYM_KEY)
+        return self
+
+    def check_production(self) -> None:
+        """Raise ConfigError naming every secret that is missing or a placeholder in prod."""
+        if self.app_env != "prod":
+            return
+        problems: list[str] = []
+        secrets = {
+            "WECHAT_TOKEN": self.wechat_token.get_secret_value(),
+            "WECHAT_APPID": self.wechat_appid,
+            "ADMIN_TOKEN": self.admin_token.get_secret_value(),
+            "PSEUDONYM_KEY": self.pseudonym_key.get_secret_value(),
+        }
+        if self.wechat_encrypt_mode != "plain":
+            secrets["WECHAT_AES_KEY"] = self.wechat_aes_key.get_secret_value()
+        dev_values = {DEV_TOKEN, DEV_AES_KEY, DEV_ADMIN_TOKEN, DEV_PSEUDONYM_KEY}
+        for name, value in secrets.items():
+            if value.strip().lower() in _PLACEHOLDERS or value in dev_values:
+                problems.append(f"{name} is missing or a placeholder")
+        token = self.wechat_token.get_secret_value()
+        if token and not (3 <= len(token) <= 32 and token.isalnum()):
+            problems.append("WECHAT_TOKEN must be 3-32 letters or digits")
+        aes = self.wechat_aes_key.get_secret_value()
+        if self.wechat_encrypt_mode != "plain" and aes and len(aes) != 43:
+            problems.append("WECHAT_AES_KEY (EncodingAESKey) must be 43 characters")
+        if len(self.admin_token.get_secret_value()) < 16 and "ADMIN_TOKEN is missing or a placeholder" not in problems:
+            problems.append("ADMIN_TOKEN must be at least 16 characters")
+        if problems:
+            raise ConfigError("Refusing to start in prod: " + "; ".join(problems))
