@@ -1,0 +1,173 @@
+"""The Redis-backed `Store` (redis-py asyncio): shared state for several workers or hosts.
+
+Keys live under a configurable prefix (`wxbot:` by default); locks under `<prefix>lock:`, so a
+data key must not itself start with `lock:`. Every Redis failure surfaces as StoreUnavailable so
+that callers can degrade, and short socket timeouts keep a dead Redis from holding a reply past
+WeChat's deadline. After Redis restarts, the first command on a stale pooled connection is
+retried once on a fresh one, so callers see no error once Redis is back.
+
+Locks are `SET NX PX` with a random token, polled with a short backoff, and released by a Lua
+compare-and-delete, so a holder whose lease ran out cannot free the next holder's lock. Unlike
+the in-process store, waiters are not served in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import cast
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from app.stores.base import LockTimeout, StoreUnavailable
+
+log = structlog.get_logger(__name__)
+
+# Poll steps while waiting for a lock: short enough that a released lock is picked up within
+# a few ms, long enough not to hammer Redis with many waiters.
+_POLL_FIRST_S = 0.005
+_POLL_MAX_S = 0.02
+
+# Counter window: set the TTL only when the key has none, i.e. when INCR just created it.
+_INCR = """
+local n = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) == -1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return n
+"""
+
+# Delete the lock only if it still carries our token.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisStore:
+    def __init__(self, client: Redis, *, prefix: str = "wxbot:") -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._incr = client.register_script(_INCR)
+        self._release = client.register_script(_RELEASE)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "wxbot:",
+        connect_timeout: float = 0.5,
+        op_timeout: float = 1.0,
+    ) -> RedisStore:
+        """Build a store with timeouts that keep a reply within its budget (no I/O here)."""
+        client = Redis.from_url(
+            url,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=op_timeout,
+            # One immediate retry, on connection errors only: that is what a pooled
+            # connection broken by a Redis restart needs. Retrying timeouts would only
+            # double the time a hung Redis holds up a reply.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            health_check_interval=10,
+        )
+        return cls(client, prefix=prefix)
+
+    # -- key-value -------------------------------------------------------------------------
+
+    async def get(self, key: str) -> bytes | None:
+        with _unavailable("get"):
+            value = await self._redis.get(self._prefix + key)
+        # decode_responses is off, so values come back as the bytes we stored.
+        return cast("bytes | None", value)
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        with _unavailable("set"):
+            await self._redis.set(self._prefix + key, value, px=_ms(ttl))
+
+    async def set_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
+        with _unavailable("set_if_absent"):
+            created = await self._redis.set(self._prefix + key, value, px=_ms(ttl), nx=True)
+        return bool(created)
+
+    async def delete(self, *keys: str) -> None:
+        if not keys:
+            return
+        with _unavailable("delete"):
+            await self._redis.delete(*(self._prefix + key for key in keys))
+
+    async def incr(self, key: str, ttl: float) -> int:
+        with _unavailable("incr"):
+            count = await self._incr(keys=[self._prefix + key], args=[_ms(ttl)])
+        return int(count)
+
+    # -- locks -----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def lock(self, key: str, ttl: float, wait: float) -> AsyncIterator[None]:
+        name = f"{self._prefix}lock:{key}"
+        token = secrets.token_hex(16)
+        lease = _ms(ttl)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        delay = _POLL_FIRST_S
+        while True:
+            with _unavailable("lock"):
+                if await self._redis.set(name, token, px=lease, nx=True):
+                    break
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise LockTimeout(key)
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, _POLL_MAX_S)
+        try:
+            yield
+        finally:
+            await self._unlock(name, token)
+
+    async def _unlock(self, name: str, token: str) -> None:
+        # Never raises: the work under the lock is done, and if Redis is unreachable the
+        # lease frees the lock soon enough; failing the caller here would gain nothing.
+        try:
+            released = await self._release(keys=[name], args=[token])
+        except (RedisError, OSError) as exc:
+            log.warning("redis_unlock_failed", error=type(exc).__name__)
+            return
+        if not released:
+            log.warning("lock_lease_expired_before_release")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+@contextmanager
+def _unavailable(operation: str) -> Iterator[None]:
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        # The message names host and port at most; the URL (and any password) is not in it.
+        raise StoreUnavailable(f"redis {operation} failed: {exc}") from exc
+
+
+def _ms(ttl: float) -> int:
+    if not ttl > 0:
+        raise ValueError(f"ttl must be positive, got {ttl!r}")
+    return math.ceil(ttl * 1000)
