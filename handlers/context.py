@@ -66,4 +66,6 @@ class HandlerContext:
     flows: FlowRegistry | None
     services: Services
     handoff: HandoffConfig = field(default_factory=HandoffConfig)
+    # A flow left idle longer than this is over; the next message says so kindly.
+    session_timeout_s: float = 1800.0
     # Configurable texts (welcome etc.) are in handlers.texts.

@@ -31,6 +31,8 @@ class Session(BaseModel):
     # Consultation bookkeeping for the turn log (issue 5).
     consultation_id: str = ""
     turn_index: int = 0
+    # The consultation reached its outcome; the next turn (unless it rates it) starts a new one.
+    consultation_resolved: bool = False
     last_faq_id: str = ""
     last_seen: float = 0.0
     # Awaiting a satisfaction answer for this consultation.

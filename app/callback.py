@@ -1,0 +1,115 @@
+"""The WeChat callback: the HTTP boundary of a turn.
+
+verify → decrypt → parse here; dedup → lock → session → route → render in app/turns.py;
+encrypt and respond here; the turn row is written after the response is sent.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from app.deps import Resources, ResourcesDep
+from app.errors import BadRequest, Forbidden, PayloadTooLarge
+from app.turns import Stages
+from app.wechat import crypto
+from app.wechat.parse import parse_xml, to_message
+from app.wechat.render import SUCCESS
+
+router = APIRouter()
+Param = Annotated[str | None, Query()]
+
+
+def _check_timestamp(resources: Resources, timestamp: str | None) -> None:
+    window = resources.settings.timestamp_window_s
+    if window <= 0:
+        return
+    try:
+        skew = abs(time.time() - int(timestamp or ""))
+    except ValueError as exc:
+        raise Forbidden("timestamp is not a number") from exc
+    if skew > window:
+        # A replayed delivery outside the window is refused even with a valid signature.
+        raise Forbidden("timestamp outside the accepted window")
+
+
+def _verify(resources: Resources, signature: str | None, timestamp: str | None, nonce: str | None) -> None:
+    token = resources.settings.wechat_token.get_secret_value()
+    crypto.verify((token, timestamp or "", nonce or ""), signature)
+    _check_timestamp(resources, timestamp)
+
+
+@router.get("/wechat", response_class=PlainTextResponse)
+async def verify_url(
+    resources: ResourcesDep,
+    signature: Param = None,
+    timestamp: Param = None,
+    nonce: Param = None,
+    echostr: Param = None,
+) -> PlainTextResponse:
+    # For Official Accounts echostr is plaintext in every mode (WeCom differs).
+    token = resources.settings.wechat_token.get_secret_value()
+    crypto.verify((token, timestamp or "", nonce or ""), signature)
+    return PlainTextResponse(echostr or "")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge("declared body over the limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge("body over the limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/wechat")
+async def receive(
+    request: Request,
+    resources: ResourcesDep,
+    background: BackgroundTasks,
+    signature: Param = None,
+    timestamp: Param = None,
+    nonce: Param = None,
+    msg_signature: Param = None,
+) -> Response:
+    stages = Stages()
+    settings = resources.settings
+    body = await _read_body(request, settings.max_body_bytes)
+    _verify(resources, signature, timestamp, nonce)
+    stages.mark("verify")
+
+    # The mode comes from configuration, never from what the request claims: an attacker
+    # could drop encrypt_type to slip a plaintext body past a safe-mode account.
+    mode = settings.wechat_encrypt_mode
+    fields = parse_xml(body)
+    encrypted = False
+    if mode == "safe" or (mode == "compatible" and "Encrypt" in fields):
+        if resources.crypto is None or "Encrypt" not in fields:
+            raise BadRequest("encrypted body expected")
+        inner = resources.crypto.decrypt_verified(fields["Encrypt"], timestamp or "", nonce or "", msg_signature)
+        fields = parse_xml(inner)
+        encrypted = True
+    stages.mark("decrypt")
+    message = to_message(fields)
+    stages.mark("parse")
+
+    answer = await resources.processor.process(message, stages)
+    xml = answer.xml
+    if encrypted and xml != SUCCESS and resources.crypto is not None:
+        xml = resources.crypto.encrypt_reply(xml, str(int(time.time())), nonce or "")
+        stages.mark("encrypt")
+    if answer.record is not None:
+        record = answer.record
+        record.latency_ms = stages.elapsed_ms()
+        record.stages = dict(stages.marks)
+        background.add_task(resources.sink.submit, record)
+    media_type = "text/plain" if xml == SUCCESS else "application/xml"
+    return Response(content=xml, media_type=media_type)

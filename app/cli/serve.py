@@ -1,0 +1,44 @@
+"""`wxbot serve`: run the callback service with uvicorn."""
+
+from __future__ import annotations
+
+import typer
+
+from app.settings import Settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="监听地址"),
+    port: int = typer.Option(8000, help="端口"),
+    workers: int = typer.Option(1, min=1, help="工作进程数（多进程时请配置 REDIS_URL 共享会话）"),
+    log_level: str = typer.Option("info"),
+) -> None:
+    """启动回调服务。"""
+    import uvicorn
+
+    settings = Settings()
+    settings.check_production()
+    if settings.app_env == "dev":
+        typer.echo("wxbot dev profile — point `wxbot chat` or WeChat's test account at:")
+        typer.echo(f"  URL            http://{host}:{port}/wechat")
+        typer.echo(f"  Token          {settings.wechat_token.get_secret_value()}")
+        typer.echo(f"  AppID          {settings.wechat_appid}")
+        typer.echo(f"  EncodingAESKey {settings.wechat_aes_key.get_secret_value()}")
+        typer.echo(f"  Mode           {settings.wechat_encrypt_mode}")
+        typer.echo(f"  Admin token    {settings.admin_token.get_secret_value()}")
+        typer.echo(f"  Stores         {'redis' if settings.redis_url else 'in-process (single worker)'}")
+    if workers > 1 and not settings.redis_url:
+        typer.echo("warning: several workers without REDIS_URL do not share sessions or dedup", err=True)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        proxy_headers=True,
+    )

@@ -1,0 +1,319 @@
+"""The turn processor: dedup → lock → load session → route → save session → render, on a deadline.
+
+Order matters (STYLE.md, aiogram#1317): a delivery is claimed first so a retry never runs the
+handlers twice; the per-user lock is taken next so two messages from one user run one after
+the other; the session is loaded only once the lock is held.
+
+WeChat gives up after 5 s and retries; we answer within `reply_deadline_s`. A turn that is not
+done by then is answered `success` and keeps running; its reply goes out through the late-reply
+sender when it finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from app.late import LateReplySender
+from app.stores.base import LockTimeout, Store, StoreUnavailable
+from app.turnlog.record import Outcome, TurnRecord
+from app.wechat.render import SUCCESS, render, reply_type
+from handlers import router
+from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
+from handlers.messages import Inbound, user_text
+from handlers.replies import NoReply, TextReply
+from handlers.session import Session
+
+log = logging.getLogger("wxbot.turns")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+SORRY = "抱歉，系统刚才开了个小差，请稍后再试，或回复「人工」联系客服。"
+STORE_DOWN_FLOW = "系统正在恢复中，您正在办理的业务请稍后再继续；如有问题也可以直接输入咨询。"
+# Dedup states kept under the claim key.
+_IN_FLIGHT = b"P"
+_LATE = b"L"
+_DONE = b"D"
+_POLL_S = 0.02
+
+
+class TurnSink(Protocol):
+    def submit(self, record: TurnRecord) -> None: ...
+
+
+class DiscardingSink:
+    """Used when the turn log is switched off."""
+
+    def submit(self, record: TurnRecord) -> None:
+        return None
+
+
+@dataclass(slots=True)
+class Stages:
+    started: float = field(default_factory=time.perf_counter)
+    marks: dict[str, float] = field(default_factory=dict)
+    _last: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._last = self.started
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.marks[name] = round((now - self._last) * 1000, 3)
+        self._last = now
+
+    def elapsed_ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000, 3)
+
+
+@dataclass(slots=True)
+class Answer:
+    """What the HTTP layer needs: the plain reply XML (or `success`) and the turn's record.
+
+    `record` is None when the turn missed its deadline: its one row is written when the late
+    reply has gone out, with the delivery result.
+    """
+
+    xml: str
+    record: TurnRecord | None
+
+
+@dataclass(slots=True)
+class _Handled:
+    result: TurnResult
+    session_saved: bool
+
+
+class TurnProcessor:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        context: Callable[[], HandlerContext],
+        late_sender: LateReplySender,
+        sink: TurnSink,
+        app_id: str,
+        deadline_s: float,
+        session_ttl_s: float,
+        dedup_ttl_s: float,
+        lock_ttl_s: float,
+        on_session_deleted: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.context = context
+        self.late_sender = late_sender
+        self.sink = sink
+        self.app_id = app_id
+        self.deadline_s = deadline_s
+        self.session_ttl_s = session_ttl_s
+        self.dedup_ttl_s = dedup_ttl_s
+        self.lock_ttl_s = lock_ttl_s
+        self.on_session_deleted = on_session_deleted
+        # Turns that outlived their deadline; kept so they are not garbage-collected mid-flight.
+        self._late_tasks: set[asyncio.Task[None]] = set()
+
+    # -- keys ---------------------------------------------------------------------------
+    def _dedup_key(self, message: Inbound) -> str:
+        return f"dedup:{self.app_id}:{message.dedup_key()}"
+
+    @staticmethod
+    def session_key(openid: str) -> str:
+        return f"session:{openid}"
+
+    # -- the turn -------------------------------------------------------------------------
+    async def process(self, message: Inbound, stages: Stages) -> Answer:
+        deadline = stages.started + self.deadline_s
+        key = self._dedup_key(message)
+        try:
+            claimed = await self.store.set_if_absent(key, _IN_FLIGHT, self.dedup_ttl_s)
+        except StoreUnavailable:
+            # Without the store we cannot recognise retries; answering twice beats not answering.
+            log.warning("dedup store unavailable; processing without dedup")
+            claimed = True
+        stages.mark("dedup")
+        if not claimed:
+            return await self._answer_retry(message, key, deadline, stages)
+
+        task = asyncio.create_task(self._handle(message, stages))
+        remaining = max(0.0, deadline - time.perf_counter())
+        try:
+            handled = await asyncio.wait_for(asyncio.shield(task), timeout=remaining)
+        except TimeoutError:
+            await self._mark(key, _LATE)
+            late = asyncio.create_task(self._deliver_late(message, key, task, stages))
+            self._late_tasks.add(late)
+            late.add_done_callback(self._late_tasks.discard)
+            return Answer(SUCCESS, None)
+        xml = self._render(message, handled.result)
+        stages.mark("render")
+        await self._mark(key, _DONE + xml.encode())
+        return Answer(xml, self._record(message, stages, handled.result, "passive"))
+
+    async def _answer_retry(self, message: Inbound, key: str, deadline: float, stages: Stages) -> Answer:
+        """A retry waits for the first delivery's reply, then gets the identical reply."""
+        while True:
+            try:
+                state = await self.store.get(key)
+            except StoreUnavailable:
+                state = None
+            if state is not None and state.startswith(_DONE):
+                xml = state[len(_DONE) :].decode()
+                break
+            if state is None or state == _LATE or time.perf_counter() >= deadline:
+                # The first delivery missed its deadline: its reply goes out late, so this
+                # retry must not show anything.
+                xml = SUCCESS
+                break
+            await asyncio.sleep(_POLL_S)
+        stages.mark("retry_wait")
+        record = self._record(message, stages, TurnResult(NoReply(), "event", None), "duplicate")
+        record.route = "duplicate"
+        record.is_retry = True
+        record.reply_type = "success" if xml == SUCCESS else "cached"
+        record.reply_bytes = len(xml.encode())
+        return Answer(xml, record)
+
+    async def _handle(self, message: Inbound, stages: Stages) -> _Handled:
+        openid = message.from_user
+        lock_wait = max(0.5, self.lock_ttl_s)
+        try:
+            async with self.store.lock(f"lock:{openid}", ttl=self.lock_ttl_s, wait=lock_wait):
+                stages.mark("lock")
+                session = await self._load(openid)
+                stages.mark("load")
+                result = await self._dispatch(message, session)
+                stages.mark("handle")
+                saved = await self._save(openid, result)
+                stages.mark("save")
+                return _Handled(result, saved)
+        except (StoreUnavailable, LockTimeout) as exc:
+            # Degrade: answer statelessly. FAQ answers need no session; a flow cannot be
+            # continued safely, so the user is asked to come back in a moment.
+            log.warning("store unavailable during turn: %s", type(exc).__name__)
+            stages.mark("lock")
+            result = await self._dispatch(message, Session(openid=openid))
+            if result.route == "flow":
+                result = TurnResult(TextReply(STORE_DOWN_FLOW), "flow", None, result.meta)
+            stages.mark("handle")
+            return _Handled(result, False)
+
+    async def _load(self, openid: str) -> Session:
+        data = await self.store.get(self.session_key(openid))
+        if data is None:
+            return Session(openid=openid)
+        try:
+            return Session.from_bytes(data)
+        except ValueError:
+            # A session written by an incompatible version: start afresh rather than fail.
+            log.warning("discarding unreadable session")
+            return Session(openid=openid)
+
+    async def _save(self, openid: str, result: TurnResult) -> bool:
+        if result.session is None:
+            await self.store.delete(self.session_key(openid))
+            if self.on_session_deleted is not None:
+                self.on_session_deleted(openid)
+            return True
+        # Kept past the flow timeout so the next message can say the flow expired.
+        await self.store.set(self.session_key(openid), result.session.to_bytes(), self.session_ttl_s * 2)
+        return True
+
+    async def _dispatch(self, message: Inbound, session: Session) -> TurnResult:
+        now = datetime.now(SHANGHAI)
+        self._advance_consultation(session, now.timestamp())
+        try:
+            result = await router.dispatch(Turn(message, session, now), self.context())
+        except Exception:
+            # Anything after the boundary is logged and answered; the user never sees an error.
+            log.exception("handler failed")
+            return TurnResult(TextReply(SORRY), "fallback", session, TurnMeta())
+        if result.session is not None:
+            result.session.last_seen = now.timestamp()
+            if result.meta.resolved:
+                result.session.consultation_resolved = True
+        return result
+
+    def _advance_consultation(self, session: Session, now: float) -> None:
+        idle = now - session.last_seen if session.last_seen else None
+        if (
+            not session.consultation_id
+            or (idle is not None and idle > self.session_ttl_s)
+            or (session.consultation_resolved and not session.awaiting_satisfaction)
+        ):
+            session.consultation_id = uuid.uuid4().hex
+            session.turn_index = 0
+            session.consultation_resolved = False
+        session.turn_index += 1
+
+    def _render(self, message: Inbound, result: TurnResult) -> str:
+        return render(result.reply, message.from_user, message.to_user, int(time.time()))
+
+    async def _mark(self, key: str, value: bytes) -> None:
+        try:
+            await self.store.set(key, value, self.dedup_ttl_s)
+        except StoreUnavailable:
+            log.warning("could not record dedup state")
+
+    async def _deliver_late(
+        self, message: Inbound, key: str, task: asyncio.Task[_Handled], stages: Stages
+    ) -> None:
+        try:
+            handled = await task
+        except Exception:
+            log.exception("late turn failed")
+            return
+        result = handled.result
+        detail = "nothing_to_send"
+        ok = True
+        if not isinstance(result.reply, NoReply):
+            delivery = await self.late_sender.send(message.from_user, result.reply)
+            ok, detail = delivery.ok, delivery.detail
+        stages.mark("late_send")
+        await self._mark(key, _DONE + SUCCESS.encode())
+        record = self._record(message, stages, result, "late" if ok else "failed")
+        record.route = "late"
+        record.late_detail = detail
+        self.sink.submit(record)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait for late turns on shutdown so their replies are not lost."""
+        if self._late_tasks:
+            await asyncio.wait(self._late_tasks, timeout=timeout)
+
+    # -- logging ---------------------------------------------------------------------------
+    def _record(self, message: Inbound, stages: Stages, result: TurnResult, outcome: Outcome) -> TurnRecord:
+        meta = result.meta
+        session = result.session
+        text = user_text(message) or ""
+        event = getattr(message, "event", "")
+        reply = result.reply
+        body = render(reply, message.from_user, message.to_user, 0) if not isinstance(reply, NoReply) else ""
+        return TurnRecord(
+            received_at=datetime.now(UTC),
+            account=message.to_user,
+            openid=message.from_user,
+            msg_type=message.msg_type,
+            dedup_key=message.dedup_key(),
+            text=text,
+            route=result.route,
+            reply_type=reply_type(reply),
+            reply_bytes=len(body.encode()),
+            latency_ms=stages.elapsed_ms(),
+            stages=dict(stages.marks),
+            outcome=outcome,
+            consultation_id=session.consultation_id if session else "",
+            turn_index=session.turn_index if session else 0,
+            faq_id=meta.faq_id,
+            score=meta.score,
+            flow_id=meta.flow_id,
+            step=meta.step,
+            resolved=meta.resolved,
+            satisfaction=meta.satisfaction,
+            event=event,
+        )
