@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     # Flow backends: JSON mapping name → {"url": …, "timeout": seconds}.
     flow_endpoints: dict[str, dict[str, object]] = Field(default_factory=dict)
 
+    # Turn log (issue 5): off only to measure its cost (bench/turnlog.py).
+    turnlog_enabled: bool = True
+    # Rows wait here as JSONL while the database is unreachable; replayed when it returns.
+    turnlog_spool_dir: Path = Path("./data/spool")
+    turnlog_queue_size: int = Field(default=10_000, gt=0)
+    turnlog_batch_size: int = Field(default=500, gt=0)
+    turnlog_flush_interval_s: float = Field(default=0.5, gt=0)
+    # Consultations (docs/consultations.md): idle gap that starts a new one, and how long an
+    # FAQ answer must go without a re-ask to count as resolved.
+    consultation_idle_minutes: float = Field(default=30, gt=0)
+    faq_reask_window_hours: float = Field(default=24, gt=0)
+
     log_level: str = "INFO"
 
     @field_validator("flow_endpoints", mode="before")
