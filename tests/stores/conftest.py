@@ -1,0 +1,89 @@
+"""Store fixtures: each backend behind one `store` fixture, and a private Redis server to kill."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from app.stores.base import Store
+from app.stores.memory import MemoryStore
+from app.stores.redis import RedisStore
+from tests.conftest import server_missing
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        memory = MemoryStore()
+        yield memory
+        await memory.close()
+        return
+    url: str = request.getfixturevalue("redis_url")
+    prefix = f"wxbot-test:{uuid.uuid4().hex}:"
+    redis_store = RedisStore.from_url(url, prefix=prefix)
+    yield redis_store
+    await delete_prefixed(redis_store, prefix)
+    await redis_store.close()
+
+
+async def delete_prefixed(store: RedisStore, prefix: str) -> None:
+    client = store._redis
+    keys = [key async for key in client.scan_iter(match=prefix + "*")]
+    if keys:
+        await client.delete(*keys)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisProcess:
+    """A throwaway redis-server on its own port, to stop and start under a live client."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"redis-server did not listen on port {self.port}")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=5)
+            self._proc = None
+
+
+@pytest.fixture
+def redis_process() -> Iterator[RedisProcess]:
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not shutil.which(binary):
+        server_missing("redis-server is not installed")
+    server = RedisProcess(binary)
+    server.start()
+    yield server
+    server.stop()
