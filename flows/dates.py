@@ -1,0 +1,166 @@
+"""Dates as citizens write them (今天, 后天, 下周三, 12月3日, 2026-12-03…), resolved against a given day.
+
+Working days come from `chinese_calendar`, which knows the State Council's holiday and
+make-up-day arrangements but only for the years it has been published for; outside them we
+fall back to Monday–Friday and say so to the caller (`WorkingDay.known`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import chinese_calendar
+
+WEEKDAYS = "一二三四五六日"
+_WEEKDAY_INDEX = {**{c: i for i, c in enumerate(WEEKDAYS)}, "天": 6, "七": 6}
+_DIGITS = {
+    "零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4,
+    "五": 5, "六": 6, "七": 7, "八": 8, "九": 9,
+}
+
+_NUM = r"(?:\d{1,2}|[一二两三四五六七八九十]{1,3})"
+_RELATIVE_DAYS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "大后天": 3}
+
+_PATTERNS = [
+    # 2026-12-03, 2026/12/3, 2026.12.03, 2026年12月3日
+    ("ymd", re.compile(
+        r"(?P<y>20\d{2})\s*(?:[-/.]|年)\s*(?P<m>\d{1,2})\s*(?:[-/.]|月)\s*(?P<d>\d{1,2})\s*[日号]?"
+    )),
+    ("md", re.compile(rf"(?P<m>{_NUM})\s*月\s*(?P<d>{_NUM})\s*[日号]?")),
+    ("rel", re.compile("|".join(sorted(_RELATIVE_DAYS, key=len, reverse=True)))),
+    ("after", re.compile(rf"(?P<n>{_NUM})\s*天[以之]?后")),
+    ("week", re.compile(r"(?P<which>下下|下|这|本)?\s*(?:个)?(?:周|星期|礼拜)(?P<w>[一二三四五六日天七])")),
+    ("d", re.compile(rf"(?<![月\d年])(?P<d>{_NUM})\s*[日号](?!子|窗口|楼|门|线|厅)")),
+]
+
+
+def chinese_number(text: str) -> int | None:
+    """`12`, `十二`, `二十一`, `三十` → int; None when it is not a small number."""
+    if text.isdigit():
+        return int(text)
+    if not text or any(c not in _DIGITS and c != "十" for c in text):
+        return None
+    if "十" not in text:
+        return _DIGITS[text] if len(text) == 1 else None
+    tens, _, units = text.partition("十")
+    if "十" in units:
+        return None
+    high = _DIGITS.get(tens, -1) if tens else 1
+    low = _DIGITS.get(units, -1) if units else 0
+    if high < 0 or low < 0:
+        return None
+    return high * 10 + low
+
+
+@dataclass(frozen=True, slots=True)
+class DateMatch:
+    value: date | None  # None: looks like a date but is not one (2月30日)
+    start: int
+    end: int
+
+
+def _safe_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _resolve(kind: str, m: re.Match[str], today: date) -> date | None:
+    if kind == "ymd":
+        return _safe_date(int(m["y"]), int(m["m"]), int(m["d"]))
+    if kind == "md":
+        month, day = chinese_number(m["m"]), chinese_number(m["d"])
+        if month is None or day is None:
+            return None
+        found = _safe_date(today.year, month, day)
+        # 「1月5日」said in December means next January.
+        if found is not None and found < today:
+            found = _safe_date(today.year + 1, month, day)
+        return found
+    if kind == "rel":
+        return today + timedelta(days=_RELATIVE_DAYS[m.group(0)])
+    if kind == "after":
+        n = chinese_number(m["n"])
+        return None if n is None else today + timedelta(days=n)
+    if kind == "week":
+        weekday = _WEEKDAY_INDEX[m["w"]]
+        monday = today - timedelta(days=today.weekday())
+        which = m["which"] or ""
+        if which in ("这", "本"):
+            return monday + timedelta(days=weekday)
+        if which == "下":
+            return monday + timedelta(days=7 + weekday)
+        if which == "下下":
+            return monday + timedelta(days=14 + weekday)
+        # A bare 「周三」 means the coming Wednesday (today if it is Wednesday).
+        return today + timedelta(days=(weekday - today.weekday()) % 7)
+    if kind == "d":
+        day = chinese_number(m["d"])
+        if day is None:
+            return None
+        found = _safe_date(today.year, today.month, day)
+        if found is None or found < today:
+            nxt = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+            found = _safe_date(nxt.year, nxt.month, day)
+        return found
+    raise AssertionError(kind)
+
+
+def find_dates(text: str, today: date) -> list[DateMatch]:
+    """Every date mentioned in `text`, left to right, without overlaps."""
+    taken: list[tuple[int, int]] = []
+    found: list[DateMatch] = []
+    for kind, pattern in _PATTERNS:
+        for m in pattern.finditer(text):
+            if any(m.start() < end and start < m.end() for start, end in taken):
+                continue
+            taken.append((m.start(), m.end()))
+            found.append(DateMatch(_resolve(kind, m, today), m.start(), m.end()))
+    return sorted(found, key=lambda d: d.start)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingDay:
+    working: bool
+    # False when the holiday calendar does not cover the year and we guessed Monday–Friday.
+    known: bool
+
+
+def working_day(day: date) -> WorkingDay:
+    try:
+        return WorkingDay(chinese_calendar.is_workday(day), True)
+    except NotImplementedError:
+        return WorkingDay(day.weekday() < 5, False)
+
+
+def holiday_name(day: date) -> str:
+    """The Chinese name of the holiday `day` falls in, or "" (also for years not covered)."""
+    try:
+        on_holiday, holiday = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:
+        return ""
+    if not on_holiday or holiday is None:
+        return ""
+    names = {
+        "New Year's Day": "元旦", "Spring Festival": "春节", "Tomb-sweeping Day": "清明节",
+        "Labour Day": "劳动节", "Dragon Boat Festival": "端午节", "National Day": "国庆节",
+        "Mid-autumn Festival": "中秋节",
+    }
+    return names.get(str(holiday), "")
+
+
+def next_working_day(day: date) -> date:
+    for _ in range(40):
+        if working_day(day).working:
+            return day
+        day += timedelta(days=1)
+    return day
+
+
+def display(day: date, today: date | None = None) -> str:
+    """`12月3日（周四）`, with the year when it is not this year."""
+    prefix = f"{day.year}年" if today is not None and day.year != today.year else ""
+    return f"{prefix}{day.month}月{day.day}日（周{WEEKDAYS[day.weekday()]}）"

@@ -1,0 +1,236 @@
+"""The flow file format: what a `flows/*.yaml` file may say, as pydantic models.
+
+A flow is a transition table: named steps, the slots each step asks for, where each goes next
+(optionally branching on slot values), an optional confirmation, a completion (reply + action)
+and an optional satisfaction question. Unknown keys are rejected so a typo is an error, not a
+silently ignored setting. Cross-references (slots named in steps, templates and conditions,
+reachable steps) are checked in `flows.check`, which reports them with file:line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SlotType = Literal["choice", "date", "period", "mobile", "id_number", "number", "text", "regex"]
+
+# Targets a step's `next` may name besides another step.
+DONE = "done"
+# Step ids the engine uses for its own states; flows may not define steps with these ids.
+CONFIRM_STEP = "confirm"
+SATISFACTION_STEP = "satisfaction"
+RESERVED_STEPS = frozenset({DONE, CONFIRM_STEP, SATISFACTION_STEP})
+
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Option(Strict):
+    value: str
+    synonyms: list[str] = Field(default_factory=list)
+
+
+class Slot(Strict):
+    type: SlotType
+    label: str
+    prompt: str
+    # Said when an answer cannot be understood; a per-type default is used when empty.
+    error: str = ""
+    # A short example shown when several slots are asked together, e.g. 「明天」「12月3日」.
+    hint: str = ""
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    # Optional slots are filled whenever the user gives them, and only mentioned alongside
+    # required ones — never asked on their own, so they never cost an interaction.
+    required: bool = True
+    # Whether every message (not only answers to this slot's question) is searched for it.
+    # None: the type's default (pattern-like types yes; number and free text no).
+    scan: bool | None = None
+    # choice
+    options: list[Option] = Field(default_factory=list)
+    # date
+    working_day: bool = False
+    min_days: int = 0
+    max_days: int = 366
+    # regex (the value must match in full); text (extraction patterns with a `value` group)
+    pattern: str = ""
+    patterns: list[str] = Field(default_factory=list)
+    # number
+    minimum: float | None = None
+    maximum: float | None = None
+    # text
+    min_length: int = Field(default=1, ge=1)
+    max_length: int = Field(default=500, ge=1)
+
+    @model_validator(mode="after")
+    def _type_fields(self) -> Slot:
+        if self.type == "choice" and not self.options:
+            raise ValueError("a choice slot needs options")
+        if self.type != "choice" and self.options:
+            raise ValueError(f"options are only for choice slots, not {self.type}")
+        if self.type == "regex" and not self.pattern:
+            raise ValueError("a regex slot needs a pattern")
+        for expr in [self.pattern, *self.patterns]:
+            if expr:
+                try:
+                    compiled = re.compile(expr)
+                except re.error as exc:
+                    raise ValueError(f"bad regular expression {expr!r}: {exc}") from exc
+                if expr in self.patterns and "value" not in compiled.groupindex:
+                    raise ValueError(f"extraction pattern {expr!r} needs a (?P<value>…) group")
+        if self.min_days > self.max_days:
+            raise ValueError("min_days is after max_days")
+        return self
+
+    @property
+    def scans(self) -> bool:
+        if self.scan is not None:
+            return self.scan
+        return self.type not in ("number", "text") or bool(self.patterns)
+
+
+class Condition(Strict):
+    slot: str
+    # Exactly one of these.
+    equals: str | None = None
+    in_: list[str] | None = Field(default=None, alias="in")
+    filled: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Condition:
+        tests = [t for t in (self.equals, self.in_, self.filled) if t is not None]
+        if len(tests) != 1:
+            raise ValueError("a condition needs exactly one of equals, in, filled")
+        return self
+
+    def holds(self, slots: dict[str, str]) -> bool:
+        value = slots.get(self.slot)
+        if self.filled is not None:
+            return (value is not None) == self.filled
+        if self.equals is not None:
+            return value == self.equals
+        return value in (self.in_ or [])
+
+
+class Branch(Strict):
+    when: Condition | None = None
+    goto: str
+
+
+class Step(Strict):
+    id: str
+    # Slots this step collects; all of its missing ones are asked together in one message.
+    ask: list[str] = Field(default_factory=list)
+    # Shown once when the step is entered (template).
+    say: str = ""
+    # A step id, `done`, or branches tried in order (the last one usually has no `when`).
+    next: str | list[Branch] = DONE
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("step ids are lower-case letters, digits and _")
+        if value in RESERVED_STEPS:
+            raise ValueError(f"{value!r} is reserved for the engine")
+        return value
+
+
+class Triggers(Strict):
+    # Phrases matched against the user's message by the FAQ phrase index.
+    phrases: list[str] = Field(default_factory=list)
+    # Intent words: a message containing one starts the flow. "A+B" needs both A and B.
+    keywords: list[str] = Field(default_factory=list)
+    # Menu keys (custom-menu click EventKey) that start the flow, e.g. flow:booking.
+    menu: list[str] = Field(default_factory=list)
+
+
+class Confirm(Strict):
+    prompt: str
+
+
+class Reply(Strict):
+    when: Condition | None = None
+    text: str
+
+
+class Action(Strict):
+    type: Literal["none", "ticket", "http"] = "none"
+    endpoint: str = ""
+    # Request parameters for `http`; values are templates over the slots.
+    params: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> Action:
+        if (self.type == "http") != bool(self.endpoint):
+            raise ValueError("an http action needs an endpoint, and only an http action has one")
+        return self
+
+
+class Complete(Strict):
+    action: Action = Field(default_factory=Action)
+    # The first reply whose condition holds is sent; templates use slots and, after an
+    # action, {ticket} or {result.<field>}.
+    replies: list[Reply]
+    # http: the backend answered {"found": false}.
+    not_found: str = ""
+    # http: the backend was slow ("timeout") or down/broken (anything else).
+    timeout: str = ""
+    unavailable: str = ""
+
+
+class Satisfaction(Strict):
+    prompt: str = "请您对本次服务进行评价：回复 1 满意，2 基本满意，3 不满意。"
+    thanks: str = "感谢您的评价，我们会继续改进服务！"
+
+
+class Flow(Strict):
+    id: str
+    title: str
+    version: str
+    description: str = ""
+    # Said when the flow starts and some slots are still missing.
+    intro: str = ""
+    triggers: Triggers = Field(default_factory=Triggers)
+    slots: dict[str, Slot]
+    steps: list[Step] = Field(min_length=1)
+    confirm: Confirm | None = None
+    complete: Complete
+    satisfaction: Satisfaction | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _flow_id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("flow ids are lower-case letters, digits and _")
+        return value
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: object) -> object:
+        # `version: 2` in YAML is an int; versions are compared as text.
+        return str(value) if isinstance(value, int | float) else value
+
+    @field_validator("slots")
+    @classmethod
+    def _slot_names(cls, value: dict[str, Slot]) -> dict[str, Slot]:
+        for name in value:
+            if not _ID.match(name):
+                raise ValueError(f"slot name {name!r}: lower-case letters, digits and _")
+        return value
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    @property
+    def first_step(self) -> str:
+        return self.steps[0].id

@@ -1,0 +1,325 @@
+"""Slot parsers: find a slot's value in whatever the citizen wrote, or say why it is not valid.
+
+Two ways of reading a message:
+- *scan*: every message is searched for every open slot whose type can be recognised out of
+  context (a choice synonym, a date, 上午/下午, a mobile or ID number, a regex), so 「我想预约明天
+  上午去办社保卡」 fills three slots at once;
+- *focus*: the slots we just asked for also accept what only makes sense as an answer (a bare
+  digit picking a numbered option, a number, a name: whatever is left of the message).
+
+Values are stored canonically (dates as ISO `2026-12-03`) and shown with `display`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from flows import dates
+from flows.schema import Slot
+
+DEFAULT_ERRORS = {
+    "choice": "抱歉，没有识别出您的选择，请回复选项前的数字。",
+    "date": "抱歉，没有识别出日期，请这样回复：明天、下周三、12月3日。",
+    "period": "请回复「上午」或「下午」。",
+    "mobile": "手机号码格式不正确，请输入11位手机号码，例如 13812345678。",
+    "id_number": "身份证号码不正确，请核对后重新输入18位身份证号码。",
+    "number": "请输入数字。",
+    "text": "抱歉，没有看懂您的回复，请再说一遍。",
+    "regex": "格式不正确，请核对后重新输入。",
+}
+
+# Matched before the rest: a span taken by one slot is not read again by another.
+_TYPE_ORDER = ["id_number", "mobile", "regex", "date", "period", "choice", "number", "text"]
+
+_MOBILE = re.compile(r"(?<![\d])1[3-9]\d(?:[\s-]?\d){8}(?![\d])")
+_MOBILE_LIKE = re.compile(r"(?<![\d])1\d{10}(?![\d])")
+_ID = re.compile(r"(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])")
+_ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+_ID_CHECK = "10X98765432"
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_CN_NUMBER = re.compile(r"[一二两三四五六七八九十]{1,3}")
+_PERIOD_WORDS = [
+    ("上午", ("上午", "早上", "早晨", "上班时间", "午前")),
+    ("下午", ("下午", "午后", "傍晚")),
+]
+_CLOCK = re.compile(r"(?P<h>\d{1,2}|[一二两三四五六七八九十]{1,3})\s*(?:点|时|:|：)")
+_SPLIT = re.compile(r"[\s,，。.;；:：!！?？、/|]+")
+# Words around a free-text answer that are not part of it (「我叫张三」, 「姓名：张三」).
+_FILLERS = re.compile(
+    r"我的名字是|我的名字叫|我的姓名是|名字是|姓名是|我叫|我是|姓名|名字|叫做|"
+    r"手机号码是|手机号码|手机号是|手机号|手机|电话号码|联系电话|电话|联系方式|号码是|号码|"
+    r"预约人|联系人|本人|是"
+)
+# A fragment that is only an acknowledgement is not an answer.
+_ACKS = frozenset(
+    {"好", "好的", "嗯", "嗯嗯", "是的", "对", "对的", "可以", "行", "谢谢", "ok", "OK", "收到"}
+)
+
+CORRECTION_CUE = re.compile(
+    r"不对|不是|改成|改为|改到|换成|换到|更正|更改|修改|应该是|错了|搞错|重新选|改一下"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    value: str
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class Extraction:
+    found: dict[str, Found] = field(default_factory=dict)
+    # Slot → why what the user wrote for it cannot be accepted (a weekend date, a bad checksum).
+    invalid: dict[str, str] = field(default_factory=dict)
+
+
+def id_checksum_ok(number: str) -> bool:
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == number[17].upper()
+
+
+def _id_birth_ok(number: str) -> bool:
+    try:
+        birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return False
+    return birth.year >= 1900
+
+
+def error_text(slot: Slot) -> str:
+    return slot.error or DEFAULT_ERRORS[slot.type]
+
+
+def display(slot: Slot, value: str, today: date | None = None) -> str:
+    if slot.type == "date":
+        try:
+            return dates.display(date.fromisoformat(value), today)
+        except ValueError:
+            return value
+    if slot.type == "id_number" and len(value) == 18:
+        # Confirmation messages may be seen over a shoulder: show enough to check, not all.
+        return value[:4] + "*" * 10 + value[14:]
+    return value
+
+
+def option_terms(slot: Slot) -> list[tuple[str, str]]:
+    """(term, option value) for every way of naming an option, longest term first."""
+    terms = [(term, opt.value) for opt in slot.options for term in (opt.value, *opt.synonyms)]
+    return sorted(terms, key=lambda t: len(t[0]), reverse=True)
+
+
+class _Masked:
+    """The message with taken spans blanked out, so offsets stay those of the original text."""
+
+    def __init__(self, text: str) -> None:
+        self.original = text
+        self.chars = list(text)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chars)
+
+    def take(self, start: int, end: int) -> None:
+        for i in range(start, end):
+            self.chars[i] = " "
+
+
+def _choice(slot: Slot, text: str, focus: bool) -> Found | None:
+    stripped = text.strip().strip("。.!！ ")
+    if focus:
+        number = dates.chinese_number(stripped.removeprefix("第").removesuffix("个").removesuffix("项"))
+        if number is not None and 1 <= number <= len(slot.options) and len(stripped) <= 4:
+            return Found(slot.options[number - 1].value, 0, len(text))
+    lowered = text.lower()
+    best: Found | None = None
+    for term, value in option_terms(slot):
+        at = lowered.find(term.lower())
+        if at >= 0 and (best is None or len(term) > best.end - best.start):
+            best = Found(value, at, at + len(term))
+    return best
+
+
+def _date(slot: Slot, text: str, today: date) -> tuple[Found | None, str]:
+    for m in dates.find_dates(text, today):
+        if m.value is None:
+            return None, "这个日期不存在，请核对后重新输入，例如 12月3日。"
+        day = m.value
+        if day < today:
+            return None, f"{dates.display(day, today)}已经过去了，请选择今天或以后的日期。"
+        offset = (day - today).days
+        if offset < slot.min_days:
+            first = dates.display(date.fromordinal(today.toordinal() + slot.min_days), today)
+            return None, f"最早可以选择{first}，请重新选择日期。"
+        if offset > slot.max_days:
+            return None, f"只能选择{slot.max_days}天以内的日期，请重新选择。"
+        if slot.working_day:
+            wd = dates.working_day(day)
+            if not wd.working:
+                holiday = dates.holiday_name(day)
+                reason = f"是{holiday}假期" if holiday else "是休息日"
+                suggestion = dates.display(dates.next_working_day(day), today)
+                return None, (
+                    f"{dates.display(day, today)}{reason}，大厅不对外办公。"
+                    f"请选择工作日，例如最近的{suggestion}。"
+                )
+        return Found(day.isoformat(), m.start, m.end), ""
+    return None, ""
+
+
+def _period(text: str) -> Found | None:
+    for value, words in _PERIOD_WORDS:
+        for word in words:
+            at = text.find(word)
+            if at >= 0:
+                return Found(value, at, at + len(word))
+    m = _CLOCK.search(text)
+    if m is not None:
+        hour = dates.chinese_number(m["h"])
+        if hour is not None and 7 <= hour <= 11:
+            return Found("上午", m.start(), m.end())
+        if hour is not None and (12 <= hour <= 18 or 1 <= hour <= 5):
+            return Found("下午", m.start(), m.end())
+    return None
+
+
+def _mobile(text: str, focus: bool) -> tuple[Found | None, str]:
+    m = _MOBILE.search(text)
+    if m is not None:
+        return Found(re.sub(r"[\s-]", "", m.group(0)), m.start(), m.end()), ""
+    if focus and (_MOBILE_LIKE.search(text) or re.search(r"(?<!\d)\d{7,12}(?!\d)", text)):
+        return None, "invalid"
+    return None, ""
+
+
+def _id_number(text: str) -> tuple[Found | None, str]:
+    for m in _ID.finditer(text):
+        number = m.group(0).upper()
+        if id_checksum_ok(number) and _id_birth_ok(number):
+            return Found(number, m.start(), m.end()), ""
+        return None, "invalid"
+    return None, ""
+
+
+def _number(slot: Slot, text: str) -> tuple[Found | None, str]:
+    m = _NUMBER.search(text)
+    value: float | None = None
+    if m is not None:
+        value = float(m.group(0))
+    else:
+        m = _CN_NUMBER.search(text)
+        if m is not None:
+            n = dates.chinese_number(m.group(0))
+            value = None if n is None else float(n)
+    if m is None or value is None:
+        return None, ""
+    too_small = slot.minimum is not None and value < slot.minimum
+    if too_small or (slot.maximum is not None and value > slot.maximum):
+        return None, "invalid"
+    shown = str(int(value)) if value.is_integer() else str(value)
+    return Found(shown, m.start(), m.end()), ""
+
+
+def _regex(slot: Slot, text: str) -> Found | None:
+    pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{slot.pattern})(?![A-Za-z0-9])")
+    m = pattern.search(text)
+    return None if m is None else Found(m.group(0), m.start(), m.end())
+
+
+def _text_patterns(slot: Slot, text: str) -> Found | None:
+    for expr in slot.patterns:
+        m = re.search(expr, text)
+        if m is not None and m.group("value").strip():
+            return Found(m.group("value").strip(), m.start("value"), m.end("value"))
+    return None
+
+
+def _text_ok(slot: Slot, value: str) -> bool:
+    if not slot.min_length <= len(value) <= slot.max_length:
+        return False
+    return not slot.pattern or re.fullmatch(slot.pattern, value) is not None
+
+
+def _residual(text: str) -> list[str]:
+    """What is left of an answer once other slots' values and filler words are removed."""
+    fragments = [_FILLERS.sub(" ", part).strip() for part in _SPLIT.split(text)]
+    pieces = [p for frag in fragments for p in frag.split() if p]
+    return [p for p in pieces if p not in _ACKS]
+
+
+def content_length(text: str, noise: Iterable[str]) -> int:
+    """Length of `text` once the given trigger words, fillers and punctuation are taken out."""
+    for word in sorted(set(noise), key=len, reverse=True):
+        if word:
+            text = text.replace(word, "")
+    text = re.sub(r"我要|我想|想要|请问|你好|您好|麻烦|帮我|一下|[我的了吧啊呢吗嘛]", "", text)
+    return len(_SPLIT.sub("", text))
+
+
+def extract(
+    slots: dict[str, Slot],
+    names: Sequence[str],
+    text: str,
+    today: date,
+    focus: Sequence[str] = (),
+    noise: Iterable[str] = (),
+) -> Extraction:
+    """Read `text` for the slots in `names`; those in `focus` were just asked for.
+
+    `noise` are the flow's trigger words: a message that is only 「我要投诉」 does not count as
+    a complaint's description.
+    """
+    result = Extraction()
+    masked = _Masked(text)
+    ordered = sorted(names, key=lambda n: _TYPE_ORDER.index(slots[n].type))
+    for name in ordered:
+        slot = slots[name]
+        in_focus = name in focus
+        if not (in_focus or slot.scans):
+            continue
+        current = masked.text
+        found: Found | None = None
+        problem = ""
+        if slot.type == "choice":
+            found = _choice(slot, current, in_focus)
+        elif slot.type == "date":
+            found, problem = _date(slot, current, today)
+        elif slot.type == "period":
+            found = _period(current)
+        elif slot.type == "mobile":
+            found, problem = _mobile(current, in_focus)
+        elif slot.type == "id_number":
+            found, problem = _id_number(current)
+        elif slot.type == "number":
+            found, problem = _number(slot, current)
+        elif slot.type == "regex":
+            found = _regex(slot, current)
+        elif slot.type == "text":
+            found = _text_patterns(slot, current)
+            if found is None and slot.scan and content_length(text, noise) >= slot.min_length:
+                # Free text read whole (a complaint's description): the citizen's own words.
+                whole = text.strip()
+                found = Found(whole[: slot.max_length], 0, 0)
+            elif found is None and in_focus:
+                pieces = _residual(current)
+                if len(pieces) == 1 or (pieces and slot.pattern == ""):
+                    candidate = "".join(pieces) if slot.pattern else " ".join(pieces)
+                    found = Found(candidate, 0, 0) if _text_ok(slot, candidate) else None
+                    problem = "" if found else "invalid"
+                if found is None and pieces:
+                    good = [p for p in pieces if _text_ok(slot, p)]
+                    found = Found(good[0], 0, 0) if good else None
+                    problem = "" if found else "invalid"
+            if found is not None and not _text_ok(slot, found.value):
+                found, problem = None, "invalid"
+        if found is not None:
+            result.found[name] = found
+            masked.take(found.start, found.end)
+        elif problem and (in_focus or slot.type in ("date", "id_number")):
+            result.invalid[name] = error_text(slot) if problem == "invalid" else problem
+    return result
