@@ -1,0 +1,1 @@
+"""Fakes of the outside world that tests run against over real loopback HTTP."""

@@ -1,0 +1,71 @@
+"""Fixtures for the WeChat API client: the fake WeChat on loopback and the shared store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from app.stores.base import Store
+from app.stores.memory import MemoryStore
+from app.stores.redis import RedisStore
+from app.wxapi import WeChatClient
+from tests.fakes.fake_wechat import FakeWeChat
+
+ClientFactory = Callable[..., WeChatClient]
+
+
+@pytest.fixture
+def wechat() -> Iterator[FakeWeChat]:
+    with FakeWeChat() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def memory_store() -> AsyncIterator[Store]:
+    store = MemoryStore()
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def shared_store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """The store workers share: in-process, and the real Redis when REDIS_URL is set (CI)."""
+    if request.param == "memory":
+        memory = MemoryStore()
+        yield memory
+        await memory.close()
+        return
+    url: str = request.getfixturevalue("redis_url")
+    prefix = f"wxbot-test:{uuid.uuid4().hex}:"
+    redis_store = RedisStore.from_url(url, prefix=prefix)
+    yield redis_store
+    keys = [key async for key in redis_store._redis.scan_iter(match=prefix + "*")]
+    if keys:
+        await redis_store._redis.delete(*keys)
+    await redis_store.close()
+
+
+@pytest.fixture
+async def make_client(wechat: FakeWeChat, memory_store: Store) -> AsyncIterator[ClientFactory]:
+    """Build clients for the fake (defaults: its credentials, the memory store); closed after."""
+    made: list[WeChatClient] = []
+
+    def factory(**overrides: Any) -> WeChatClient:
+        options: dict[str, Any] = {
+            "appid": wechat.appid,
+            "secret": wechat.secret,
+            "store": memory_store,
+            "base_url": wechat.url,
+            "timeout_s": 2.0,
+        }
+        options.update(overrides)
+        client = WeChatClient(**options)
+        made.append(client)
+        return client
+
+    yield factory
+    for client in made:
+        await client.aclose()
