@@ -53,6 +53,10 @@ class MemoryStore:
         self._locks: dict[str, _Lock] = {}
         self.evictions = 0
 
+    def __len__(self) -> int:
+        """Keys held, counting expired ones not yet swept: what the memory actually holds."""
+        return len(self._data)
+
     # -- key-value -------------------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
