@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -87,6 +88,10 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         res = resources or build_resources(settings)
         app.state.resources = res
+        # Everything loaded so far (jieba's dictionary, the indexes) lives for the whole process:
+        # moving it out of the collector's sight keeps full collections from pausing replies.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

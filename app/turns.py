@@ -281,10 +281,10 @@ class TurnProcessor:
         record.late_detail = detail
         self.sink.submit(record)
 
-    async def drain(self, timeout: float = 5.0) -> None:
+    async def drain(self, wait_s: float = 5.0) -> None:
         """Wait for late turns on shutdown so their replies are not lost."""
         if self._late_tasks:
-            await asyncio.wait(self._late_tasks, timeout=timeout)
+            await asyncio.wait(self._late_tasks, timeout=wait_s)
 
     # -- logging ---------------------------------------------------------------------------
     def _record(self, message: Inbound, stages: Stages, result: TurnResult, outcome: Outcome) -> TurnRecord:

@@ -230,7 +230,7 @@ async def test_two_messages_from_one_user_run_one_after_the_other(
     a = harness.sim.deliver(harness.sim.text(OPENID, "SLOW 0.2"))
     b = harness.sim.deliver(harness.sim.text(OPENID, "SLOW 0.1"))
     await asyncio.gather(harness.post(a), harness.post(b))
-    (_, s1, e1), (_, s2, e2) = sorted(slow_route, key=lambda span: span[1])
+    (_, _s1, e1), (_, s2, _e2) = sorted(slow_route, key=lambda span: span[1])
     assert s2 >= e1  # no overlap
 
 

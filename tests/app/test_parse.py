@@ -16,7 +16,10 @@ from handlers.messages import (
     VoiceMessage,
 )
 
-HEAD = "<ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o_1]]></FromUserName><CreateTime>1700000000</CreateTime>"
+HEAD = (
+    "<ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o_1]]></FromUserName>"
+    "<CreateTime>1700000000</CreateTime>"
+)
 
 
 def parse(inner: str) -> object:
@@ -55,7 +58,8 @@ def test_nested_event_fields_are_flattened_into_extra() -> None:
     ("inner", "cls"),
     [
         ("<MsgType>image</MsgType><PicUrl>u</PicUrl><MediaId>m</MediaId><MsgId>1</MsgId>", ImageMessage),
-        ("<MsgType>voice</MsgType><MediaId>m</MediaId><Format>amr</Format><Recognition>你好</Recognition>", VoiceMessage),
+        ("<MsgType>voice</MsgType><MediaId>m</MediaId><Format>amr</Format>"
+         "<Recognition>你好</Recognition>", VoiceMessage),
         ("<MsgType>video</MsgType><MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId>", VideoMessage),
         ("<MsgType>shortvideo</MsgType><MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId>", VideoMessage),
         ("<MsgType>location</MsgType><Location_X>31.2</Location_X><Location_Y>121.4</Location_Y>"

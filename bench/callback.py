@@ -1,0 +1,90 @@
+"""Callback throughput and latency against a floor (FastAPI + wechatpy parse/render only).
+
+Both servers run in this process's lifetime on 127.0.0.1 with one uvicorn worker each and are
+driven by wrk with the same signed text deliveries (questions from the sample account's
+regression cases, a fresh MsgId and a rotating user per request). Printed: throughput, p50 and
+p99 for both at each concurrency, and the service/floor ratio; then resident memory per worker.
+
+Goals (issue 2): ≥ 0.5× the floor's throughput and p99 ≤ 50 ms at concurrency 16; ≤ 150 MB
+resident per worker with the sample account.
+
+    .venv/bin/python bench/callback.py [--seconds 10] [--concurrency 1 16 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import ROOT, WrkResult, rss_mb, service, signed_query, wrk
+
+SCRIPT = ROOT / "bench" / "wrk_post.lua"
+
+
+def questions_file() -> Path:
+    """Citizens' phrasings: the regression cases and the entries' similar questions."""
+    lines: list[str] = []
+    tests = ROOT / "knowledge" / "tests.yaml"
+    if tests.exists():
+        lines += [str(c["q"]) for c in yaml.safe_load(tests.read_text(encoding="utf-8")) or [] if c.get("q")]
+    for path in sorted((ROOT / "knowledge" / "faq").glob("*.yaml")):
+        for entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("entries", []):
+            lines += [str(s) for s in entry.get("similar", [])]
+    lines = [line.replace("\n", " ") for line in lines if line.strip()]
+    path = Path(tempfile.mkstemp(prefix="wxbot-questions-", suffix=".txt")[1])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def row(name: str, conc: int, r: WrkResult) -> str:
+    return (
+        f"{name:<8} c={conc:<3} {r.rps:>9.0f} req/s  p50 {r.p50_ms:>7.2f} ms  "
+        f"p99 {r.p99_ms:>7.2f} ms  errors {r.errors}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    args = parser.parse_args()
+    env = {"QUESTIONS_FILE": str(questions_file()), "WRK_USERS": "500"}
+    results: dict[tuple[str, int], WrkResult] = {}
+    rss: list[float] = []
+    # TIMESTAMP_WINDOW_S=0: wrk replays one signed query for the whole run.
+    with service("bench.floor_app:app", factory=False, migrate=False) as floor, \
+            service(env={"TIMESTAMP_WINDOW_S": "0"}) as svc:
+        for conc in args.concurrency:
+            # Warm both up, then measure them back to back at the same concurrency.
+            for name, target in (("floor", floor), ("service", svc)):
+                url = f"{target.base}/wechat?{signed_query()}"
+                wrk(url, connections=conc, seconds=2, script=SCRIPT, env=env)
+                results[(name, conc)] = wrk(url, connections=conc, seconds=args.seconds, script=SCRIPT, env=env)
+                print(row(name, conc, results[(name, conc)]), flush=True)
+        rss = [rss_mb(pid) for pid in svc.worker_pids()]
+    print()
+    print("concurrency  throughput ratio (service/floor)  p99 service  p99 floor")
+    for conc in args.concurrency:
+        s, f = results[("service", conc)], results[("floor", conc)]
+        print(f"{conc:>11}  {s.rps / f.rps:>31.2f}  {s.p99_ms:>8.2f} ms  {f.p99_ms:>6.2f} ms")
+    print(f"\nresident memory per service worker after the run: {', '.join(f'{m:.0f} MB' for m in rss)}")
+    ok = True
+    if 16 in args.concurrency:
+        s, f = results[("service", 16)], results[("floor", 16)]
+        ok = s.rps / f.rps >= 0.5 and s.p99_ms <= 50
+        print(f"goal at c=16: ratio ≥ 0.50 and p99 ≤ 50 ms → {'met' if ok else 'NOT met'}")
+    mem_ok = all(m <= 150 for m in rss)
+    print(f"goal memory ≤ 150 MB per worker → {'met' if mem_ok else 'NOT met'}")
+    errors = sum(r.errors for r in results.values())
+    print(f"errors: {errors}")
+    return 0 if ok and mem_ok and errors == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""Shared benchmark plumbing: start a service on 127.0.0.1, drive it with wrk, read memory.
+
+Every benchmark compares against a baseline started in the same run, because this machine is
+shared and noisy (identical servers measured back to back differ by ±10%).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DEV_TOKEN = "wxbotdev"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def signed_query(token: str = DEV_TOKEN) -> str:
+    from app.wechat.crypto import sign
+
+    ts, nonce = str(int(time.time())), "20261126"
+    return f"signature={sign(token, ts, nonce)}&timestamp={ts}&nonce={nonce}"
+
+
+@dataclass
+class Service:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def worker_pids(self) -> list[int]:
+        """The uvicorn process itself with one worker, or its children with several."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        kids = [int(p) for p in children.read_text().split()] if children.exists() else []
+        # multiprocessing's resource tracker is a child too; workers are the python processes serving.
+        workers = [k for k in kids if "resource_tracker" not in _cmdline(k)]
+        return workers or [self.process.pid]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@contextlib.contextmanager
+def service(
+    app: str = "app.main:create_app",
+    *,
+    factory: bool = True,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    migrate: bool = True,
+) -> Iterator[Service]:
+    """Run `app` under uvicorn on a free loopback port with its own temporary data folder."""
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="wxbot-bench-"))
+    full_env = {
+        **os.environ,
+        "APP_ENV": "dev",
+        "DATABASE_URL": f"sqlite:///{workdir}/wxbot.db",
+        "KNOWLEDGE_DIR": str(ROOT / "knowledge"),
+        "FLOWS_DIR": str(ROOT / "flows"),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+        **(env or {}),
+    }
+    if migrate and "sqlite" in full_env["DATABASE_URL"]:
+        subprocess.run([sys.executable, "-m", "app.cli", "db", "upgrade"], env=full_env, cwd=ROOT,
+                       check=False, capture_output=True)
+    cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+           "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    if factory:
+        cmd.append("--factory")
+    log_path = workdir / "service.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(cmd, env=full_env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    svc = Service(process, port, log_path)
+    try:
+        _wait_ready(svc)
+        yield svc
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_ready(svc: Service, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if svc.process.poll() is not None:
+            raise RuntimeError(f"service exited early:\n{svc.log_path.read_text()[-3000:]}")
+        try:
+            # Any HTTP answer means the server is up (the floor app has no /healthz).
+            httpx.get(svc.base + "/healthz", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("service did not start in time")
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def _ms(value: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", value)
+    if not m:
+        return float("nan")
+    number, unit = float(m.group(1)), m.group(2)
+    return number / 1000 if unit == "us" else number * 1000 if unit == "s" else number
+
+
+def wrk(url: str, *, connections: int, seconds: int, script: Path, env: dict[str, str]) -> WrkResult:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    threads = 1 if connections == 1 else 2
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        env={**os.environ, **env}, capture_output=True, text=True, check=True, timeout=seconds + 30,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    return WrkResult(rps, p50, p99, total, errors)
