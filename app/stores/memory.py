@@ -143,8 +143,14 @@ class MemoryStore:
 
     async def _acquire(self, key: str, ttl: float, wait: float) -> object:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
+        now = loop.time()
+        deadline = now + wait
         state = self._locks.setdefault(key, _Lock())
+        if not state.waiters and not state.held(now):
+            # The common case (one message per user at a time): no queue to join.
+            token = object()
+            state.token, state.expires = token, now + ttl
+            return token
         me = asyncio.Event()
         state.waiters.append(me)
         try:
