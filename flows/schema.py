@@ -118,8 +118,20 @@ class Condition(Strict):
         return value in (self.in_ or [])
 
 
+# One condition, or several that must all hold.
+When = Condition | list[Condition] | None
+
+
+def holds(when: When, slots: dict[str, str]) -> bool:
+    if when is None:
+        return True
+    if isinstance(when, Condition):
+        return when.holds(slots)
+    return all(c.holds(slots) for c in when)
+
+
 class Branch(Strict):
-    when: Condition | None = None
+    when: When = None
     goto: str
 
 
@@ -147,6 +159,8 @@ class Triggers(Strict):
     phrases: list[str] = Field(default_factory=list)
     # Intent words: a message containing one starts the flow. "A+B" needs both A and B.
     keywords: list[str] = Field(default_factory=list)
+    # A message containing one of these is not for this flow (「营业执照丢了」 is not a new licence).
+    exclude: list[str] = Field(default_factory=list)
     # Menu keys (custom-menu click EventKey) that start the flow, e.g. flow:booking.
     menu: list[str] = Field(default_factory=list)
 
@@ -156,7 +170,7 @@ class Confirm(Strict):
 
 
 class Reply(Strict):
-    when: Condition | None = None
+    when: When = None
     text: str
 
 

@@ -268,11 +268,14 @@ def extract(
     today: date,
     focus: Sequence[str] = (),
     noise: Iterable[str] = (),
+    *,
+    residual: bool = True,
 ) -> Extraction:
     """Read `text` for the slots in `names`; those in `focus` were just asked for.
 
     `noise` are the flow's trigger words: a message that is only 「我要投诉」 does not count as
-    a complaint's description.
+    a complaint's description. With `residual` off, free text is not read from what is left of
+    the message (it is a question, not an answer).
     """
     result = Extraction()
     masked = _Masked(text)
@@ -305,7 +308,7 @@ def extract(
                 # Free text read whole (a complaint's description): the citizen's own words.
                 whole = text.strip()
                 found = Found(whole[: slot.max_length], 0, 0)
-            elif found is None and in_focus:
+            elif found is None and in_focus and residual:
                 pieces = _residual(current)
                 if len(pieces) == 1 or (pieces and slot.pattern == ""):
                     candidate = "".join(pieces) if slot.pattern else " ".join(pieces)
@@ -320,6 +323,10 @@ def extract(
         if found is not None:
             result.found[name] = found
             masked.take(found.start, found.end)
+        elif problem and slot.type == "text" and len(focus) > 1:
+            # Leftover words that are not a valid name are only an error when the name was
+            # the one thing asked; with several questions open they are just other words.
+            continue
         elif problem and (in_focus or slot.type in ("date", "id_number")):
             result.invalid[name] = error_text(slot) if problem == "invalid" else problem
     return result

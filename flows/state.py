@@ -18,3 +18,11 @@ class FlowState(BaseModel):
     # Steps visited, for 返回/上一步.
     history: list[str] = Field(default_factory=list)
     started_at: float = 0.0
+    # Last message handled by the flow (epoch seconds): the flow expires this long after it.
+    updated_at: float = 0.0
+    # The slots the last prompt asked for (what a scripted citizen or service staff should answer).
+    awaiting: list[str] = Field(default_factory=list)
+    # Every slot ever asked for, so an optional slot is offered once and a filled one never again.
+    asked: list[str] = Field(default_factory=list)
+    # Set when the completion ran: the flow only waits for a satisfaction answer now.
+    resolved: bool = False

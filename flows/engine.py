@@ -1,0 +1,509 @@
+"""The flow engine: one small interpreter for every `flows/*.yaml` transition table.
+
+Pure: it takes a flow, the user's `FlowState`, the message and the time, and returns the reply
+text and the next state. The only I/O is through the `Services` port (tickets, backends).
+
+Each message, in this order (docs/reference dialog-systems.md §4, recommendation 3):
+1. control words: 取消/退出, 返回/上一步, 重新开始, 人工;
+2. every open slot is searched (several can fill at once); a filled slot changes only on a
+   correction (「不对，改成后天」, 「日期改成12月3日」) or at the confirmation;
+3. nothing for the flow: an FAQ question is answered and the current prompt repeated; anything
+   else counts as a failed attempt at the slots asked, bounded by `max_attempts`;
+4. steps whose slots are all filled are passed through, so only missing slots are ever asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from flows import slots as parsers
+from flows.schema import CONFIRM_STEP, DONE, SATISFACTION_STEP, Flow, Slot, Step, holds
+from flows.state import FlowState
+from flows.templates import render
+from handlers.ports import Services
+
+log = logging.getLogger("wxbot.flows")
+
+# Answers an FAQ question asked mid-flow, or None. Sync or async.
+FaqAnswer = Callable[[str], "str | Awaitable[str | None] | None"]
+
+CANCEL_WORDS = frozenset(
+    {"取消", "退出", "取消办理", "退出办理", "不办了", "算了", "结束", "不用办了", "放弃"}
+)
+BACK_WORDS = frozenset({"返回", "上一步", "返回上一步", "回到上一步", "后退", "退回"})
+RESTART_WORDS = frozenset({"重新开始", "重来", "重新填写", "从头开始", "重新办理"})
+HANDOFF_WORDS = frozenset({"人工", "转人工", "人工客服", "人工服务", "找人工"})
+YES_WORDS = frozenset({
+    "确认", "确定", "是", "是的", "对", "对的", "没错", "正确", "好", "好的", "可以", "没问题",
+    "提交", "确认提交", "确认无误", "无误", "1", "ok", "嗯", "行",
+})
+NO_WORDS = frozenset({"修改", "不对", "有误", "不正确", "错了", "否", "要改", "改一下", "2"})
+SATISFACTION = [
+    ("不满意", ("不满意", "很不满意", "差", "很差", "3")),
+    ("基本满意", ("基本满意", "还行", "一般", "还可以", "凑合", "2")),
+    ("满意", ("满意", "非常满意", "很满意", "挺好", "好评", "1")),
+]
+# 「日期改成后天」: which slot (by its label) and the new words.
+_TARGETED = re.compile(
+    r"(?P<label>[\u4e00-\u9fa5A-Za-z]{1,8}?)\s*(?:改成|改为|换成|改到|换到|应该是)\s*(?P<value>.+)"
+)
+_QUESTION = re.compile(r"[?？]|吗|怎么|如何|什么|哪里|哪儿|多少|多久|能否|能不能|可不可以|是否")
+
+CANCELLED = "好的，已为您取消「{title}」。如还有其他问题，请直接输入。"
+RESTARTED = "好的，我们重新开始办理「{title}」。"
+BACK_AT_START = "已经是第一步了。"
+WENT_BACK = "好的，回到上一步。"
+GIVE_UP = "抱歉，仍然没能识别您的回复。您可以回复「人工」转人工客服，回复「退出」结束办理，或按提示重新输入。"
+NOT_UNDERSTOOD = "抱歉，没有识别出您的回复。"
+CONFIRM_AGAIN = "请回复「确认」提交，或直接说要修改的内容，回复「取消」放弃。"
+MODIFY_HOW = "请直接告诉我要修改的内容，例如「日期改成后天」「手机号改为13912345678」。"
+RESUME = "我们继续办理「{title}」："
+TICKET_FAILED = "抱歉，提交时系统出现问题，您的信息还在。请稍后回复「确认」重新提交，或回复「人工」联系客服。"
+BACKEND_TIMEOUT = "抱歉，查询系统响应较慢，暂时没有查到结果。请稍后再试，或回复「人工」联系客服。"
+BACKEND_DOWN = "抱歉，查询系统暂时无法访问，请稍后再试，或回复「人工」联系客服。"
+RECORDED = "已记录：{facts}。"
+
+
+@dataclass(slots=True)
+class Outcome:
+    reply: str
+    # None: the flow is over (finished, cancelled); the caller clears it from the session.
+    state: FlowState | None
+    step: str = ""
+    resolved: bool = False
+    satisfaction: str = ""
+    handoff: bool = False
+    # The message was not for the flow (an unrelated message after the satisfaction question):
+    # the flow is over and the caller should route the message as if there were no flow.
+    passthrough: bool = False
+    # False when the message was neither an answer, a command nor an FAQ question.
+    understood: bool = True
+    filled: list[str] = field(default_factory=list)
+
+
+def command(text: str) -> str:
+    return text.strip().strip("。.!！~～ ").lower()
+
+
+def expired(state: FlowState, now: datetime, timeout_s: float) -> bool:
+    last = state.updated_at or state.started_at
+    return bool(last) and now.timestamp() - last > timeout_s
+
+
+def _today(now: datetime) -> date:
+    return now.date()
+
+
+def values(flow: Flow, state: FlowState, now: datetime) -> dict[str, str]:
+    """Slot values as shown to the user, for templates."""
+    shown = {"title": flow.title}
+    for name, value in state.slots.items():
+        slot = flow.slots.get(name)
+        shown[name] = parsers.display(slot, value, _today(now)) if slot else value
+    return shown
+
+
+def _choice_list(slot: Slot) -> str:
+    return "\n".join(f"{i}. {opt.value}" for i, opt in enumerate(slot.options, start=1))
+
+
+def _single_prompt(slot: Slot) -> str:
+    if slot.type == "choice":
+        return f"{slot.prompt}\n{_choice_list(slot)}\n（回复数字即可）"
+    return slot.prompt
+
+
+def _missing(flow: Flow, state: FlowState, step: Step) -> list[str]:
+    return [n for n in step.ask if n not in state.slots and flow.slots[n].required]
+
+
+def _to_ask(flow: Flow, state: FlowState, step: Step) -> list[str]:
+    required = _missing(flow, state, step)
+    if not required:
+        return []
+    # Optional slots ride along with required ones once; never asked on their own.
+    optional = [
+        n for n in step.ask
+        if n not in state.slots and not flow.slots[n].required and n not in state.asked
+    ]
+    return [n for n in step.ask if n in required or n in optional]
+
+
+def prompt_for(flow: Flow, names: list[str], now: datetime, state: FlowState) -> str:
+    if len(names) == 1:
+        return render(_single_prompt(flow.slots[names[0]]), values(flow, state, now))
+    lines = ["请告诉我以下信息（可以一句话说完）："]
+    for name in names:
+        slot = flow.slots[name]
+        hint = slot.hint
+        if slot.type == "choice" and not hint:
+            hint = "、".join(opt.value for opt in slot.options)
+        extra = "（可不填）" if not slot.required else ""
+        lines.append(f"· {slot.label}{extra}" + (f"：{hint}" if hint else ""))
+    return "\n".join(lines)
+
+
+def _confirm_text(flow: Flow, state: FlowState, now: datetime) -> str:
+    assert flow.confirm is not None
+    return render(flow.confirm.prompt, values(flow, state, now))
+
+
+def current_prompt(flow: Flow, state: FlowState, now: datetime) -> str:
+    """What the flow is waiting for, as it would ask it now (repeated after a digression)."""
+    if state.step == CONFIRM_STEP:
+        return _confirm_text(flow, state, now)
+    if state.step == SATISFACTION_STEP:
+        return flow.satisfaction.prompt if flow.satisfaction else ""
+    names = state.awaiting or _to_ask(flow, state, flow.step(state.step))
+    return prompt_for(flow, names, now, state) if names else ""
+
+
+def new_state(flow: Flow, now: datetime) -> FlowState:
+    stamp = now.timestamp()
+    return FlowState(
+        flow_id=flow.id, version=flow.version, step=flow.first_step, started_at=stamp, updated_at=stamp
+    )
+
+
+def _noise(flow: Flow) -> list[str]:
+    words = [*flow.triggers.phrases, flow.title]
+    for keyword in flow.triggers.keywords:
+        words.extend(keyword.split("+"))
+    return words
+
+
+def _next_step(step: Step, slots: Mapping[str, str]) -> str:
+    if isinstance(step.next, str):
+        return step.next
+    for branch in step.next:
+        if holds(branch.when, dict(slots)):
+            return branch.goto
+    return DONE
+
+
+def _ack(flow: Flow, state: FlowState, names: list[str], now: datetime) -> str:
+    shown = values(flow, state, now)
+    facts = "；".join(f"{slot.label} {shown[n]}" for n, slot in flow.slots.items() if n in names)
+    return RECORDED.format(facts=facts) if facts else ""
+
+
+class _Turn:
+    """One message's work on one state; collects the reply parts as it goes."""
+
+    def __init__(self, flow: Flow, state: FlowState, now: datetime, services: Services, openid: str) -> None:
+        self.flow = flow
+        self.state = state
+        self.now = now
+        self.services = services
+        self.openid = openid
+        self.parts: list[str] = []
+
+    def say(self, text: str) -> None:
+        if text:
+            self.parts.append(text)
+
+    def reply(self) -> str:
+        return "\n".join(p for p in self.parts if p)
+
+    def outcome(
+        self,
+        *,
+        ended: bool = False,
+        resolved: bool = False,
+        satisfaction: str = "",
+        handoff: bool = False,
+        passthrough: bool = False,
+        understood: bool = True,
+    ) -> Outcome:
+        return Outcome(
+            self.reply(),
+            None if ended else self.state,
+            self.state.step,
+            resolved=resolved,
+            satisfaction=satisfaction,
+            handoff=handoff,
+            passthrough=passthrough,
+            understood=understood,
+        )
+
+    # -- reading the message ------------------------------------------------------------------
+    def read(
+        self, text: str, *, correcting: bool, question: bool = False
+    ) -> tuple[list[str], list[str], dict[str, str]]:
+        """Fill slots from `text`. Returns (newly filled, changed, invalid slot → message)."""
+        flow, state = self.flow, self.state
+        focus = [n for n in state.awaiting if n in flow.slots]
+        names = list(flow.slots)
+        found = parsers.extract(
+            flow.slots, names, text, _today(self.now), focus, _noise(flow), residual=not question
+        )
+        targeted = self._targeted(text)
+        filled: list[str] = []
+        changed: list[str] = []
+        cue = correcting or bool(parsers.CORRECTION_CUE.search(text))
+        for name, hit in {**found.found, **targeted}.items():
+            old = state.slots.get(name)
+            if old is None:
+                state.slots[name] = hit.value
+                filled.append(name)
+            elif old != hit.value and (cue or name in targeted):
+                state.slots[name] = hit.value
+                changed.append(name)
+        invalid = {n: msg for n, msg in found.invalid.items() if n not in filled and n not in changed}
+        return filled, changed, invalid
+
+    def _targeted(self, text: str) -> dict[str, parsers.Found]:
+        """「手机号改为139…」: the words after 改成 are read for the slot the label names."""
+        m = _TARGETED.search(text)
+        if m is None:
+            return {}
+        label = m["label"].removeprefix("把").removesuffix("的")
+        for name, slot in self.flow.slots.items():
+            if label and (label in slot.label or slot.label in label):
+                found = parsers.extract(self.flow.slots, [name], m["value"], _today(self.now), [name])
+                if name in found.found:
+                    return {name: found.found[name]}
+        return {}
+
+    # -- moving on ---------------------------------------------------------------------------
+    async def settle(self) -> Outcome:
+        """Pass every step whose slots are filled; ask what is missing, confirm or complete."""
+        flow, state = self.flow, self.state
+        for _ in range(len(flow.steps) + 1):
+            if state.step in (CONFIRM_STEP, DONE):
+                break
+            step = flow.step(state.step)
+            names = _to_ask(flow, state, step)
+            if names:
+                state.awaiting = names
+                state.asked.extend(n for n in names if n not in state.asked)
+                self.say(prompt_for(flow, names, self.now, state))
+                return self.outcome()
+            target = _next_step(step, state.slots)
+            state.history.append(step.id)
+            state.step = target
+            if state.step not in (DONE, CONFIRM_STEP):
+                self.say(render(flow.step(state.step).say, values(flow, state, self.now)))
+        state.awaiting = []
+        if flow.confirm is not None and state.step == DONE:
+            state.step = CONFIRM_STEP
+        if state.step == CONFIRM_STEP:
+            self.say(_confirm_text(flow, state, self.now))
+            return self.outcome()
+        return await self.complete()
+
+    async def complete(self) -> Outcome:
+        flow, state = self.flow, self.state
+        shown = values(flow, state, self.now)
+        action = flow.complete.action
+        if action.type == "ticket":
+            fields = {flow.slots[n].label: shown[n] for n in flow.slots if n in state.slots}
+            try:
+                shown["ticket"] = await self.services.create_ticket(flow.id, self.openid, fields)
+            except Exception:
+                # The citizen keeps what they entered and can confirm again; ops see the log.
+                log.exception("ticket creation failed", extra={"flow": flow.id})
+                state.step = CONFIRM_STEP if flow.confirm is not None else state.step
+                self.say(TICKET_FAILED)
+                return self.outcome()
+        elif action.type == "http":
+            params = {key: render(tpl, shown) for key, tpl in action.params.items()}
+            result = await self.services.call_endpoint(action.endpoint, params)
+            if not result.ok:
+                text = flow.complete.timeout if result.error == "timeout" else flow.complete.unavailable
+                default = BACKEND_TIMEOUT if result.error == "timeout" else BACKEND_DOWN
+                self.say(render(text or default, shown))
+                return self.outcome(ended=True)
+            if result.data.get("found") is False and flow.complete.not_found:
+                self.say(render(flow.complete.not_found, shown))
+                return self.outcome(ended=True)
+            shown.update({f"result.{k}": str(v) for k, v in result.data.items()})
+        for reply in flow.complete.replies:
+            if holds(reply.when, state.slots):
+                self.say(render(reply.text, shown))
+                break
+        state.resolved = True
+        state.awaiting = []
+        if flow.satisfaction is None:
+            return self.outcome(ended=True, resolved=True)
+        state.step = SATISFACTION_STEP
+        state.awaiting = ["satisfaction"]
+        self.say(flow.satisfaction.prompt)
+        return self.outcome(resolved=True)
+
+
+async def _faq(answer: FaqAnswer | None, text: str) -> str | None:
+    if answer is None:
+        return None
+    result = answer(text)
+    if isinstance(result, Awaitable):
+        return await result
+    return result
+
+
+async def start(
+    flow: Flow, text: str, now: datetime, services: Services, openid: str = ""
+) -> Outcome:
+    """Start `flow`; the triggering text is read for every slot."""
+    state = new_state(flow, now)
+    turn = _Turn(flow, state, now, services, openid)
+    filled = turn.read(text, correcting=False)[0] if text.strip() else []
+    if flow.intro:
+        turn.say(flow.intro)
+    if filled and state.step == flow.first_step:
+        turn.say(_ack(flow, state, filled, now))
+    parts = list(turn.parts)
+    turn.parts = []
+    outcome = await turn.settle()
+    if outcome.state is not None and outcome.state.step not in (CONFIRM_STEP, SATISFACTION_STEP):
+        # The introduction and what we understood, then the question.
+        outcome.reply = "\n".join([*parts, outcome.reply])
+    outcome.filled = filled
+    return outcome
+
+
+def _satisfaction(text: str) -> str:
+    said = command(text)
+    for value, words in SATISFACTION:
+        if said in words:
+            return value
+    return ""
+
+
+async def advance(
+    flow: Flow,
+    state: FlowState,
+    text: str,
+    now: datetime,
+    services: Services,
+    openid: str = "",
+    faq: FaqAnswer | None = None,
+) -> Outcome:
+    """Continue `state` (a copy is changed, never the caller's) with the user's message."""
+    state = state.model_copy(deep=True)
+    state.updated_at = now.timestamp()
+    turn = _Turn(flow, state, now, services, openid)
+    said = command(text)
+
+    if state.step == SATISFACTION_STEP:
+        value = _satisfaction(text)
+        if value:
+            turn.say(flow.satisfaction.thanks if flow.satisfaction else "")
+            return turn.outcome(ended=True, satisfaction=value)
+        return turn.outcome(ended=True, passthrough=True)
+
+    if said in HANDOFF_WORDS:
+        return turn.outcome(handoff=True)
+    if said in CANCEL_WORDS or (said.startswith("取消") and len(said) <= 6):
+        turn.say(CANCELLED.format(title=flow.title))
+        return turn.outcome(ended=True)
+    if said in RESTART_WORDS:
+        fresh = new_state(flow, now)
+        turn = _Turn(flow, fresh, now, services, openid)
+        turn.say(RESTARTED.format(title=flow.title))
+        return await turn.settle()
+    if said in BACK_WORDS:
+        return await _back(turn)
+
+    at_confirm = state.step == CONFIRM_STEP
+    question = bool(_QUESTION.search(text))
+    filled, changed, invalid = turn.read(text, correcting=at_confirm, question=question)
+    if changed:
+        shown = values(flow, state, now)
+        turn.say("好的，已将" + "，".join(f"{flow.slots[n].label}改为{shown[n]}" for n in changed) + "。")
+    for name in [*filled, *changed]:
+        state.attempts.pop(name, None)
+
+    if at_confirm and not filled and not changed:
+        if said in YES_WORDS or said.startswith("确认"):
+            return await turn.complete()
+        if invalid:
+            turn.say(next(iter(invalid.values())))
+            return turn.outcome()
+        if said in NO_WORDS or said.startswith("修改"):
+            turn.say(MODIFY_HOW)
+            return turn.outcome()
+    if at_confirm and (filled or changed):
+        turn.say(_confirm_text(flow, state, now))
+        return turn.outcome()
+
+    if (not filled and not changed and not invalid) or (question and not invalid):
+        answer = await _faq(faq, text)
+        if answer:
+            turn.say(answer)
+            turn.say(RESUME.format(title=flow.title))
+            if filled or changed:
+                return await turn.settle()
+            turn.say(current_prompt(flow, state, now))
+            return turn.outcome()
+
+    if not filled and not changed:
+        return _failed(turn, invalid)
+    if invalid:
+        # Some slots filled, one answer was not valid: say why, then ask again what is missing.
+        turn.say(next(iter(invalid.values())))
+        for name in invalid:
+            state.awaiting = [n for n in state.awaiting if n in invalid or n not in state.slots]
+            state.attempts[name] = state.attempts.get(name, 0) + 1
+        turn.say(current_prompt(flow, state, now))
+        return turn.outcome()
+    return await turn.settle()
+
+
+def _failed(turn: _Turn, invalid: dict[str, str]) -> Outcome:
+    flow, state = turn.flow, turn.state
+    understood = bool(invalid)
+    focus = [n for n in state.awaiting if n in flow.slots and n not in state.slots]
+    if state.step == CONFIRM_STEP:
+        turn.say(CONFIRM_AGAIN)
+        return turn.outcome(understood=understood)
+    name = next((n for n in focus if n in invalid), focus[0] if focus else "")
+    if not name:
+        turn.say(current_prompt(flow, state, turn.now))
+        return turn.outcome(understood=understood)
+    slot = flow.slots[name]
+    state.attempts[name] = state.attempts.get(name, 0) + 1
+    if state.attempts[name] >= slot.max_attempts:
+        state.attempts[name] = 0
+        turn.say(GIVE_UP)
+        return turn.outcome(understood=understood)
+    if name in invalid or len(focus) == 1:
+        turn.say(invalid.get(name) or parsers.error_text(slot))
+    else:
+        turn.say(NOT_UNDERSTOOD)
+    if slot.type == "choice" or state.attempts[name] >= 2:
+        # A more concrete re-ask: the numbered options, or the slot's own question alone.
+        state.awaiting = [name]
+        turn.say(_single_prompt(slot))
+    else:
+        turn.say(current_prompt(flow, state, turn.now))
+    return turn.outcome(understood=understood)
+
+
+async def _back(turn: _Turn) -> Outcome:
+    flow, state = turn.flow, turn.state
+    if not state.history:
+        turn.say(BACK_AT_START)
+        turn.say(current_prompt(flow, state, turn.now))
+        return turn.outcome()
+    previous = state.history.pop()
+    # The step we go back to is asked afresh; what was given for it is cleared.
+    for name in flow.step(previous).ask:
+        state.slots.pop(name, None)
+    if state.step not in (CONFIRM_STEP, DONE, SATISFACTION_STEP):
+        for name in flow.step(state.step).ask:
+            state.slots.pop(name, None)
+    state.step = previous
+    state.awaiting = []
+    turn.say(WENT_BACK)
+    return await turn.settle()
+
+
+def awaiting(state: FlowState) -> list[str]:
+    if state.step == CONFIRM_STEP:
+        return ["confirm"]
+    return list(state.awaiting)

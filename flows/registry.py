@@ -1,0 +1,98 @@
+"""The flows in service: loaded from a directory, checked, and kept with their older versions.
+
+A registry is immutable once built. Reloading builds a new one (`load_flows(dir, previous=old)`)
+that also keeps every version the old one knew, so a citizen half-way through version 2 of a flow
+finishes on version 2 after version 3 is loaded. A directory with any problem raises `FlowError`
+and the caller keeps serving the registry it has: a broken file never replaces a working flow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from flows.check import check_flow
+from flows.errors import FlowError, Problem
+from flows.loader import load_file
+from flows.schema import Flow
+from knowledge.index import PhraseIndex
+
+
+class FlowRegistry:
+    def __init__(
+        self, flows: Mapping[str, Flow], archive: Mapping[tuple[str, str], Flow] | None = None
+    ) -> None:
+        self._current = dict(flows)
+        self._versions: dict[tuple[str, str], Flow] = dict(archive or {})
+        for flow in self._current.values():
+            self._versions[(flow.id, flow.version)] = flow
+        self._menu = {key: flow.id for flow in self._current.values() for key in flow.triggers.menu}
+        self._index: PhraseIndex | None = None
+
+    def trigger_index(self) -> PhraseIndex:
+        """The current flows' trigger phrases (and titles), in the FAQ matcher's phrase index.
+
+        Built on first use: a registry loaded only to be checked never pays for segmentation.
+        """
+        if self._index is None:
+            self._index = PhraseIndex(
+                (flow.id, [*flow.triggers.phrases, flow.title]) for flow in self._current.values()
+            )
+        return self._index
+
+    def __iter__(self) -> Iterator[Flow]:
+        return iter(self._current.values())
+
+    def __len__(self) -> int:
+        return len(self._current)
+
+    def __contains__(self, flow_id: object) -> bool:
+        return flow_id in self._current
+
+    def current(self, flow_id: str) -> Flow | None:
+        return self._current.get(flow_id)
+
+    def get(self, flow_id: str, version: str) -> Flow | None:
+        """The exact version a session started on, if this process still knows it."""
+        return self._versions.get((flow_id, version))
+
+    def by_menu_key(self, key: str) -> Flow | None:
+        flow_id = self._menu.get(key)
+        return None if flow_id is None else self._current.get(flow_id)
+
+    def versions(self) -> dict[tuple[str, str], Flow]:
+        return dict(self._versions)
+
+
+def check_dir(directory: Path) -> tuple[dict[str, Flow], list[Problem]]:
+    """Every flow in `directory` that loads cleanly, and every problem found in any file."""
+    flows: dict[str, Flow] = {}
+    seen_in: dict[str, str] = {}
+    problems: list[Problem] = []
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    if not files:
+        problems.append(Problem(str(directory), 0, "no flow files (*.yaml) found"))
+    for path in files:
+        loaded = load_file(path)
+        problems.extend(loaded.problems)
+        if loaded.flow is None:
+            continue
+        flow_problems = check_flow(loaded.flow, loaded.source)
+        problems.extend(flow_problems)
+        flow = loaded.flow
+        if flow.id in seen_in:
+            message = f"flow id {flow.id!r} is also used by {seen_in[flow.id]}"
+            problems.append(loaded.source.problem(message, "id"))
+            continue
+        seen_in[flow.id] = path.name
+        if not flow_problems:
+            flows[flow.id] = flow
+    return flows, problems
+
+
+def load_flows(directory: Path | str, previous: FlowRegistry | None = None) -> FlowRegistry:
+    """Load and check every flow in `directory`; raise `FlowError` listing all problems."""
+    flows, problems = check_dir(Path(directory))
+    if problems:
+        raise FlowError(problems)
+    return FlowRegistry(flows, previous.versions() if previous is not None else None)
