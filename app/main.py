@@ -69,6 +69,7 @@ def build_resources(settings: Settings, *, late_sender: LateReplySender | None =
         session_ttl_s=settings.session_ttl_s,
         dedup_ttl_s=settings.dedup_ttl_s,
         lock_ttl_s=settings.lock_ttl_s,
+        rate_limit_per_minute=settings.rate_limit_per_minute,
     )
     return Resources(
         settings=settings,

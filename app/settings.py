@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     # Signed requests older or newer than this are refused as replays.
     timestamp_window_s: int = 300
+    # Messages one user may send per minute before we answer politely instead of doing the work.
+    rate_limit_per_minute: int = Field(default=30, ge=0)
 
     # Hand-off
     kf_account: str | None = None

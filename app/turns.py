@@ -27,7 +27,7 @@ from app.turnlog.record import Outcome, TurnRecord
 from app.wechat.render import SUCCESS, render, reply_type
 from handlers import router
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
-from handlers.messages import Inbound, user_text
+from handlers.messages import EventMessage, Inbound, user_text
 from handlers.replies import NoReply, TextReply
 from handlers.session import Session
 
@@ -35,6 +35,7 @@ log = logging.getLogger("wxbot.turns")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 SORRY = "抱歉，系统刚才开了个小差，请稍后再试，或回复「人工」联系客服。"
+TOO_FAST = "您发送消息的速度有点快，请稍等片刻再发送，我们会逐条为您解答。"
 STORE_DOWN_FLOW = "系统正在恢复中，您正在办理的业务请稍后再继续；如有问题也可以直接输入咨询。"
 # Dedup states kept under the claim key.
 _IN_FLIGHT = b"P"
@@ -103,6 +104,7 @@ class TurnProcessor:
         session_ttl_s: float,
         dedup_ttl_s: float,
         lock_ttl_s: float,
+        rate_limit_per_minute: int = 0,
         on_session_deleted: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
@@ -114,6 +116,7 @@ class TurnProcessor:
         self.session_ttl_s = session_ttl_s
         self.dedup_ttl_s = dedup_ttl_s
         self.lock_ttl_s = lock_ttl_s
+        self.rate_limit_per_minute = rate_limit_per_minute
         self.on_session_deleted = on_session_deleted
         # Turns that outlived their deadline; kept so they are not garbage-collected mid-flight.
         self._late_tasks: set[asyncio.Task[None]] = set()
@@ -139,6 +142,11 @@ class TurnProcessor:
         stages.mark("dedup")
         if not claimed:
             return await self._answer_retry(message, key, deadline, stages)
+        if await self._over_rate_limit(message):
+            result = TurnResult(TextReply(TOO_FAST), "limited", None)
+            xml = self._render(message, result)
+            await self._mark(key, _DONE + xml.encode())
+            return Answer(xml, self._record(message, stages, result, "passive"))
 
         task = asyncio.create_task(self._handle(message, stages))
         remaining = max(0.0, deadline - time.perf_counter())
@@ -154,6 +162,20 @@ class TurnProcessor:
         stages.mark("render")
         await self._mark(key, _DONE + xml.encode())
         return Answer(xml, self._record(message, stages, handled.result, "passive"))
+
+    async def _over_rate_limit(self, message: Inbound) -> bool:
+        """A flood from one user is answered politely without running handlers.
+
+        Counted after dedup, so WeChat's own retries never count against the user.
+        """
+        if self.rate_limit_per_minute <= 0 or isinstance(message, EventMessage):
+            return False
+        window = int(time.time() // 60)
+        try:
+            count = await self.store.incr(f"rate:{message.from_user}:{window}", 90)
+        except StoreUnavailable:
+            return False
+        return count > self.rate_limit_per_minute
 
     async def _answer_retry(self, message: Inbound, key: str, deadline: float, stages: Stages) -> Answer:
         """A retry waits for the first delivery's reply, then gets the identical reply."""

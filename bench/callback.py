@@ -54,7 +54,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     args = parser.parse_args()
-    env = {"QUESTIONS_FILE": str(questions_file()), "WRK_USERS": "500"}
+    env = {"QUESTIONS_FILE": str(questions_file()), "WRK_USERS": "20000"}
     results: dict[tuple[str, int], WrkResult] = {}
     rss: list[float] = []
     # TIMESTAMP_WINDOW_S=0: wrk replays one signed query for the whole run.

@@ -3,7 +3,7 @@
 -- dedup and per-user lock paths see realistic traffic. Questions come from QUESTIONS_FILE.
 local counter = 0
 local questions = {}
-local users = tonumber(os.getenv("WRK_USERS") or "500")
+local users = tonumber(os.getenv("WRK_USERS") or "20000")
 local thread_id = 0
 
 function setup(thread)

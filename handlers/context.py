@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 Route = Literal[
     "faq", "clarify", "fallback", "flow", "menu", "event", "handoff", "media", "more", "unknown", "quiet",
+    "limited",
 ]
 
 

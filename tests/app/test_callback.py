@@ -296,3 +296,23 @@ async def test_the_session_survives_between_turns(harness: Harness) -> None:
     assert data is not None
     session = Session.from_bytes(data)
     assert [c.target for c in session.choices][:2] == ["booking", "progress"]
+
+
+async def test_a_flood_from_one_user_is_answered_politely_without_the_work(
+    harness_factory: HarnessFactory, slow_route: list[tuple[str, float, float]]
+) -> None:
+    h: Harness = await harness_factory(rate_limit_per_minute=3)
+    replies = [(await h.say(h.sim.text(OPENID, "SLOW 0")))["Content"] for _ in range(5)]
+    assert replies[:3] == ["done SLOW 0"] * 3
+    assert all("稍等片刻" in r for r in replies[3:])
+    assert len(slow_route) == 3
+    # Another user is not affected.
+    assert (await h.say(h.sim.text("o_other", "SLOW 0")))["Content"] == "done SLOW 0"
+
+
+async def test_retries_do_not_count_against_the_rate_limit(harness_factory: HarnessFactory) -> None:
+    h: Harness = await harness_factory(rate_limit_per_minute=1)
+    fields = h.sim.text(OPENID, "你好")
+    first = await h.post(h.sim.deliver(fields))
+    again = await h.post(h.sim.deliver(fields))
+    assert first.text == again.text and "稍等片刻" not in again.text
