@@ -1,12 +1,32 @@
-"""Events: follow, unfollow, menu clicks and the events we acknowledge silently."""
+"""Events: follow, unfollow, menu clicks, agent sessions, and the events we acknowledge silently.
+
+Menu click keys (knowledge/menu.yaml; `app.menu` validates them against the prefixes below):
+`flow:<id>` starts a flow, `faq:<id>` answers one FAQ entry, `cat:<category>` offers that
+category's questions as numbered choices, `handoff` explains how to reach an agent (a click is
+an event, and WeChat transfers only messages), `MENU_SERVICES` shows the welcome list. A key a
+flow declares in its `triggers.menu` starts that flow too.
+"""
 
 from __future__ import annotations
 
-from handlers import texts
+from collections.abc import Awaitable, Callable
+
+from handlers import faq, flow, handoff, texts
 from handlers.context import HandlerContext, Turn, TurnResult
 from handlers.messages import EventMessage
 from handlers.replies import NoReply, TextReply
 from handlers.session import ClarifyOption, Session
+
+FLOW_PREFIX = "flow:"
+FAQ_PREFIX = "faq:"
+CATEGORY_PREFIX = "cat:"
+HANDOFF_KEY = "handoff"
+SERVICES_KEY = "MENU_SERVICES"
+# Questions listed for a category click; more would not fit a phone screen.
+CATEGORY_LIMIT = 9
+
+CATEGORY_HEAD = "以下是「{category}」类常见问题，回复数字查看答案："
+CATEGORY_TAIL = "没有您要找的问题？请直接输入您想咨询的内容。"
 
 
 def welcome_result(turn: Turn) -> TurnResult:
@@ -26,23 +46,74 @@ async def unsubscribe(turn: Turn, ctx: HandlerContext) -> TurnResult:
 
 async def click(turn: Turn, ctx: HandlerContext) -> TurnResult:
     assert isinstance(turn.message, EventMessage)
-    handler = CLICK_HANDLERS.get(turn.message.event_key)
-    if handler is None:
+    key = turn.message.event_key.strip()
+    # A click is a new request: the previous answer's numbered choices and pages no longer apply.
+    turn.session.choices = []
+    turn.session.more = []
+    result = await _by_key(turn, ctx, key)
+    if result is None:
         return TurnResult(TextReply(texts.MENU_UNKNOWN), "menu", turn.session)
-    return await handler(turn, ctx)
+    return result
+
+
+async def kf_create_session(turn: Turn, ctx: HandlerContext) -> TurnResult:
+    """An agent picked the user up: keep quiet, also when the session began on WeChat's side."""
+    turn.session.handoff_until = handoff.quiet_until(turn, ctx)
+    return TurnResult(NoReply(), "event", turn.session)
+
+
+async def kf_close_session(turn: Turn, ctx: HandlerContext) -> TurnResult:
+    turn.session.handoff_until = 0.0
+    return TurnResult(NoReply(), "event", turn.session)
 
 
 async def ignore(turn: Turn, ctx: HandlerContext) -> TurnResult:
     return TurnResult(NoReply(), "event", turn.session)
 
 
+async def _by_key(turn: Turn, ctx: HandlerContext, key: str) -> TurnResult | None:
+    handler = CLICK_HANDLERS.get(key)
+    if handler is not None:
+        return await handler(turn, ctx)
+    if key.startswith(FLOW_PREFIX):
+        return await flow.start(turn, ctx, key.removeprefix(FLOW_PREFIX), text="")
+    if key.startswith(FAQ_PREFIX):
+        return faq.answer_entry(turn, ctx, key.removeprefix(FAQ_PREFIX), via_menu=True)
+    if key.startswith(CATEGORY_PREFIX):
+        return _category(turn, ctx, key.removeprefix(CATEGORY_PREFIX))
+    declared = ctx.flows.by_menu_key(key) if ctx.flows is not None else None
+    if declared is not None:
+        return await flow.start(turn, ctx, declared.id, text="")
+    return None
+
+
+def _category(turn: Turn, ctx: HandlerContext, category: str) -> TurnResult | None:
+    if ctx.matcher is None:
+        return None
+    today = turn.now.date()
+    entries = [e for e in ctx.matcher.kb.entries if e.category == category and e.is_active(today)]
+    entries = entries[:CATEGORY_LIMIT]  # file order: admins put the most asked first
+    if not entries:
+        return None
+    session = turn.session
+    session.choices = [ClarifyOption(kind="faq", target=entry.id) for entry in entries]
+    lines = [CATEGORY_HEAD.format(category=category)]
+    lines += [f"{i}. {entry.question}" for i, entry in enumerate(entries, start=1)]
+    lines.append(CATEGORY_TAIL)
+    return TurnResult(TextReply("\n".join(lines)), "menu", session)
+
+
 async def _welcome_click(turn: Turn, ctx: HandlerContext) -> TurnResult:
     return welcome_result(turn)
 
 
-# Menu keys → handlers. Flow and FAQ keys are added from knowledge/menu.yaml (issue 6).
-CLICK_HANDLERS = {
-    "MENU_SERVICES": _welcome_click,
+async def _handoff_click(turn: Turn, ctx: HandlerContext) -> TurnResult:
+    return await handoff.request(turn, ctx)
+
+
+CLICK_HANDLERS: dict[str, Callable[[Turn, HandlerContext], Awaitable[TurnResult]]] = {
+    SERVICES_KEY: _welcome_click,
+    HANDOFF_KEY: _handoff_click,
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from handlers import events, media, text
+from handlers import events, handoff, media, text
 from handlers.context import HandlerContext, Turn, TurnResult
 from handlers.messages import EventMessage, VoiceMessage, user_text
 from handlers.paging import paginate
@@ -45,12 +45,17 @@ def _always(turn: Turn) -> bool:
 
 
 ROUTES: list[RouteEntry] = [
+    # An agent owns the conversation: say nothing (unsubscribe and kf_* events pass through).
+    RouteEntry("quiet", handoff.agent_owns, handoff.quiet),
     RouteEntry("unsubscribe", _event("unsubscribe"), events.unsubscribe),
     RouteEntry("subscribe", _event("subscribe"), events.subscribe),
     RouteEntry("scan", _event("scan"), events.subscribe),
     RouteEntry("click", _event("click"), events.click),
+    RouteEntry("kf_create", _event("kf_create_session", "kf_switch_session"), events.kf_create_session),
+    RouteEntry("kf_close", _event("kf_close_session"), events.kf_close_session),
     RouteEntry("other_event", _any_event, events.ignore),
-    RouteEntry("text", _has_text, text.handle),
+    # The Nth consecutive FAQ fallback hands the user to an agent instead.
+    RouteEntry("text", _has_text, handoff.after_fallbacks(text.handle)),
     RouteEntry("voice_empty", _empty_voice, media.voice_empty),
     RouteEntry("media", _always, media.reply),
 ]

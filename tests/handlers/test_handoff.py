@@ -1,0 +1,236 @@
+"""Hand-off: transfer in working hours, a message offered outside them, quiet while an agent owns it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from flows.state import FlowState
+from handlers import handoff, router
+from handlers.context import HandlerContext, HandoffConfig, Turn, TurnResult
+from handlers.messages import EventMessage, Inbound, LocationMessage, TextMessage
+from handlers.ports import EndpointResult
+from handlers.replies import NoReply, TextReply, TransferReply
+from handlers.session import ClarifyOption, Session
+
+OPENID = "o_handoff_user"
+SHANGHAI = handoff.SHANGHAI
+THURSDAY_10AM = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)
+THURSDAY_8PM = datetime(2026, 11, 26, 20, 0, tzinfo=SHANGHAI)
+
+
+class NoServices:
+    async def create_ticket(self, flow_id: str, openid: str, fields: Mapping[str, str]) -> str:
+        raise AssertionError("hand-off creates no tickets itself")
+
+    async def call_endpoint(self, name: str, params: Mapping[str, str]) -> EndpointResult:
+        raise AssertionError("hand-off calls no endpoints")
+
+
+def context(hours: str = "09:00-17:30", agent: str | None = None, fallbacks: int = 3) -> HandlerContext:
+    config = HandoffConfig(agent_account=agent, hours=hours, fallbacks_before_handoff=fallbacks)
+    return HandlerContext(matcher=None, flows=None, services=NoServices(), handoff=config)
+
+
+def text(content: str) -> TextMessage:
+    return TextMessage(to_user="gh_test", from_user=OPENID, create_time=1, msg_type="text", content=content)
+
+
+def event(name: str, key: str = "") -> EventMessage:
+    return EventMessage(
+        to_user="gh_test", from_user=OPENID, create_time=1, msg_type="event", event=name, event_key=key
+    )
+
+
+def turn(message: Inbound, now: datetime = THURSDAY_10AM, session: Session | None = None) -> Turn:
+    return Turn(message=message, session=session or Session(openid=OPENID), now=now)
+
+
+# -- asking for an agent -------------------------------------------------------------------
+
+
+async def test_request_in_working_hours_transfers_to_the_configured_agent() -> None:
+    result = await handoff.request(turn(text("人工")), context(agent="kf2001@gh_test"))
+    assert result.reply == TransferReply("kf2001@gh_test")
+    assert result.route == "handoff"
+    assert result.meta.handoff is True
+
+
+async def test_request_without_an_agent_account_transfers_to_any_agent() -> None:
+    result = await handoff.request(turn(text("人工")), context(agent=""))
+    assert result.reply == TransferReply(None)
+
+
+async def test_transfer_keeps_the_bot_quiet_for_the_configured_minutes() -> None:
+    result = await handoff.request(turn(text("人工")), context())
+    assert result.session is not None
+    assert result.session.handoff_until == (THURSDAY_10AM + timedelta(minutes=30)).timestamp()
+
+
+async def test_transfer_ends_a_flow_in_progress() -> None:
+    session = Session(openid=OPENID, flow=FlowState(flow_id="booking", version="1", step="date"))
+    result = await handoff.request(turn(text("人工"), session=session), context())
+    assert result.session is not None
+    assert result.session.flow is None
+
+
+async def test_request_after_hours_tells_when_agents_are_back_and_offers_a_message() -> None:
+    result = await handoff.request(turn(text("人工"), now=THURSDAY_8PM), context())
+    assert isinstance(result.reply, TextReply)
+    assert "工作日 09:00-17:30" in result.reply.content
+    assert "明天（周五）09:00" in result.reply.content
+    assert result.session is not None
+    assert result.session.choices == [ClarifyOption(kind="flow", target=handoff.LEAVE_MESSAGE_FLOW)]
+    assert result.session.handoff_until == 0.0
+    assert result.meta.handoff is False
+
+
+async def test_request_on_a_public_holiday_is_after_hours() -> None:
+    national_day = datetime(2026, 10, 1, 10, 0, tzinfo=SHANGHAI)
+    result = await handoff.request(turn(text("人工"), now=national_day), context())
+    assert isinstance(result.reply, TextReply)
+    assert "10月8日（周四）09:00" in result.reply.content
+
+
+async def test_request_on_a_make_up_saturday_is_in_working_hours() -> None:
+    make_up_day = datetime(2026, 10, 10, 10, 0, tzinfo=SHANGHAI)
+    result = await handoff.request(turn(text("人工"), now=make_up_day), context())
+    assert isinstance(result.reply, TransferReply)
+
+
+async def test_empty_hours_means_agents_are_always_available() -> None:
+    sunday_night = datetime(2026, 11, 29, 3, 0, tzinfo=SHANGHAI)
+    result = await handoff.request(turn(text("人工"), now=sunday_night), context(hours=""))
+    assert isinstance(result.reply, TransferReply)
+
+
+async def test_hours_are_judged_in_shanghai_time() -> None:
+    ten_in_shanghai = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+    result = await handoff.request(turn(text("人工"), now=ten_in_shanghai), context())
+    assert isinstance(result.reply, TransferReply)
+
+
+async def test_an_event_is_never_transferred() -> None:
+    result = await handoff.request(turn(event("click", "handoff")), context())
+    assert result.reply == TextReply(handoff.ASK_BY_MESSAGE)
+
+
+# -- repeated fallbacks --------------------------------------------------------------------
+
+
+def falling_back(count: int) -> handoff.Handler:
+    """A text handler that falls back, as the FAQ handler does, counting `count` in a row."""
+
+    async def handle(t: Turn, ctx: HandlerContext) -> TurnResult:
+        t.session.consecutive_fallbacks = count
+        return TurnResult(TextReply("没有找到答案"), "fallback", t.session)
+
+    return handle
+
+
+async def test_the_nth_consecutive_fallback_hands_the_user_over() -> None:
+    result = await handoff.after_fallbacks(falling_back(3))(turn(text("乱七八糟")), context(fallbacks=3))
+    assert isinstance(result.reply, TransferReply)
+    assert result.session is not None
+    assert result.session.consecutive_fallbacks == 0
+
+
+async def test_fewer_fallbacks_keep_the_fallback_answer() -> None:
+    result = await handoff.after_fallbacks(falling_back(2))(turn(text("乱七八糟")), context(fallbacks=3))
+    assert result.reply == TextReply("没有找到答案")
+
+
+async def test_a_zero_limit_never_hands_over_on_fallbacks() -> None:
+    result = await handoff.after_fallbacks(falling_back(9))(turn(text("乱七八糟")), context(fallbacks=0))
+    assert result.route == "fallback"
+
+
+async def test_repeated_fallbacks_after_hours_apologise_and_offer_a_message() -> None:
+    wrapped = handoff.after_fallbacks(falling_back(3))
+    result = await wrapped(turn(text("乱七八糟"), now=THURSDAY_8PM), context(fallbacks=3))
+    assert isinstance(result.reply, TextReply)
+    assert result.reply.content.startswith(handoff.NOT_FOUND_LEAD)
+    assert result.session is not None
+    assert result.session.consecutive_fallbacks == 0
+
+
+# -- while an agent owns the conversation ---------------------------------------------------
+
+
+def owned_session(minutes_left: float = 10) -> Session:
+    until = (THURSDAY_10AM + timedelta(minutes=minutes_left)).timestamp()
+    return Session(openid=OPENID, handoff_until=until)
+
+
+async def test_messages_while_an_agent_owns_the_conversation_get_silence() -> None:
+    result = await router.dispatch(turn(text("你好"), session=owned_session()), context())
+    assert result.reply == NoReply()
+    assert result.route == "quiet"
+
+
+async def test_clicks_while_an_agent_owns_the_conversation_get_silence() -> None:
+    result = await router.dispatch(turn(event("click", "MENU_SERVICES"), session=owned_session()), context())
+    assert result.route == "quiet"
+
+
+async def test_quiet_ends_when_the_window_has_passed() -> None:
+    result = await router.dispatch(turn(text("你好"), session=owned_session(minutes_left=-1)), context())
+    assert result.route != "quiet"
+
+
+async def test_unsubscribe_while_quiet_still_deletes_the_session() -> None:
+    result = await router.dispatch(turn(event("unsubscribe"), session=owned_session()), context())
+    assert result.session is None
+
+
+async def test_agent_closing_the_session_ends_the_quiet() -> None:
+    closed = await router.dispatch(turn(event("kf_close_session"), session=owned_session()), context())
+    assert closed.reply == NoReply()
+    assert closed.session is not None
+    after = await router.dispatch(turn(text("你好"), session=closed.session), context())
+    assert after.route != "quiet"
+
+
+async def test_agent_joining_starts_the_quiet() -> None:
+    joined = await router.dispatch(turn(event("kf_create_session")), context())
+    assert joined.session is not None
+    later = turn(text("你好"), now=THURSDAY_10AM + timedelta(minutes=29), session=joined.session)
+    assert (await router.dispatch(later, context())).route == "quiet"
+
+
+async def test_asking_for_an_agent_through_the_router_transfers() -> None:
+    result = await router.dispatch(turn(text("转人工")), context())
+    assert isinstance(result.reply, TransferReply)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        event("click", "handoff"),
+        event("subscribe"),
+        event("kf_create_session"),
+        event("location"),
+        LocationMessage(to_user="gh_test", from_user=OPENID, create_time=1, msg_type="location"),
+    ],
+)
+async def test_only_text_is_ever_transferred(message: Inbound) -> None:
+    session = Session(openid=OPENID, consecutive_fallbacks=5)
+    result = await router.dispatch(turn(message, session=session), context(fallbacks=1))
+    assert not isinstance(result.reply, TransferReply)
+
+
+# -- working-hours rules -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", ["9-5", "17:30-09:00", "09:00", "上午"])
+def test_malformed_hours_are_refused_with_a_reason(spec: str) -> None:
+    with pytest.raises(ValueError, match="service hours"):
+        handoff.parse_hours(spec)
+
+
+def test_years_the_holiday_calendar_lacks_fall_back_to_weekdays() -> None:
+    assert handoff.calendar_covers(2099) is False
+    assert handoff.is_working_day(date(2099, 1, 5)) is True  # a Monday
+    assert handoff.is_working_day(date(2099, 1, 3)) is False  # a Saturday
