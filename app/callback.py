@@ -13,7 +13,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.background import BackgroundTask
 
+from app import logs
 from app.deps import Resources, ResourcesDep
+from app.turnlog.privacy import pseudonym
 from app.errors import BadRequest, Forbidden, PayloadTooLarge
 from app.turnlog.record import TurnRecord
 from app.turns import Stages
@@ -105,6 +107,9 @@ async def receive(request: Request) -> Response:
     stages.mark("decrypt")
     message = to_message(fields)
     stages.mark("parse")
+    # Pseudonyms only: a log line must never carry the OpenID or what the user typed.
+    user = pseudonym(resources.pseudonym_key, message.from_user)[:16]
+    logs.bind_turn(user=user, msg=pseudonym(resources.pseudonym_key, message.dedup_key())[:16])
 
     answer = await resources.processor.process(message, stages)
     xml = answer.xml

@@ -24,6 +24,7 @@ class Resources:
     processor: TurnProcessor
     late_sender: LateReplySender
     sink: TurnSink
+    pseudonym_key: bytes = b""
     # Hot-reloadable knowledge and flows (app.reload.Reloadable), when configured.
     reloadables: list[Any] = field(default_factory=list)
 

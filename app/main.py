@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from app import callback, errors
+from app import callback, errors, logs
 from app.deps import Resources, ResourcesDep
 from app.late import DroppingLateSender, LateReplySender
 from app.settings import Settings
@@ -78,12 +78,14 @@ def build_resources(settings: Settings, *, late_sender: LateReplySender | None =
         processor=processor,
         late_sender=late,
         sink=turn_sink,
+        pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
     )
 
 
 def create_app(settings: Settings | None = None, resources: Resources | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.check_production()
+    logs.configure(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

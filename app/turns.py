@@ -205,7 +205,7 @@ class TurnProcessor:
         openid = message.from_user
         lock_wait = max(0.5, self.lock_ttl_s)
         try:
-            async with self.store.lock(f"lock:{openid}", ttl=self.lock_ttl_s, wait=lock_wait):
+            async with self.store.lock(f"user:{openid}", ttl=self.lock_ttl_s, wait=lock_wait):
                 stages.mark("lock")
                 session = await self._load(openid)
                 stages.mark("load")

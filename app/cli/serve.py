@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from app.settings import Settings
+from app.settings import DEV_ADMIN_TOKEN, DEV_AES_KEY, DEV_TOKEN, Settings
 
 
 def register(app: typer.Typer) -> None:
     app.command()(serve)
+
+
+def _demo(value: str, demo: str) -> str:
+    """Print the dev profile's demo secrets; never a secret someone configured."""
+    return value if value == demo else "(set in the environment)"
 
 
 def serve(
@@ -25,11 +30,11 @@ def serve(
     if settings.app_env == "dev":
         typer.echo("wxbot dev profile — point `wxbot chat` or WeChat's test account at:")
         typer.echo(f"  URL            http://{host}:{port}/wechat")
-        typer.echo(f"  Token          {settings.wechat_token.get_secret_value()}")
+        typer.echo(f"  Token          {_demo(settings.wechat_token.get_secret_value(), DEV_TOKEN)}")
         typer.echo(f"  AppID          {settings.wechat_appid}")
-        typer.echo(f"  EncodingAESKey {settings.wechat_aes_key.get_secret_value()}")
+        typer.echo(f"  EncodingAESKey {_demo(settings.wechat_aes_key.get_secret_value(), DEV_AES_KEY)}")
         typer.echo(f"  Mode           {settings.wechat_encrypt_mode}")
-        typer.echo(f"  Admin token    {settings.admin_token.get_secret_value()}")
+        typer.echo(f"  Admin token    {_demo(settings.admin_token.get_secret_value(), DEV_ADMIN_TOKEN)}")
         typer.echo(f"  Stores         {'redis' if settings.redis_url else 'in-process (single worker)'}")
     if workers > 1 and not settings.redis_url:
         typer.echo("warning: several workers without REDIS_URL do not share sessions or dedup", err=True)
@@ -41,4 +46,7 @@ def serve(
         workers=workers,
         log_level=log_level,
         proxy_headers=True,
+        # The access log would print the callback's query string, which carries the OpenID;
+        # the turn log records every request instead, pseudonymised.
+        access_log=False,
     )
