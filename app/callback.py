@@ -15,8 +15,8 @@ from starlette.background import BackgroundTask
 
 from app import logs
 from app.deps import Resources, ResourcesDep
-from app.turnlog.privacy import pseudonym
 from app.errors import BadRequest, Forbidden, PayloadTooLarge
+from app.turnlog.privacy import pseudonym
 from app.turnlog.record import TurnRecord
 from app.turns import Stages
 from app.wechat import crypto
