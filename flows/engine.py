@@ -507,3 +507,9 @@ def awaiting(state: FlowState) -> list[str]:
     if state.step == CONFIRM_STEP:
         return ["confirm"]
     return list(state.awaiting)
+
+
+def prefill(flow: Flow, text: str, now: datetime) -> list[str]:
+    """The slots a message would fill if it started `flow` (no state is changed)."""
+    found = parsers.extract(flow.slots, list(flow.slots), text, _today(now), (), _noise(flow))
+    return list(found.found)

@@ -1,20 +1,189 @@
-"""Flow turns: start, continue and leave service flows (issue 4 fills this in)."""
+"""Flow turns: start a service flow, continue the one in progress, or notice that a message starts one.
+
+The engine (`flows.engine`) owns what a flow does with a message; this module owns the session
+around it: expiry, a flow version that is gone, switching to another flow, the FAQ answer for a
+question asked mid-flow, hand-off, and the turn's meta for the turn log.
+"""
 
 from __future__ import annotations
 
-from handlers.context import HandlerContext, Turn, TurnResult
-from handlers.session import ClarifyOption
+import re
+
+from flows import engine
+from flows.engine import Outcome
+from flows.registry import FlowRegistry
+from flows.schema import SATISFACTION_STEP, Flow
+from handlers import faq
+from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
+from handlers.replies import TextReply, TransferReply
+from handlers.session import ClarifyOption, Session
+from knowledge.normalize import normalize
+
+# A trigger phrase this similar to the message starts the flow on its own (PhraseIndex, 0..1).
+TRIGGER_THRESHOLD = 0.7
+
+EXPIRED = "您好，您之前办理的「{title}」超过{minutes}分钟没有继续，为保护您的信息已自动结束。"
+VERSION_CHANGED = "「{title}」的办理流程刚刚更新，需要请您重新填写，给您带来不便敬请谅解。"
+RETIRED = "您之前办理的「{title}」已暂停服务，给您带来不便敬请谅解。"
+SWITCHED = "已结束「{old}」，为您办理「{new}」。"
+_QUESTION = re.compile(r"[?？]|吗|怎么|如何|什么|哪里|哪儿|多少|多久|能否|能不能|可不可以|是否")
+
+
+def _meta(flow: Flow, outcome: Outcome) -> TurnMeta:
+    return TurnMeta(
+        flow_id=flow.id,
+        step=outcome.step,
+        resolved=outcome.resolved,
+        satisfaction=outcome.satisfaction,
+        handoff=outcome.handoff,
+    )
+
+
+def _result(turn: Turn, ctx: HandlerContext, flow: Flow, outcome: Outcome, prefix: str = "") -> TurnResult:
+    session = turn.session
+    session.flow = outcome.state
+    waiting = outcome.state is not None and outcome.state.step == SATISFACTION_STEP
+    # The turn processor keeps the consultation open while a satisfaction answer is awaited.
+    session.awaiting_satisfaction = flow.id if waiting else ""
+    meta = _meta(flow, outcome)
+    if outcome.handoff:
+        return TurnResult(TransferReply(ctx.handoff.agent_account), "handoff", session, meta)
+    text = "\n".join(p for p in (prefix, outcome.reply) if p)
+    return TurnResult(TextReply(text), "flow", session, meta)
+
+
+def _faq_answer(turn: Turn, ctx: HandlerContext) -> engine.FaqAnswer | None:
+    matcher = ctx.matcher
+    if matcher is None:
+        return None
+
+    def answer(text: str) -> str | None:
+        assert matcher is not None
+        result = matcher.match(text, turn.now.date())
+        if result.decision != "answer" or result.faq_id is None:
+            return None
+        entry = matcher.entry(result.faq_id)
+        return entry.answer if entry is not None else None
+
+    return answer
+
+
+def _keyword(flow: Flow, text: str) -> int:
+    """Length of the longest intent word of `flow` in `text` (0: none). "A+B" needs A and B."""
+    best = 0
+    for keyword in flow.triggers.keywords:
+        parts = [p for p in keyword.split("+") if p]
+        if parts and all(p in text for p in parts):
+            best = max(best, sum(len(p) for p in parts))
+    return best
+
+
+def triggered(registry: FlowRegistry, text: str) -> tuple[Flow, float] | None:
+    """The flow a message asks for, with the trigger-phrase score, or None."""
+    norm = normalize(text)
+    allowed = {
+        flow.id: flow for flow in registry
+        if not any(normalize(word) in norm for word in flow.triggers.exclude)
+    }
+    if not allowed:
+        return None
+    hits = registry.trigger_index().search(text, k=3, allow=lambda flow_id: flow_id in allowed)
+    scores = {hit.doc_id: hit.score for hit in hits}
+    by_keyword = [(_keyword(flow, norm), scores.get(flow.id, 0.0), flow) for flow in allowed.values()]
+    by_keyword = [c for c in by_keyword if c[0] > 0]
+    if by_keyword:
+        _length, score, flow = max(by_keyword, key=lambda c: (c[0], c[1]))
+        return flow, score
+    if hits and hits[0].score >= TRIGGER_THRESHOLD:
+        return allowed[hits[0].doc_id], hits[0].score
+    return None
 
 
 async def start(turn: Turn, ctx: HandlerContext, flow_id: str, text: str) -> TurnResult | None:
-    return None
+    registry = ctx.flows
+    flow = registry.current(flow_id) if registry is not None else None
+    if flow is None:
+        return None
+    return await _start(turn, ctx, flow, text)
+
+
+async def _start(turn: Turn, ctx: HandlerContext, flow: Flow, text: str, prefix: str = "") -> TurnResult:
+    outcome = await engine.start(flow, text, turn.now, ctx.services, turn.session.openid)
+    return _result(turn, ctx, flow, outcome, prefix)
+
+
+def _prefixed(result: TurnResult, prefix: str) -> TurnResult:
+    if isinstance(result.reply, TextReply):
+        result.reply = TextReply(f"{prefix}\n{result.reply.content}")
+    return result
+
+
+async def _afresh(turn: Turn, ctx: HandlerContext, text: str, notice: str) -> TurnResult:
+    """The flow is gone: say so, and treat the message as if there had been no flow."""
+    result = await maybe_start(turn, ctx, text)
+    if result is None:
+        result = await faq.handle(turn, ctx, text)
+    return _prefixed(result, notice)
 
 
 async def continue_(
     turn: Turn, ctx: HandlerContext, text: str, choices: list[ClarifyOption]
 ) -> TurnResult | None:
-    return None
+    session = turn.session
+    state = session.flow
+    registry = ctx.flows
+    if state is None or registry is None:
+        return None
+    flow = registry.get(state.flow_id, state.version)
+    current = registry.current(state.flow_id)
+    known = flow or current
+    title = known.title if known is not None else state.flow_id
+
+    if engine.expired(state, turn.now, ctx.session_timeout_s):
+        _clear(session)
+        if state.resolved:
+            return None
+        minutes = round(ctx.session_timeout_s / 60)
+        return await _afresh(turn, ctx, text, EXPIRED.format(title=title, minutes=minutes))
+    if flow is None:
+        _clear(session)
+        if state.resolved:
+            return None
+        if current is None:
+            return await _afresh(turn, ctx, text, RETIRED.format(title=title))
+        # This process no longer knows the version the session started on: restart cleanly.
+        return await _start(turn, ctx, current, text, VERSION_CHANGED.format(title=title))
+
+    outcome = await engine.advance(
+        flow, state, text, turn.now, ctx.services, session.openid, faq=_faq_answer(turn, ctx)
+    )
+    if outcome.passthrough:
+        _clear(session)
+        return None
+    if not outcome.understood:
+        other = triggered(registry, text)
+        if other is not None and other[0].id != flow.id:
+            _clear(session)
+            return await _start(turn, ctx, other[0], text, SWITCHED.format(old=flow.title, new=other[0].title))
+    return _result(turn, ctx, flow, outcome)
+
+
+def _clear(session: Session) -> None:
+    session.flow = None
+    session.awaiting_satisfaction = ""
 
 
 async def maybe_start(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult | None:
-    return None
+    registry = ctx.flows
+    if registry is None or not text.strip():
+        return None
+    found = triggered(registry, text)
+    if found is None:
+        return None
+    flow, score = found
+    if score < TRIGGER_THRESHOLD and _QUESTION.search(text) and not engine.prefill(flow, text, turn.now):
+        # 「预约需要带什么材料」 names the flow but asks a question the FAQ can answer: answer it.
+        answer = _faq_answer(turn, ctx)
+        if answer is not None and answer(text):
+            return None
+    return await _start(turn, ctx, flow, text)

@@ -1,0 +1,50 @@
+"""Shared fixtures for flow tests: the sample flows, a fixed clock and recording services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from flows.registry import FlowRegistry, load_flows
+from handlers.ports import EndpointResult
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+FLOWS_DIR = Path(__file__).resolve().parents[2] / "flows"
+# A Thursday; 11-28/29 are the weekend, 12-02 is next Wednesday.
+THURSDAY = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)
+
+
+class RecordingServices:
+    """Records every ticket and endpoint call; endpoint answers are set per test."""
+
+    def __init__(self, endpoint: EndpointResult | None = None, ticket_error: Exception | None = None) -> None:
+        self.tickets: list[tuple[str, str, dict[str, str]]] = []
+        self.calls: list[tuple[str, dict[str, str]]] = []
+        self.endpoint = endpoint or EndpointResult(
+            True, {"item": "居住证办理", "status": "审核中", "detail": "预计3个工作日内办结"}
+        )
+        self.ticket_error = ticket_error
+
+    async def create_ticket(self, flow_id: str, openid: str, fields: Mapping[str, str]) -> str:
+        if self.ticket_error is not None:
+            raise self.ticket_error
+        self.tickets.append((flow_id, openid, dict(fields)))
+        return f"20261126-{len(self.tickets):04d}"
+
+    async def call_endpoint(self, name: str, params: Mapping[str, str]) -> EndpointResult:
+        self.calls.append((name, dict(params)))
+        return self.endpoint
+
+
+@pytest.fixture(scope="session")
+def registry() -> FlowRegistry:
+    return load_flows(FLOWS_DIR)
+
+
+@pytest.fixture
+def services() -> RecordingServices:
+    return RecordingServices()

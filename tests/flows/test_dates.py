@@ -1,0 +1,81 @@
+"""Dates as citizens write them, resolved against a fixed day (Thursday 2026-11-26)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from flows import dates
+
+TODAY = date(2026, 11, 26)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("今天", date(2026, 11, 26)),
+        ("明天上午", date(2026, 11, 27)),
+        ("后天", date(2026, 11, 28)),
+        ("大后天", date(2026, 11, 29)),
+        ("下周三", date(2026, 12, 2)),
+        ("下星期一", date(2026, 11, 30)),
+        ("这周五", date(2026, 11, 27)),
+        ("周四", date(2026, 11, 26)),
+        ("12月3日", date(2026, 12, 3)),
+        ("十二月三号", date(2026, 12, 3)),
+        ("2026-12-03", date(2026, 12, 3)),
+        ("2026年12月3日", date(2026, 12, 3)),
+        ("三天后", date(2026, 11, 29)),
+    ],
+)
+def test_resolves_relative_to_today(text: str, expected: date) -> None:
+    assert [m.value for m in dates.find_dates(text, TODAY)] == [expected]
+
+
+def test_month_day_already_past_means_next_year() -> None:
+    assert dates.find_dates("1月5日", TODAY)[0].value == date(2027, 1, 5)
+
+
+def test_bare_day_already_past_means_next_month() -> None:
+    assert dates.find_dates("5号", TODAY)[0].value == date(2026, 12, 5)
+
+
+def test_impossible_date_is_reported_not_guessed() -> None:
+    [match] = dates.find_dates("2月30日", TODAY)
+    assert match.value is None
+
+
+def test_window_number_is_not_a_date() -> None:
+    assert dates.find_dates("3号窗口的工作人员", TODAY) == []
+
+
+def test_match_span_points_into_the_text() -> None:
+    text = "我想预约明天上午去办社保卡"
+    [match] = dates.find_dates(text, TODAY)
+    assert text[match.start : match.end] == "明天"
+
+
+def test_national_day_is_not_a_working_day() -> None:
+    assert dates.working_day(date(2026, 10, 1)) == dates.WorkingDay(working=False, known=True)
+    assert dates.holiday_name(date(2026, 10, 1)) == "国庆节"
+
+
+def test_year_beyond_the_calendar_falls_back_to_weekdays() -> None:
+    assert dates.working_day(date(2031, 1, 6)) == dates.WorkingDay(working=True, known=False)
+    assert dates.working_day(date(2031, 1, 4)) == dates.WorkingDay(working=False, known=False)
+    assert dates.holiday_name(date(2031, 1, 1)) == ""
+
+
+def test_next_working_day_skips_the_weekend() -> None:
+    assert dates.next_working_day(date(2026, 11, 28)) == date(2026, 11, 30)
+
+
+def test_display_adds_the_year_only_when_it_differs() -> None:
+    assert dates.display(date(2026, 12, 3), TODAY) == "12月3日（周四）"
+    assert dates.display(date(2027, 1, 4), TODAY) == "2027年1月4日（周一）"
+
+
+@pytest.mark.parametrize(("text", "value"), [("12", 12), ("十二", 12), ("二十一", 21), ("三十", 30), ("十", 10)])
+def test_chinese_numbers(text: str, value: int) -> None:
+    assert dates.chinese_number(text) == value

@@ -1,0 +1,311 @@
+"""The flow engine on the sample flows: one behaviour per test, a fixed clock, recording services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from flows import engine
+from flows.registry import FlowRegistry
+from flows.schema import CONFIRM_STEP, SATISFACTION_STEP, Flow
+from flows.state import FlowState
+from handlers.ports import EndpointResult
+from tests.flows.conftest import THURSDAY, RecordingServices
+
+
+@pytest.fixture
+def booking(registry: FlowRegistry) -> Flow:
+    flow = registry.current("booking")
+    assert flow is not None
+    return flow
+
+
+def flow_of(registry: FlowRegistry, flow_id: str) -> Flow:
+    flow = registry.current(flow_id)
+    assert flow is not None
+    return flow
+
+
+async def say(flow: Flow, state: FlowState, text: str, services: RecordingServices, **kw: object) -> engine.Outcome:
+    return await engine.advance(flow, state, text, THURSDAY, services, "o_user", **kw)  # type: ignore[arg-type]
+
+
+async def test_first_message_fills_several_slots_and_only_missing_ones_are_asked(
+    booking: Flow, services: RecordingServices
+) -> None:
+    out = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    assert out.state is not None
+    assert out.state.slots == {"business": "社保卡办理", "date": "2026-11-27", "period": "上午"}
+    assert out.state.awaiting == ["name", "mobile"]
+    assert "已记录" in out.reply and "社保卡办理" in out.reply
+
+
+async def test_one_answer_fills_two_slots_and_reaches_the_confirmation(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "张三，13812345678", services)
+    assert out.state is not None and out.state.step == CONFIRM_STEP
+    assert out.state.slots["name"] == "张三" and out.state.slots["mobile"] == "13812345678"
+    assert "请核对预约信息" in out.reply
+
+
+async def test_a_filled_slot_is_never_asked_again(booking: Flow, services: RecordingServices) -> None:
+    out = await engine.start(booking, "我要预约", THURSDAY, services)
+    asked: list[list[str]] = []
+    for answer in ["社保卡", "下周三 上午", "张三 13812345678"]:
+        assert out.state is not None
+        asked.append(list(out.state.awaiting))
+        out = await say(booking, out.state, answer, services)
+    assert asked[0] == ["business", "date", "period", "name", "mobile"]
+    assert asked[1] == ["date", "period", "name", "mobile"]
+    assert asked[2] == ["name", "mobile"]
+    assert out.state is not None and out.state.step == CONFIRM_STEP
+
+
+async def test_correction_updates_a_filled_slot(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "不对，改成下周三", services)
+    assert out.state is not None and out.state.slots["date"] == "2026-12-02"
+    assert "已将预约日期改为12月2日（周三）" in out.reply
+
+
+async def test_a_new_value_without_a_correction_word_does_not_overwrite(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "公积金那边人多吗", services)
+    assert out.state is not None and out.state.slots["business"] == "社保卡办理"
+
+
+async def test_correction_naming_the_field_at_the_confirmation(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "明天上午办社保卡，我叫张三，电话13812345678", THURSDAY, services)
+    assert start.state is not None and start.state.step == CONFIRM_STEP
+    out = await say(booking, start.state, "手机号改为13912345678", services)
+    assert out.state is not None and out.state.slots["mobile"] == "13912345678"
+    assert out.state.step == CONFIRM_STEP and "13912345678" in out.reply
+
+
+async def test_weekend_correction_is_refused_and_the_old_date_kept(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "明天上午办社保卡，我叫张三，电话13812345678", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "不对，改成后天", services)
+    assert out.state is not None and out.state.slots["date"] == "2026-11-27"
+    assert "休息日" in out.reply
+
+
+async def test_confirming_creates_the_ticket_and_asks_for_satisfaction(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "明天上午办社保卡，我叫张三，电话13812345678", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "确认", services)
+    assert services.tickets == [
+        (
+            "booking",
+            "o_user",
+            {
+                "办理业务": "社保卡办理",
+                "预约日期": "11月27日（周五）",
+                "时段": "上午",
+                "预约人姓名": "张三",
+                "手机号码": "13812345678",
+            },
+        )
+    ]
+    assert out.resolved and "20261126-0001" in out.reply
+    assert out.state is not None and out.state.step == SATISFACTION_STEP
+
+
+@pytest.mark.parametrize(
+    ("answer", "value"), [("1", "满意"), ("基本满意", "基本满意"), ("3", "不满意"), ("不满意", "不满意")]
+)
+async def test_satisfaction_answer_is_recorded_and_ends_the_flow(
+    booking: Flow, services: RecordingServices, answer: str, value: str
+) -> None:
+    start = await engine.start(booking, "明天上午办社保卡，我叫张三，电话13812345678", THURSDAY, services)
+    assert start.state is not None
+    done = await say(booking, start.state, "确认", services)
+    assert done.state is not None
+    out = await say(booking, done.state, answer, services)
+    assert out.satisfaction == value and out.state is None
+
+
+async def test_unrelated_message_after_satisfaction_question_passes_through(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "明天上午办社保卡，我叫张三，电话13812345678", THURSDAY, services)
+    assert start.state is not None
+    done = await say(booking, start.state, "确认", services)
+    assert done.state is not None
+    out = await say(booking, done.state, "公积金怎么提取", services)
+    assert out.passthrough and out.state is None
+
+
+async def test_ticket_failure_keeps_the_answers_for_a_retry(booking: Flow) -> None:
+    failing = RecordingServices(ticket_error=RuntimeError("db down"))
+    start = await engine.start(booking, "明天上午办社保卡，我叫张三，电话13812345678", THURSDAY, failing)
+    assert start.state is not None
+    out = await say(booking, start.state, "确认", failing)
+    assert out.state is not None and out.state.step == CONFIRM_STEP and not out.resolved
+    assert len(out.state.slots) == 5 and "稍后" in out.reply
+
+
+async def test_cancel_ends_the_flow(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "我要预约", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "取消", services)
+    assert out.state is None and "已为您取消" in out.reply
+
+
+async def test_restart_clears_everything(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "重新开始", services)
+    assert out.state is not None and out.state.slots == {}
+    assert out.state.awaiting == ["business", "date", "period", "name", "mobile"]
+
+
+async def test_back_returns_to_the_previous_step_and_asks_it_again(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    licence = flow_of(registry, "business_licence")
+    start = await engine.start(licence, "个体户营业执照怎么办", THURSDAY, services)
+    assert start.state is not None and start.state.step == "sole_trader"
+    out = await say(licence, start.state, "上一步", services)
+    assert out.state is not None and out.state.step == "entity"
+    assert out.state.awaiting == ["entity_type"] and "entity_type" not in out.state.slots
+
+
+async def test_back_at_the_first_step_says_so(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "我要预约", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "返回", services)
+    assert "已经是第一步" in out.reply and out.state is not None
+
+
+async def test_faq_question_is_answered_and_the_prompt_repeated(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    assert start.state is not None
+
+    def faq(text: str) -> str | None:
+        return "补办社保卡需携带身份证原件。" if "需要带" in text else None
+
+    out = await say(booking, start.state, "补办需要带什么材料？", services, faq=faq)
+    assert out.reply.startswith("补办社保卡需携带身份证原件。")
+    assert "预约人姓名" in out.reply and "手机号码" in out.reply
+    assert out.state is not None and out.state.attempts == {} and "name" not in out.state.slots
+
+
+async def test_async_faq_answers_are_awaited(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    assert start.state is not None
+
+    async def faq(text: str) -> str | None:
+        return "大厅周一至周五 9:00-17:00 办公。"
+
+    out = await say(booking, start.state, "你们几点上班？", services, faq=faq)
+    assert out.reply.startswith("大厅周一至周五")
+
+
+async def test_attempts_are_bounded_and_then_offer_handoff_or_leaving(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡，我叫张三", THURSDAY, services)
+    assert start.state is not None and start.state.awaiting == ["mobile"]
+    out = start
+    replies = []
+    for _ in range(3):
+        assert out.state is not None
+        out = await say(booking, out.state, "123", services)
+        replies.append(out.reply)
+    assert "手机号码格式不正确" in replies[0]
+    assert "人工" in replies[2] and "退出" in replies[2]
+    assert out.state is not None and out.state.attempts.get("mobile", 0) == 0
+
+
+async def test_digit_answers_a_numbered_choice(registry: FlowRegistry, services: RecordingServices) -> None:
+    licence = flow_of(registry, "business_licence")
+    start = await engine.start(licence, "营业执照办理指引", THURSDAY, services)
+    assert start.state is not None and "1. 个体工商户" in start.reply
+    out = await say(licence, start.state, "2", services)
+    assert out.state is not None and out.state.slots["entity_type"] == "有限责任公司"
+    assert out.state.step == "company"
+
+
+async def test_branch_on_slot_value_picks_the_reply(registry: FlowRegistry, services: RecordingServices) -> None:
+    licence = flow_of(registry, "business_licence")
+    out = await engine.start(licence, "我想开个网店，个体户营业执照怎么办", THURSDAY, services)
+    assert out.resolved and "网络经营场所说明" in out.reply
+
+
+async def test_optional_slot_is_never_asked_on_its_own(registry: FlowRegistry, services: RecordingServices) -> None:
+    complaint = flow_of(registry, "complaint")
+    out = await engine.start(complaint, "我要投诉，三号窗口的工作人员态度很差，一直玩手机", THURSDAY, services)
+    assert out.resolved and "contact" not in (out.state.slots if out.state else {})
+    assert services.tickets[0][2]["问题类别"] == "服务态度"
+
+
+async def test_optional_slot_rides_along_with_required_ones(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    out = await engine.start(complaint, "我要投诉", THURSDAY, services)
+    assert out.state is not None and out.state.awaiting == ["category", "description", "contact"]
+    assert "（可不填）" in out.reply
+
+
+async def test_progress_lookup_through_the_endpoint(registry: FlowRegistry, services: RecordingServices) -> None:
+    progress = flow_of(registry, "progress")
+    out = await engine.start(progress, "帮我查下SQ20261120000123办到哪了", THURSDAY, services)
+    assert services.calls == [("progress", {"number": "SQ20261120000123"})]
+    assert out.resolved and "审核中" in out.reply
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        (EndpointResult(False, {}, "timeout"), "响应较慢"),
+        (EndpointResult(False, {}, "unavailable"), "暂时无法访问"),
+        (EndpointResult(True, {"found": False}), "没有查到"),
+    ],
+)
+async def test_progress_backend_trouble_gets_a_clear_message(
+    registry: FlowRegistry, result: EndpointResult, expected: str
+) -> None:
+    progress = flow_of(registry, "progress")
+    services = RecordingServices(endpoint=result)
+    out = await engine.start(progress, "查询进度 SQ20261120000123", THURSDAY, services)
+    assert expected in out.reply and out.state is None and not out.resolved
+
+
+async def test_handoff_word_keeps_the_flow(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "我要预约", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "转人工", services)
+    assert out.handoff and out.state is not None
+
+
+async def test_advance_never_changes_the_callers_state(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "我要预约", THURSDAY, services)
+    assert start.state is not None
+    before = start.state.model_dump()
+    await say(booking, start.state, "社保卡 明天 上午", services)
+    assert start.state.model_dump() == before
+
+
+def test_expiry_counts_from_the_last_activity(booking: Flow) -> None:
+    state = engine.new_state(booking, THURSDAY)
+    assert not engine.expired(state, THURSDAY + timedelta(minutes=29), 1800)
+    assert engine.expired(state, THURSDAY + timedelta(minutes=31), 1800)
+
+
+async def test_unrecognised_message_is_marked_not_understood(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡，我叫张三", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "啊？", services)
+    assert not out.understood

@@ -1,0 +1,142 @@
+"""Slot parsers: what each type accepts from a message, in scan and in focus."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from flows import slots
+from flows.schema import Option, Slot
+
+TODAY = date(2026, 11, 26)
+
+
+def slot(type_: str, **kw: object) -> Slot:
+    return Slot.model_validate({"type": type_, "label": type_, "prompt": "?", **kw})
+
+
+BUSINESS = slot(
+    "choice",
+    options=[
+        Option(value="社保卡办理", synonyms=["社保卡", "社会保障卡"]),
+        Option(value="居住证办理", synonyms=["居住证"]),
+    ],
+)
+
+
+def extract(defs: dict[str, Slot], text: str, focus: tuple[str, ...] = ()) -> slots.Extraction:
+    return slots.extract(defs, list(defs), text, TODAY, focus)
+
+
+@pytest.mark.parametrize("number", ["11010519491231002X", "440524188001010014"])
+def test_valid_resident_id_checksum(number: str) -> None:
+    assert slots.id_checksum_ok(number)
+
+
+def test_resident_id_with_wrong_check_digit_is_rejected() -> None:
+    assert not slots.id_checksum_ok("110105194912310021")
+
+
+def test_resident_id_is_found_in_a_sentence() -> None:
+    found = extract({"idn": slot("id_number")}, "我的身份证号是11010519491231002x，谢谢")
+    assert found.found["idn"].value == "11010519491231002X"
+
+
+def test_resident_id_with_bad_checksum_gets_its_error() -> None:
+    found = extract({"idn": slot("id_number")}, "110105194912310021", focus=("idn",))
+    assert "idn" not in found.found
+    assert "身份证" in found.invalid["idn"]
+
+
+@pytest.mark.parametrize("text", ["13812345678", "手机138 1234 5678", "电话：138-1234-5678。"])
+def test_mobile_is_found_with_spaces_or_dashes(text: str) -> None:
+    assert extract({"m": slot("mobile")}, text).found["m"].value == "13812345678"
+
+
+def test_short_number_answering_a_mobile_question_is_an_error() -> None:
+    found = extract({"m": slot("mobile")}, "1381234567", focus=("m",))
+    assert found.invalid["m"] == slots.DEFAULT_ERRORS["mobile"]
+
+
+def test_choice_by_synonym_anywhere_in_the_message() -> None:
+    assert extract({"b": BUSINESS}, "想去办个社会保障卡").found["b"].value == "社保卡办理"
+
+
+def test_choice_by_digit_only_when_asked() -> None:
+    assert extract({"b": BUSINESS}, "2", focus=("b",)).found["b"].value == "居住证办理"
+    assert "b" not in extract({"b": BUSINESS}, "2").found
+
+
+def test_digit_beyond_the_options_is_not_a_choice() -> None:
+    assert "b" not in extract({"b": BUSINESS}, "9", focus=("b",)).found
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("上午", "上午"), ("下午三点", "下午"), ("早上过去", "上午"), ("10点左右", "上午"), ("14:00", "下午")],
+)
+def test_period(text: str, value: str) -> None:
+    assert extract({"p": slot("period")}, text).found["p"].value == value
+
+
+def test_weekend_date_for_a_working_day_slot_suggests_the_next_working_day() -> None:
+    found = extract({"d": slot("date", working_day=True)}, "后天")
+    assert "d" not in found.found
+    assert "休息日" in found.invalid["d"] and "11月30日" in found.invalid["d"]
+
+
+def test_past_date_is_refused() -> None:
+    found = extract({"d": slot("date")}, "2026-11-20")
+    assert "已经过去" in found.invalid["d"]
+
+
+def test_date_beyond_the_booking_window_is_refused() -> None:
+    found = extract({"d": slot("date", max_days=30)}, "2027年3月1日")
+    assert "30天以内" in found.invalid["d"]
+
+
+def test_free_text_is_what_is_left_of_an_answer() -> None:
+    defs = {"name": slot("text", pattern="[\u4e00-\u9fa5]{2,10}"), "m": slot("mobile")}
+    found = extract(defs, "张三，13812345678", focus=("name", "m"))
+    assert found.found["name"].value == "张三"
+    assert found.found["m"].value == "13812345678"
+
+
+def test_free_text_is_not_read_from_messages_that_did_not_answer_it() -> None:
+    defs = {"name": slot("text")}
+    assert extract(defs, "张三").found == {}
+
+
+def test_free_text_extraction_pattern_reads_it_from_any_message() -> None:
+    defs = {"name": slot("text", patterns=["我叫(?P<value>[\u4e00-\u9fa5]{2,3}?)(?=[，,]|$)"])}
+    assert extract(defs, "你好，我叫王芳，想预约").found["name"].value == "王芳"
+
+
+def test_scanned_free_text_needs_more_than_trigger_words() -> None:
+    defs = {"desc": slot("text", scan=True, min_length=8)}
+    assert slots.extract(defs, ["desc"], "我要投诉", TODAY, (), ["投诉"]).found == {}
+    long = "我要投诉，三号窗口的人一直在玩手机不理人"
+    assert slots.extract(defs, ["desc"], long, TODAY, (), ["投诉"]).found["desc"].value == long
+
+
+def test_regex_slot_matches_whole_tokens_only() -> None:
+    defs = {"no": slot("regex", pattern="SQ\\d{6}")}
+    assert extract(defs, "编号SQ123456查询").found["no"].value == "SQ123456"
+    assert extract(defs, "SQ1234567").found == {}
+
+
+def test_number_in_range() -> None:
+    defs = {"n": slot("number", minimum=1, maximum=10)}
+    assert extract(defs, "三个", focus=("n",)).found["n"].value == "3"
+    assert "n" in extract(defs, "12", focus=("n",)).invalid
+
+
+def test_a_span_taken_by_one_slot_is_not_read_again() -> None:
+    defs = {"m": slot("mobile"), "no": slot("regex", pattern="\\d{11}")}
+    found = extract(defs, "13812345678")
+    assert set(found.found) == {"m"}
+
+
+def test_id_number_is_masked_for_display() -> None:
+    assert slots.display(slot("id_number"), "11010519491231002X") == "1101**********002X"
