@@ -1,0 +1,141 @@
+"""Tables: the turn log, pending erasures, and service tickets with their per-day counters.
+
+Schema changes go through alembic (migrations/); these models are the single source the
+migrations are written against.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend.
+
+    SQLite has no time zones: without this, values come back naive and compare wrongly
+    against aware ones.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only auto-increments INTEGER PRIMARY KEY, not BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    # Named constraints, so migrations can refer to them on every backend.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime}
+
+
+class TurnRow(Base):
+    """One row per delivery, retries included; the text is masked and the user pseudonymous."""
+
+    __tablename__ = "turns"
+    __table_args__ = (
+        Index("ix_turns_received_at", "received_at"),
+        Index("ix_turns_user_received", "user_id", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Generated when the callback submits the record; makes spool replays idempotent.
+    record_id: Mapped[str] = mapped_column(String(32), unique=True)
+    received_at: Mapped[datetime]
+    account: Mapped[str] = mapped_column(String(64), default="")
+    user_id: Mapped[str] = mapped_column(String(64))
+    consultation_id: Mapped[str] = mapped_column(String(64), default="")
+    turn_index: Mapped[int] = mapped_column(Integer, default=0)
+    msg_type: Mapped[str] = mapped_column(String(32), default="")
+    event: Mapped[str] = mapped_column(String(64), default="")
+    dedup_key: Mapped[str] = mapped_column(String(200), default="")
+    is_retry: Mapped[bool] = mapped_column(Boolean, default=False)
+    text: Mapped[str] = mapped_column(Text, default="")
+    route: Mapped[str] = mapped_column(String(32), default="")
+    faq_id: Mapped[str] = mapped_column(String(128), default="")
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    flow_id: Mapped[str] = mapped_column(String(128), default="")
+    step: Mapped[str] = mapped_column(String(128), default="")
+    reply_type: Mapped[str] = mapped_column(String(32), default="")
+    reply_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    stages: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    outcome: Mapped[str] = mapped_column(String(16), default="passive")
+    late_detail: Mapped[str] = mapped_column(String(128), default="")
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+    satisfaction: Mapped[str] = mapped_column(String(16), default="")
+
+
+class TurnErasure(Base):
+    """A user who unsubscribed: rows received up to `erased_at` get `replacement` as their id.
+
+    Kept only long enough to catch rows still queued or spooled when the erasure ran (other
+    workers, a database outage); `wxbot db purge` and the writer drop expired entries.
+    """
+
+    __tablename__ = "turn_erasures"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    replacement: Mapped[str] = mapped_column(String(64))
+    erased_at: Mapped[datetime]
+
+
+class TicketCounter(Base):
+    """The last number issued per local day; incremented atomically with an upsert."""
+
+    __tablename__ = "ticket_counters"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Ticket(Base):
+    """A service request a flow filed (complaint, appointment, …), numbered `YYYYMMDD-NNNN`."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime]
+    flow_id: Mapped[str] = mapped_column(String(128))
+    # Raw OpenID: staff answer the ticket through the customer-service API, which needs it.
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    fields: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="open")

@@ -1,0 +1,66 @@
+"""Service tickets with readable per-day numbers (`20261126-0012`), unique across workers and hosts.
+
+The number comes from a per-day counter row bumped with one atomic upsert
+(`INSERT … ON CONFLICT DO UPDATE … RETURNING`), in the same transaction as the ticket, so
+two workers can never draw the same number and a failed insert never burns one. Both
+PostgreSQL and SQLite (≥ 3.35) support the statement; SQLite serialises writers on its file lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, Insert, insert
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.db.models import Ticket, TicketCounter
+
+# Ticket numbers follow the local calendar day of the service desk.
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def ticket_number(day: str, seq: int) -> str:
+    return f"{day}-{seq:04d}"
+
+
+def _counter_upsert(dialect: str, day: str) -> Insert:
+    if dialect == "postgresql":
+        stmt = postgresql.insert(TicketCounter).values(day=day, last=1)
+        return stmt.on_conflict_do_update(
+            index_elements=["day"], set_={"last": TicketCounter.last + 1}
+        ).returning(TicketCounter.last)
+    if dialect == "sqlite":
+        stmt_s = sqlite.insert(TicketCounter).values(day=day, last=1)
+        return stmt_s.on_conflict_do_update(
+            index_elements=["day"], set_={"last": TicketCounter.last + 1}
+        ).returning(TicketCounter.last)
+    raise NotImplementedError(f"ticket counters need PostgreSQL or SQLite, not {dialect}")
+
+
+def create_ticket(
+    engine: Engine,
+    flow_id: str,
+    openid: str,
+    fields: Mapping[str, str],
+    *,
+    now: datetime | None = None,
+) -> str:
+    """Store a ticket and return its number. Blocking: call it via `asyncio.to_thread`."""
+    created = (now or datetime.now(UTC)).astimezone(UTC)
+    day = created.astimezone(LOCAL_TZ).strftime("%Y%m%d")
+    with engine.begin() as conn:
+        seq = conn.execute(_counter_upsert(engine.dialect.name, day)).scalar_one()
+        number = ticket_number(day, seq)
+        conn.execute(
+            insert(Ticket).values(
+                number=number,
+                created_at=created,
+                flow_id=flow_id,
+                openid=openid,
+                fields=dict(fields),
+                status="open",
+            )
+        )
+    return number
