@@ -1,0 +1,132 @@
+"""Prometheus metrics and the `GET /metrics` router.
+
+The callback calls `observe_turn(record)` once per delivery (after the response, next to
+`TurnLogger.submit`); the turn log updates its own queue and spool gauges. With several
+workers, set PROMETHEUS_MULTIPROC_DIR to an empty directory before they start
+(`reset_multiprocess_dir`): prometheus-client then keeps values in files there and
+`/metrics` sums them across workers. Call `worker_exited()` when a worker shuts down so its
+live gauges stop counting.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from app.turnlog.record import TurnRecord
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Label values come from code, never from users; anything unexpected is folded into "other"
+# so a bug cannot explode the number of series.
+KNOWN_ROUTES = frozenset(
+    {
+        "faq", "clarify", "fallback", "flow", "menu", "event", "handoff", "media", "more",
+        "unknown", "quiet", "duplicate", "late",
+    }
+)
+KNOWN_OUTCOMES = frozenset({"passive", "late", "failed", "duplicate"})
+# Successful late-delivery details (app.late.LateDelivery.detail).
+LATE_SENT = frozenset({"sent", "recorded"})
+
+TURN_LATENCY = Histogram(
+    "wxbot_turn_latency_seconds",
+    "Time from receiving a delivery to sending the passive response, by route.",
+    ["route"],
+    # Dense below the 4 s reply budget and around WeChat's 5 s cut-off.
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 4.5, 5.0, 7.5, 10.0),
+)
+DECISIONS = Counter("wxbot_decisions_total", "Deliveries by the route that answered them and outcome.",
+                    ["route", "outcome"])
+DEDUP_HITS = Counter("wxbot_dedup_hits_total", "Retried deliveries answered without processing them again.")
+LATE_REPLIES = Counter("wxbot_late_replies_total", "Replies sent after the passive deadline, by result.",
+                       ["result"])
+
+TURNLOG_QUEUE_DEPTH = Gauge("wxbot_turnlog_queue_depth", "Turn records waiting to be written.",
+                            multiprocess_mode="livesum")
+TURNLOG_SPOOL_ROWS = Gauge("wxbot_turnlog_spool_rows", "Turn rows in the local spool awaiting replay.",
+                           multiprocess_mode="livesum")
+# Every worker on a host measures the same spool directory, so take the max, not the sum.
+TURNLOG_SPOOL_BYTES = Gauge("wxbot_turnlog_spool_bytes", "Size of the local spool directory.",
+                            multiprocess_mode="max")
+TURNLOG_WRITTEN = Counter("wxbot_turnlog_written_total", "Turn rows written to the database.")
+TURNLOG_SPOOLED = Counter("wxbot_turnlog_spooled_total",
+                          "Turn rows written to the spool (database unreachable).")
+TURNLOG_REPLAYED = Counter("wxbot_turnlog_replayed_total", "Spooled turn rows replayed into the database.")
+TURNLOG_DROPPED = Counter("wxbot_turnlog_dropped_total", "Turn records dropped because the queue was full.")
+TURNLOG_ERRORS = Counter("wxbot_turnlog_errors_total", "Turn-log failures, by kind.", ["kind"])
+
+
+def _route_label(route: str) -> str:
+    return route if route in KNOWN_ROUTES else "other"
+
+
+def observe_turn(record: TurnRecord) -> None:
+    """Count one delivery. Cheap and never raises: call it after the response is sent."""
+    try:
+        route = _route_label(record.route)
+        outcome = record.outcome if record.outcome in KNOWN_OUTCOMES else "other"
+        DECISIONS.labels(route, outcome).inc()
+        TURN_LATENCY.labels(route).observe(max(record.latency_ms, 0.0) / 1000.0)
+        if record.is_retry or record.route == "duplicate":
+            DEDUP_HITS.inc()
+        if record.outcome == "late":
+            LATE_REPLIES.labels("sent" if record.late_detail in LATE_SENT else "failed").inc()
+    except Exception:
+        TURNLOG_ERRORS.labels("metrics").inc()
+
+
+def registry_for_scrape() -> CollectorRegistry:
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return REGISTRY
+
+
+def render_metrics() -> bytes:
+    return generate_latest(registry_for_scrape())
+
+
+def build_metrics_router(dependencies: Sequence[Callable[..., Any]] = ()) -> APIRouter:
+    """`GET /metrics`. Pass `require_admin` (or a scrape-token check) to protect it;
+    without dependencies, restrict it at the network edge."""
+    router = APIRouter(dependencies=[Depends(dep) for dep in dependencies])
+
+    @router.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(render_metrics(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def reset_multiprocess_dir() -> None:
+    """Empty PROMETHEUS_MULTIPROC_DIR; run once before the workers start (values survive otherwise)."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return
+    path = Path(directory)
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+
+
+def worker_exited(pid: int | None = None) -> None:
+    """Drop a finished worker's live gauges (queue depth, spool rows) from the sums."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]

@@ -1,0 +1,40 @@
+"""What personal data the turn log keeps: none in the clear.
+
+Users are stored as a keyed hash of the OpenID (HMAC-SHA256 with `PSEUDONYM_KEY`): stable
+enough to group a user's turns, useless without the key. Text is stored with resident ID,
+bank card and mobile numbers replaced by placeholders, so the unanswered-question lists
+admins read stay readable. Masking errs on the side of hiding: any 15–19 digit run goes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+ID_MASK = "[身份证号]"
+CARD_MASK = "[银行卡号]"
+MOBILE_MASK = "[手机号]"
+
+# Users type on phone keyboards that produce full-width digits (１３８…); fold them first so
+# one set of ASCII patterns covers both.
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９Ｘｘ＋－", "0123456789Xx+-")
+_ID18 = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+# 16–19 digits, bare or grouped as printed on cards (6222 0212 3456 7890 123).
+_CARD = re.compile(r"(?<![0-9])[0-9](?:[ \-]?[0-9]){15,18}(?![0-9])")
+# First-generation resident IDs had 15 digits.
+_ID15 = re.compile(r"(?<![0-9])[0-9]{15}(?![0-9])")
+# 138 1234 5678, 138-1234-5678, +86 13812345678.
+_MOBILE = re.compile(r"(?<![0-9])(?:\+?86[ \-]?)?1[3-9][0-9](?:[ \-]?[0-9]{4}){2}(?![0-9])")
+
+
+def mask_personal_data(text: str) -> str:
+    text = text.translate(_FULL_WIDTH)
+    text = _ID18.sub(ID_MASK, text)
+    text = _CARD.sub(CARD_MASK, text)
+    text = _ID15.sub(ID_MASK, text)
+    return _MOBILE.sub(MOBILE_MASK, text)
+
+
+def pseudonym(key: bytes, openid: str) -> str:
+    return hmac.new(key, openid.encode(), hashlib.sha256).hexdigest()
