@@ -41,14 +41,23 @@ def parse_xml(body: bytes | str) -> dict[str, str]:
     if root.tag != "xml":
         raise MalformedMessage("root element is not <xml>")
     fields: dict[str, str] = {}
-    _flatten(root, fields)
+    _flatten(root, fields, depth=0)
     return fields
 
 
-def _flatten(node: Element, into: dict[str, str]) -> None:
+# WeChat nests at most two levels (ScanCodeInfo, SendPicsInfo/PicList); anything deeper is
+# ignored, so a hostile body of thousands of nested elements costs no recursion.
+_MAX_DEPTH = 4
+
+
+def _flatten(node: Element, into: dict[str, str], depth: int) -> None:
+    if depth >= _MAX_DEPTH:
+        return
     for child in node:
+        if not isinstance(child.tag, str):
+            continue
         if len(child):
-            _flatten(child, into)
+            _flatten(child, into, depth + 1)
         else:
             into.setdefault(child.tag, _CONTROL.sub("", child.text or ""))
 
