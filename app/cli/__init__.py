@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import chat, serve
+from app.cli import chat, flows, menu, serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="政务服务号后台 wxbot")
-for module in (serve, chat):
+for module in (serve, chat, flows, menu):
     module.register(app)
 
 
