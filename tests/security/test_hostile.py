@@ -45,7 +45,9 @@ CORPUS: dict[str, bytes] = {
     "only-whitespace": b"   \n ",
     "wrong-encoding-declaration": ('<?xml version="1.0" encoding="gbk"?><xml>' + HEAD.format(id=5)
                                    + "<Content>中文</Content></xml>").encode(),
-    "cdata-terminator": ("<xml>" + HEAD.format(id=6) + "<Content><![CDATA[a]]]]><![CDATA[>b]]></Content></xml>").encode(),
+    "cdata-terminator": (
+        "<xml>" + HEAD.format(id=6) + "<Content><![CDATA[a]]]]><![CDATA[>b]]></Content></xml>"
+    ).encode(),
 }
 
 
