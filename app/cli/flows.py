@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -16,7 +17,7 @@ def register(app: typer.Typer) -> None:
 
 
 def check(
-    flows_dir: Path | None = typer.Option(None, "--flows", help="流程目录，默认为 FLOWS_DIR 设置"),
+    flows_dir: Annotated[Path | None, typer.Option("--flows", help="流程目录，默认为 FLOWS_DIR 设置")] = None,
 ) -> None:
     """检查流程文件：格式错误（文件:行号）、无法到达的步骤、模板和条件中未定义的槽位。"""
     directory = flows_dir
