@@ -1,0 +1,135 @@
+"""The `handlers.ports.Services` the flows use: tickets in the database, backends over HTTP.
+
+Backends are configured in settings (`FLOW_ENDPOINTS`, JSON): name → {"url", "timeout", "method"}.
+`GET` sends the parameters as a query string, `POST` as a JSON body. A backend answers with a
+JSON object; the flows read its fields as `{result.<field>}`. HTTP 404 or `{"found": false}`
+means "no such record". Network failures never raise: a slow backend is `timeout`, an
+unreachable or failing one `unavailable`, a non-JSON answer `bad_response`, so the citizen always
+gets a clear message (the flow's `timeout` / `unavailable` text).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import Engine
+
+from app.db import tickets
+from handlers.ports import EndpointResult
+
+log = logging.getLogger("wxbot.services")
+DEFAULT_TIMEOUT_S = 3.0
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    url: str
+    timeout: float = DEFAULT_TIMEOUT_S
+    method: Literal["GET", "POST"] = "GET"
+
+
+class EndpointConfigError(ValueError):
+    """FLOW_ENDPOINTS names an endpoint without a usable url, timeout or method."""
+
+
+def parse_endpoints(raw: Mapping[str, Mapping[str, object]]) -> dict[str, Endpoint]:
+    endpoints: dict[str, Endpoint] = {}
+    for name, spec in raw.items():
+        url = spec.get("url")
+        timeout = spec.get("timeout", DEFAULT_TIMEOUT_S)
+        method = str(spec.get("method", "GET")).upper()
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise EndpointConfigError(f"FLOW_ENDPOINTS[{name!r}]: url must be an http(s) URL")
+        if not isinstance(timeout, int | float) or not 0 < timeout <= 30:
+            raise EndpointConfigError(f"FLOW_ENDPOINTS[{name!r}]: timeout must be 0-30 seconds")
+        if method not in ("GET", "POST"):
+            raise EndpointConfigError(f"FLOW_ENDPOINTS[{name!r}]: method must be GET or POST")
+        endpoints[name] = Endpoint(url, float(timeout), method)  # type: ignore[arg-type]
+    return endpoints
+
+
+class MemoryTicketBook:
+    """Per-day numbering in process memory: for tests and a database-less dev run only."""
+
+    def __init__(self) -> None:
+        self._counters: dict[str, itertools.count[int]] = {}
+        self.tickets: list[tuple[str, str, str, dict[str, str]]] = []
+
+    def create(self, flow_id: str, openid: str, fields: Mapping[str, str]) -> str:
+        day = datetime.now(UTC).astimezone(LOCAL_TZ).strftime("%Y%m%d")
+        seq = next(self._counters.setdefault(day, itertools.count(1)))
+        number = tickets.ticket_number(day, seq)
+        self.tickets.append((number, flow_id, openid, dict(fields)))
+        return number
+
+
+class AppServices:
+    """Implements `handlers.ports.Services`; built once in the lifespan, closed on shutdown."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine | None,
+        endpoints: Mapping[str, Endpoint],
+        client: httpx.AsyncClient | None = None,
+        on_backend_error: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.memory = MemoryTicketBook() if engine is None else None
+        self.endpoints = dict(endpoints)
+        self.client = client or httpx.AsyncClient(follow_redirects=False)
+        # Metrics hook: (endpoint name, error kind).
+        self.on_backend_error = on_backend_error
+
+    async def create_ticket(self, flow_id: str, openid: str, fields: Mapping[str, str]) -> str:
+        if self.engine is None:
+            assert self.memory is not None
+            return self.memory.create(flow_id, openid, fields)
+        # The repository is blocking SQLAlchemy; keep the event loop free while it writes.
+        return await asyncio.to_thread(tickets.create_ticket, self.engine, flow_id, openid, fields)
+
+    async def call_endpoint(self, name: str, params: Mapping[str, str]) -> EndpointResult:
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            log.error("flow endpoint %r is not configured (FLOW_ENDPOINTS)", name)
+            return self._failed(name, "unavailable")
+        try:
+            if endpoint.method == "GET":
+                response = await self.client.get(endpoint.url, params=dict(params), timeout=endpoint.timeout)
+            else:
+                response = await self.client.post(endpoint.url, json=dict(params), timeout=endpoint.timeout)
+        except httpx.TimeoutException:
+            log.warning("flow endpoint %r timed out after %.1fs", name, endpoint.timeout)
+            return self._failed(name, "timeout")
+        except httpx.HTTPError as exc:
+            log.warning("flow endpoint %r unreachable: %s", name, type(exc).__name__)
+            return self._failed(name, "unavailable")
+        if response.status_code == 404:
+            return EndpointResult(True, {"found": False})
+        if response.status_code >= 400:
+            log.warning("flow endpoint %r answered HTTP %d", name, response.status_code)
+            return self._failed(name, "unavailable")
+        try:
+            data = response.json()
+        except ValueError:
+            return self._failed(name, "bad_response")
+        if not isinstance(data, dict):
+            return self._failed(name, "bad_response")
+        return EndpointResult(True, data)
+
+    def _failed(self, name: str, error: str) -> EndpointResult:
+        if self.on_backend_error is not None:
+            self.on_backend_error(name, error)
+        return EndpointResult(False, {}, error)
+
+    async def close(self) -> None:
+        await self.client.aclose()
