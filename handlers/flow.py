@@ -154,17 +154,19 @@ async def continue_(
         # This process no longer knows the version the session started on: restart cleanly.
         return await _start(turn, ctx, current, text, VERSION_CHANGED.format(title=title))
 
+    if not state.resolved and not engine.prefill(flow, text, turn.now):
+        # 「算了，我想查一下办件进度」 while asked for a name: the message is about another flow,
+        # not an answer, even though its words could pass for free text.
+        other = triggered(registry, text)
+        if other is not None and other[0].id != flow.id:
+            _clear(session)
+            return await _start(turn, ctx, other[0], text, SWITCHED.format(old=flow.title, new=other[0].title))
     outcome = await engine.advance(
         flow, state, text, turn.now, ctx.services, session.openid, faq=_faq_answer(turn, ctx)
     )
     if outcome.passthrough:
         _clear(session)
         return None
-    if not outcome.understood:
-        other = triggered(registry, text)
-        if other is not None and other[0].id != flow.id:
-            _clear(session)
-            return await _start(turn, ctx, other[0], text, SWITCHED.format(old=flow.title, new=other[0].title))
     return _result(turn, ctx, flow, outcome)
 
 

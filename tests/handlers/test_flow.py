@@ -1,0 +1,223 @@
+"""Flow turns through `handlers.router.dispatch`, with the sample flows and recording services."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from flows.registry import FlowRegistry, load_flows
+from flows.state import FlowState
+from handlers import router
+from handlers.context import HandlerContext, Turn, TurnResult
+from handlers.messages import EventMessage, Inbound, TextMessage
+from handlers.replies import TextReply, TransferReply
+from handlers.session import Session
+from knowledge.matcher import Matcher
+from knowledge.normalize import Vocabulary
+from knowledge.schema import FaqEntry, KnowledgeBase
+from tests.flows.conftest import FLOWS_DIR, THURSDAY, RecordingServices
+
+OPENID = "o_flow_user"
+
+
+@pytest.fixture(scope="module")
+def registry() -> FlowRegistry:
+    return load_flows(FLOWS_DIR)
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    entries = (
+        FaqEntry(
+            id="booking_materials",
+            category="预约",
+            question="预约办事需要带什么材料",
+            similar=("预约需要带什么材料", "预约去大厅要带什么"),
+            answer="预约办事请携带本人身份证原件及业务所需材料。",
+        ),
+        FaqEntry(
+            id="hall_hours",
+            category="大厅",
+            question="政务大厅几点上班",
+            similar=("大厅办公时间", "你们几点开门"),
+            answer="市政务服务中心周一至周五 9:00-17:00 办公。",
+        ),
+    )
+    return Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary()))
+
+
+class Chat:
+    """One citizen talking to the router; the session carries over like the store would keep it."""
+
+    def __init__(self, registry: FlowRegistry, matcher: Matcher | None = None) -> None:
+        self.services = RecordingServices()
+        self.ctx = HandlerContext(matcher=matcher, flows=registry, services=self.services)
+        self.session = Session(openid=OPENID)
+        self.now = THURSDAY
+
+    async def send(self, message: Inbound) -> TurnResult:
+        result = await router.dispatch(Turn(message, self.session, self.now), self.ctx)
+        self.session = result.session or Session(openid=OPENID)
+        return result
+
+    async def say(self, content: str) -> TurnResult:
+        return await self.send(
+            TextMessage(to_user="gh_test", from_user=OPENID, create_time=1, msg_type="text", content=content)
+        )
+
+
+def text_of(result: TurnResult) -> str:
+    assert isinstance(result.reply, TextReply), result.reply
+    return result.reply.content
+
+
+async def test_booking_example_starts_with_three_slots_filled(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    result = await chat.say("我想预约明天上午去办社保卡")
+    assert result.route == "flow"
+    assert result.meta.flow_id == "booking" and result.meta.step == "collect"
+    assert chat.session.flow is not None
+    assert chat.session.flow.slots == {"business": "社保卡办理", "date": "2026-11-27", "period": "上午"}
+    assert chat.session.flow.awaiting == ["name", "mobile"]
+
+
+async def test_a_whole_booking_is_resolved_and_rated(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    await chat.say("我想预约明天上午去办社保卡")
+    await chat.say("张三 13812345678")
+    done = await chat.say("确认")
+    assert done.meta.resolved and "20261126-0001" in text_of(done)
+    assert chat.services.tickets[0][0:2] == ("booking", OPENID)
+    assert chat.session.awaiting_satisfaction == "booking"
+    rated = await chat.say("满意")
+    assert rated.meta.satisfaction == "满意" and rated.meta.flow_id == "booking"
+    assert chat.session.flow is None and chat.session.awaiting_satisfaction == ""
+
+
+async def test_welcome_menu_digit_starts_a_flow(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    await chat.send(
+        EventMessage(to_user="gh_test", from_user=OPENID, create_time=1, msg_type="event", event="subscribe")
+    )
+    result = await chat.say("3")
+    assert result.meta.flow_id == "complaint" and "问题类别" in text_of(result)
+
+
+async def test_menu_click_starts_the_flow(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    click = EventMessage(
+        to_user="gh_test", from_user=OPENID, create_time=1, msg_type="event", event="click", event_key="flow:progress"
+    )
+    result = await chat.send(click)
+    assert result.meta.flow_id == "progress" and "受理编号" in text_of(result)
+
+
+async def test_faq_question_mid_flow_is_answered_and_the_prompt_repeated(
+    registry: FlowRegistry, matcher: Matcher
+) -> None:
+    chat = Chat(registry, matcher)
+    await chat.say("我想预约明天上午去办社保卡")
+    result = await chat.say("你们几点开门？")
+    content = text_of(result)
+    assert content.startswith("市政务服务中心周一至周五")
+    assert "预约人姓名" in content and result.route == "flow"
+    assert chat.session.flow is not None and chat.session.flow.awaiting == ["name", "mobile"]
+
+
+async def test_a_question_naming_a_flow_goes_to_the_faq_when_it_has_the_answer(
+    registry: FlowRegistry, matcher: Matcher
+) -> None:
+    chat = Chat(registry, matcher)
+    result = await chat.say("预约需要带什么材料？")
+    assert result.meta.flow_id == "" and chat.session.flow is None
+
+
+async def test_handoff_mid_flow_transfers(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    await chat.say("我想预约明天上午去办社保卡")
+    result = await chat.say("人工")
+    assert result.route == "handoff" and isinstance(result.reply, TransferReply)
+
+
+async def test_an_expired_flow_is_announced_and_the_message_handled_afresh(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    await chat.say("我想预约明天上午去办社保卡")
+    chat.now = THURSDAY + timedelta(minutes=45)
+    result = await chat.say("我要投诉，三号窗口的工作人员态度很差")
+    content = text_of(result)
+    assert content.startswith("您好，您之前办理的「预约办事」超过30分钟没有继续")
+    assert result.meta.flow_id == "complaint"
+
+
+async def test_a_session_on_an_unknown_version_restarts_with_an_explanation(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    chat.session.flow = FlowState(
+        flow_id="booking",
+        version="0",
+        step="collect",
+        slots={"business": "社保卡办理"},
+        started_at=THURSDAY.timestamp(),
+        updated_at=THURSDAY.timestamp(),
+    )
+    result = await chat.say("明天上午")
+    assert text_of(result).startswith("「预约办事」的办理流程刚刚更新")
+    assert chat.session.flow is not None and chat.session.flow.version == "1"
+    assert chat.session.flow.slots == {"date": "2026-11-27", "period": "上午"}
+
+
+async def test_a_session_on_an_older_kept_version_finishes_on_it(tmp_path: Path) -> None:
+    directory = tmp_path / "flows"
+    directory.mkdir()
+    for path in FLOWS_DIR.glob("*.yaml"):
+        (directory / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    first = load_flows(directory)
+    chat = Chat(first)
+    await chat.say("我想预约明天上午去办社保卡")
+    booking = directory / "booking.yaml"
+    text = booking.read_text(encoding="utf-8").replace("version: 1", "version: 2").replace("预约成功！", "已约好！")
+    booking.write_text(text, encoding="utf-8")
+    chat.ctx.flows = load_flows(directory, previous=first)
+    await chat.say("张三 13812345678")
+    done = await chat.say("确认")
+    assert "预约成功！" in text_of(done)
+
+
+async def test_a_retired_flow_is_announced(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    chat.session.flow = FlowState(
+        flow_id="parking", version="1", step="ask", started_at=THURSDAY.timestamp(), updated_at=THURSDAY.timestamp()
+    )
+    result = await chat.say("你好")
+    assert "已暂停服务" in text_of(result) and chat.session.flow is None
+
+
+async def test_another_flow_asked_for_mid_flow_takes_over(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    await chat.say("我想预约明天上午去办社保卡")
+    result = await chat.say("算了，我想查一下办件进度")
+    assert result.meta.flow_id == "progress"
+    assert text_of(result).startswith("已结束「预约办事」，为您办理「办件进度查询」")
+
+
+async def test_unrelated_message_after_the_rating_question_is_routed_normally(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    await chat.say("我想开个网店，个体户营业执照怎么办")
+    assert chat.session.awaiting_satisfaction == "business_licence"
+    result = await chat.say("我要投诉，停车场太难找车位了")
+    assert result.meta.flow_id == "complaint" and chat.session.awaiting_satisfaction == "complaint"
+
+
+async def test_cancel_clears_the_flow_from_the_session(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    await chat.say("我要预约")
+    result = await chat.say("取消")
+    assert result.route == "flow" and chat.session.flow is None
+
+
+async def test_without_flows_loaded_text_goes_to_the_faq() -> None:
+    ctx = HandlerContext(matcher=None, flows=None, services=RecordingServices())
+    message = TextMessage(to_user="gh_test", from_user=OPENID, create_time=1, msg_type="text", content="我要预约")
+    result = await router.dispatch(Turn(message, Session(openid=OPENID), datetime.now(THURSDAY.tzinfo)), ctx)
+    assert result.meta.flow_id == ""
