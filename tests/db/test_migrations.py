@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect
+
+from app.db import migrate
+from app.db.engine import make_engine
+from app.db.models import Base
+
+
+def test_upgrade_creates_the_schema_the_models_describe(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_upgrade_records_the_head_revision(engine: Engine) -> None:
+    assert migrate.current_revision(engine) == "0001"
+
+
+def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == "0001"
+
+
+def test_downgrade_to_base_drops_every_table(engine: Engine) -> None:
+    config = migrate.alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+
+
+def test_migrations_are_found_from_any_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(migrate.MIGRATIONS_ENV, raising=False)
+    engine = make_engine(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    migrate.upgrade(engine)
+    assert "turns" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_migrations_dir_can_be_overridden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(migrate.MIGRATIONS_ENV, str(tmp_path / "nowhere"))
+    real = migrate.find_migrations()
+    monkeypatch.setenv(migrate.MIGRATIONS_ENV, str(real))
+    assert migrate.find_migrations() == real
+
+
+def test_missing_migrations_name_every_place_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(migrate.MIGRATIONS_ENV, str(tmp_path / "nowhere"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(migrate.app, "__file__", str(tmp_path / "pkg" / "app" / "__init__.py"))
+    with pytest.raises(migrate.MigrationsNotFound, match="nowhere"):
+        migrate.find_migrations()

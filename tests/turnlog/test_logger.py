@@ -1,0 +1,297 @@
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+
+from app.db.engine import make_engine
+from app.db.models import TurnRow
+from app.settings import Settings
+from app.turnlog.logger import TurnLogger
+from app.turnlog.privacy import pseudonym
+from app.turnlog.spool import Spool
+from tests.db.fixtures import Database
+from tests.turnlog.records import T0, record
+
+KEY = b"test-key"
+
+
+def make_logger(engine: Engine | None, spool_dir: Path, **kwargs: object) -> TurnLogger:
+    options: dict[str, object] = {"flush_interval_s": 0.02, "retry_interval_s": 0.1, "batch_size": 50}
+    options.update(kwargs)
+    return TurnLogger(engine, pseudonym_key=KEY, spool_dir=spool_dir, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def logger(engine: Engine, tmp_path: Path) -> Iterator[TurnLogger]:
+    turnlog = make_logger(engine, tmp_path / "spool")
+    turnlog.start()
+    yield turnlog
+    turnlog.stop()
+
+
+def rows(engine: Engine) -> list[TurnRow]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(TurnRow).order_by(TurnRow.received_at, TurnRow.id)).all())
+
+
+def count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(TurnRow)).scalar_one())
+
+
+def wait_for_count(engine: Engine, expected: int, timeout: float = 15.0) -> int:
+    deadline = time.monotonic() + timeout
+    while (seen := count(engine)) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return seen
+
+
+def test_submitted_records_become_rows(logger: TurnLogger, engine: Engine) -> None:
+    for n in range(120):
+        logger.submit(record(n))
+    assert logger.flush()
+    assert count(engine) == 120
+
+
+def test_row_holds_what_the_record_said(logger: TurnLogger, engine: Engine) -> None:
+    logger.submit(record(1, text="手机13812345678怎么办社保卡", stages={"handle": 3.25}, score=88.5))
+    logger.flush()
+    (row,) = rows(engine)
+    assert row.received_at == T0 + timedelta(seconds=1)
+    assert row.user_id == pseudonym(KEY, "o-user-1")
+    assert row.text == "手机[手机号]怎么办社保卡"
+    assert (row.route, row.faq_id, row.score) == ("faq", "social-card", 88.5)
+    assert row.stages == {"handle": 3.25}
+    assert row.outcome == "passive"
+
+
+def test_retries_are_rows_of_their_own_marked_as_such(logger: TurnLogger, engine: Engine) -> None:
+    logger.submit(record(1))
+    logger.submit(record(1, is_retry=True, route="duplicate", outcome="duplicate"))
+    logger.flush()
+    assert [(r.is_retry, r.route) for r in rows(engine)] == [(False, "faq"), (True, "duplicate")]
+
+
+def test_submit_never_raises_on_a_malformed_record(logger: TurnLogger, engine: Engine) -> None:
+    broken = record(1)
+    broken.stages = {"handle": "not a number"}  # type: ignore[dict-item]
+    logger.submit(broken)
+    logger.submit(record(2))
+    logger.flush()
+    assert count(engine) == 1
+    assert logger.stats.errors == 1
+
+
+def test_full_queue_drops_and_counts_instead_of_blocking(engine: Engine, tmp_path: Path) -> None:
+    turnlog = make_logger(engine, tmp_path / "spool", queue_size=10)  # not started: nothing drains
+    started = time.perf_counter()
+    for n in range(25):
+        turnlog.submit(record(n))
+    assert time.perf_counter() - started < 0.05
+    assert turnlog.queue_depth == 10
+    assert turnlog.stats.dropped == 15
+
+
+def test_stop_writes_everything_still_queued(engine: Engine, tmp_path: Path) -> None:
+    turnlog = make_logger(engine, tmp_path / "spool", flush_interval_s=60)
+    turnlog.start()
+    for n in range(30):
+        turnlog.submit(record(n))
+    turnlog.stop()
+    assert count(engine) == 30
+
+
+def test_disabled_logger_accepts_and_discards(engine: Engine, tmp_path: Path) -> None:
+    turnlog = make_logger(engine, tmp_path / "spool", enabled=False)
+    turnlog.start()
+    turnlog.submit(record(1))
+    turnlog.stop()
+    assert count(engine) == 0
+
+
+def test_from_settings_honours_the_switch(tmp_path: Path) -> None:
+    settings = Settings(turnlog_enabled=False, database_url=f"sqlite:///{tmp_path / 'x.db'}",
+                        turnlog_spool_dir=tmp_path / "spool")
+    assert TurnLogger.from_settings(settings).enabled is False
+
+
+def test_erase_user_unlinks_their_rows_for_good(logger: TurnLogger, engine: Engine) -> None:
+    logger.submit(record(1, openid="o-leaving", text="我要投诉，电话13812345678"))
+    logger.submit(record(2, openid="o-staying"))
+    logger.erase_user("o-leaving")
+    logger.flush()
+    by_text = {r.text: r for r in rows(engine)}
+    hashed = pseudonym(KEY, "o-leaving")
+    assert hashed not in {r.user_id for r in by_text.values()}
+    erased = by_text[""]
+    assert erased.user_id.startswith("erased-")
+    assert erased.dedup_key == ""
+    assert pseudonym(KEY, "o-staying") in {r.user_id for r in by_text.values()}
+
+
+def test_rows_arriving_after_the_erasure_are_erased_on_the_way_in(
+    logger: TurnLogger, engine: Engine, tmp_path: Path
+) -> None:
+    logger.submit(record(1, openid="o-leaving"))
+    logger.erase_user("o-leaving")
+    logger.flush()
+    # A row from another worker's queue (or a spool), received before the erasure, lands later.
+    other = make_logger(engine, tmp_path / "other-spool")
+    other.start()
+    other.submit(record(2, openid="o-leaving"))
+    other.stop()
+    users = {r.user_id for r in rows(engine)}
+    assert len(users) == 1
+    assert next(iter(users)).startswith("erased-")
+
+
+def unreachable_database() -> Engine:
+    # Nothing listens on the discard port: connections are refused at once.
+    return make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1")
+
+
+def spool_while_down(spool_dir: Path, n: int) -> None:
+    """A worker that could not reach the database and exited with its rows spooled."""
+    dead = unreachable_database()
+    worker = make_logger(dead, spool_dir)
+    worker.start()
+    for i in range(n):
+        worker.submit(record(i))
+    worker.stop()
+    dead.dispose()
+    assert worker.stats.spooled == n
+
+
+def test_spool_left_by_a_stopped_worker_is_replayed_on_start(engine: Engine, tmp_path: Path) -> None:
+    spool_while_down(tmp_path / "spool", 5)
+
+    turnlog = make_logger(engine, tmp_path / "spool")
+    turnlog.start()
+    assert wait_for_count(engine, 5) == 5
+    turnlog.stop()
+    assert Spool(tmp_path / "spool").files() == []
+
+
+def test_replaying_the_same_spool_twice_writes_each_row_once(engine: Engine, tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_while_down(spool_dir, 8)
+    (spooled,) = Spool(spool_dir).files()
+    copy = spooled.read_text()
+
+    first = make_logger(engine, spool_dir)
+    first.start()
+    wait_for_count(engine, 8)
+    first.stop()
+    spooled.write_text(copy)  # the same file again, as after a crash mid-replay
+    second = make_logger(engine, spool_dir)
+    second.start()
+    deadline = time.monotonic() + 5
+    while Spool(spool_dir).files() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second.stop()
+    assert count(engine) == 8
+
+
+# --- the fault test: the database goes away under load and comes back ------------------------
+
+
+def run_load_through_outage(
+    turnlog: TurnLogger, engine: Engine, outage: tuple[threading.Event, threading.Event], total: int
+) -> None:
+    """Submit `total` records steadily; the database stops at one third and is back at two thirds."""
+    down, up = outage
+    for n in range(total):
+        if n == total // 3:
+            down.set()
+        if n == 2 * total // 3:
+            up.set()
+        turnlog.submit(record(n))
+        time.sleep(0.002)
+
+
+def test_sqlite_outage_mid_load_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'wxbot.db'}"
+    setup = make_engine(url)
+    from app.db.migrate import upgrade
+
+    upgrade(setup)
+    # A short busy timeout: while another process holds the write lock the database is "down".
+    engine = make_engine(url, busy_timeout_s=0.05)
+    turnlog = make_logger(engine, tmp_path / "spool")
+    turnlog.start()
+    down, up = threading.Event(), threading.Event()
+    locker = setup.connect()
+
+    def outage() -> None:
+        down.wait()
+        locker.exec_driver_sql("BEGIN EXCLUSIVE")
+        up.wait()
+        locker.exec_driver_sql("COMMIT")
+
+    thread = threading.Thread(target=outage)
+    thread.start()
+    total = 600
+    run_load_through_outage(turnlog, engine, (down, up), total)
+    thread.join()
+    locker.close()
+    assert wait_for_count(setup, total) == total
+    turnlog.stop()
+    with setup.connect() as conn:
+        distinct = conn.execute(select(func.count(func.distinct(TurnRow.record_id)))).scalar_one()
+    assert distinct == total
+    assert turnlog.stats.spooled > 0, "the outage never hit the writer"
+    assert turnlog.stats.replayed >= turnlog.stats.spooled
+    assert Spool(tmp_path / "spool").files() == []
+    setup.dispose()
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_outage_mid_load_loses_and_duplicates_nothing(
+    postgres_database: Database, tmp_path: Path
+) -> None:
+    database = postgres_database
+    from sqlalchemy.engine import make_url
+
+    from app.db.migrate import upgrade
+    from tests.turnlog.tcp_proxy import TcpProxy
+
+    direct = make_engine(database.url)
+    upgrade(direct)
+    url = make_url(database.url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxy.start()
+    through_proxy = url.set(host="127.0.0.1", port=proxy.port).update_query_dict({"connect_timeout": "2"})
+    engine = make_engine(through_proxy.render_as_string(hide_password=False))
+    turnlog = make_logger(engine, tmp_path / "spool")
+    turnlog.start()
+    down, up = threading.Event(), threading.Event()
+
+    def outage() -> None:
+        down.wait()
+        proxy.stop()
+        up.wait()
+        proxy.start()
+
+    thread = threading.Thread(target=outage)
+    thread.start()
+    total = 600
+    run_load_through_outage(turnlog, engine, (down, up), total)
+    thread.join()
+    assert wait_for_count(direct, total) == total
+    turnlog.stop()
+    proxy.stop()
+    with direct.connect() as conn:
+        distinct = conn.execute(select(func.count(func.distinct(TurnRow.record_id)))).scalar_one()
+        conn.execute(text("SELECT 1"))
+    assert distinct == total
+    assert turnlog.stats.spooled > 0, "the outage never hit the writer"
+    assert Spool(tmp_path / "spool").files() == []
+    direct.dispose()
+    engine.dispose()

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.turnlog.privacy import CARD_MASK, ID_MASK, MOBILE_MASK, mask_personal_data, pseudonym
+
+
+def test_resident_id_numbers_are_masked() -> None:
+    assert mask_personal_data("身份证110101199003071234") == f"身份证{ID_MASK}"
+    assert mask_personal_data("号码11010119900307123X。") == f"号码{ID_MASK}。"
+
+
+def test_first_generation_15_digit_ids_are_masked() -> None:
+    assert mask_personal_data("旧证110101900307123") == f"旧证{ID_MASK}"
+
+
+def test_mobile_numbers_are_masked_in_common_spellings() -> None:
+    for phone in ("13812345678", "138 1234 5678", "138-1234-5678", "+86 13812345678", "8613812345678"):
+        assert mask_personal_data(f"电话{phone}谢谢") == f"电话{MOBILE_MASK}谢谢", phone
+
+
+def test_full_width_digits_are_masked_too() -> None:
+    assert mask_personal_data("手机１３８１２３４５６７８") == f"手机{MOBILE_MASK}"
+
+
+def test_bank_card_numbers_are_masked_bare_or_grouped() -> None:
+    assert mask_personal_data("卡号6222021234567890123") == f"卡号{CARD_MASK}"
+    assert mask_personal_data("卡号 6222 0212 3456 7890 请查") == f"卡号 {CARD_MASK} 请查"
+
+
+def test_ordinary_numbers_stay_readable() -> None:
+    text = "工单20261126-0012，明天9点，办件号123456，2026-11-26 12:00"
+    assert mask_personal_data(text) == text
+
+
+digits = st.text(alphabet="0123456789", min_size=1, max_size=1)
+chinese = st.text(alphabet="我的号码是请帮忙查一下谢谢，。？ ", max_size=12)
+
+
+@given(prefix=chinese, suffix=chinese, body=st.from_regex(re.compile(r"[1-9][0-9]{16}[0-9X]"), fullmatch=True))
+def test_no_resident_id_survives_masking(prefix: str, suffix: str, body: str) -> None:
+    assert body not in mask_personal_data(prefix + body + suffix)
+
+
+@given(prefix=chinese, suffix=chinese, body=st.from_regex(re.compile(r"1[3-9][0-9]{9}"), fullmatch=True))
+def test_no_mobile_number_survives_masking(prefix: str, suffix: str, body: str) -> None:
+    assert body not in mask_personal_data(prefix + body + suffix)
+
+
+@given(prefix=chinese, suffix=chinese, body=st.from_regex(re.compile(r"[3-6][0-9]{15,18}"), fullmatch=True))
+def test_no_card_number_survives_masking(prefix: str, suffix: str, body: str) -> None:
+    masked = mask_personal_data(prefix + body + suffix)
+    assert body not in masked
+    assert not re.search(r"[0-9]{11,}", masked)
+
+
+def test_pseudonym_is_stable_for_one_key() -> None:
+    assert pseudonym(b"k", "oABC") == pseudonym(b"k", "oABC")
+
+
+def test_pseudonym_depends_on_the_key_and_hides_the_openid() -> None:
+    assert pseudonym(b"k1", "oABC") != pseudonym(b"k2", "oABC")
+    assert "oABC" not in pseudonym(b"k1", "oABC")
