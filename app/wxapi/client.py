@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +58,7 @@ class WeChatClient:
         token_early_s: float = 240.0,
         observer: ApiObserver | None = None,
     ) -> None:
+        _redact_httpx_logs()
         self.appid = appid
         self._secret = secret
         self._timeout_s = timeout_s
@@ -229,3 +232,28 @@ def _errcode(value: object) -> int:
     if isinstance(value, str) and value.lstrip("-").isdigit():
         return int(value)
     return -1
+
+
+_TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s\"']+")
+
+
+class _RedactAccessToken(logging.Filter):
+    """httpx logs every request URL at INFO, and WeChat wants the token in the URL: mask it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_masked(a) for a in record.args)
+        if "access_token=" in str(record.msg):
+            record.msg = _TOKEN_IN_URL.sub(r"\1***", str(record.msg))
+        return True
+
+
+def _masked(arg: object) -> object:
+    text = str(arg) if not isinstance(arg, int | float) else ""
+    return _TOKEN_IN_URL.sub(r"\1***", text) if "access_token=" in text else arg
+
+
+def _redact_httpx_logs() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactAccessToken) for f in logger.filters):
+        logger.addFilter(_RedactAccessToken())

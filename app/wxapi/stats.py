@@ -18,6 +18,15 @@ log = structlog.get_logger(__name__)
 ApiObserver = Callable[[str, str], None]
 
 APIS = ("stable_token", "custom_send", "menu_create", "menu_get")
+# Outcomes worth their own metric series; fold anything else into "other" so that an unexpected
+# errcode cannot create series without bound.
+KNOWN_OUTCOMES = frozenset(
+    {
+        "ok", "timeout", "network", "bad_response", "http_500", "http_502", "http_503", "http_504",
+        "-1", "40001", "40013", "40014", "40125", "42001", "45009", "45011", "45015", "45047",
+        "46003", "48001",
+    }
+)
 
 
 class ApiStats:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 
 import pytest
@@ -116,3 +117,15 @@ async def test_menu_created_is_the_menu_read_back(wechat: FakeWeChat, make_clien
 
 async def test_account_without_a_menu_reads_as_none(make_client: ClientFactory) -> None:
     assert await make_client().get_menu() is None
+
+
+async def test_access_token_never_reaches_the_logs(
+    wechat: FakeWeChat, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = make_client()
+    await client.send_text("o-user", "您好")
+    token = wechat.current_token
+    assert token is not None
+    assert "access_token=***" in caplog.text
+    assert token not in caplog.text
