@@ -3,8 +3,9 @@ customer-service message.
 
 WeChat allows these within its window after a user message (45015 when closed) and up to a
 small quota (45047 when used). Neither is retried: the result is returned as `LateDelivery` for
-the turn log, and the client has already logged and counted it. A transfer to an agent cannot
-be sent this way (it only exists as a passive reply), and `NoReply` has nothing to send.
+the turn log, and the client has already logged and counted it. `NoReply` has nothing to send.
+A transfer to an agent exists only as a passive reply, so a late one cannot happen: the user is
+asked to send 「人工」 again (the quiet route lets that through) and the delivery is not ok.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import structlog
 
 from app.late import DroppingLateSender, LateDelivery, LateReplySender
 from app.wxapi import WeChatClient, WeChatError
+from handlers import handoff
 from handlers.replies import NewsReply, NoReply, Reply, TextReply, TransferReply
 
 log = structlog.get_logger(__name__)
@@ -30,8 +32,12 @@ class CustomerServiceSender:
         if isinstance(reply, NoReply) or (isinstance(reply, NewsReply) and not reply.articles):
             return LateDelivery(ok=True, detail="nothing_to_send")
         if isinstance(reply, TransferReply):
-            log.warning("late_transfer_dropped")
-            return LateDelivery(ok=False, detail="transfer_needs_passive_reply")
+            log.warning("late_transfer_missed")
+            delivery = await self._deliver(openid, TextReply(handoff.TRANSFER_MISSED))
+            return LateDelivery(ok=False, detail="transfer_missed" if delivery.ok else delivery.detail)
+        return await self._deliver(openid, reply)
+
+    async def _deliver(self, openid: str, reply: TextReply | NewsReply) -> LateDelivery:
         try:
             async with asyncio.timeout(self._budget_s):
                 if isinstance(reply, TextReply):

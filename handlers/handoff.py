@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
-from handlers.messages import EventMessage, UserMessage
+from handlers.messages import EventMessage, UserMessage, user_text
 from handlers.replies import NoReply, TextReply, TransferReply
 from handlers.session import ClarifyOption
 
@@ -41,6 +41,8 @@ OFFLINE = (
 NOT_FOUND_LEAD = "抱歉，暂时没有找到您要的答案。\n"
 # A menu click is an event, and WeChat transfers only messages: ask for one.
 ASK_BY_MESSAGE = "如需人工服务，请直接发送「人工」，我们将为您转接人工客服。"
+# A transfer exists only as a passive reply; when it missed the deadline, the user is told so.
+TRANSFER_MISSED = "抱歉，刚才没能为您接通人工客服，请再发送一次「人工」。"
 _WEEKDAYS = "一二三四五六日"
 
 
@@ -73,11 +75,19 @@ def after_fallbacks(handler: Handler) -> Handler:
 
 
 def agent_owns(turn: Turn) -> bool:
-    """An agent has the conversation: the bot says nothing (the router's first route)."""
+    """An agent has the conversation: the bot says nothing (the router's first route).
+
+    Two things still pass: the exempt events, and an explicit 「人工」. While an agent session is
+    really open WeChat sends the user's messages to the agent, so a request reaching us means the
+    transfer did not take (queue dropped, or the transfer reply missed the deadline): transfer again.
+    """
     if turn.session.handoff_until <= turn.now.timestamp():
         return False
     message = turn.message
-    return not (isinstance(message, EventMessage) and message.event in QUIET_EXEMPT_EVENTS)
+    if isinstance(message, EventMessage):
+        return message.event not in QUIET_EXEMPT_EVENTS
+    typed = user_text(message)
+    return typed is None or not is_request(typed.strip().strip("。.!！?？ ").lower())
 
 
 async def quiet(turn: Turn, ctx: HandlerContext) -> TurnResult:

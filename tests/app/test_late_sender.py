@@ -11,6 +11,7 @@ from app.late import LateDelivery
 from app.late_sender import CustomerServiceSender, build_late_sender
 from app.stores.memory import MemoryStore
 from app.wxapi import WeChatClient
+from handlers import handoff
 from handlers.replies import Article, NewsReply, NoReply, Reply, TextReply, TransferReply
 from tests.fakes.fake_wechat import FakeWeChat
 
@@ -51,10 +52,12 @@ async def test_nothing_to_show_sends_nothing(wechat: FakeWeChat, client: WeChatC
     assert wechat.calls == []
 
 
-async def test_transfer_cannot_go_out_late(wechat: FakeWeChat, client: WeChatClient) -> None:
+async def test_a_late_transfer_asks_the_user_to_request_an_agent_again(
+    wechat: FakeWeChat, client: WeChatClient
+) -> None:
     delivery = await CustomerServiceSender(client).send("o-user", TransferReply("kf2001@gh_test"))
-    assert delivery.ok is False
-    assert wechat.calls == []
+    assert delivery == LateDelivery(ok=False, detail="transfer_missed")
+    assert wechat.sent[0]["text"] == {"content": handoff.TRANSFER_MISSED}
 
 
 @pytest.mark.parametrize("errcode", [45015, 45047])

@@ -175,6 +175,11 @@ async def test_clicks_while_an_agent_owns_the_conversation_get_silence() -> None
     assert result.route == "quiet"
 
 
+async def test_asking_for_an_agent_again_while_quiet_transfers_again() -> None:
+    result = await router.dispatch(turn(text("人工！"), session=owned_session()), context())
+    assert isinstance(result.reply, TransferReply)
+
+
 async def test_quiet_ends_when_the_window_has_passed() -> None:
     result = await router.dispatch(turn(text("你好"), session=owned_session(minutes_left=-1)), context())
     assert result.route != "quiet"
