@@ -1,0 +1,232 @@
+"""`wxbot report` (ops numbers) and `wxbot kb unanswered` (what to add to the knowledge base)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from app.cli.db import parse_day
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy import Engine
+
+    from app.turnlog.consultations import Rules
+    from app.turnlog.report import Report
+    from app.turnlog.unanswered import Cluster
+    from knowledge.matcher import Matcher
+
+# Below this many rows the report is quick and a progress bar would only flicker.
+PROGRESS_MIN_ROWS = 5000
+DEFAULT_DAYS = 7
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(report)
+    try:
+        from app.cli.kb import kb_app
+    except ImportError:
+        app.command("kb-unanswered")(unanswered)
+    else:
+        kb_app.command("unanswered")(unanswered)
+
+
+def _window(since: str | None, until: str | None) -> tuple[datetime, datetime]:
+    end = parse_day(until) if until else datetime.now(UTC)
+    start = parse_day(since) if since else end - timedelta(days=DEFAULT_DAYS)
+    if start >= end:
+        raise typer.BadParameter("--since 必须早于 --until")
+    return start, end
+
+
+def _rules(settings: Settings, idle_minutes: float | None, reask_hours: float | None) -> Rules:
+    from app.turnlog.consultations import Rules
+
+    return Rules(
+        idle=timedelta(minutes=idle_minutes or settings.consultation_idle_minutes),
+        reask_window=timedelta(hours=reask_hours or settings.faq_reask_window_hours),
+    )
+
+
+@contextmanager
+def _progress(engine: Engine, start: datetime, end: datetime, rules: Rules) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when there are many rows (stdout stays clean for --json)."""
+    from app.turnlog.report import count_rows
+
+    total = count_rows(engine, start, end, rules)
+    if total < PROGRESS_MIN_ROWS:
+        yield None
+        return
+    with typer.progressbar(length=total, label="读取对话记录", file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _load(settings: Settings, since: str | None, until: str | None, idle: float | None,
+          reask: float | None) -> Report:
+    from app.db.engine import make_engine
+    from app.turnlog.report import build_report
+
+    start, end = _window(since, until)
+    rules = _rules(settings, idle, reask)
+    engine = make_engine(settings.database_url)
+    try:
+        with _progress(engine, start, end, rules) as on_rows:
+            return build_report(engine, start, end, rules, on_rows=on_rows)
+    finally:
+        engine.dispose()
+
+
+SinceOpt = typer.Option(None, "--since", help=f"起始日期（含），默认 {DEFAULT_DAYS} 天前，如 2026-11-01")
+UntilOpt = typer.Option(None, "--until", help="截止日期（不含），默认现在")
+IdleOpt = typer.Option(None, "--idle-minutes", help="空闲多少分钟算新的一次咨询（默认取设置）")
+ReaskOpt = typer.Option(None, "--reask-hours", help="FAQ 答复后多少小时内未再问算解决（默认取设置）")
+KnowledgeOpt = typer.Option(None, "--knowledge-dir", help="知识库目录（默认取设置）")
+
+
+def report(
+    since: str | None = SinceOpt,
+    until: str | None = UntilOpt,
+    as_json: bool = typer.Option(False, "--json", help="输出一个 JSON 对象"),
+    top: int = typer.Option(10, help="列出多少个未解答问题"),
+    idle_minutes: float | None = IdleOpt,
+    reask_hours: float | None = ReaskOpt,
+) -> None:
+    """运营报表：响应时间、咨询轮次、解决率、转人工率、满意度、未解答问题。"""
+    result = _load(Settings(), since, until, idle_minutes, reask_hours).to_json(top=top)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    typer.echo(render_text(result))
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _num(value: float | None, unit: str = "") -> str:
+    return "—" if value is None else f"{value:g}{unit}"
+
+
+def _local(iso: str | None) -> str:
+    from app.turnlog.report import LOCAL_TZ
+
+    return "—" if iso is None else datetime.fromisoformat(iso).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def render_text(data: dict[str, Any]) -> str:
+    window = data["window"]
+    lat = data["latency_ms"]
+    cons = data["consultations"]
+    inter = cons["interactions"]
+    rates = data["rates"]
+    sat = data["satisfaction"]
+    lines = [
+        f"时间范围    {_local(window['since'])} — {_local(window['until'])}（北京时间）",
+        f"消息投递    {data['turns']}（其中微信重试 {data['retries']}）",
+        f"响应时间    p50 {_num(lat['p50'], ' ms')}  p95 {_num(lat['p95'], ' ms')}  p99 {_num(lat['p99'], ' ms')}",
+        f"5 秒内答复  {_pct(data['within_5s'])}",
+        f"咨询        {cons['count']} 次，已解决 {cons['resolved']} 次（解决率 {_pct(rates['resolution'])}）",
+        f"每次解决的交互轮次  平均 {_num(inter['mean'])}  中位数 {_num(inter['median'])}  p90 {_num(inter['p90'])}",
+        f"未匹配率    {_pct(rates['fallback'])}    转人工率 {_pct(rates['handoff'])}",
+        f"满意度      {sat['responses']} 人评价，满意（含基本满意）{_pct(sat['satisfied'])}",
+    ]
+    if data["top_unanswered"]:
+        lines.append("未解答的问题（按相似度归并）：")
+        lines += [f"  {item['count']:>5}  {item['question']}" for item in data["top_unanswered"]]
+    return "\n".join(lines)
+
+
+# --- wxbot kb unanswered ---------------------------------------------------------------------
+
+
+def suggest(clusters: list[Cluster], matcher: Matcher | None, today: date, limit: int) -> list[dict[str, Any]]:
+    """For each cluster: the entry it most likely belongs to (if any) and the YAML to paste."""
+    suggestions = []
+    floor = matcher.config.clarify_threshold if matcher is not None else 1.0
+    for c in clusters[:limit]:
+        phrasings = c.phrasings(5)
+        best: tuple[str, float] | None = None
+        if matcher is not None:
+            for text in phrasings:
+                result = matcher.match(text, today)
+                if result.candidates and (best is None or result.candidates[0].score > best[1]):
+                    best = (result.candidates[0].faq_id, result.candidates[0].score)
+        entry = matcher.entry(best[0]) if matcher is not None and best is not None and best[1] >= floor else None
+        item: dict[str, Any] = {"question": c.question, "count": c.count, "phrasings": phrasings}
+        if entry is not None and best is not None:
+            new = [p for p in phrasings if p not in entry.phrasings()]
+            item["entry"] = {"id": entry.id, "question": entry.question, "file": entry.file,
+                             "line": entry.line, "score": round(best[1], 3)}
+            item["yaml"] = _similar_snippet(entry.id, entry.question, entry.file, new)
+        else:
+            item["entry"] = None
+            item["yaml"] = _new_entry_snippet(c.question, phrasings)
+        suggestions.append(item)
+    return suggestions
+
+
+def _yaml_str(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _similar_snippet(faq_id: str, question: str, file: str, phrasings: list[str]) -> str:
+    lines = [f"# {file}：条目 {faq_id}「{question}」的 similar 下追加", "    similar:"]
+    lines += [f"      - {_yaml_str(p)}" for p in phrasings]
+    return "\n".join(lines)
+
+
+def _new_entry_snippet(question: str, phrasings: list[str]) -> str:
+    lines = [
+        "# 新条目：放入合适分类的 faq/*.yaml，补全 id 与答复",
+        "  - id: TODO-新编号",
+        f"    question: {_yaml_str(question)}",
+        "    similar:",
+    ]
+    lines += [f"      - {_yaml_str(p)}" for p in phrasings if p != question] or ["      []"]
+    lines += ["    answer: |-", "      （请填写答复）"]
+    return "\n".join(lines)
+
+
+def unanswered(
+    since: str | None = SinceOpt,
+    until: str | None = UntilOpt,
+    top: int = typer.Option(20, help="列出多少组问题"),
+    knowledge_dir: Path | None = KnowledgeOpt,
+    as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
+    idle_minutes: float | None = IdleOpt,
+    reask_hours: float | None = ReaskOpt,
+) -> None:
+    """未解答或中途放弃的问题：按相似度归组，给出最可能归属的条目和可粘贴的 YAML。"""
+    from knowledge.errors import KnowledgeError
+    from knowledge.matcher import Matcher
+
+    settings = Settings()
+    result = _load(settings, since, until, idle_minutes, reask_hours)
+    directory = knowledge_dir or settings.knowledge_dir
+    matcher: Matcher | None
+    try:
+        matcher = Matcher.from_directory(directory)
+    except KnowledgeError as exc:
+        typer.echo(f"知识库无法加载，只列出问题：{exc}", err=True)
+        matcher = None
+    items = suggest(result.unanswered, matcher, date.today(), top)
+    if as_json:
+        typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    if not items:
+        typer.echo("这段时间没有未解答的问题。")
+        return
+    for n, item in enumerate(items, start=1):
+        where = (f"最可能属于 {item['entry']['id']}「{item['entry']['question']}」（匹配度 {item['entry']['score']}）"
+                 if item["entry"] else "知识库里没有相近的条目：建议新建")
+        typer.echo(f"\n{n}. {item['question']}  ×{item['count']}  — {where}")
+        typer.echo(item["yaml"])
