@@ -21,6 +21,9 @@ from knowledge.normalize import normalize
 
 # A trigger phrase this similar to the message starts the flow on its own (PhraseIndex, 0..1).
 TRIGGER_THRESHOLD = 0.7
+# A question that names a flow only by an intent word goes to the FAQ when an entry outscores the
+# flow's best trigger phrase by this much.
+FAQ_PREFERENCE_MARGIN = 0.25
 
 EXPIRED = "您好，您之前办理的「{title}」超过{minutes}分钟没有继续，为保护您的信息已自动结束。"
 VERSION_CHANGED = "「{title}」的办理流程刚刚更新，需要请您重新填写，给您带来不便敬请谅解。"
@@ -52,18 +55,25 @@ def _result(turn: Turn, ctx: HandlerContext, flow: Flow, outcome: Outcome, prefi
     return TurnResult(TextReply(text), "flow", session, meta)
 
 
-def _faq_answer(turn: Turn, ctx: HandlerContext) -> engine.FaqAnswer | None:
+def _faq(turn: Turn, ctx: HandlerContext, text: str) -> tuple[str, float] | None:
+    """The FAQ answer the matcher is confident about, with its score."""
     matcher = ctx.matcher
     if matcher is None:
         return None
+    result = matcher.match(text, turn.now.date())
+    if result.decision != "answer" or result.faq_id is None:
+        return None
+    entry = matcher.entry(result.faq_id)
+    return (entry.answer, result.score) if entry is not None else None
+
+
+def _faq_answer(turn: Turn, ctx: HandlerContext) -> engine.FaqAnswer | None:
+    if ctx.matcher is None:
+        return None
 
     def answer(text: str) -> str | None:
-        assert matcher is not None
-        result = matcher.match(text, turn.now.date())
-        if result.decision != "answer" or result.faq_id is None:
-            return None
-        entry = matcher.entry(result.faq_id)
-        return entry.answer if entry is not None else None
+        found = _faq(turn, ctx, text)
+        return found[0] if found is not None else None
 
     return answer
 
@@ -184,8 +194,10 @@ async def maybe_start(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult 
         return None
     flow, score = found
     if score < TRIGGER_THRESHOLD and _QUESTION.search(text) and not engine.prefill(flow, text, turn.now):
-        # 「预约需要带什么材料」 names the flow but asks a question the FAQ can answer: answer it.
-        answer = _faq_answer(turn, ctx)
-        if answer is not None and answer(text):
+        # 「预约需要带什么材料」 names the flow but asks a question an FAQ entry matches much
+        # better than any trigger phrase: answer it. 「怎么查办理进度」 stays with the flow, which
+        # does the checking.
+        faq_hit = _faq(turn, ctx, text)
+        if faq_hit is not None and faq_hit[1] >= score + FAQ_PREFERENCE_MARGIN:
             return None
     return await _start(turn, ctx, flow, text)
