@@ -351,11 +351,14 @@ async def start(
     """Start `flow`; the triggering text is read for every slot."""
     state = new_state(flow, now)
     turn = _Turn(flow, state, now, services, openid)
-    filled = turn.read(text, correcting=False)[0] if text.strip() else []
+    filled, _changed, invalid = turn.read(text, correcting=False) if text.strip() else ([], [], {})
     if flow.intro:
         turn.say(flow.intro)
     if filled and state.step == flow.first_step:
         turn.say(_ack(flow, state, filled, now))
+    for message in invalid.values():
+        # 「明天」 on a Friday evening: say why the date was not taken before asking for another.
+        turn.say(message)
     parts = list(turn.parts)
     turn.parts = []
     outcome = await turn.settle()

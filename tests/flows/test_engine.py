@@ -309,3 +309,9 @@ async def test_unrecognised_message_is_marked_not_understood(booking: Flow, serv
     assert start.state is not None
     out = await say(booking, start.state, "啊？", services)
     assert not out.understood
+
+
+async def test_an_invalid_fact_in_the_first_message_is_explained(booking: Flow, services: RecordingServices) -> None:
+    out = await engine.start(booking, "我想预约后天上午去办社保卡", THURSDAY, services)
+    assert "11月28日（周六）是休息日" in out.reply
+    assert out.state is not None and "date" in out.state.awaiting and "date" not in out.state.slots
