@@ -16,10 +16,16 @@ from handlers.replies import Article, NewsReply, NoReply, Reply, TextReply, Tran
 from tests.fakes.fake_wechat import FakeWeChat
 
 
-@pytest.fixture
-def wechat() -> Iterator[FakeWeChat]:
+@pytest.fixture(scope="module")
+def wechat_server() -> Iterator[FakeWeChat]:
     with FakeWeChat() as fake:
         yield fake
+
+
+@pytest.fixture
+def wechat(wechat_server: FakeWeChat) -> FakeWeChat:
+    wechat_server.reset()
+    return wechat_server
 
 
 @pytest.fixture

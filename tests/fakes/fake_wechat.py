@@ -54,22 +54,32 @@ class FakeWeChat:
     def __init__(self, *, appid: str = "wxfake0000000001", secret: str = "fake-app-secret") -> None:
         self.appid = appid
         self.secret = secret
-        # expires_in of newly issued tokens, and how early normal mode renews (WeChat: 7200/300).
-        self.token_ttl_s = 7200.0
-        self.renew_window_s = 300.0
-        self.calls: list[Call] = []
-        self.menu: dict[str, Any] | None = None
-        self._accepted: list[dict[str, Any]] = []
-        self._tokens: dict[str, _Token] = {}
-        self._current: str | None = None
-        self._serial = itertools.count(1)
-        self._errors: dict[str, deque[int]] = {}
-        self._statuses: dict[str, deque[int]] = {}
-        self._delays: dict[str, float] = {}
+        self._serial = itertools.count(1)  # never reset: tokens stay unique across tests
+        self._generation = 0
         self._mutex = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every token, knob and record, so that one running server serves many tests.
+
+        A slow answer still in flight from before the reset returns 503 without touching state.
+        """
+        with self._mutex:
+            self._generation += 1
+            # expires_in of new tokens, and how early normal mode renews (WeChat: 7200/300).
+            self.token_ttl_s = 7200.0
+            self.renew_window_s = 300.0
+            self.calls: list[Call] = []
+            self.menu: dict[str, Any] | None = None
+            self._accepted: list[dict[str, Any]] = []
+            self._tokens: dict[str, _Token] = {}
+            self._current: str | None = None
+            self._errors: dict[str, deque[int]] = {}
+            self._statuses: dict[str, deque[int]] = {}
+            self._delays: dict[str, float] = {}
 
     # -- knobs -----------------------------------------------------------------------------
 
@@ -186,9 +196,12 @@ class FakeWeChat:
         with self._mutex:
             self.calls.append(Call(api, token, body))
             wait = self._delays.get(api, 0.0)
+            generation = self._generation
         if wait:
             await asyncio.sleep(wait)
         with self._mutex:
+            if generation != self._generation:
+                return Response("reset while answering", status_code=503)
             statuses = self._statuses.get(api)
             if statuses:
                 return Response("<html>502 Bad Gateway</html>", status_code=statuses.popleft())

@@ -17,10 +17,16 @@ from tests.fakes.fake_wechat import FakeWeChat
 ClientFactory = Callable[..., WeChatClient]
 
 
-@pytest.fixture
-def wechat() -> Iterator[FakeWeChat]:
+@pytest.fixture(scope="session")
+def wechat_server() -> Iterator[FakeWeChat]:
     with FakeWeChat() as fake:
         yield fake
+
+
+@pytest.fixture
+def wechat(wechat_server: FakeWeChat) -> FakeWeChat:
+    wechat_server.reset()
+    return wechat_server
 
 
 @pytest.fixture

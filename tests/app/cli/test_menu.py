@@ -17,16 +17,23 @@ ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "knowledge" / "menu.yaml"
 
 
+@pytest.fixture(scope="module")
+def wechat_server() -> Iterator[FakeWeChat]:
+    with FakeWeChat() as fake:
+        yield fake
+
+
 @pytest.fixture
-def wechat(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWeChat]:
+def wechat(wechat_server: FakeWeChat, monkeypatch: pytest.MonkeyPatch) -> FakeWeChat:
+    """The fake WeChat, and settings pointing the CLI at it and at the sample account's files."""
+    wechat_server.reset()
     monkeypatch.setenv("KNOWLEDGE_DIR", str(ROOT / "knowledge"))
     monkeypatch.setenv("FLOWS_DIR", str(ROOT / "flows"))
     monkeypatch.delenv("REDIS_URL", raising=False)
-    with FakeWeChat() as fake:
-        monkeypatch.setenv("WECHAT_APPID", fake.appid)
-        monkeypatch.setenv("WECHAT_APPSECRET", fake.secret)
-        monkeypatch.setenv("WECHAT_API_BASE", fake.url)
-        yield fake
+    monkeypatch.setenv("WECHAT_APPID", wechat_server.appid)
+    monkeypatch.setenv("WECHAT_APPSECRET", wechat_server.secret)
+    monkeypatch.setenv("WECHAT_API_BASE", wechat_server.url)
+    return wechat_server
 
 
 def test_show_validates_and_prints_the_sample_menu(wechat: FakeWeChat) -> None:
