@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from app.stores.base import LockTimeout, Store, StoreUnavailable
-from app.wxapi.errors import WeChatTimeout
+from app.wxapi.errors import WeChatError, WeChatTimeout
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +66,8 @@ class AccessTokenCache:
         self._local_lock = asyncio.Lock()
         # Used only while the store is unreachable: (token, monotonic time to drop it).
         self._fallback: tuple[str, float] | None = None
+        # The last failed refresh in this process: (monotonic time, error).
+        self._failure: tuple[float, WeChatError] | None = None
 
     async def get(self) -> str:
         token = await self._cached()
@@ -78,13 +80,23 @@ class AccessTokenCache:
         return await self._refresh(rejected=rejected)
 
     async def _refresh(self, rejected: str | None) -> str:
+        asked_at = time.monotonic()
         try:
             async with asyncio.timeout(self._budget):
                 async with self._local_lock:
                     token = await self._cached()
                     if token is not None and token != rejected:
                         return token
-                    return await self._refresh_across_workers(rejected)
+                    failure = self._failure
+                    if failure is not None and failure[0] >= asked_at:
+                        # We queued behind a refresh that failed: share its outcome rather
+                        # than try again one after another against a slow or failing WeChat.
+                        raise failure[1]
+                    try:
+                        return await self._refresh_across_workers(rejected)
+                    except WeChatError as exc:
+                        self._failure = (time.monotonic(), exc)
+                        raise
         except TimeoutError as exc:
             raise WeChatTimeout("access token refresh took too long") from exc
 

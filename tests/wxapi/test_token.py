@@ -111,6 +111,19 @@ async def test_slow_token_refresh_is_a_bounded_timeout(
     assert wechat.calls_to("custom_send") == []
 
 
+async def test_sends_queued_behind_a_failing_refresh_share_its_failure(
+    wechat: FakeWeChat, make_client: ClientFactory
+) -> None:
+    wechat.delay("stable_token", 3)
+    client = make_client(timeout_s=0.3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    outcomes = await asyncio.gather(*(client.send_text("o-user", "您好") for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(outcome, WeChatTimeout) for outcome in outcomes)
+    assert len(wechat.calls_to("stable_token")) == 1
+    assert loop.time() - started < 1.0
+
+
 async def test_wrong_secret_is_reported_with_its_errcode(
     wechat: FakeWeChat, make_client: ClientFactory
 ) -> None:
