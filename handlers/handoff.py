@@ -34,10 +34,10 @@ LEAVE_MESSAGE_FLOW = "complaint"
 QUIET_EXEMPT_EVENTS = frozenset({"unsubscribe", "kf_create_session", "kf_close_session", "kf_switch_session"})
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-OFFLINE = (
-    "现在是非工作时间，人工客服的服务时间为{hours}，下次上线时间：{next_opening}。\n"
-    "您可以回复「1」留言，我们会在工作时间尽快处理并回复您；也可以继续输入问题，由智能客服为您解答。"
-)
+OFFLINE = "现在是非工作时间，人工客服的服务时间为{hours}，下次上线时间：{next_opening}。\n"
+LEAVE_MESSAGE = "您可以回复「1」留言，我们会在工作时间尽快处理并回复您；也可以继续输入问题，由智能客服为您解答。"
+# Without the complaint flow there is nowhere to leave a message.
+NO_MESSAGE = "您可以继续输入问题，由智能客服为您解答。"
 NOT_FOUND_LEAD = "抱歉，暂时没有找到您要的答案。\n"
 # A menu click is an event, and WeChat transfers only messages: ask for one.
 ASK_BY_MESSAGE = "如需人工服务，请直接发送「人工」，我们将为您转接人工客服。"
@@ -110,11 +110,15 @@ def hand_over(turn: Turn, ctx: HandlerContext, *, lead: str = "", meta: TurnMeta
     session.consecutive_fallbacks = 0
     now = turn.now.astimezone(SHANGHAI)
     if not in_service(now, ctx.handoff.hours):
-        session.choices = [ClarifyOption(kind="flow", target=LEAVE_MESSAGE_FLOW)]
-        text = OFFLINE.format(
+        text = lead + OFFLINE.format(
             hours=describe_hours(ctx.handoff.hours), next_opening=_describe_opening(now, ctx.handoff.hours)
         )
-        return TurnResult(TextReply(lead + text), "handoff", session, meta)
+        if ctx.flows is not None and LEAVE_MESSAGE_FLOW in ctx.flows:
+            session.choices = [ClarifyOption(kind="flow", target=LEAVE_MESSAGE_FLOW)]
+            text += LEAVE_MESSAGE
+        else:
+            text += NO_MESSAGE
+        return TurnResult(TextReply(text), "handoff", session, meta)
     if not isinstance(turn.message, UserMessage):
         return TurnResult(TextReply(ASK_BY_MESSAGE), "handoff", session, meta)
     # The agent takes it from here; a half-finished flow or menu would only resurface stale later.

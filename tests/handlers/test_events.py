@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import cast
 
 import pytest
 
-from flows.registry import FlowRegistry
+from flows.registry import FlowRegistry, load_flows
 from handlers import events, faq, flow, handoff, texts
 from handlers.context import HandlerContext, HandoffConfig, Turn, TurnResult
 from handlers.messages import EventMessage
@@ -30,7 +31,10 @@ class NoServices:
         raise AssertionError("menu clicks call no endpoints themselves")
 
 
-def context(matcher: Matcher | None = None, flows: FlowRegistry | None = None) -> HandlerContext:
+SAMPLE_FLOWS = load_flows(Path(__file__).resolve().parents[2] / "flows")
+
+
+def context(matcher: Matcher | None = None, flows: FlowRegistry | None = SAMPLE_FLOWS) -> HandlerContext:
     return HandlerContext(
         matcher=matcher, flows=flows, services=NoServices(), handoff=HandoffConfig(hours="09:00-17:30")
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from flows.registry import FlowRegistry, load_flows
 from flows.state import FlowState
 from handlers import handoff, router
 from handlers.context import HandlerContext, HandoffConfig, Turn, TurnResult
@@ -29,9 +31,17 @@ class NoServices:
         raise AssertionError("hand-off calls no endpoints")
 
 
-def context(hours: str = "09:00-17:30", agent: str | None = None, fallbacks: int = 3) -> HandlerContext:
+SAMPLE_FLOWS = load_flows(Path(__file__).resolve().parents[2] / "flows")
+
+
+def context(
+    hours: str = "09:00-17:30",
+    agent: str | None = None,
+    fallbacks: int = 3,
+    flows: FlowRegistry | None = SAMPLE_FLOWS,
+) -> HandlerContext:
     config = HandoffConfig(agent_account=agent, hours=hours, fallbacks_before_handoff=fallbacks)
-    return HandlerContext(matcher=None, flows=None, services=NoServices(), handoff=config)
+    return HandlerContext(matcher=None, flows=flows, services=NoServices(), handoff=config)
 
 
 def text(content: str) -> TextMessage:
@@ -85,6 +95,14 @@ async def test_request_after_hours_tells_when_agents_are_back_and_offers_a_messa
     assert result.session.choices == [ClarifyOption(kind="flow", target=handoff.LEAVE_MESSAGE_FLOW)]
     assert result.session.handoff_until == 0.0
     assert result.meta.handoff is False
+
+
+async def test_after_hours_without_a_complaint_flow_offers_no_message() -> None:
+    result = await handoff.request(turn(text("人工"), now=THURSDAY_8PM), context(flows=None))
+    assert isinstance(result.reply, TextReply)
+    assert result.reply.content.endswith(handoff.NO_MESSAGE)
+    assert result.session is not None
+    assert result.session.choices == []
 
 
 async def test_request_on_a_public_holiday_is_after_hours() -> None:
