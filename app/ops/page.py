@@ -1,0 +1,156 @@
+"""The dashboard page: a `Report` rendered as one self-contained HTML document (Chinese, phone-first)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from html import escape
+from typing import Any
+
+from app.ops.charts import SeriesPoint, bar_list, column_chart, latency_chart, satisfaction_chart
+from app.turnlog.report import LOCAL_TZ, Report
+
+ROUTE_NAMES = {
+    "faq": "FAQ 答复",
+    "clarify": "追问澄清",
+    "fallback": "未能匹配",
+    "flow": "办事流程",
+    "menu": "菜单",
+    "event": "关注等事件",
+    "handoff": "转人工",
+    "media": "图片语音等",
+    "more": "查看更多",
+    "quiet": "人工服务中",
+    "duplicate": "微信重试",
+    "late": "超时补发",
+    "unknown": "其他",
+}
+WINDOWS = {1: "近 24 小时", 7: "近 7 天", 30: "近 30 天"}
+
+CSS = """
+*{box-sizing:border-box}
+body{margin:0;font-family:-apple-system,"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC",
+"WenQuanYi Zen Hei",sans-serif;background:#f3f5f8;color:#1f2937;line-height:1.5}
+header{background:#173e7a;color:#fff;padding:14px 16px}
+header h1{margin:0;font-size:1.15rem;font-weight:600}
+header p{margin:2px 0 0;font-size:.85rem;opacity:.85}
+nav{display:flex;gap:8px;padding:10px 16px 0;flex-wrap:wrap}
+nav a{padding:4px 12px;border-radius:14px;background:#fff;color:#173e7a;text-decoration:none;font-size:.9rem;
+border:1px solid #cdd6e4}
+nav a.on{background:#173e7a;color:#fff;border-color:#173e7a}
+main{padding:12px 16px 24px;display:grid;gap:12px;grid-template-columns:repeat(auto-fit,minmax(340px,1fr));
+max-width:1320px;margin:0 auto}
+.kpis{grid-column:1/-1;display:grid;gap:8px;grid-template-columns:repeat(auto-fit,minmax(140px,1fr))}
+.kpi{background:#fff;border-radius:8px;padding:10px 12px;box-shadow:0 1px 2px rgba(0,0,0,.06)}
+.kpi b{display:block;font-size:1.35rem;font-weight:600}
+.kpi span{font-size:.8rem;color:#6b7280}
+.kpi.warn b{color:#c8372d}
+section{background:#fff;border-radius:8px;padding:12px;box-shadow:0 1px 2px rgba(0,0,0,.06);min-width:0}
+section h2{margin:0 0 4px;font-size:1rem}
+section p.note{margin:0 0 8px;font-size:.8rem;color:#6b7280}
+svg.chart{width:100%;max-width:560px;height:auto;display:block;margin:0 auto}
+ol.unanswered{margin:0;padding:0;list-style:none}
+ol.unanswered li{padding:6px 0;border-top:1px solid #eef0f3}
+ol.unanswered li:first-child{border-top:0}
+ol.unanswered .q{display:flex;justify-content:space-between;gap:8px}
+ol.unanswered .q span{overflow-wrap:anywhere}
+ol.unanswered .bar{height:6px;background:#e08a1e;border-radius:3px;margin-top:4px}
+ol.unanswered small{color:#6b7280}
+.wide{grid-column:1/-1}
+footer{text-align:center;font-size:.75rem;color:#9ca3af;padding-bottom:16px}
+"""
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value / 1000:.2f} 秒" if value >= 1000 else f"{value:.0f} 毫秒"
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:g}"
+
+
+def _series(report: Report) -> list[SeriesPoint]:
+    fmt = "%H时" if report.bucket < timedelta(days=1) else "%m-%d"
+    return [
+        SeriesPoint(p.start.strftime(fmt), {"p50": p.p50, "p95": p.p95, "p99": p.p99}, p.count)
+        for p in report.latency_series
+    ]
+
+
+def _kpi(label: str, value: str, warn: bool = False) -> str:
+    return f'<div class="kpi{" warn" if warn else ""}"><b>{escape(value)}</b><span>{escape(label)}</span></div>'
+
+
+def _unanswered(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return '<p class="note">这段时间没有未解答的问题。</p>'
+    peak = max(item["count"] for item in items)
+    rows = []
+    for item in items:
+        others = [e for e in item["examples"] if e != item["question"]]
+        extra = f"<small>也问作：{escape('；'.join(others))}</small>" if others else ""
+        rows.append(
+            f'<li data-count="{item["count"]}"><div class="q"><span>{escape(item["question"])}</span>'
+            f'<b>{item["count"]}</b></div>{extra}'
+            f'<div class="bar" style="width:{max(item["count"] * 100 / peak, 2):.0f}%"></div></li>'
+        )
+    return f'<ol class="unanswered">{"".join(rows)}</ol>'
+
+
+def render_page(report: Report, days: int, links: Mapping[int, str], now: datetime) -> str:
+    data = report.to_json(top=10)
+    lat = data["latency_ms"]
+    cons = data["consultations"]
+    inter = cons["interactions"]
+    rates = data["rates"]
+    sat = data["satisfaction"]
+    hist = report.interactions_histogram()
+    routes = [(k, ROUTE_NAMES.get(k, k), v) for k, v in data["routes"].items()]
+    nav = "".join(
+        f'<a href="{escape(links[d])}"{" class=on" if d == days else ""}>{label}</a>' for d, label in WINDOWS.items()
+    )
+    within = data["within_5s"]
+    kpis = "".join([
+        _kpi("消息投递", f"{data['turns']}"),
+        _kpi("响应 p95", _ms(lat["p95"]), warn=(lat["p95"] or 0) > 4000),
+        _kpi("5 秒内答复", _pct(within), warn=within is not None and within < 0.99),
+        _kpi("咨询解决率", _pct(rates["resolution"])),
+        _kpi("每次解决的平均轮次", _num(inter["mean"])),
+        _kpi("未匹配率", _pct(rates["fallback"])),
+        _kpi("转人工率", _pct(rates["handoff"])),
+        _kpi("满意（含基本满意）", _pct(sat["satisfied"])),
+    ])
+    caption = f"平均 {_num(inter['mean'])} · 中位数 {_num(inter['median'])} · p90 {_num(inter['p90'])}"
+    generated = now.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    return f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex">
+<title>服务号运营看板</title><style>{CSS}</style></head>
+<body>
+<header><h1>服务号运营看板</h1><p>{WINDOWS.get(days, f"近 {days} 天")} · 更新于 {generated}（北京时间）</p></header>
+<nav>{nav}</nav>
+<main>
+<div class="kpis">{kpis}</div>
+<section id="latency"><h2>响应时间</h2>
+<p class="note">首次投递的 p50 / p95 / p99（毫秒），微信 5 秒内未收到答复会重试。</p>
+{latency_chart(_series(report))}</section>
+<section id="interactions"><h2>每次咨询的交互轮次</h2>
+<p class="note">已解决的咨询共 {cons["resolved"]} 次，按用户发了几条消息分布：{caption}。</p>
+{column_chart(list(hist.items()), "interactions", "已解决咨询的交互轮次")}</section>
+<section id="routes"><h2>答复方式</h2><p class="note">每条消息由哪一路处理。</p>
+{bar_list(routes, "routes", "答复方式")}</section>
+<section id="satisfaction"><h2>满意度</h2><p class="note">共 {sat["responses"]} 人评价。</p>
+{satisfaction_chart(sat["counts"])}</section>
+<section id="unanswered"><h2>未解答的问题</h2>
+<p class="note">按相似度归并，建议补充到知识库（wxbot kb unanswered）。</p>
+{_unanswered(data["top_unanswered"])}</section>
+</main>
+<footer>数据来自对话日志；用户标识已做假名化处理，身份证号、手机号、银行卡号已脱敏。</footer>
+</body></html>"""
