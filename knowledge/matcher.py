@@ -1,0 +1,117 @@
+"""`Matcher`: for one user message, answer an FAQ entry, offer a numbered choice, or fall back.
+
+The decision follows from the scores of the best active entries (see `knowledge.index`):
+answer when the best is confident *and* clearly ahead of the runner-up (two close entries mean we
+do not know which one the user meant); offer a menu of the close ones when the best is plausible;
+fall back otherwise. Thresholds live in `MatchConfig`, whose defaults were chosen on the dev set
+with bench/faq_accuracy.py (cross-validated on halves of the entries).
+
+Disabled entries are not indexed at all; entries outside their validity dates are filtered per
+query, so an entry expires at midnight without a reload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from knowledge.index import Hit, PhraseIndex, ScoreWeights
+from knowledge.loader import load_knowledge
+from knowledge.normalize import add_words
+from knowledge.schema import FaqEntry, KnowledgeBase
+
+Decision = Literal["answer", "clarify", "fallback"]
+
+
+class MatchConfig(BaseModel):
+    """Decision thresholds on the 0..1 score; app settings expose them as MATCH_<FIELD> variables."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # Answer directly at or above this score…
+    answer_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
+    # …and only when the runner-up is at least this far behind.
+    answer_margin: float = Field(default=0.06, ge=0.0, le=1.0)
+    # Below this the best entry is not offered at all: fall back.
+    clarify_threshold: float = Field(default=0.25, ge=0.0, le=1.0)
+    # Most entries in a 「您是不是想问」 menu…
+    menu_size: int = Field(default=3, ge=1, le=9)
+    # …and the score the entries after the first need to join it.
+    menu_floor: float = Field(default=0.1, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MatchConfig:
+        if self.clarify_threshold > self.answer_threshold:
+            raise ValueError("clarify_threshold must not exceed answer_threshold")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    faq_id: str
+    question: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    decision: Decision
+    faq_id: str | None
+    score: float
+    # Best first. For "clarify" exactly the menu offered; otherwise the top entries, for logs and `wxbot ask`.
+    candidates: list[Candidate]
+
+
+class Matcher:
+    """Matches queries against one loaded knowledge base; immutable, so it can be swapped whole."""
+
+    def __init__(
+        self, kb: KnowledgeBase, config: MatchConfig | None = None, weights: ScoreWeights | None = None
+    ) -> None:
+        self.kb = kb
+        self.config = config or MatchConfig()
+        add_words(kb.user_words)
+        docs = []
+        for entry in kb.entries:
+            if entry.enabled:
+                phrases = entry.phrasings()
+                if entry.keywords:
+                    phrases.append(" ".join(entry.keywords))
+                docs.append((entry.id, phrases))
+        self.index = PhraseIndex(docs, kb.vocabulary, weights)
+
+    @classmethod
+    def from_directory(cls, directory: Path, config: MatchConfig | None = None) -> Matcher:
+        """Load, validate and index a knowledge folder; raises `KnowledgeError`."""
+        return cls(load_knowledge(directory), config)
+
+    def entry(self, faq_id: str) -> FaqEntry | None:
+        return self.kb.entry(faq_id)
+
+    def match(self, query: str, today: date) -> MatchResult:
+        config = self.config
+
+        def active(faq_id: str) -> bool:
+            entry = self.kb.entry(faq_id)
+            return entry is not None and entry.is_active(today)
+
+        hits = self.index.search(query, k=max(config.menu_size, 2), allow=active)
+        decision, shown = decide(hits, config)
+        candidates = [Candidate(h.doc_id, self.kb.by_id[h.doc_id].question, round(h.score, 4)) for h in shown]
+        best = hits[0].score if hits else 0.0
+        return MatchResult(decision, hits[0].doc_id if decision == "answer" else None, best, candidates)
+
+
+def decide(hits: list[Hit], config: MatchConfig) -> tuple[Decision, list[Hit]]:
+    """The decision for ranked hits, and the hits to show (the menu, for "clarify")."""
+    top = hits[: config.menu_size]
+    if not hits or hits[0].score < config.clarify_threshold:
+        return "fallback", top
+    best, runner_up = hits[0].score, (hits[1].score if len(hits) > 1 else 0.0)
+    if best >= config.answer_threshold and best - runner_up >= config.answer_margin:
+        return "answer", top
+    return "clarify", [top[0], *(h for h in top[1:] if h.score >= config.menu_floor)]
