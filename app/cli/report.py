@@ -149,10 +149,16 @@ def render_text(data: dict[str, Any]) -> str:
 
 
 def suggest(clusters: list[Cluster], matcher: Matcher | None, today: date, limit: int) -> list[dict[str, Any]]:
-    """For each cluster: the entry it most likely belongs to (if any) and the YAML to paste."""
-    suggestions = []
+    """For each cluster: the entry it most likely belongs to (if any) and the YAML to paste.
+
+    Clusters that land on the same entry are merged: an admin edits each entry once.
+    """
     floor = matcher.config.clarify_threshold if matcher is not None else 1.0
-    for c in clusters[:limit]:
+    strong = matcher.config.answer_threshold if matcher is not None else 1.0
+    by_entry: dict[str, dict[str, Any]] = {}
+    known: dict[str, set[str]] = {}
+    items: list[dict[str, Any]] = []
+    for c in clusters:
         phrasings = c.phrasings(5)
         best: tuple[str, float] | None = None
         if matcher is not None:
@@ -161,17 +167,27 @@ def suggest(clusters: list[Cluster], matcher: Matcher | None, today: date, limit
                 if result.candidates and (best is None or result.candidates[0].score > best[1]):
                     best = (result.candidates[0].faq_id, result.candidates[0].score)
         entry = matcher.entry(best[0]) if matcher is not None and best is not None and best[1] >= floor else None
-        item: dict[str, Any] = {"question": c.question, "count": c.count, "phrasings": phrasings}
-        if entry is not None and best is not None:
-            new = [p for p in phrasings if p not in entry.phrasings()]
-            item["entry"] = {"id": entry.id, "question": entry.question, "file": entry.file,
-                             "line": entry.line, "score": round(best[1], 3)}
-            item["yaml"] = _similar_snippet(entry.id, entry.question, entry.file, new)
-        else:
-            item["entry"] = None
-            item["yaml"] = _new_entry_snippet(c.question, phrasings)
-        suggestions.append(item)
-    return suggestions
+        if entry is None or best is None:
+            items.append({"question": c.question, "count": c.count, "phrasings": phrasings, "entry": None,
+                          "yaml": _new_entry_snippet(c.question, phrasings)})
+            continue
+        item = by_entry.get(entry.id)
+        if item is None:
+            item = {"question": c.question, "count": 0, "phrasings": [], "entry": {
+                "id": entry.id, "question": entry.question, "file": entry.file, "line": entry.line,
+                "score": round(best[1], 3), "confident": best[1] >= strong,
+            }}
+            by_entry[entry.id] = item
+            known[entry.id] = set(entry.phrasings())
+            items.append(item)
+        item["count"] += c.count
+        item["phrasings"] += [p for p in phrasings if p not in item["phrasings"]]
+    for item in items:
+        if (entry_info := item["entry"]) is not None:
+            new = [p for p in item["phrasings"] if p not in known[entry_info["id"]]]
+            item["yaml"] = _similar_snippet(entry_info["id"], entry_info["question"], entry_info["file"], new)
+    items.sort(key=lambda item: -item["count"])
+    return items[:limit]
 
 
 def _yaml_str(text: str) -> str:
@@ -179,6 +195,9 @@ def _yaml_str(text: str) -> str:
 
 
 def _similar_snippet(faq_id: str, question: str, file: str, phrasings: list[str]) -> str:
+    if not phrasings:
+        # Already listed yet unanswered: the wording is fine, the matching is not.
+        return f"# {file}：条目 {faq_id} 已收录这些问法，请检查同义词、停用词或匹配阈值"
     lines = [f"# {file}：条目 {faq_id}「{question}」的 similar 下追加", "    similar:"]
     lines += [f"      - {_yaml_str(p)}" for p in phrasings]
     return "\n".join(lines)
@@ -226,7 +245,12 @@ def unanswered(
         typer.echo("这段时间没有未解答的问题。")
         return
     for n, item in enumerate(items, start=1):
-        where = (f"最可能属于 {item['entry']['id']}「{item['entry']['question']}」（匹配度 {item['entry']['score']}）"
-                 if item["entry"] else "知识库里没有相近的条目：建议新建")
+        entry = item["entry"]
+        if entry is None:
+            where = "知识库里没有相近的条目：建议新建"
+        elif entry["confident"]:
+            where = f"最可能属于 {entry['id']}「{entry['question']}」（匹配度 {entry['score']}）"
+        else:
+            where = f"可能属于 {entry['id']}「{entry['question']}」（匹配度 {entry['score']}，较低，请确认后再添加）"
         typer.echo(f"\n{n}. {item['question']}  ×{item['count']}  — {where}")
         typer.echo(item["yaml"])
