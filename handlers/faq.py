@@ -1,15 +1,77 @@
-"""FAQ turns: answer, clarify with a numbered menu, or fall back (issue 3 fills this in)."""
+"""FAQ turns: answer from the knowledge base, offer a numbered choice, or fall back helpfully.
+
+`handle` is the last stop for a text message (after paging, numbered choices and flows);
+`answer_entry` answers one entry picked from a menu (a digit, or a `faq:<id>` menu click).
+The decision itself is the matcher's (`knowledge.matcher`); this module owns the wording and the
+session bookkeeping: the menu offered, the last entry answered, the fallback count that the
+hand-off route (handlers.handoff.after_fallbacks) watches.
+"""
 
 from __future__ import annotations
 
-from handlers import texts
-from handlers.context import HandlerContext, Turn, TurnResult
+from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
 from handlers.replies import TextReply
+from handlers.session import ClarifyOption
+
+CLARIFY_HEAD = "您是不是想问："
+CLARIFY_TAIL = "请回复数字"
+FALLBACK = (
+    "抱歉，暂时没有找到与您的问题相符的答案。您可以：\n"
+    "1. 换个说法，简单说明要办的事，例如「社保卡丢了怎么补办」；\n"
+    "2. 回复「菜单」查看可以办理的服务；\n"
+    "3. 回复「人工」联系人工客服。"
+)
+UNAVAILABLE = "抱歉，智能问答暂时无法使用，请稍后再试，或回复「人工」联系人工客服。"
+GONE = "抱歉，您选择的问题已更新或下线。请直接输入您的问题，我们重新为您查找。"
+# Typed instead of a question: show the service list (the welcome menu) rather than a fallback.
+MENU_WORDS = frozenset({"菜单", "主菜单", "服务菜单", "服务", "服务列表", "功能", "目录", "帮助", "help", "menu"})
 
 
 async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult:
-    return TurnResult(TextReply(texts.NOT_YET), "fallback", turn.session)
+    session = turn.session
+    if text.strip().strip("。.!！?？ ").lower() in MENU_WORDS:
+        # Imported here: handlers.events imports this module for `faq:` menu clicks.
+        from handlers.events import welcome_result
+
+        return welcome_result(turn)
+    matcher = ctx.matcher
+    if matcher is None:
+        return _fallback(turn, UNAVAILABLE, None)
+    result = matcher.match(text, turn.now.date())
+    if result.decision == "answer" and result.faq_id is not None:
+        entry = matcher.entry(result.faq_id)
+        if entry is not None:
+            return _answer(turn, entry.id, entry.answer, result.score)
+    if result.decision == "clarify" and result.candidates:
+        session.choices = [ClarifyOption(kind="faq", target=c.faq_id) for c in result.candidates]
+        lines = [CLARIFY_HEAD]
+        lines += [f"{i}. {c.question}" for i, c in enumerate(result.candidates, start=1)]
+        lines.append(CLARIFY_TAIL)
+        return TurnResult(TextReply("\n".join(lines)), "clarify", session, TurnMeta(score=result.score))
+    return _fallback(turn, FALLBACK, result.score)
 
 
 def answer_entry(turn: Turn, ctx: HandlerContext, faq_id: str, *, via_menu: bool) -> TurnResult:
-    return TurnResult(TextReply(texts.NOT_YET), "fallback", turn.session)
+    """Answer the entry the user picked; `via_menu` repeats its question so they see what they chose."""
+    matcher = ctx.matcher
+    if matcher is None:
+        return _fallback(turn, UNAVAILABLE, None)
+    entry = matcher.entry(faq_id)
+    # A menu offered before a reload may name an entry that has since been disabled or expired.
+    if entry is None or not entry.is_active(turn.now.date()):
+        return _fallback(turn, GONE, None)
+    text = f"【{entry.question}】\n{entry.answer}" if via_menu else entry.answer
+    return _answer(turn, entry.id, text, None)
+
+
+def _answer(turn: Turn, faq_id: str, text: str, score: float | None) -> TurnResult:
+    session = turn.session
+    session.last_faq_id = faq_id
+    session.consecutive_fallbacks = 0
+    return TurnResult(TextReply(text), "faq", session, TurnMeta(faq_id=faq_id, score=score))
+
+
+def _fallback(turn: Turn, text: str, score: float | None) -> TurnResult:
+    session = turn.session
+    session.consecutive_fallbacks += 1
+    return TurnResult(TextReply(text), "fallback", session, TurnMeta(score=score))

@@ -29,13 +29,15 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel
 
-from knowledge.normalize import DEFAULT_VOCABULARY, Vocabulary, normalize, segment
+from knowledge.normalize import DEFAULT_VOCABULARY, Vocabulary, normalize, segment, tokenizer_generation
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
     doc_id: str
     score: float
+    # The document's phrase that matched best (as written).
+    phrase: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +111,27 @@ class PhraseIndex:
         vocabulary: Vocabulary = DEFAULT_VOCABULARY,
         weights: ScoreWeights | None = None,
         *,
+        reuse: PhraseIndex | None = None,
         candidates: int = 64,
         posting_cap: int = 3000,
     ) -> None:
+        """Index `docs`; `reuse` is the index this one replaces, whose segmentations are reused.
+
+        Segmentation is most of the build cost (~45 µs a phrase), and a reload usually changes a
+        few phrases among thousands; an old segmentation is valid while the vocabulary is the same
+        and the tokenizer has learnt no word since.
+        """
         self.vocabulary = vocabulary
         self.weights = weights or ScoreWeights()
         self._candidates = candidates
         self._posting_cap = posting_cap
+        self._generation = tokenizer_generation()
+        known: dict[str, str] = {}
+        if reuse is not None and reuse.vocabulary == vocabulary and reuse._generation == self._generation:
+            known = dict(zip(reuse._texts, reuse._words, strict=True))
         self._doc_ids: list[str] = []
         owner: list[int] = []
+        self._texts: list[str] = []  # per phrase: as written
         self._words: list[str] = []  # per phrase: " word word … " (canonical, space-padded)
         doc_words: list[set[str]] = []
         doc_bigrams: list[set[str]] = []
@@ -132,14 +146,19 @@ class PhraseIndex:
             char_counts: dict[str, int] = {}
             size = 0
             for phrase in dict.fromkeys(phrases):
-                a = analyze(phrase, vocabulary)
-                if not a.words:
-                    continue
+                padded = known.get(phrase)
+                if padded is None:
+                    a = analyze(phrase, vocabulary)
+                    if not a.words:
+                        continue
+                    padded = f" {' '.join(a.words)} "
                 owner.append(d)
-                self._words.append(f" {' '.join(a.words)} ")
-                words.update(a.words)
-                bigrams.update(_bigrams(a.text))
-                for ch in set(a.text):
+                self._texts.append(phrase)
+                self._words.append(padded)
+                text = padded.replace(" ", "")
+                words.update(padded.split())
+                bigrams.update(_bigrams(text))
+                for ch in set(text):
                     char_counts[ch] = char_counts.get(ch, 0) + 1
                 size += 1
             doc_words.append(words)
@@ -151,7 +170,7 @@ class PhraseIndex:
         self._w = _Field(doc_words, n_docs)
         self._c = _Field([set(counts) for counts in doc_char_counts], n_docs)
         self._b = _Field(doc_bigrams, n_docs)
-        del doc_words, doc_bigrams
+        del doc_words, doc_bigrams, known
 
         # The entry's character profile: each character weighted by IDF and by the share of the
         # entry's phrases that contain it. Stored as a string of the characters plus a parallel
@@ -210,6 +229,7 @@ class PhraseIndex:
         q_bigrams_w = list(qb.items())
         ratio = Indel.normalized_similarity
         best: dict[int, float] = {}
+        best_phrase: dict[int, int] = {}
         owner = self._owner
         for p in phrases:
             padded = self._words[p]
@@ -226,6 +246,7 @@ class PhraseIndex:
             d = owner[p]
             if score > best.get(d, -1.0):
                 best[d] = score
+                best_phrase[d] = p
         # The best phrase decides, with a share for the whole entry: a query often combines words
         # that the entry's phrasings use separately (measured: +3 points top-1 on the dev set
         # with similar questions, no change without them).
@@ -245,7 +266,7 @@ class PhraseIndex:
         for d, score in ranked:
             doc_id = self._doc_ids[d]
             if allow is None or allow(doc_id):
-                hits.append(Hit(doc_id, min(score, 1.0)))
+                hits.append(Hit(doc_id, min(score, 1.0), self._texts[best_phrase[d]]))
                 if len(hits) == k:
                     break
         return hits

@@ -32,6 +32,9 @@ FILE_KEYS = ("category", "entries")
 TEST_KEYS = ("q", "expect")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
+# libyaml's parser keeps the node marks and parses a 10k-entry knowledge base ~10× faster.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
 _BOOL = "tag:yaml.org,2002:bool"
@@ -60,7 +63,7 @@ def _compose(path: Path, ctx: _Ctx) -> Node | None:
         ctx.problems.append(Problem(ctx.file, 0, f"无法读取文件：{exc.strerror}"))
         return None
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0
@@ -361,7 +364,7 @@ def load_knowledge(directory: Path, today: date | None = None) -> KnowledgeBase:
     if problems:
         raise KnowledgeError(problems)
 
-    warnings = _phrasing_collisions(entries)
+    warnings: list[Problem] = []
     for entry in entries:
         if entry.enabled and entry.valid_until is not None and entry.valid_until < today:
             warnings.append(Problem(entry.file, entry.line, f"条目 {entry.id} 已于 {entry.valid_until} 过期"))
@@ -374,6 +377,7 @@ def load_knowledge(directory: Path, today: date | None = None) -> KnowledgeBase:
         vocabulary=Vocabulary(synonyms=synonyms, stopwords=DEFAULT_STOPWORDS | frozenset(stopwords)),
         user_words=tuple(words),
         tests=tuple(tests),
+        collisions=tuple(_phrasing_collisions(entries)),
         warnings=tuple(warnings),
     )
 

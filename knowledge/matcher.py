@@ -70,8 +70,14 @@ class Matcher:
     """Matches queries against one loaded knowledge base; immutable, so it can be swapped whole."""
 
     def __init__(
-        self, kb: KnowledgeBase, config: MatchConfig | None = None, weights: ScoreWeights | None = None
+        self,
+        kb: KnowledgeBase,
+        config: MatchConfig | None = None,
+        weights: ScoreWeights | None = None,
+        *,
+        previous: Matcher | None = None,
     ) -> None:
+        """Index `kb`; `previous` is the matcher this one replaces (its work is reused, see PhraseIndex)."""
         self.kb = kb
         self.config = config or MatchConfig()
         add_words(kb.user_words)
@@ -82,12 +88,16 @@ class Matcher:
                 if entry.keywords:
                     phrases.append(" ".join(entry.keywords))
                 docs.append((entry.id, phrases))
-        self.index = PhraseIndex(docs, kb.vocabulary, weights)
+        self.index: PhraseIndex = PhraseIndex(
+            docs, kb.vocabulary, weights, reuse=previous.index if previous is not None else None
+        )
 
     @classmethod
-    def from_directory(cls, directory: Path, config: MatchConfig | None = None) -> Matcher:
+    def from_directory(
+        cls, directory: Path, config: MatchConfig | None = None, previous: Matcher | None = None
+    ) -> Matcher:
         """Load, validate and index a knowledge folder; raises `KnowledgeError`."""
-        return cls(load_knowledge(directory), config)
+        return cls(load_knowledge(directory), config, previous=previous)
 
     def entry(self, faq_id: str) -> FaqEntry | None:
         return self.kb.entry(faq_id)

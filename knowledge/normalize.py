@@ -27,6 +27,10 @@ from dataclasses import dataclass, field
 import jieba
 import opencc
 
+# jieba's HMM guesses unknown words; it costs a third of segmentation time and made no difference
+# on the dev set, where character-level similarity already covers unknown words.
+_HMM = False
+
 # Words rarer than this in jieba's dictionary are left out (see the module docstring).
 MIN_DICT_FREQ = 5
 
@@ -62,7 +66,11 @@ DEFAULT_VOCABULARY = Vocabulary()
 _lock = threading.Lock()
 _tokenizer: jieba.Tokenizer | None = None
 _converter: opencc.OpenCC | None = None
-_added_words: set[str] = set()
+# Words we added and the frequency they were added with (None: jieba's suggestion).
+_added_words: dict[str, int | None] = {}
+# Bumped whenever the tokenizer learns something, so that cached segmentations can be trusted
+# exactly as long as it has not.
+_generation = 0
 
 
 def _build_tokenizer() -> jieba.Tokenizer:
@@ -110,15 +118,22 @@ def warm_up() -> None:
 
 def add_words(words: Iterable[tuple[str, int | None]]) -> None:
     """Teach the shared tokenizer words (user dictionary, synonyms); additive and idempotent."""
+    global _generation
     tokenizer = _get_tokenizer()
     cleaned = [(normalize(word).replace(" ", ""), freq) for word, freq in words]
     with _lock:
         for word, freq in cleaned:
-            if not word or (freq is None and word in _added_words):
+            if not word or (word in _added_words and _added_words[word] == freq):
                 continue
             # add_word without a frequency picks one high enough that the word is cut out whole.
             tokenizer.add_word(word, freq)
-            _added_words.add(word)
+            _added_words[word] = freq
+            _generation += 1
+
+
+def tokenizer_generation() -> int:
+    """Changes whenever `add_words` taught the tokenizer something new."""
+    return _generation
 
 
 def _fold_char(ch: str) -> str:
@@ -139,12 +154,10 @@ def normalize(text: str) -> str:
 
 def segment(normalized: str, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> list[str]:
     """jieba words of already normalised text, synonyms mapped, stopwords kept."""
-    tokenizer = _get_tokenizer()
-    words: list[str] = []
-    for chunk in normalized.split(" "):
-        if chunk:
-            words.extend(vocabulary.canonical(w) for w in tokenizer.lcut(chunk) if w.strip())
-    return words
+    # One call for the whole text: jieba splits at spaces itself, and per-call overhead is
+    # a third of the cost for short messages.
+    synonyms = vocabulary.synonyms
+    return [synonyms.get(w, w) for w in _get_tokenizer().lcut(normalized, HMM=_HMM) if w != " "]
 
 
 def tokenize(text: str, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> list[str]:

@@ -56,7 +56,9 @@ class KnowledgeBase:
     # Words the tokenizer must know (user dictionary, synonyms, keywords), with optional jieba freq.
     user_words: tuple[tuple[str, int | None], ...] = ()
     tests: tuple[RegressionCase, ...] = ()
-    # Worth an admin's look but not blocking: expired entries, duplicated phrasings…
+    # Two entries sharing one phrasing: served (the matcher offers both), but `wxbot kb check` fails.
+    collisions: tuple[Problem, ...] = ()
+    # Worth an admin's look: expired entries.
     warnings: tuple[Problem, ...] = ()
     by_id: dict[str, FaqEntry] = field(default_factory=dict, compare=False)
 

@@ -1,0 +1,172 @@
+"""`wxbot kb check` and `wxbot ask`: what admins run before (and after) editing the knowledge base.
+
+`kb check` is the same validation a reload does, plus what only a person can fix: two entries
+sharing a phrasing, standard questions that match another entry, expired entries, and the admins'
+own regression cases (knowledge/tests.yaml). `ask` shows what the matcher decides for a question,
+one JSON object per line with `-` (for scripts and the accuracy work).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+
+if TYPE_CHECKING:
+    from knowledge.matcher import MatchConfig, Matcher, MatchResult
+
+kb_app = typer.Typer(no_args_is_help=True, help="知识库（FAQ）：检查文件、试问")
+
+KnowledgeOpt = Annotated[
+    Path | None, typer.Option("--knowledge", help="知识库目录，默认为 KNOWLEDGE_DIR 设置（./knowledge）")
+]
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(kb_app, name="kb")
+    app.command("ask")(ask)
+
+
+def match_config(settings: object | None = None) -> MatchConfig:
+    """Thresholds from `settings.match_<field>` where the settings define them, else MATCH_<FIELD>."""
+    from knowledge.matcher import MatchConfig
+
+    values: dict[str, Any] = {}
+    for name in MatchConfig.model_fields:
+        value = getattr(settings, f"match_{name}", None)
+        if value is None:
+            value = os.environ.get(f"MATCH_{name.upper()}")
+        if value is not None:
+            values[name] = value
+    return MatchConfig.model_validate(values)
+
+
+def _directory(knowledge: Path | None) -> Path:
+    if knowledge is not None:
+        return knowledge
+    from app.settings import Settings
+
+    return Settings().knowledge_dir
+
+
+def _today() -> date:
+    return datetime.now(TZ).date()
+
+
+def _load(directory: Path) -> Matcher:
+    """Load and index, or print every problem as file:line and exit 1."""
+    from knowledge.errors import KnowledgeError
+    from knowledge.matcher import Matcher
+    from knowledge.normalize import warm_up
+
+    warm_up()
+    try:
+        return Matcher.from_directory(directory, match_config())
+    except KnowledgeError as exc:
+        for problem in exc.problems:
+            typer.echo(f"错误 {problem}", err=True)
+        typer.echo(f"{directory}：{len(exc.problems)} 处错误，知识库无法加载。", err=True)
+        raise typer.Exit(code=1) from None
+
+
+@kb_app.command("check")
+def check(knowledge: KnowledgeOpt = None) -> None:
+    """检查知识库：格式错误（文件:行号）、重复 id、问法冲突、过期条目、回归用例；有错误时退出码非 0。"""
+    directory = _directory(knowledge)
+    matcher = _load(directory)
+    kb = matcher.kb
+    today = _today()
+    errors: list[str] = []
+    warnings: list[str] = []
+
+    # Two entries sharing a phrasing can never both be answered: an error here, although a reload
+    # tolerates it so that one careless edit does not keep every other fix from going live.
+    errors.extend(str(p) for p in kb.collisions)
+    warnings.extend(str(p) for p in kb.warnings)
+
+    # A standard question that the matcher gives to another entry: the two need telling apart.
+    for entry in kb.entries:
+        if not entry.is_active(today):
+            continue
+        result = matcher.match(entry.question, today)
+        top = result.candidates[0] if result.candidates else None
+        if top is not None and top.faq_id != entry.id:
+            warnings.append(
+                f"{entry.file}:{entry.line}: 条目 {entry.id} 的标准问题「{entry.question}」匹配到了条目 "
+                f"{top.faq_id}「{top.question}」（得分 {top.score:.2f}），两者需要区分得更清楚"
+            )
+
+    failed = 0
+    for case in kb.tests:
+        result = matcher.match(case.query, today)
+        ok = result.decision != "answer" if case.expect is None else result.faq_id == case.expect
+        if not ok:
+            failed += 1
+            got = result.faq_id if result.decision == "answer" else result.decision
+            tops = "、".join(f"{c.faq_id} {c.score:.2f}" for c in result.candidates) or "无"
+            want = case.expect or "不回答（null）"
+            errors.append(f"{case.file}:{case.line}: 用例「{case.query}」期望 {want}，实际 {got}（候选：{tops}）")
+
+    for line in warnings:
+        typer.echo(f"提醒 {line}")
+    for line in errors:
+        typer.echo(f"错误 {line}", err=True)
+    active = sum(e.is_active(today) for e in kb.entries)
+    categories = len({e.category for e in kb.entries})
+    typer.echo(
+        f"{directory}：{len(kb.entries)} 个条目（生效 {active} 个），{categories} 个分类，"
+        f"{matcher.index.phrase_count} 个问法；回归用例 {len(kb.tests) - failed}/{len(kb.tests)} 通过；"
+        f"{len(errors)} 个错误，{len(warnings)} 个提醒。"
+    )
+    if errors:
+        raise typer.Exit(code=1)
+
+
+def _as_json(query: str, result: MatchResult) -> str:
+    return json.dumps(
+        {
+            "query": query,
+            "decision": result.decision,
+            "faq_id": result.faq_id,
+            "score": round(result.score, 4),
+            "candidates": [
+                {"faq_id": c.faq_id, "question": c.question, "score": round(c.score, 4)} for c in result.candidates
+            ],
+        },
+        ensure_ascii=False,
+    )
+
+
+def ask(
+    query: Annotated[str, typer.Argument(help="要试问的问题；- 表示从标准输入逐行读取，每行输出一个 JSON 对象")],
+    knowledge: KnowledgeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
+) -> None:
+    """试问：显示匹配结果（回答 / 反问 / 兜底）和候选条目及得分。"""
+    matcher = _load(_directory(knowledge))
+    today = _today()
+    if query == "-":
+        for line in sys.stdin:
+            text = line.strip()
+            if text:
+                typer.echo(_as_json(text, matcher.match(text, today)))
+        return
+    result = matcher.match(query, today)
+    if as_json:
+        typer.echo(_as_json(query, result))
+        return
+    labels = {"answer": "直接回答", "clarify": "反问（请用户选择）", "fallback": "兜底（未找到答案）"}
+    typer.echo(f"决定：{labels[result.decision]}  最高得分 {result.score:.2f}")
+    for i, c in enumerate(result.candidates, start=1):
+        typer.echo(f"  {i}. {c.faq_id}  {c.score:.2f}  {c.question}")
+    if result.faq_id is not None:
+        entry = matcher.entry(result.faq_id)
+        if entry is not None:
+            typer.echo(f"\n{entry.answer}")
