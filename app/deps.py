@@ -7,13 +7,18 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
+from sqlalchemy.engine import Engine
 
 from app.errors import Unauthorized
 from app.late import LateReplySender
+from app.reload import Reloadable, Reloader
+from app.services import AppServices
 from app.settings import Settings
 from app.stores.base import Store
+from app.turnlog.logger import TurnLogger
 from app.turns import TurnProcessor, TurnSink
 from app.wechat.crypto import MessageCrypto
+from app.wxapi.client import WeChatClient
 
 
 @dataclass(slots=True)
@@ -25,8 +30,13 @@ class Resources:
     late_sender: LateReplySender
     sink: TurnSink
     pseudonym_key: bytes = b""
-    # Hot-reloadable knowledge and flows (app.reload.Reloadable), when configured.
-    reloadables: list[Any] = field(default_factory=list)
+    # Hot-reloadable knowledge and flows (app.reload.Reloadable).
+    reloadables: list[Reloadable[Any]] = field(default_factory=list)
+    engine: Engine | None = None
+    turnlog: TurnLogger | None = None
+    services: AppServices | None = None
+    wechat: WeChatClient | None = None
+    reloader: Reloader | None = None
 
 
 def get_resources(request: Request) -> Resources:

@@ -56,11 +56,11 @@ _MAPPED: dict[type[Exception], type[BoundaryError]] = {
 
 
 def _respond(request: Request, error: type[BoundaryError], detail: str) -> PlainTextResponse:
-    # The detail names the check that failed, never a secret or the body.
-    log.warning(
-        "rejected request",
-        extra={"path": request.url.path, "status": error.status_code, "detail": detail},
-    )
+    # The detail names the check that failed, never a secret or the body; the path is the
+    # route's template, since concrete paths can carry an OpenID (/admin/sessions/{openid}).
+    route = request.scope.get("route")
+    path = getattr(route, "path", None) or "(unrouted)"
+    log.warning("rejected request", extra={"path": path, "status": error.status_code, "detail": detail})
     return PlainTextResponse(error.reason, status_code=error.status_code)
 
 
@@ -73,7 +73,8 @@ def install(app: FastAPI) -> None:
         return _respond(request, _MAPPED[type(exc)] if type(exc) in _MAPPED else _lookup(exc), str(exc))
 
     async def unexpected(request: Request, exc: Exception) -> PlainTextResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
+        route = request.scope.get("route")
+        log.exception("unhandled error", extra={"path": getattr(route, "path", None) or "(unrouted)"})
         return PlainTextResponse("internal error", status_code=500)
 
     app.add_exception_handler(BoundaryError, boundary)

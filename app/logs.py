@@ -32,6 +32,20 @@ def configure(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
     )
+    # Modules that log through structlog go through the same stdlib handler and formatter.
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
     root = logging.getLogger()
     if not _configured:
         handler = logging.StreamHandler(sys.stderr)
@@ -40,6 +54,9 @@ def configure(level: str = "INFO") -> None:
         root.handlers = [h for h in root.handlers if h.get_name() != "wxbot"] + [handler]
         _configured = True
     root.setLevel(level.upper())
+    # httpx logs every request URL at INFO; ours can carry tokens or users' case numbers.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("httpcore").setLevel(max(logging.WARNING, root.level))
 
 
 def bind_turn(user: str, msg: str) -> None:

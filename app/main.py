@@ -1,64 +1,137 @@
-"""The app factory: settings are read and every resource is built once, in the lifespan."""
+"""The app factory: settings are read and every resource is built once, in the lifespan.
+
+`build_resources` wires the layers together (store, database, turn log, knowledge and flows with
+hot reload, services, the WeChat API client and the late-reply sender, the turn processor);
+`create_app` adds the routes and runs start-up and shutdown in the right order.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
 
-from app import callback, errors, logs
-from app.deps import Resources, ResourcesDep
-from app.late import DroppingLateSender, LateReplySender
-from app.settings import Settings
+from app import admin_sessions, callback, errors, logs, metrics
+from app.db.engine import make_engine
+from app.deps import AdminDep, Resources, ResourcesDep, require_admin
+from app.late import LateReplySender
+from app.late_sender import build_late_sender
+from app.ops.router import build_ops_router
+from app.reload import Reloadable, Reloader
+from app.services import AppServices, parse_endpoints
+from app.settings import ConfigError, MatchSettings, Settings
 from app.stores.factory import build_store
-from app.turns import DiscardingSink, TurnProcessor, TurnSink
+from app.turnlog.logger import TurnLogger
+from app.turnlog.record import TurnRecord
+from app.turns import TurnProcessor, TurnSink
 from app.wechat.crypto import MessageCrypto
+from app.wxapi.client import WeChatClient
+from flows.registry import FlowRegistry, load_flows
+from handlers import handoff as handoff_handler
 from handlers.context import HandlerContext, HandoffConfig
+from knowledge.matcher import MatchConfig, Matcher
+from knowledge.normalize import warm_up
 
 log = logging.getLogger("wxbot")
 
 
-class _NoServices:
-    """Until tickets and backends are configured, flows that need them say so politely."""
+class LoggingSink:
+    """Every finished turn goes to the metrics and to the turn log's queue; neither blocks."""
 
-    async def create_ticket(self, flow_id: str, openid: str, fields: object) -> str:
-        raise RuntimeError("ticket storage not configured")
+    def __init__(self, turnlog: TurnLogger | None) -> None:
+        self.turnlog = turnlog
 
-    async def call_endpoint(self, name: str, params: object) -> object:
-        raise RuntimeError("endpoints not configured")
+    def submit(self, record: TurnRecord) -> None:
+        metrics.observe_turn(record)
+        if self.turnlog is not None:
+            self.turnlog.submit(record)
+
+    def erase_user(self, openid: str) -> None:
+        if self.turnlog is not None:
+            self.turnlog.erase_user(openid)
 
 
-def build_resources(settings: Settings, *, late_sender: LateReplySender | None = None,
-                    sink: TurnSink | None = None) -> Resources:
-    store = build_store(settings.redis_url)
-    aes_key = settings.wechat_aes_key.get_secret_value()
-    message_crypto = (
-        MessageCrypto(settings.wechat_token.get_secret_value(), aes_key, settings.wechat_appid)
-        if settings.wechat_encrypt_mode != "plain" or len(aes_key) == 43
-        else None
-    )
-    handoff = HandoffConfig(
+def _knowledge_loader(config: MatchConfig) -> Any:
+    def load(directory: Path, previous: Matcher | None) -> Matcher:
+        return Matcher.from_directory(directory, config, previous=previous)
+
+    return load
+
+
+def _flows_loader(directory: Path, previous: FlowRegistry | None) -> FlowRegistry:
+    # Older versions stay in the registry so a session started on one can finish on it.
+    return load_flows(directory, previous=previous)
+
+
+def _handoff_config(settings: Settings) -> HandoffConfig:
+    try:
+        handoff_handler.parse_hours(settings.service_hours)
+    except ValueError as exc:
+        raise ConfigError(f"SERVICE_HOURS: {exc}") from exc
+    if not handoff_handler.calendar_covers(date.today().year):
+        log.warning("holiday calendar does not cover this year; weekends are the only days off")
+    return HandoffConfig(
         agent_account=settings.kf_account,
         hours=settings.service_hours,
         fallbacks_before_handoff=settings.fallbacks_before_handoff,
     )
-    services = _NoServices()
+
+
+def build_resources(
+    settings: Settings,
+    *,
+    late_sender: LateReplySender | None = None,
+    sink: TurnSink | None = None,
+    engine: Engine | None = None,
+) -> Resources:
+    """Every long-lived resource; nothing here does network I/O (start-up does, in the lifespan)."""
+    store = build_store(settings.redis_url)
+    aes_key = settings.wechat_aes_key.get_secret_value()
+    message_crypto = (
+        MessageCrypto(settings.wechat_token.get_secret_value(), aes_key, settings.wechat_appid)
+        if len(aes_key) == 43
+        else None
+    )
+    if settings.wechat_encrypt_mode != "plain" and message_crypto is None:
+        raise ConfigError("WECHAT_AES_KEY (43 characters) is required in compatible and safe mode")
+    db = engine or make_engine(settings.database_url)
+    turnlog = TurnLogger.from_settings(settings, db) if sink is None else None
+    turn_sink: TurnSink = sink or LoggingSink(turnlog)
+
+    knowledge: Reloadable[Matcher] = Reloadable(
+        "knowledge", settings.knowledge_dir, _knowledge_loader(MatchConfig(**MatchSettings().model_dump()))
+    )
+    flows: Reloadable[FlowRegistry] = Reloadable("flows", settings.flows_dir, _flows_loader)
+    services = AppServices(engine=db, endpoints=parse_endpoints(settings.flow_endpoints))
+    wechat = WeChatClient.from_settings(settings, store, observer=metrics.observe_wechat_api)
+    late = late_sender or build_late_sender(wechat)
+    handoff = _handoff_config(settings)
 
     def context() -> HandlerContext:
+        # Read once per turn: a reload swapping either mid-turn cannot mix two versions.
         return HandlerContext(
-            matcher=None,
-            flows=None,
-            services=services,  # type: ignore[arg-type]
+            matcher=knowledge.get(),
+            flows=flows.get(),
+            services=services,
             handoff=handoff,
             session_timeout_s=settings.session_ttl_s,
         )
 
-    late = late_sender or DroppingLateSender()
-    turn_sink = sink or DiscardingSink()
+    def erase(openid: str) -> None:
+        eraser = getattr(turn_sink, "erase_user", None)
+        if eraser is not None:
+            eraser(openid)
+
     processor = TurnProcessor(
         store=store,
         context=context,
@@ -70,6 +143,7 @@ def build_resources(settings: Settings, *, late_sender: LateReplySender | None =
         dedup_ttl_s=settings.dedup_ttl_s,
         lock_ttl_s=settings.lock_ttl_s,
         rate_limit_per_minute=settings.rate_limit_per_minute,
+        on_session_deleted=erase,
     )
     return Resources(
         settings=settings,
@@ -79,7 +153,60 @@ def build_resources(settings: Settings, *, late_sender: LateReplySender | None =
         late_sender=late,
         sink=turn_sink,
         pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
+        reloadables=[knowledge, flows],
+        engine=db,
+        turnlog=turnlog,
+        services=services,
+        wechat=wechat,
+        reloader=Reloader([knowledge, flows], store),
     )
+
+
+async def _start(res: Resources) -> None:
+    # jieba's dictionary (~1 s, ~80 MB) loads once, before the first user is served.
+    await asyncio.to_thread(warm_up)
+    for item in res.reloadables:
+        try:
+            await asyncio.to_thread(item.load_now)
+        except Exception as exc:
+            # A broken file at start-up must not take the whole account down: the other
+            # resource still serves, the error names file and line, and the poller picks up
+            # the fix as soon as the admin saves it.
+            from app.reload import describe_problems
+
+            log.error("initial load failed", extra={"resource": item.name, "problems": describe_problems(exc)})
+    if res.turnlog is not None:
+        res.turnlog.start()
+    if res.reloader is not None:
+        await res.reloader.start()
+
+
+async def _stop(res: Resources) -> None:
+    if res.reloader is not None:
+        await res.reloader.stop()
+    # Late replies still in flight need the WeChat client and the store: drain them first.
+    await res.processor.drain(wait_s=res.settings.reply_deadline_s + 10)
+    if res.wechat is not None:
+        await res.wechat.aclose()
+    await res.services.close()
+    if res.turnlog is not None:
+        await asyncio.to_thread(res.turnlog.stop)
+    await res.store.close()
+    metrics.worker_exited(os.getpid())
+
+
+def _admin_router() -> APIRouter:
+    router = APIRouter(prefix="/admin", dependencies=[AdminDep])
+
+    @router.post("/reload")
+    async def reload(res: ResourcesDep) -> JSONResponse:
+        """Reload the knowledge base and the flows in every worker; a broken file changes nothing."""
+        assert res.reloader is not None
+        reports = await res.reloader.reload_everywhere()
+        ok = all(r.status != "failed" for r in reports)
+        return JSONResponse({"ok": ok, "reports": [r.to_dict() for r in reports]}, status_code=200 if ok else 422)
+
+    return router
 
 
 def create_app(settings: Settings | None = None, resources: Resources | None = None) -> FastAPI:
@@ -91,6 +218,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         res = resources or build_resources(settings)
         app.state.resources = res
+        await _start(res)
         # Everything loaded so far (jieba's dictionary, the indexes) lives for the whole process:
         # moving it out of the collector's sight keeps full collections from pausing replies.
         gc.collect()
@@ -98,17 +226,32 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
         try:
             yield
         finally:
-            await res.processor.drain()
-            await res.store.close()
+            await _stop(res)
 
     app = FastAPI(title="wxbot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     errors.install(app)
     app.include_router(callback.router)
+    app.include_router(_admin_router())
+    app.include_router(admin_sessions.router, dependencies=[AdminDep])
+    app.include_router(metrics.build_metrics_router())
+
+    def database(res: ResourcesDep) -> Engine:
+        return res.engine
+
+    app.include_router(build_ops_router(engine=database, require_admin=require_admin))
 
     @app.get("/healthz")
     async def healthz(res: ResourcesDep) -> JSONResponse:
         store_ok = await res.store.ping()
-        body = {"status": "ok" if store_ok else "degraded", "store": "ok" if store_ok else "unavailable"}
-        return JSONResponse(body, status_code=200 if store_ok else 503)
+        loaded = {item.name: item.get() is not None for item in res.reloadables}
+        body: dict[str, Any] = {
+            "status": "ok" if store_ok and all(loaded.values()) else "degraded",
+            "store": "ok" if store_ok else "unavailable",
+            **{name: "loaded" if ok else "failed" for name, ok in loaded.items()},
+        }
+        if res.turnlog is not None:
+            body["turnlog"] = "spooling" if res.turnlog.database_down else "ok"
+        # 503 only when we cannot answer at all; a degraded store still answers FAQs.
+        return JSONResponse(body, status_code=200 if store_ok or any(loaded.values()) else 503)
 
     return app

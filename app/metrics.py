@@ -37,7 +37,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 KNOWN_ROUTES = frozenset(
     {
         "faq", "clarify", "fallback", "flow", "menu", "event", "handoff", "media", "more",
-        "unknown", "quiet", "duplicate", "late",
+        "unknown", "quiet", "duplicate", "late", "limited",
     }
 )
 KNOWN_OUTCOMES = frozenset({"passive", "late", "failed", "duplicate"})
@@ -76,13 +76,26 @@ def _route_label(route: str) -> str:
     return route if route in KNOWN_ROUTES else "other"
 
 
+# Labelled children, looked up once per label pair: `labels()` takes a lock and builds a key.
+_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
+def _child(route: str, outcome: str) -> tuple[Any, Any]:
+    pair = _children.get((route, outcome))
+    if pair is None:
+        pair = (DECISIONS.labels(route, outcome), TURN_LATENCY.labels(route))
+        _children[(route, outcome)] = pair
+    return pair
+
+
 def observe_turn(record: TurnRecord) -> None:
     """Count one delivery. Cheap and never raises: call it after the response is sent."""
     try:
         route = _route_label(record.route)
         outcome = record.outcome if record.outcome in KNOWN_OUTCOMES else "other"
-        DECISIONS.labels(route, outcome).inc()
-        TURN_LATENCY.labels(route).observe(max(record.latency_ms, 0.0) / 1000.0)
+        decisions, latency = _child(route, outcome)
+        decisions.inc()
+        latency.observe(max(record.latency_ms, 0.0) / 1000.0)
         if record.is_retry or record.route == "duplicate":
             DEDUP_HITS.inc()
         if record.outcome == "late":
@@ -130,3 +143,15 @@ def worker_exited(pid: int | None = None) -> None:
     """Drop a finished worker's live gauges (queue depth, spool rows) from the sums."""
     if os.environ.get(MULTIPROC_ENV):
         multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
+
+
+WECHAT_API_CALLS = Counter("wxbot_wechat_api_calls_total", "Calls to the WeChat API, by api and outcome.",
+                           ["api", "outcome"])
+
+
+def observe_wechat_api(api: str, outcome: str) -> None:
+    """Observer for `app.wxapi` (ApiStats): one count per call; unknown outcomes fold to "other"."""
+    from app.wxapi.stats import APIS
+    from app.wxapi.stats import KNOWN_OUTCOMES as API_OUTCOMES
+
+    WECHAT_API_CALLS.labels(api if api in APIS else "other", outcome if outcome in API_OUTCOMES else "other").inc()

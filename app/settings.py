@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from knowledge.matcher import MatchConfig
+
 # WeChat's own worked example (shared/wechat/vectors.json): usable with the simulator only.
 DEV_TOKEN = "wxbotdev"
 DEV_APPID = "wxba5fad812f8e6fb9"
@@ -20,6 +22,12 @@ DEV_AES_KEY = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 DEV_ADMIN_TOKEN = "dev-admin-token"
 DEV_PSEUDONYM_KEY = "dev-pseudonym-key"
 _PLACEHOLDERS = {"", "changeme", "change-me", "xxx", "todo", "placeholder"}
+
+
+class MatchSettings(BaseSettings, MatchConfig):
+    """The matcher's thresholds from MATCH_<FIELD> variables (defaults chosen on the dev set)."""
+
+    model_config = SettingsConfigDict(env_prefix="MATCH_", env_file=".env", extra="ignore", frozen=True)
 
 
 class ConfigError(Exception):

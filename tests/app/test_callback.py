@@ -287,7 +287,8 @@ async def test_a_long_answer_is_paged_and_more_gets_the_rest(harness: Harness) -
 
 async def test_healthz_reports_the_store(harness: Harness) -> None:
     response = await harness.client.get("/healthz")
-    assert response.json() == {"status": "ok", "store": "ok"}
+    body = response.json()
+    assert (body["status"], body["store"], body["knowledge"], body["flows"]) == ("ok", "ok", "loaded", "loaded")
 
 
 async def test_the_session_survives_between_turns(harness: Harness) -> None:

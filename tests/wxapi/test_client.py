@@ -123,6 +123,8 @@ async def test_access_token_never_reaches_the_logs(
     wechat: FakeWeChat, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # The app quiets httpx to WARNING; turn it back up so the URLs are logged and checked.
+    caplog.set_level(logging.DEBUG, logger="httpx")
     client = make_client()
     await client.send_text("o-user", "您好")
     token = wechat.current_token
