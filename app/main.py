@@ -21,7 +21,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
-from app import admin_sessions, callback, errors, logs, metrics
+from app import admin_sessions, callback, demo, errors, logs, metrics
 from app.db.engine import make_engine
 from app.deps import AdminDep, Resources, ResourcesDep, require_admin
 from app.late import LateReplySender
@@ -234,6 +234,8 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.include_router(_admin_router())
     app.include_router(admin_sessions.router, dependencies=[AdminDep])
     app.include_router(metrics.build_metrics_router())
+    if settings.app_env == "dev":
+        app.include_router(demo.router)
 
     def database(res: ResourcesDep) -> Engine:
         return res.engine

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import typer
 
 from app.settings import DEV_ADMIN_TOKEN, DEV_AES_KEY, DEV_TOKEN, Settings
@@ -36,6 +39,10 @@ def serve(
         typer.echo(f"  Mode           {settings.wechat_encrypt_mode}")
         typer.echo(f"  Admin token    {_demo(settings.admin_token.get_secret_value(), DEV_ADMIN_TOKEN)}")
         typer.echo(f"  Stores         {'redis' if settings.redis_url else 'in-process (single worker)'}")
+    if settings.app_env == "dev" and not settings.flow_endpoints:
+        # The sample account's progress flow looks numbers up in the built-in demo backend.
+        demo = {"progress": {"url": f"http://127.0.0.1:{port}/demo/progress", "timeout": 2}}
+        os.environ["FLOW_ENDPOINTS"] = json.dumps(demo)
     if workers > 1 and not settings.redis_url:
         typer.echo("warning: several workers without REDIS_URL do not share sessions or dedup", err=True)
     uvicorn.run(
