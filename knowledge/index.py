@@ -10,20 +10,23 @@ A document is anything with phrasings — an FAQ entry (question + similar quest
 - rapidfuzz `ratio` of the two word strings — overall edit similarity.
 
 IDF is computed over documents, not phrases, so that an entry with thirty similar questions does
-not make its own words look common. A document's score is its best phrase's.
+not make its own words look common. A document's score is its best phrase's, blended with a
+smaller share of character evidence from all its phrases together (`ScoreWeights.entry_chars`).
 
-Cost per query must grow far slower than the index, so candidates come from inverted lists of
-words and bigrams, and only the best `candidates` phrases are scored exactly. A feature found in
-more than `posting_cap` phrases is too common to be worth walking (its IDF is near zero); it still
-counts in the exact score. The data lives in flat arrays rather than per-phrase objects to keep a
-100k-phrase index small.
+Cost per query must grow far slower than the index: candidates come from inverted lists of words
+and bigrams, each list ordered by impact (shortest phrases first, where a shared feature weighs
+most) and walked for at most `walk` entries, and only the best `candidates` phrases are scored
+exactly. The data lives in flat arrays (one postings array per field, offsets per feature) rather
+than per-phrase objects, to keep a 100k-phrase index small.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import operator
 from array import array
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -67,39 +70,50 @@ def analyze(text: str, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> Analysis:
 
 
 def _bigrams(text: str) -> set[str]:
-    return {text[i : i + 2] for i in range(len(text) - 1)}
+    return set(map(operator.add, text, text[1:]))
 
 
 class _Field:
-    """One kind of feature (words, chars or bigrams): vocabulary, IDF and optional postings."""
+    """One kind of feature (words, chars or bigrams): IDF per feature, and impact-ordered postings."""
 
-    __slots__ = ("default_idf", "idf", "postings", "vocab")
+    __slots__ = ("default_idf", "idf", "ids", "offsets", "postings")
 
-    def __init__(self, doc_features: list[set[str]], n_docs: int) -> None:
-        df: dict[str, int] = {}
-        for features in doc_features:
-            for f in features:
-                df[f] = df.get(f, 0) + 1
-        self.vocab: dict[str, float] = {}
+    def __init__(self, df: dict[str, int], n_docs: int) -> None:
+        self.ids: dict[str, int] = {f: i for i, f in enumerate(df)}
         # BM25's IDF, always positive: log(1 + (N - df + 0.5) / (df + 0.5)).
-        for f, n in df.items():
-            self.vocab[f] = math.log(1.0 + (n_docs - n + 0.5) / (n + 0.5))
+        self.idf = array("d", (math.log(1.0 + (n_docs - n + 0.5) / (n + 0.5)) for n in df.values()))
         # A feature no document has is as informative as the rarest one.
         self.default_idf = math.log(1.0 + (n_docs + 0.5) / 0.5)
-        self.postings: dict[str, array[int]] = {}
+        self.offsets = array("I", [0])
+        self.postings = array("I")
 
     def weight(self, feature: str) -> float:
-        return self.vocab.get(feature, self.default_idf)
+        i = self.ids.get(feature)
+        return self.default_idf if i is None else self.idf[i]
 
-    def norm(self, features: Iterable[str]) -> float:
-        return math.sqrt(sum(self.weight(f) ** 2 for f in features))
+    def squared(self) -> dict[str, float]:
+        """IDF² per feature, for computing many norms at C speed (`sum(map(d.__getitem__, …))`)."""
+        idf = self.idf
+        return {f: idf[i] * idf[i] for f, i in self.ids.items()}
 
-    def add_postings(self, phrase_features: list[set[str]]) -> None:
-        lists: dict[str, list[int]] = {}
-        for p, features in enumerate(phrase_features):
-            for f in features:
-                lists.setdefault(f, []).append(p)
-        self.postings = {f: array("I", ps) for f, ps in lists.items()}
+    def set_postings(self, lists: dict[str, list[int]], norms: array[float]) -> None:
+        """Concatenate the postings, each list in impact order: smallest phrase norm first."""
+        offsets = [0]
+        postings = self.postings
+        key = norms.__getitem__
+        for f in self.ids:
+            plist = lists.get(f)
+            if plist:
+                postings.extend(sorted(plist, key=key) if len(plist) > 1 else plist)
+            offsets.append(len(postings))
+        self.offsets = array("I", offsets)
+
+    def walk(self, feature: str, limit: int) -> array[int] | None:
+        i = self.ids.get(feature)
+        if i is None:
+            return None
+        start = self.offsets[i]
+        return self.postings[start : min(self.offsets[i + 1], start + limit)]
 
 
 class PhraseIndex:
@@ -113,7 +127,7 @@ class PhraseIndex:
         *,
         reuse: PhraseIndex | None = None,
         candidates: int = 64,
-        posting_cap: int = 3000,
+        walk: int = 300,
     ) -> None:
         """Index `docs`; `reuse` is the index this one replaces, whose segmentations are reused.
 
@@ -124,27 +138,33 @@ class PhraseIndex:
         self.vocabulary = vocabulary
         self.weights = weights or ScoreWeights()
         self._candidates = candidates
-        self._posting_cap = posting_cap
+        self._walk = walk
         self._generation = tokenizer_generation()
         known: dict[str, str] = {}
         if reuse is not None and reuse.vocabulary == vocabulary and reuse._generation == self._generation:
             known = dict(zip(reuse._texts, reuse._words, strict=True))
+
         self._doc_ids: list[str] = []
-        owner: list[int] = []
+        owner = array("I")
         self._texts: list[str] = []  # per phrase: as written
         self._words: list[str] = []  # per phrase: " word word … " (canonical, space-padded)
-        doc_words: list[set[str]] = []
-        doc_bigrams: list[set[str]] = []
-        # Per document: in how many of its phrases each character occurs, and how many phrases.
-        doc_char_counts: list[dict[str, int]] = []
+        # Built in one pass over the phrases, without keeping each phrase's feature sets (at
+        # 100k phrases those sets alone would take ~200 MB): postings per feature, document
+        # frequencies, and per document in how many of its phrases each character occurs.
+        w_lists: defaultdict[str, list[int]] = defaultdict(list)
+        b_lists: defaultdict[str, list[int]] = defaultdict(list)
+        w_df: Counter[str] = Counter()
+        b_df: Counter[str] = Counter()
+        c_df: Counter[str] = Counter()
+        doc_char_counts: list[Counter[str]] = []
         doc_sizes: list[int] = []
         for doc_id, phrases in docs:
             d = len(self._doc_ids)
             self._doc_ids.append(doc_id)
-            words: set[str] = set()
-            bigrams: set[str] = set()
-            char_counts: dict[str, int] = {}
-            size = 0
+            char_counts: Counter[str] = Counter()
+            doc_w: set[str] = set()
+            doc_b: set[str] = set()
+            first = len(self._words)
             for phrase in dict.fromkeys(phrases):
                 padded = known.get(phrase)
                 if padded is None:
@@ -152,25 +172,46 @@ class PhraseIndex:
                     if not a.words:
                         continue
                     padded = f" {' '.join(a.words)} "
+                p = len(self._words)
                 owner.append(d)
                 self._texts.append(phrase)
                 self._words.append(padded)
                 text = padded.replace(" ", "")
-                words.update(padded.split())
-                bigrams.update(_bigrams(text))
-                for ch in set(text):
-                    char_counts[ch] = char_counts.get(ch, 0) + 1
-                size += 1
-            doc_words.append(words)
-            doc_bigrams.append(bigrams)
+                features = set(padded.split())
+                doc_w |= features
+                for f in features:
+                    w_lists[f].append(p)
+                features = _bigrams(text)
+                doc_b |= features
+                for f in features:
+                    b_lists[f].append(p)
+                char_counts.update(set(text))
+            w_df.update(doc_w)
+            b_df.update(doc_b)
+            c_df.update(char_counts.keys())
             doc_char_counts.append(char_counts)
-            doc_sizes.append(size)
-        self._owner = array("I", owner)
+            doc_sizes.append(len(self._words) - first)
+        del known
+        self._owner = owner
         n_docs = max(len(self._doc_ids), 1)
-        self._w = _Field(doc_words, n_docs)
-        self._c = _Field([set(counts) for counts in doc_char_counts], n_docs)
-        self._b = _Field(doc_bigrams, n_docs)
-        del doc_words, doc_bigrams, known
+        self._w = _Field(w_df, n_docs)
+        self._b = _Field(b_df, n_docs)
+        self._c = _Field(c_df, n_docs)
+        del w_df, b_df, c_df
+        w2, b2, c2 = self._w.squared(), self._b.squared(), self._c.squared()
+        sqrt = math.sqrt
+        self._wnorm = array("d")
+        self._bnorm = array("d")
+        self._cnorm = array("d")
+        for padded in self._words:
+            text = padded.replace(" ", "")
+            self._wnorm.append(sqrt(sum(map(w2.__getitem__, set(padded.split())))))
+            self._bnorm.append(sqrt(sum(map(b2.__getitem__, _bigrams(text)))))
+            self._cnorm.append(sqrt(sum(map(c2.__getitem__, set(text)))))
+        del w2, b2, c2
+        self._w.set_postings(w_lists, self._wnorm)
+        self._b.set_postings(b_lists, self._bnorm)
+        del w_lists, b_lists
 
         # The entry's character profile: each character weighted by IDF and by the share of the
         # entry's phrases that contain it. Stored as a string of the characters plus a parallel
@@ -178,23 +219,16 @@ class PhraseIndex:
         self._doc_chars: list[str] = []
         self._doc_shares: list[array[float]] = []
         doc_norms: list[float] = []
+        c_idf = self._c.ids
+        c_weights = self._c.idf
         for counts, size in zip(doc_char_counts, doc_sizes, strict=True):
             chars = "".join(counts)
             shares = array("f", (counts[ch] / size for ch in chars))
             self._doc_chars.append(chars)
             self._doc_shares.append(shares)
-            weighted = (self._c.weight(ch) * share for ch, share in zip(chars, shares, strict=True))
+            weighted = [c_weights[c_idf[ch]] * share for ch, share in zip(chars, shares, strict=True)]
             doc_norms.append(math.sqrt(sum(w * w for w in weighted)))
         self._doc_cnorm = array("d", doc_norms)
-        del doc_char_counts
-
-        phrase_words = [set(s.split()) for s in self._words]
-        phrase_bigrams = [_bigrams(s.replace(" ", "")) for s in self._words]
-        self._wnorm = array("d", (self._w.norm(ws) for ws in phrase_words))
-        self._bnorm = array("d", (self._b.norm(bs) for bs in phrase_bigrams))
-        self._cnorm = array("d", (self._c.norm(set(s.replace(" ", ""))) for s in self._words))
-        self._w.add_postings(phrase_words)
-        self._b.add_postings(phrase_bigrams)
 
     def __len__(self) -> int:
         return len(self._doc_ids)
@@ -208,39 +242,36 @@ class PhraseIndex:
         a = analyze(query, self.vocabulary)
         if not a.words or not self._words:
             return []
-        q_words = set(a.words)
-        q_chars = set(a.text)
-        q_bigrams = _bigrams(a.text)
-        qw = {f: self._w.weight(f) ** 2 for f in q_words}
-        qb = {f: self._b.weight(f) ** 2 for f in q_bigrams}
-        qc = {f: self._c.weight(f) ** 2 for f in q_chars}
+        # Query weights are IDF², since a shared feature carries the same IDF on both sides.
+        qw = {f: self._w.weight(f) ** 2 for f in set(a.words)}
+        qb = {f: self._b.weight(f) ** 2 for f in _bigrams(a.text)}
+        qc = {f: self._c.weight(f) ** 2 for f in set(a.text)}
         qw_norm = math.sqrt(sum(qw.values()))
         qb_norm = math.sqrt(sum(qb.values())) or 1.0
         qc_norm = math.sqrt(sum(qc.values()))
 
-        phrases = self._shortlist(qw, qw_norm, qb, qb_norm)
         weights = self.weights
         total = weights.words + weights.chars + weights.bigrams + weights.ratio
         # Substring tests on the stored strings are much cheaper than building per-phrase sets:
         # a char or bigram is in the phrase iff it is a substring of its text, and a word iff
         # " word " is a substring of the space-padded word string.
         q_padded = [(f" {f} ", v) for f, v in qw.items()]
-        q_chars_w = list(qc.items())
-        q_bigrams_w = list(qb.items())
+        q_chars = list(qc.items())
+        q_bigrams = list(qb.items())
         ratio = Indel.normalized_similarity
         best: dict[int, float] = {}
         best_phrase: dict[int, int] = {}
-        owner = self._owner
-        for p in phrases:
-            padded = self._words[p]
+        owner, words, wnorm, bnorm, cnorm = self._owner, self._words, self._wnorm, self._bnorm, self._cnorm
+        for p in self._shortlist(qw, qw_norm, qb, qb_norm):
+            padded = words[p]
             p_text = padded.replace(" ", "")
             w_dot = sum([v for f, v in q_padded if f in padded])
-            c_dot = sum([v for f, v in q_chars_w if f in p_text])
-            b_dot = sum([v for f, v in q_bigrams_w if f in p_text])
+            c_dot = sum([v for f, v in q_chars if f in p_text])
+            b_dot = sum([v for f, v in q_bigrams if f in p_text])
             score = (
-                weights.words * w_dot / (qw_norm * self._wnorm[p])
-                + weights.chars * c_dot / (qc_norm * self._cnorm[p])
-                + (weights.bigrams * b_dot / (qb_norm * self._bnorm[p]) if b_dot else 0.0)
+                weights.words * w_dot / (qw_norm * wnorm[p])
+                + weights.chars * c_dot / (qc_norm * cnorm[p])
+                + (weights.bigrams * b_dot / (qb_norm * bnorm[p]) if b_dot else 0.0)
                 + weights.ratio * ratio(a.text, p_text)
             ) / total
             d = owner[p]
@@ -255,18 +286,17 @@ class PhraseIndex:
             for d, score in best.items():
                 chars, shares = self._doc_chars[d], self._doc_shares[d]
                 dot = 0.0
-                for f, v in q_chars_w:
+                for f, v in q_chars:
                     i = chars.find(f)
                     if i >= 0:
                         dot += v * shares[i]
                 entry_score = dot / (qc_norm * self._doc_cnorm[d]) if dot else 0.0
                 best[d] = (score + share * entry_score) / (1.0 + share)
-        ranked = sorted(best.items(), key=lambda item: -item[1])
         hits: list[Hit] = []
-        for d, score in ranked:
+        for d in sorted(best, key=best.__getitem__, reverse=True):
             doc_id = self._doc_ids[d]
             if allow is None or allow(doc_id):
-                hits.append(Hit(doc_id, min(score, 1.0), self._texts[best_phrase[d]]))
+                hits.append(Hit(doc_id, min(best[d], 1.0), self._texts[best_phrase[d]]))
                 if len(hits) == k:
                     break
         return hits
@@ -276,34 +306,19 @@ class PhraseIndex:
     ) -> list[int]:
         """Phrases worth scoring exactly: the best by word + bigram cosine over the inverted lists."""
         weights = self.weights
-        acc_w: dict[int, float] = {}
-        acc_b: dict[int, float] = {}
-        skipped: list[tuple[array[int], float, dict[int, float]]] = []
-        for field, q, norm, acc, weight in (
-            (self._w, qw, qw_norm, acc_w, weights.words),
-            (self._b, qb, qb_norm, acc_b, weights.bigrams),
+        rough: dict[int, float] = {}
+        get = rough.get
+        for field, q, q_norm, norms, weight in (
+            (self._w, qw, qw_norm, self._wnorm, weights.words),
+            (self._b, qb, qb_norm, self._bnorm, weights.bigrams),
         ):
             for f, w2 in q.items():
-                plist = field.postings.get(f)
-                if plist is None:
-                    continue
-                inc = weight * w2 / norm
-                if len(plist) > self._posting_cap:
-                    skipped.append((plist, inc, acc))
-                    continue
-                get = acc.get
-                for p in plist:
-                    acc[p] = get(p, 0.0) + inc
-        if not acc_w and not acc_b:
-            # Only very common features matched: walk a bounded part of their lists.
-            for plist, inc, acc in skipped:
-                get = acc.get
-                for p in plist[: self._posting_cap]:
-                    acc[p] = get(p, 0.0) + inc
-        wnorm, bnorm = self._wnorm, self._bnorm
-        rough = {p: s / wnorm[p] for p, s in acc_w.items()}
-        for p, s in acc_b.items():
-            rough[p] = rough.get(p, 0.0) + s / bnorm[p]
+                plist = field.walk(f, self._walk)
+                if plist:
+                    inc = weight * w2 / q_norm
+                    for p in plist:
+                        rough[p] = get(p, 0.0) + inc / norms[p]
         if len(rough) <= self._candidates:
             return list(rough)
         return heapq.nlargest(self._candidates, rough, key=rough.__getitem__)
+

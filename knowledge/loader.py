@@ -12,8 +12,9 @@ all but faq/ are optional.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -53,14 +54,19 @@ class _Ctx:
         self.problems.append(Problem(self.file, line, message))
 
 
-def _compose(path: Path, ctx: _Ctx) -> Node | None:
+def _read(path: Path, ctx: _Ctx) -> bytes | None:
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        ctx.problems.append(Problem(ctx.file, 0, "文件不是 UTF-8 编码"))
-        return None
+        return path.read_bytes()
     except OSError as exc:
         ctx.problems.append(Problem(ctx.file, 0, f"无法读取文件：{exc.strerror}"))
+        return None
+
+
+def _compose(data: bytes, ctx: _Ctx) -> Node | None:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        ctx.problems.append(Problem(ctx.file, 0, "文件不是 UTF-8 编码"))
         return None
     try:
         return yaml.compose(text, Loader=_Loader)
@@ -71,6 +77,11 @@ def _compose(path: Path, ctx: _Ctx) -> Node | None:
     except yaml.YAMLError as exc:
         ctx.problems.append(Problem(ctx.file, 0, f"YAML 语法错误：{exc}"))
     return None
+
+
+def _compose_file(path: Path, ctx: _Ctx) -> Node | None:
+    data = _read(path, ctx)
+    return None if data is None else _compose(data, ctx)
 
 
 def _mapping(node: Node, ctx: _Ctx, allowed: tuple[str, ...], what: str) -> dict[str, Node] | None:
@@ -141,9 +152,9 @@ def _show(node: Node) -> str:
     return repr(node.value) if isinstance(node, ScalarNode) else type(node).__name__.removesuffix("Node")
 
 
-def _load_faq_file(path: Path, ctx: _Ctx) -> list[FaqEntry]:
+def _load_faq_file(data: bytes, ctx: _Ctx) -> list[FaqEntry]:
     before = len(ctx.problems)
-    root = _compose(path, ctx)
+    root = _compose(data, ctx)
     if root is None:
         if len(ctx.problems) == before:
             ctx.problems.append(Problem(ctx.file, 0, "文件为空，应包含 category 和 entries"))
@@ -209,7 +220,7 @@ def _load_entry(node: Node, category: str, ctx: _Ctx) -> FaqEntry | None:
 
 
 def _load_synonyms(path: Path, ctx: _Ctx) -> dict[str, str]:
-    root = _compose(path, ctx)
+    root = _compose_file(path, ctx)
     if root is None:
         return {}
     if not isinstance(root, SequenceNode):
@@ -271,7 +282,7 @@ def _load_stopwords(path: Path, ctx: _Ctx) -> set[str]:
 
 
 def _load_tests(path: Path, ctx: _Ctx) -> list[RegressionCase]:
-    root = _compose(path, ctx)
+    root = _compose_file(path, ctx)
     if root is None:
         return []
     if not isinstance(root, SequenceNode):
@@ -297,7 +308,7 @@ def _load_tests(path: Path, ctx: _Ctx) -> list[RegressionCase]:
     return cases
 
 
-def _phrasing_collisions(entries: list[FaqEntry]) -> list[Problem]:
+def find_collisions(entries: Iterable[FaqEntry]) -> list[Problem]:
     """Two entries sharing one phrasing (after normalisation): the matcher cannot tell them apart."""
     owner: dict[str, FaqEntry] = {}
     out: list[Problem] = []
@@ -315,10 +326,14 @@ def _phrasing_collisions(entries: list[FaqEntry]) -> list[Problem]:
     return out
 
 
-def load_knowledge(directory: Path, today: date | None = None) -> KnowledgeBase:
+def load_knowledge(
+    directory: Path, today: date | None = None, previous: KnowledgeBase | None = None
+) -> KnowledgeBase:
     """Load and validate a knowledge folder; raise `KnowledgeError` listing every problem found.
 
     `today` only decides which entries are reported as expired; matching checks dates per query.
+    `previous` is the knowledge base this one replaces: FAQ files whose bytes have not changed
+    are not parsed again (parsing is most of a 10k-entry reload; an edit usually touches one file).
     """
     today = today or date.today()
     problems: list[Problem] = []
@@ -329,8 +344,24 @@ def load_knowledge(directory: Path, today: date | None = None) -> KnowledgeBase:
         raise KnowledgeError([Problem("faq/", 0, "没有找到任何 FAQ 文件（faq/*.yaml）")])
 
     entries: list[FaqEntry] = []
+    parsed: dict[str, tuple[bytes, tuple[FaqEntry, ...]]] = {}
+    cache = previous.parsed if previous is not None and previous.directory == directory else {}
     for path in faq_files:
-        entries.extend(_load_faq_file(path, _Ctx(_rel(path, directory), problems)))
+        ctx = _Ctx(_rel(path, directory), problems)
+        data = _read(path, ctx)
+        if data is None:
+            continue
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        cached = cache.get(ctx.file)
+        if cached is not None and cached[0] == digest:
+            file_entries = cached[1]
+        else:
+            before = len(problems)
+            file_entries = tuple(_load_faq_file(data, ctx))
+            if len(problems) > before:
+                continue
+        parsed[ctx.file] = (digest, file_entries)
+        entries.extend(file_entries)
 
     seen: dict[str, FaqEntry] = {}
     for entry in entries:
@@ -377,8 +408,8 @@ def load_knowledge(directory: Path, today: date | None = None) -> KnowledgeBase:
         vocabulary=Vocabulary(synonyms=synonyms, stopwords=DEFAULT_STOPWORDS | frozenset(stopwords)),
         user_words=tuple(words),
         tests=tuple(tests),
-        collisions=tuple(_phrasing_collisions(entries)),
         warnings=tuple(warnings),
+        parsed=parsed,
     )
 
 

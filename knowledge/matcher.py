@@ -97,7 +97,8 @@ class Matcher:
         cls, directory: Path, config: MatchConfig | None = None, previous: Matcher | None = None
     ) -> Matcher:
         """Load, validate and index a knowledge folder; raises `KnowledgeError`."""
-        return cls(load_knowledge(directory), config, previous=previous)
+        kb = load_knowledge(directory, previous=previous.kb if previous is not None else None)
+        return cls(kb, config, previous=previous)
 
     def entry(self, faq_id: str) -> FaqEntry | None:
         return self.kb.entry(faq_id)

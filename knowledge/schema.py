@@ -56,11 +56,11 @@ class KnowledgeBase:
     # Words the tokenizer must know (user dictionary, synonyms, keywords), with optional jieba freq.
     user_words: tuple[tuple[str, int | None], ...] = ()
     tests: tuple[RegressionCase, ...] = ()
-    # Two entries sharing one phrasing: served (the matcher offers both), but `wxbot kb check` fails.
-    collisions: tuple[Problem, ...] = ()
     # Worth an admin's look: expired entries.
     warnings: tuple[Problem, ...] = ()
-    by_id: dict[str, FaqEntry] = field(default_factory=dict, compare=False)
+    by_id: dict[str, FaqEntry] = field(default_factory=dict, compare=False, repr=False)
+    # FAQ file (relative path) → (digest of its bytes, its entries): lets a reload skip unchanged files.
+    parsed: dict[str, tuple[bytes, tuple[FaqEntry, ...]]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.by_id:

@@ -79,6 +79,8 @@ def _load(directory: Path) -> Matcher:
 @kb_app.command("check")
 def check(knowledge: KnowledgeOpt = None) -> None:
     """检查知识库：格式错误（文件:行号）、重复 id、问法冲突、过期条目、回归用例；有错误时退出码非 0。"""
+    from knowledge.loader import find_collisions
+
     directory = _directory(knowledge)
     matcher = _load(directory)
     kb = matcher.kb
@@ -88,7 +90,7 @@ def check(knowledge: KnowledgeOpt = None) -> None:
 
     # Two entries sharing a phrasing can never both be answered: an error here, although a reload
     # tolerates it so that one careless edit does not keep every other fix from going live.
-    errors.extend(str(p) for p in kb.collisions)
+    errors.extend(str(p) for p in find_collisions(kb.entries))
     warnings.extend(str(p) for p in kb.warnings)
 
     # A standard question that the matcher gives to another entry: the two need telling apart.
