@@ -14,6 +14,7 @@ shutdown `await asyncio.to_thread(logger.stop)`, which drains the queue (or spoo
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import threading
@@ -26,13 +27,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app import metrics
 from app.turnlog import store
-from app.turnlog.privacy import pseudonym
 from app.turnlog.record import TurnRecord
-from app.turnlog.rows import row_from_json, row_to_json, to_row
+from app.turnlog.rows import Row, RowMaker, row_from_json, row_to_json
 from app.turnlog.spool import Entry, Spool
 
 if TYPE_CHECKING:
@@ -61,6 +68,30 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The database is unreachable, locked, or not migrated yet: keep the rows and retry. Anything
+# else is a problem with particular rows.
+OUTAGE = (OperationalError, InterfaceError, ProgrammingError, DisconnectionError, PoolTimeout, OSError)
+
+# In memory an entry is ("row", Row, None) or ("erase", user_id, iso time); in the spool, JSON.
+Live = tuple[str, Any, Any]
+
+
+def _to_json(entry: Live) -> Entry:
+    if entry[0] == "row":
+        return {"kind": "row", "v": row_to_json(entry[1])}
+    return {"kind": "erase", "user_id": entry[1], "at": entry[2]}
+
+
+def _from_json(entry: Entry) -> Live:
+    if entry["kind"] == "row":
+        return ("row", row_from_json(entry["v"]), None)
+    return ("erase", entry["user_id"], entry["at"])
+
+
+def _count_rows(entries: list[Live]) -> int:
+    return sum(1 for e in entries if e[0] == "row")
+
+
 class TurnLogger:
     def __init__(
         self,
@@ -77,7 +108,7 @@ class TurnLogger:
     ) -> None:
         self.enabled = enabled and engine is not None
         self._engine = engine
-        self._key = pseudonym_key
+        self._make_row = RowMaker(pseudonym_key)
         self._queue: deque[tuple[str, TurnRecord] | _Erase] = deque()
         self._queue_size = queue_size
         self._batch_size = batch_size
@@ -229,17 +260,15 @@ class TurnLogger:
                 break
         return batch
 
-    def _prepare(self, batch: list[tuple[str, TurnRecord] | _Erase]) -> list[Entry]:
-        entries: list[Entry] = []
+    def _prepare(self, batch: list[tuple[str, TurnRecord] | _Erase]) -> list[Live]:
+        entries: list[Live] = []
         for item in batch:
             if isinstance(item, _Erase):
-                entries.append(
-                    {"kind": "erase", "user_id": pseudonym(self._key, item.openid), "at": item.at.isoformat()}
-                )
+                entries.append(("erase", self._make_row.pseudonym(item.openid), item.at.isoformat()))
                 continue
             record_id, record = item
             try:
-                entries.append({"kind": "row", **row_to_json(to_row(record_id, record, self._key))})
+                entries.append(("row", self._make_row(record_id, record), None))
             except Exception:
                 self.stats.errors += 1
                 metrics.TURNLOG_ERRORS.labels("prepare").inc()
@@ -254,73 +283,73 @@ class TurnLogger:
             else:
                 try:
                     self._sink(entries)
-                    rows = sum(1 for e in entries if e["kind"] == "row")
+                    rows = _count_rows(entries)
                     self.stats.written += rows
                     metrics.TURNLOG_WRITTEN.inc(rows)
-                except (IntegrityError, DataError):
-                    self._write_one_by_one(entries)
-                except Exception as exc:
+                except OUTAGE as exc:
                     self._mark_down(exc)
                     self._to_spool(entries)
+                except Exception:
+                    # Not the database going away: some row it (or we) cannot handle. Find it.
+                    self._write_one_by_one(entries)
         finally:
             with self._done:
                 self._processed += len(batch)
                 self._done.notify_all()
 
-    def _sink(self, entries: list[Entry]) -> None:
+    def _replay_sink(self, entries: list[Entry]) -> None:
+        self._sink([_from_json(e) for e in entries])
+
+    def _sink(self, entries: list[Live]) -> None:
         """Apply entries in order: runs of rows as one insert, erasures as they come."""
         assert self._engine is not None
-        rows: list[dict[str, Any]] = []
+        rows: list[Row] = []
         for entry in entries:
-            if entry["kind"] == "row":
-                row = dict(entry)
-                del row["kind"]
-                rows.append(row_from_json(row))
+            if entry[0] == "row":
+                rows.append(entry[1])
                 continue
             if rows:
                 store.insert_rows(self._engine, rows)
                 rows = []
-            if entry["kind"] == "erase":
-                store.erase_user(self._engine, entry["user_id"], datetime.fromisoformat(entry["at"]))
+            store.erase_user(self._engine, entry[1], datetime.fromisoformat(entry[2]))
         if rows:
             store.insert_rows(self._engine, rows)
 
-    def _write_one_by_one(self, entries: list[Entry]) -> None:
+    def _write_one_by_one(self, entries: list[Live]) -> None:
         for entry in entries:
             try:
                 self._sink([entry])
-                if entry["kind"] == "row":
+                if entry[0] == "row":
                     self.stats.written += 1
                     metrics.TURNLOG_WRITTEN.inc()
-            except (IntegrityError, DataError):
-                # A row the database refuses (not an outage): set it aside for a human, don't retry forever.
-                self.stats.rejected += 1
-                metrics.TURNLOG_ERRORS.labels("rejected").inc()
-                log.exception("turnlog: row rejected by the database; kept in the spool dir as .rejected")
-                self._reject(entry)
-            except Exception as exc:
+            except OUTAGE as exc:
                 self._mark_down(exc)
                 self._to_spool([entry])
+            except Exception:
+                # A row that cannot be stored (not an outage): set it aside for a human rather
+                # than retry it forever.
+                self.stats.rejected += 1
+                metrics.TURNLOG_ERRORS.labels("rejected").inc()
+                log.exception("turnlog: row rejected; kept in the spool dir as .rejected")
+                self._reject(entry)
 
-    def _reject(self, entry: Entry) -> None:
-        import json
-
+    def _reject(self, entry: Live) -> None:
         self.spool.directory.mkdir(parents=True, exist_ok=True)
         with (self.spool.directory / f"turnlog-{os.getpid()}.rejected").open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            fh.write(json.dumps(_to_json(entry), ensure_ascii=False) + "\n")
 
-    def _to_spool(self, entries: list[Entry]) -> None:
+    def _to_spool(self, entries: list[Live]) -> None:
         if not entries:
             return
         try:
-            self.spool.append(entries)
+            self.spool.append([_to_json(e) for e in entries])
         except OSError:
             # Disk full or unwritable: nothing more we can do without blocking replies.
             self.stats.errors += 1
             metrics.TURNLOG_ERRORS.labels("spool").inc()
             log.exception("turnlog: could not spool %d entries", len(entries))
             return
-        rows = sum(1 for e in entries if e["kind"] == "row")
+        rows = _count_rows(entries)
         self.stats.spooled += rows
         metrics.TURNLOG_SPOOLED.inc(rows)
 
@@ -347,7 +376,7 @@ class TurnLogger:
             self._down = False
             return
         try:
-            replayed = self.spool.replay(self._sink)
+            replayed = self.spool.replay(self._replay_sink)
         except Exception as exc:
             self._mark_down(exc)
             return

@@ -8,6 +8,8 @@ queued in another worker, or spooled during an outage) are pseudonymised on the 
 
 from __future__ import annotations
 
+import json
+import math
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -17,6 +19,20 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.models import TurnErasure, TurnRow
+from app.turnlog.rows import (
+    COLUMNS,
+    CONSULTATION_ID,
+    DEDUP_KEY,
+    IS_RETRY,
+    RECEIVED_AT,
+    RESOLVED,
+    STAGES,
+    TEXT,
+    USER_ID,
+    Row,
+    as_dict,
+    from_dict,
+)
 
 # Long enough to cover a queue drain and a realistic outage's spool replay.
 ERASURE_TTL = timedelta(days=7)
@@ -30,31 +46,93 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
     raise NotImplementedError(f"the turn log needs PostgreSQL or SQLite, not {dialect}")
 
 
-def _apply_erasures(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    users = {row["user_id"] for row in rows}
-    if not users:
-        return
+def _apply_erasures(conn: Connection, rows: Sequence[Row]) -> Sequence[Row]:
+    """The rows, with those of users erased after receiving them already pseudonymised."""
+    users = {row[USER_ID] for row in rows}
     erased = {
         e.user_id: (e.replacement, e.erased_at)
         for e in conn.execute(select(TurnErasure).where(TurnErasure.user_id.in_(users))).scalars()
     }
     if not erased:
-        return
+        return rows
+    out = []
     for row in rows:
-        hit = erased.get(row["user_id"])
-        if hit is not None and row["received_at"] <= hit[1]:
-            row.update(user_id=hit[0], text="", dedup_key="", consultation_id="")
+        hit = erased.get(row[USER_ID])
+        if hit is not None and row[RECEIVED_AT] <= hit[1]:
+            row = list(row)
+            row[USER_ID], row[TEXT], row[DEDUP_KEY], row[CONSULTATION_ID] = hit[0], "", "", ""
+        out.append(row)
+    return out
 
 
-def insert_rows(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert prepared rows in one transaction, skipping record ids already stored."""
+_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def stages_json(stages: dict[str, float]) -> str:
+    """The stage timings as JSON; hand-formatted in the common case (plain keys, finite numbers)."""
+    try:
+        if all(k.isidentifier() and math.isfinite(v) for k, v in stages.items()):
+            return "{" + ",".join(f'"{k}":{float(v)!r}' for k, v in stages.items()) + "}"
+    except (AttributeError, TypeError):
+        pass
+    # A bad timing is dropped, not allowed to lose the row.
+    clean: dict[str, float] = {}
+    for key, value in stages.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number):
+            clean[str(key)] = number
+    return _json(clean)
+
+
+def _sqlite_params(row: Row) -> Row:
+    # Stored exactly as SQLAlchemy's SQLite DateTime would (naive UTC text), so range
+    # queries compare like with like.
+    out = list(row)
+    out[RECEIVED_AT] = row[RECEIVED_AT].replace(tzinfo=None).isoformat(" ", "microseconds")
+    out[STAGES] = stages_json(row[STAGES])
+    out[IS_RETRY] = int(row[IS_RETRY])
+    out[RESOLVED] = int(row[RESOLVED])
+    return out
+
+
+def _psycopg_params(row: Row) -> Row:
+    out = list(row)
+    out[STAGES] = stages_json(row[STAGES])
+    return out
+
+
+_COLUMN_LIST = ", ".join(COLUMNS)
+# Hand-written for the two drivers we ship: the turn log inserts on every delivery, and
+# SQLAlchemy's per-parameter processing cost several times the insert itself (bench/turnlog.py).
+_SQLITE_INSERT = (
+    f"INSERT INTO turns ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+    "ON CONFLICT (record_id) DO NOTHING"
+)
+_PSYCOPG_INSERT = (
+    f"INSERT INTO turns ({_COLUMN_LIST}) VALUES "
+    f"({', '.join('%s::json' if c == 'stages' else '%s' for c in COLUMNS)}) "
+    "ON CONFLICT (record_id) DO NOTHING"
+)
+
+
+def insert_rows(engine: Engine, rows: Sequence[Row | dict[str, Any]]) -> None:
+    """Insert rows (`RowMaker` lists, or column → value dicts) in one transaction, skipping
+    record ids already stored. Rows must be masked and pseudonymised already."""
     if not rows:
         return
+    lists = [from_dict(r) if isinstance(r, dict) else r for r in rows]
+    dialect, driver = engine.dialect.name, engine.dialect.driver
     with engine.begin() as conn:
-        pending = [dict(row) for row in rows]
-        _apply_erasures(conn, pending)
-        # executemany: sqlite3's native one, or SQLAlchemy's batched multi-VALUES on psycopg.
-        conn.execute(_insert_ignoring_duplicates(engine.dialect.name), pending)
+        pending = _apply_erasures(conn, lists)
+        if dialect == "sqlite" and driver == "pysqlite":
+            conn.exec_driver_sql(_SQLITE_INSERT, [tuple(_sqlite_params(r)) for r in pending])
+        elif dialect == "postgresql" and driver == "psycopg":
+            conn.exec_driver_sql(_PSYCOPG_INSERT, [tuple(_psycopg_params(r)) for r in pending])
+        else:
+            conn.execute(_insert_ignoring_duplicates(dialect), [as_dict(r) for r in pending])
 
 
 def erase_user(engine: Engine, user_id: str, erased_at: datetime) -> int:

@@ -80,12 +80,48 @@ def test_retries_are_rows_of_their_own_marked_as_such(logger: TurnLogger, engine
 
 def test_submit_never_raises_on_a_malformed_record(logger: TurnLogger, engine: Engine) -> None:
     broken = record(1)
-    broken.stages = {"handle": "not a number"}  # type: ignore[dict-item]
+    broken.received_at = None  # type: ignore[assignment]
     logger.submit(broken)
     logger.submit(record(2))
     logger.flush()
     assert count(engine) == 1
     assert logger.stats.errors == 1
+
+
+def test_a_bad_stage_timing_is_dropped_not_the_row(logger: TurnLogger, engine: Engine) -> None:
+    logger.submit(record(1, stages={"handle": "slow", "parse": 0.5, "odd": float("nan")}))
+    logger.flush()
+    (row,) = rows(engine)
+    assert row.stages == {"parse": 0.5}
+
+
+def test_a_row_that_cannot_be_stored_is_set_aside_and_the_rest_written(
+    logger: TurnLogger, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from app.turnlog import store
+
+    real_insert = store.insert_rows
+
+    def picky_insert(eng: Engine, batch: list) -> None:  # type: ignore[type-arg]
+        if any("poison" in str(row) for row in batch):
+            raise ValueError("cannot store this row")
+        real_insert(eng, batch)
+
+    monkeypatch.setattr(store, "insert_rows", picky_insert)
+    logger.submit(record(1, text="poison"))
+    logger.submit(record(2))
+    logger.flush()
+    assert count(engine) == 1
+    assert logger.stats.rejected == 1
+    assert logger.database_down is False
+    (rejected,) = (tmp_path / "spool").glob("*.rejected")
+    assert "poison" in rejected.read_text()
+
+
+def test_nul_characters_are_stripped_from_text(logger: TurnLogger, engine: Engine) -> None:
+    logger.submit(record(1, text="社保\x00卡"))
+    logger.flush()
+    assert rows(engine)[0].text == "社保卡"
 
 
 def test_full_queue_drops_and_counts_instead_of_blocking(engine: Engine, tmp_path: Path) -> None:

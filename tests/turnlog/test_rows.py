@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.turnlog.privacy import pseudonym
-from app.turnlog.rows import row_from_json, row_to_json, to_row
+from app.turnlog.rows import RowMaker, as_dict, row_from_json, row_to_json, to_row
 from tests.turnlog.records import T0, record
 
 KEY = b"test-key"
@@ -39,7 +39,17 @@ def test_long_values_are_clipped_to_their_columns() -> None:
 
 
 def test_json_round_trip_preserves_the_row() -> None:
-    row = to_row("r1", record(), KEY)
+    row = RowMaker(KEY)("r1", record())
     back = row_from_json(row_to_json(row))
     assert back == row
-    assert isinstance(back["received_at"], datetime)
+    assert isinstance(as_dict(back)["received_at"], datetime)
+
+
+def test_cached_pseudonyms_equal_fresh_ones() -> None:
+    maker = RowMaker(KEY)
+    assert maker.pseudonym("o1") == maker.pseudonym("o1") == pseudonym(KEY, "o1")
+
+
+def test_dedup_key_keeps_the_message_part_behind_the_pseudonym() -> None:
+    row = to_row("r1", record(openid="oABC", dedup_key="oABC:123456"), KEY)
+    assert row["dedup_key"] == pseudonym(KEY, "oABC")[:16] + ":123456"

@@ -1,0 +1,117 @@
+"""The turn log's cost on the callback: throughput and p99 with TURNLOG_ENABLED on and off.
+
+Two copies of the service run side by side on 127.0.0.1 (one uvicorn worker each, SQLite turn
+log in a temporary folder), driven by wrk with the same signed text deliveries as
+bench/callback.py. Rounds alternate off/on so drift on this shared machine hits both alike;
+the totals give throughput, and the median of the rounds' p99 is printed. Afterwards the "on"
+service is stopped (its logger drains on shutdown) and its rows are counted against the
+requests wrk completed, to show the log kept up rather than dropped.
+
+Goal (issue 5): ≤ 5% throughput loss with the turn log on.
+
+    .venv/bin/python bench/turnlog.py [--seconds 5] [--rounds 4] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.callback import SCRIPT, questions_file
+from bench.common import WrkResult, service, signed_query, wrk
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def count_rows(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from app.db.engine import make_engine
+    from app.db.models import TurnRow
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(TurnRow)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=5, help="length of one measured round")
+    parser.add_argument("--rounds", type=int, default=4, help="measured rounds per variant (alternating)")
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+
+    data = Path(tempfile.mkdtemp(prefix="wxbot-bench-turnlog-"))
+    on_url = f"sqlite:///{data / 'on.db'}"
+    wrk_env = {"QUESTIONS_FILE": str(questions_file()), "WRK_USERS": "20000"}
+    base_env = {"TIMESTAMP_WINDOW_S": "0", "TURNLOG_SPOOL_DIR": str(data / "spool")}
+    results: dict[str, list[WrkResult]] = {"off": [], "on": []}
+    # CPU the service process spent per request: unlike req/s, barely moved by whatever else
+    # runs on this machine, so it is the steadier measure of the log's own cost.
+    cpu_per_request: dict[str, list[float]] = {"off": [], "on": []}
+    sent_to_on = 0
+    with service(env={**base_env, "TURNLOG_ENABLED": "false", "DATABASE_URL": f"sqlite:///{data / 'off.db'}"}) \
+            as off, service(env={**base_env, "TURNLOG_ENABLED": "true", "DATABASE_URL": on_url}) as on:
+        targets = {"off": off, "on": on}
+        for name, svc in targets.items():
+            warm = wrk(f"{svc.base}/wechat?{signed_query()}", connections=args.concurrency, seconds=2,
+                       script=SCRIPT, env=wrk_env)
+            sent_to_on += warm.requests if name == "on" else 0
+        for n in range(args.rounds):
+            order = ("off", "on") if n % 2 == 0 else ("on", "off")
+            for name in order:
+                pid = targets[name].worker_pids()[0]
+                before = cpu_seconds(pid)
+                r = wrk(f"{targets[name].base}/wechat?{signed_query()}", connections=args.concurrency,
+                        seconds=args.seconds, script=SCRIPT, env=wrk_env)
+                # The writer thread may still be draining this round's last batch: let it finish.
+                time.sleep(1.0)
+                cpu_per_request[name].append((cpu_seconds(pid) - before) / max(r.requests, 1) * 1e6)
+                results[name].append(r)
+                sent_to_on += r.requests if name == "on" else 0
+                print(f"round {n + 1} {name:<3} {r.rps:>8.0f} req/s  p50 {r.p50_ms:>6.2f} ms  "
+                      f"p99 {r.p99_ms:>6.2f} ms  errors {r.errors}", flush=True)
+    # Both services have exited: the "on" one drained its queue in the lifespan shutdown.
+    rows = count_rows(on_url)
+
+    def rps(name: str) -> float:
+        return sum(r.requests for r in results[name]) / (args.seconds * args.rounds)
+
+    def p99(name: str) -> float:
+        return statistics.median(r.p99_ms for r in results[name])
+
+    ratio = rps("on") / rps("off")
+    pair_ratios = [on.rps / off.rps for on, off in zip(results["on"], results["off"], strict=True)]
+    cpu_off, cpu_on = statistics.median(cpu_per_request["off"]), statistics.median(cpu_per_request["on"])
+    print()
+    print(f"concurrency {args.concurrency}, {args.rounds} × {args.seconds} s per variant")
+    print(f"turn log off  {rps('off'):>8.0f} req/s   p99 {p99('off'):>6.2f} ms (median of rounds)")
+    print(f"turn log on   {rps('on'):>8.0f} req/s   p99 {p99('on'):>6.2f} ms (median of rounds)")
+    print(f"throughput ratio on/off {ratio:.3f} pooled, {statistics.median(pair_ratios):.3f} median of rounds; "
+          f"p99 ratio on/off {p99('on') / p99('off'):.2f}")
+    print(f"service CPU per request: off {cpu_off:.0f} µs, on {cpu_on:.0f} µs → "
+          f"{(cpu_on / cpu_off - 1) * 100:+.1f}% (the log's cost where the CPU is the limit)")
+    print(f"rows written by the 'on' service: {rows} for {sent_to_on} completed requests "
+          f"({rows / max(sent_to_on, 1):.3f}; in-flight requests at each round's end add a few)")
+    ok = ratio >= 0.95
+    errors = sum(r.errors for rs in results.values() for r in rs)
+    print(f"goal: throughput loss ≤ 5% → {'met' if ok else 'NOT met'}; errors: {errors}")
+    return 0 if ok and errors == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
