@@ -15,6 +15,7 @@ from sqlalchemy.pool import StaticPool
 
 # How long a SQLite writer waits for another process's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_S = 15.0
+PG_CONNECT_TIMEOUT_S = 5
 
 
 def normalise_url(url: str) -> str:
@@ -29,6 +30,10 @@ def make_engine(url: str, *, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S, **kw
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
+        if parsed.get_driver_name() == "psycopg" and "connect_timeout" not in parsed.query:
+            # An unreachable host would otherwise hold the turn-log writer for minutes (TCP
+            # timeouts) instead of letting it spool and move on.
+            kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
         return create_engine(parsed, **kwargs)
 
     database = parsed.database or ""
