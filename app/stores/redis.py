@@ -6,6 +6,12 @@ that callers can degrade, and short socket timeouts keep a dead Redis from holdi
 WeChat's deadline. After Redis restarts, the first command on a stale pooled connection is
 retried once on a fresh one, so callers see no error once Redis is back.
 
+A turn makes several store calls (dedup, rate limit, lock, session, dedup mark). Against a hung
+Redis each would wait out its timeout, and their sum passes WeChat's deadline
+(tests/faults/test_redis_outage.py). So after a failure the store fails fast for `cooldown_s`
+without touching Redis; then one call probes (the others keep failing fast meanwhile) and its
+success closes the breaker. `ping` always probes, so health checks see the truth.
+
 Locks are `SET NX PX` with a random token, polled with a short backoff, and released by a Lua
 compare-and-delete, so a holder whose lease ran out cannot free the next holder's lock. Unlike
 the in-process store, waiters are not served in arrival order.
@@ -16,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import cast
@@ -55,11 +62,14 @@ return 0
 
 
 class RedisStore:
-    def __init__(self, client: Redis, *, prefix: str = "wxbot:") -> None:
+    def __init__(self, client: Redis, *, prefix: str = "wxbot:", cooldown_s: float = 0.0) -> None:
         self._redis = client
         self._prefix = prefix
         self._incr = client.register_script(_INCR)
         self._release = client.register_script(_RELEASE)
+        self._cooldown_s = cooldown_s
+        # Monotonic time until which calls fail without I/O; 0 while Redis is healthy.
+        self._open_until = 0.0
 
     @classmethod
     def from_url(
@@ -69,6 +79,7 @@ class RedisStore:
         prefix: str = "wxbot:",
         connect_timeout: float = 0.5,
         op_timeout: float = 1.0,
+        cooldown_s: float = 1.0,
     ) -> RedisStore:
         """Build a store with timeouts that keep a reply within its budget (no I/O here)."""
         client = Redis.from_url(
@@ -81,33 +92,33 @@ class RedisStore:
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=10,
         )
-        return cls(client, prefix=prefix)
+        return cls(client, prefix=prefix, cooldown_s=cooldown_s)
 
     # -- key-value -------------------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
-        with _unavailable("get"):
+        with self._guard("get"):
             value = await self._redis.get(self._prefix + key)
         # decode_responses is off, so values come back as the bytes we stored.
         return cast("bytes | None", value)
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
-        with _unavailable("set"):
+        with self._guard("set"):
             await self._redis.set(self._prefix + key, value, px=_ms(ttl))
 
     async def set_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
-        with _unavailable("set_if_absent"):
+        with self._guard("set_if_absent"):
             created = await self._redis.set(self._prefix + key, value, px=_ms(ttl), nx=True)
         return bool(created)
 
     async def delete(self, *keys: str) -> None:
         if not keys:
             return
-        with _unavailable("delete"):
+        with self._guard("delete"):
             await self._redis.delete(*(self._prefix + key for key in keys))
 
     async def incr(self, key: str, ttl: float) -> int:
-        with _unavailable("incr"):
+        with self._guard("incr"):
             count = await self._incr(keys=[self._prefix + key], args=[_ms(ttl)])
         return int(count)
 
@@ -122,7 +133,7 @@ class RedisStore:
         deadline = loop.time() + wait
         delay = _POLL_FIRST_S
         while True:
-            with _unavailable("lock"):
+            with self._guard("lock"):
                 if await self._redis.set(name, token, px=lease, nx=True):
                     break
             remaining = deadline - loop.time()
@@ -139,9 +150,10 @@ class RedisStore:
         # Never raises: the work under the lock is done, and if Redis is unreachable the
         # lease frees the lock soon enough; failing the caller here would gain nothing.
         try:
-            released = await self._release(keys=[name], args=[token])
-        except (RedisError, OSError) as exc:
-            log.warning("redis_unlock_failed", error=type(exc).__name__)
+            with self._guard("unlock"):
+                released = await self._release(keys=[name], args=[token])
+        except StoreUnavailable as exc:
+            log.warning("redis_unlock_failed", error=type(exc.__cause__ or exc).__name__)
             return
         if not released:
             log.warning("lock_lease_expired_before_release")
@@ -149,22 +161,48 @@ class RedisStore:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def ping(self) -> bool:
+        # Bypasses the breaker: a health check must ask Redis itself, and its answer counts.
         try:
-            return bool(await self._redis.ping())
+            ok = bool(await self._redis.ping())
         except (RedisError, OSError):
+            self._trip()
             return False
+        self._close_breaker()
+        return ok
 
     async def close(self) -> None:
         await self._redis.aclose()
 
 
-@contextmanager
-def _unavailable(operation: str) -> Iterator[None]:
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        # The message names host and port at most; the URL (and any password) is not in it.
-        raise StoreUnavailable(f"redis {operation} failed: {exc}") from exc
+    # -- the breaker ------------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, operation: str) -> Iterator[None]:
+        if self._open_until:
+            now = time.monotonic()
+            if now < self._open_until:
+                raise StoreUnavailable(f"redis {operation} skipped: unavailable moments ago")
+            # This call is the probe; others fail fast until it succeeds or fails.
+            self._open_until = now + self._cooldown_s
+        try:
+            yield
+        except (RedisError, OSError) as exc:
+            self._trip()
+            # The message names host and port at most; the URL (and any password) is not in it.
+            raise StoreUnavailable(f"redis {operation} failed: {exc}") from exc
+        self._close_breaker()
+
+    def _trip(self) -> None:
+        if self._cooldown_s <= 0:
+            return
+        if not self._open_until:
+            log.warning("redis_unavailable_failing_fast", cooldown_s=self._cooldown_s)
+        self._open_until = time.monotonic() + self._cooldown_s
+
+    def _close_breaker(self) -> None:
+        if self._open_until:
+            self._open_until = 0.0
+            log.warning("redis_available_again")
 
 
 def _ms(ttl: float) -> int:
