@@ -220,8 +220,12 @@ class TurnProcessor:
             log.warning("store unavailable during turn: %s", type(exc).__name__)
             stages.mark("lock")
             result = await self._dispatch(message, Session(openid=openid))
-            if result.route == "flow":
-                result = TurnResult(TextReply(STORE_DOWN_FLOW), "flow", None, result.meta)
+            # Without the session we cannot tell a question the FAQ does not know from an
+            # answer to a flow's question (「明天上午」, a name, a number): both fall back, and a
+            # citizen mid-flow told "no answer found" would think the flow is lost. A clarify
+            # menu cannot work either, since the choice cannot be remembered.
+            if result.route in ("flow", "fallback", "clarify"):
+                result = TurnResult(TextReply(STORE_DOWN_FLOW), result.route, None, result.meta)
             stages.mark("handle")
             return _Handled(result, False)
 
