@@ -32,7 +32,14 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel
 
-from knowledge.normalize import DEFAULT_VOCABULARY, Vocabulary, normalize, segment, tokenizer_generation
+from knowledge.normalize import (
+    DEFAULT_VOCABULARY,
+    Vocabulary,
+    add_words,
+    normalize,
+    segment,
+    tokenizer_generation,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,12 @@ class Hit:
     score: float
     # The document's phrase that matched best (as written).
     phrase: str = ""
+    # Share of the query's word weight that one of the document's phrases contains (0..1): when
+    # the runner-up covers the query as well as the best, the query does not tell them apart…
+    coverage: float = 0.0
+    # …unless one of the document's phrases restates the query: nearly the same text, or exactly
+    # the query's words (synonyms and stopwords aside).
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +80,12 @@ class Analysis:
 def analyze(text: str, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> Analysis:
     words = tuple(w for w in segment(normalize(text), vocabulary) if w not in vocabulary.stopwords)
     return Analysis(words, "".join(words))
+
+
+# Shares at or above this count as whole, allowing for floating-point rounding.
+_FULL = 0.999
+# Edit similarity at which two texts say the same thing (「居住证怎么办」 / 「居住证怎么办理」: 0.92).
+_NEAR_IDENTICAL = 0.9
 
 
 def _bigrams(text: str) -> set[str]:
@@ -139,6 +158,8 @@ class PhraseIndex:
         self.weights = weights or ScoreWeights()
         self._candidates = candidates
         self._walk = walk
+        # Synonyms only apply to words the tokenizer cuts out whole.
+        add_words((w, None) for w in {*vocabulary.synonyms, *vocabulary.synonyms.values()})
         self._generation = tokenizer_generation()
         known: dict[str, str] = {}
         if reuse is not None and reuse.vocabulary == vocabulary and reuse._generation == self._generation:
@@ -261,6 +282,9 @@ class PhraseIndex:
         ratio = Indel.normalized_similarity
         best: dict[int, float] = {}
         best_phrase: dict[int, int] = {}
+        coverage: dict[int, float] = {}
+        exact: set[int] = set()
+        q_total = qw_norm * qw_norm
         owner, words, wnorm, bnorm, cnorm = self._owner, self._words, self._wnorm, self._bnorm, self._cnorm
         for p in self._shortlist(qw, qw_norm, qb, qb_norm):
             padded = words[p]
@@ -268,16 +292,23 @@ class PhraseIndex:
             w_dot = sum([v for f, v in q_padded if f in padded])
             c_dot = sum([v for f, v in q_chars if f in p_text])
             b_dot = sum([v for f, v in q_bigrams if f in p_text])
+            similarity = ratio(a.text, p_text)
             score = (
                 weights.words * w_dot / (qw_norm * wnorm[p])
                 + weights.chars * c_dot / (qc_norm * cnorm[p])
                 + (weights.bigrams * b_dot / (qb_norm * bnorm[p]) if b_dot else 0.0)
-                + weights.ratio * ratio(a.text, p_text)
+                + weights.ratio * similarity
             ) / total
             d = owner[p]
             if score > best.get(d, -1.0):
                 best[d] = score
                 best_phrase[d] = p
+            if w_dot > coverage.get(d, 0.0):
+                coverage[d] = w_dot
+            # A restatement: nearly the same text, or the same word set (everything the query
+            # says is in the phrase and nothing more).
+            if similarity >= _NEAR_IDENTICAL or (w_dot >= _FULL * q_total and w_dot >= _FULL * wnorm[p] * wnorm[p]):
+                exact.add(d)
         # The best phrase decides, with a share for the whole entry: a query often combines words
         # that the entry's phrasings use separately (measured: +3 points top-1 on the dev set
         # with similar questions, no change without them).
@@ -296,7 +327,8 @@ class PhraseIndex:
         for d in sorted(best, key=best.__getitem__, reverse=True):
             doc_id = self._doc_ids[d]
             if allow is None or allow(doc_id):
-                hits.append(Hit(doc_id, min(best[d], 1.0), self._texts[best_phrase[d]]))
+                cover = min(coverage.get(d, 0.0) / q_total, 1.0)
+                hits.append(Hit(doc_id, min(best[d], 1.0), self._texts[best_phrase[d]], cover, d in exact))
                 if len(hits) == k:
                     break
         return hits

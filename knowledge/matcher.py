@@ -25,6 +25,8 @@ from knowledge.normalize import add_words
 from knowledge.schema import FaqEntry, KnowledgeBase
 
 Decision = Literal["answer", "clarify", "fallback"]
+# Coverage (Hit.coverage) that counts as "contains every word of the query", allowing for rounding.
+FULL_COVERAGE = 0.999
 
 
 class MatchConfig(BaseModel):
@@ -123,6 +125,20 @@ def decide(hits: list[Hit], config: MatchConfig) -> tuple[Decision, list[Hit]]:
     if not hits or hits[0].score < config.clarify_threshold:
         return "fallback", top
     best, runner_up = hits[0].score, (hits[1].score if len(hits) > 1 else 0.0)
-    if best >= config.answer_threshold and best - runner_up >= config.answer_margin:
+    if best >= config.answer_threshold and best - runner_up >= config.answer_margin and not _indistinct(hits, config):
         return "answer", top
     return "clarify", [top[0], *(h for h in top[1:] if h.score >= config.menu_floor)]
+
+
+def _indistinct(hits: list[Hit], config: MatchConfig) -> bool:
+    """The runner-up contains every word of the query too, so nothing the user said favours the best.
+
+    Typically a bare topic (「护照」, 「公积金」) that several entries are about: the best one then
+    wins only by being the shortest, and a menu serves the user better than a guess. Not when the
+    best has a phrase with exactly the query's words: the admins wrote that question. (On the dev
+    set this affects ~1% of questions and moves a few answers into menus, at no cost in the share
+    resolved within two turns.)
+    """
+    if len(hits) < 2 or hits[1].score < config.clarify_threshold or hits[0].exact:
+        return False
+    return hits[0].coverage >= FULL_COVERAGE and hits[1].coverage >= FULL_COVERAGE
