@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rapidfuzz.distance import Indel
 
 import knowledge.index as index_module
 from knowledge.index import PhraseIndex
@@ -71,13 +72,13 @@ def test_only_a_bounded_shortlist_is_scored_exactly(monkeypatch: pytest.MonkeyPa
     docs = [(f"d{i}", [f"第{i}号业务怎么办理", f"办理第{i}号业务要带什么材料"]) for i in range(2000)]
     index = PhraseIndex(docs, candidates=40)
     scored: list[str] = []
-    real = index_module.Indel.normalized_similarity
+    real = Indel.normalized_similarity
 
     def recording(a: str, b: str) -> float:
         scored.append(b)
         return float(real(a, b))
 
-    monkeypatch.setattr(index_module.Indel, "normalized_similarity", recording)
+    monkeypatch.setattr(Indel, "normalized_similarity", recording)
     [hit, *_] = index.search("第1234号业务怎么办理", k=3)
     assert hit.doc_id == "d1234"
     assert 0 < len(scored) <= 40
