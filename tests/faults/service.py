@@ -110,8 +110,14 @@ class Service:
             return ""
 
     def crashes(self) -> list[str]:
-        """Log lines that mean a request escaped every handler (a 500) or the app died."""
-        markers = ("Exception in ASGI application", "Traceback (most recent call last)", "Application startup failed")
+        """Log lines that mean a bug: a request escaped every handler (a 500), a handler raised
+        (the user got the generic apology), a late turn died, or the app failed to start.
+
+        Failures the service expects under a fault (a ticket not written, a backend timing out)
+        are logged too, with tracebacks; they are not crashes.
+        """
+        markers = ("Exception in ASGI application", "handler failed", "late turn failed",
+                   "Application startup failed")
         return [line for line in self.log().splitlines() if any(m in line for m in markers)]
 
 
