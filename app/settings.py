@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     turnlog_queue_size: int = Field(default=10_000, gt=0)
     turnlog_batch_size: int = Field(default=500, gt=0)
     turnlog_flush_interval_s: float = Field(default=0.5, gt=0)
+    # Where the writer runs: a helper process keeps its CPU work off the worker's GIL.
+    turnlog_writer: Literal["process", "thread"] = "process"
     # Consultations (docs/consultations.md): idle gap that starts a new one, and how long an
     # FAQ answer must go without a re-ask to count as resolved.
     consultation_idle_minutes: float = Field(default=30, gt=0)

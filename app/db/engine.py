@@ -36,9 +36,15 @@ def make_engine(url: str, *, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S, **kw
             kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
         return create_engine(parsed, **kwargs)
 
+    if "timeout" in parsed.query:
+        # `sqlite:///x.db?timeout=0.5`: the URL carries the busy timeout, so another process
+        # given the same URL (the turn-log writer) behaves the same.
+        busy_timeout_s = float(parsed.query["timeout"])  # type: ignore[arg-type]
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
-    connect_args: dict[str, Any] = {"timeout": busy_timeout_s, "check_same_thread": False}
+    connect_args: dict[str, Any] = {"check_same_thread": False}
+    if "timeout" not in parsed.query:
+        connect_args["timeout"] = busy_timeout_s
     if in_memory:
         # One shared connection, or every thread would see its own empty database.
         kwargs.setdefault("poolclass", StaticPool)

@@ -2,10 +2,16 @@
 
 `submit` only appends to a bounded in-memory queue (no lock, no I/O, never raises); a full
 queue drops the record and counts it (`wxbot_turnlog_dropped_total`) rather than slow a reply.
-One background thread drains the queue in batches, masks and pseudonymises each record
-(`app.turnlog.rows`) and inserts the batch. When the database is unreachable the batch goes
-to the local spool (`app.turnlog.spool`) and is replayed once a retry succeeds; record ids
-generated at submit make every insert idempotent, so nothing is lost or written twice.
+A drain thread takes batches off the queue and hands them to the writer core
+(`app.turnlog.writer`), which masks, pseudonymises and inserts them, or spools them while the
+database is unreachable and replays them when it returns. Record ids are generated at submit,
+so every insert is idempotent: nothing is lost or written twice.
+
+Where the writer runs:
+- `process` (the default): in a helper process (`app.turnlog.child`) fed over a pipe, so its
+  CPU work never holds the worker's GIL; the drain thread only packs records into frames.
+  If the helper dies, the logger falls back to `thread` with the batches it had not confirmed.
+- `thread`: on the drain thread itself (tests, in-memory SQLite, or TURNLOG_WRITER=thread).
 
 Lifecycle (app lifespan): `TurnLogger.from_settings(settings, engine)`, `start()`, and on
 shutdown `await asyncio.to_thread(logger.stop)`, which drains the queue (or spools it).
@@ -13,45 +19,38 @@ shutdown `await asyncio.to_thread(logger.stop)`, which drains the queue (or spoo
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import json
 import logging
 import os
+import pickle
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import (
-    DisconnectionError,
-    InterfaceError,
-    OperationalError,
-    ProgrammingError,
-    SQLAlchemyError,
-)
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+import app
 from app import metrics
-from app.turnlog import store
+from app.turnlog.child import pack, read_frame
 from app.turnlog.record import TurnRecord
-from app.turnlog.rows import Row, RowMaker, row_from_json, row_to_json
-from app.turnlog.spool import Entry, Spool
+from app.turnlog.writer import Erase, Item, Writer, WriterStats
 
 if TYPE_CHECKING:
     from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class _Erase:
-    openid: str
-    at: datetime
+WriterMode = Literal["process", "thread"]
+_record_values = attrgetter(*(f.name for f in fields(TurnRecord)))
 
 
 @dataclass(slots=True)
@@ -68,28 +67,160 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# The database is unreachable, locked, or not migrated yet: keep the rows and retry. Anything
-# else is a problem with particular rows.
-OUTAGE = (OperationalError, InterfaceError, ProgrammingError, DisconnectionError, PoolTimeout, OSError)
-
-# In memory an entry is ("row", Row, None) or ("erase", user_id, iso time); in the spool, JSON.
-Live = tuple[str, Any, Any]
-
-
-def _to_json(entry: Live) -> Entry:
-    if entry[0] == "row":
-        return {"kind": "row", "v": row_to_json(entry[1])}
-    return {"kind": "erase", "user_id": entry[1], "at": entry[2]}
+class _Backend(Protocol):
+    def write(self, batch: list[Item]) -> None: ...
+    def tick(self) -> None: ...
+    def stats(self) -> WriterStats: ...
+    def close(self, timeout: float) -> None: ...
 
 
-def _from_json(entry: Entry) -> Live:
-    if entry["kind"] == "row":
-        return ("row", row_from_json(entry["v"]), None)
-    return ("erase", entry["user_id"], entry["at"])
+class _ThreadBackend:
+    """The writer on the drain thread: simple, and all its CPU work shares the worker's GIL."""
+
+    def __init__(self, writer: Writer, done: Callable[[int], None]) -> None:
+        self.writer = writer
+        self._done = done
+        # The first tick replays what an earlier run left in the spool, on the drain thread.
+        self._first_tick = True
+
+    def write(self, batch: list[Item]) -> None:
+        try:
+            self.writer.write(batch)
+        finally:
+            self._done(len(batch))
+
+    def tick(self) -> None:
+        self.writer.tick(force=self._first_tick)
+        self._first_tick = False
+
+    def stats(self) -> WriterStats:
+        return self.writer.stats
+
+    def close(self, timeout: float) -> None:
+        self.writer.close()
 
 
-def _count_rows(entries: list[Live]) -> int:
-    return sum(1 for e in entries if e[0] == "row")
+class _ChildDied(Exception):
+    pass
+
+
+def _pack_item(item: Item) -> tuple[Any, ...]:
+    if isinstance(item, Erase):
+        return ("e", item.openid, item.at.isoformat())
+    return ("r", item[0], _record_values(item[1]))
+
+
+class _ProcessBackend:
+    """The writer in a helper process; this side packs batches and reads confirmations."""
+
+    def __init__(self, config: dict[str, Any], done: Callable[[int], None]) -> None:
+        self._done = done
+        self._stats = WriterStats()
+        self._lock = threading.Lock()
+        # Batches sent but not yet confirmed: resent to a fallback writer if the child dies.
+        self._unacked: dict[int, list[Item]] = {}
+        self._seq = itertools.count(1)
+        package_root = str(Path(app.__file__).resolve().parent.parent)
+        env = {k: v for k, v in os.environ.items() if k != metrics.MULTIPROC_ENV}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "app.turnlog.child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            # Its own session: a Ctrl-C meant for the server must not kill it before it drains.
+            start_new_session=True,
+        )
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._stdin: IO[bytes] = self._proc.stdin
+        self._stdin.write(pack(("config", config)))
+        self._stdin.flush()
+        self.alive = True
+        self._reader = threading.Thread(target=self._read, args=(self._proc.stdout,), name="turnlog-acks",
+                                        daemon=True)
+        self._reader.start()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        while True:
+            try:
+                message = read_frame(stream)
+            except Exception:
+                message = None
+            if message is None:
+                self.alive = False
+                return
+            kind = message[0]
+            if kind == "ack":
+                with self._lock:
+                    batch = self._unacked.pop(message[1], [])
+                    self._stats = WriterStats(**message[2])
+                self._done(len(batch))
+            elif kind in ("stats", "bye"):
+                with self._lock:
+                    self._stats = WriterStats(**message[1])
+
+    def write(self, batch: list[Item]) -> None:
+        seq = next(self._seq)
+        items = [_pack_item(item) for item in batch]
+        try:
+            frame = pack(("batch", seq, items))
+        except Exception:
+            batch, items = self._packable(batch, items)
+            frame = pack(("batch", seq, items))
+        with self._lock:
+            # Registered before sending: if the child is gone, the fallback writes it.
+            self._unacked[seq] = batch
+        if not self.alive:
+            raise _ChildDied
+        try:
+            self._stdin.write(frame)
+            self._stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as exc:
+            self.alive = False
+            raise _ChildDied from exc
+
+    def _packable(self, batch: list[Item], items: list[tuple[Any, ...]]) -> tuple[list[Item], list[tuple[Any, ...]]]:
+        """A record that cannot be pickled is dropped (and counted), not allowed to sink its batch."""
+        keep: list[int] = []
+        for n, item in enumerate(items):
+            try:
+                pickle.dumps(item)
+                keep.append(n)
+            except Exception:
+                metrics.TURNLOG_ERRORS.labels("prepare").inc()
+                log.exception("turnlog: could not pack record")
+        self._done(len(items) - len(keep))
+        return [batch[n] for n in keep], [items[n] for n in keep]
+
+    def take_unacked(self) -> list[Item]:
+        with self._lock:
+            pending = [item for seq in sorted(self._unacked) for item in self._unacked[seq]]
+            self._unacked.clear()
+        return pending
+
+    def tick(self) -> None:
+        return None  # the child keeps its own time
+
+    def stats(self) -> WriterStats:
+        with self._lock:
+            return self._stats
+
+    def close(self, timeout: float) -> None:
+        if self.alive:
+            with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+                self._stdin.write(pack(("stop",)))
+                self._stdin.flush()
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+            self._stdin.close()
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.error("turnlog writer process did not exit within %.1fs; killing it", timeout)
+            self._proc.kill()
+            self._proc.wait()
+        self._reader.join(timeout)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
 
 
 class TurnLogger:
@@ -104,18 +235,20 @@ class TurnLogger:
         flush_interval_s: float = 0.5,
         retry_interval_s: float = 5.0,
         enabled: bool = True,
+        mode: WriterMode = "thread",
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.enabled = enabled and engine is not None
         self._engine = engine
-        self._make_row = RowMaker(pseudonym_key)
-        self._queue: deque[tuple[str, TurnRecord] | _Erase] = deque()
+        self._key = pseudonym_key
+        self._spool_dir = spool_dir
+        self._queue: deque[Item] = deque()
         self._queue_size = queue_size
         self._batch_size = batch_size
         self._flush_interval = flush_interval_s
         self._retry_interval = retry_interval_s
         self._clock = clock
-        self.spool = Spool(spool_dir)
+        self.mode: WriterMode = "thread" if engine is None or _in_memory(engine) else mode
         self.stats = TurnLogStats()
         self._ids = itertools.count(1)
         self._wake = threading.Event()
@@ -125,9 +258,9 @@ class TurnLogger:
         # Ids consumed by flush() markers and by submits that failed: never processed.
         self._unqueued = 0
         self._thread: threading.Thread | None = None
-        self._down = False
-        self._next_retry = 0.0
-        self._next_expiry = 0.0
+        self._backend: _Backend | None = None
+        self._reported = WriterStats()
+        self._report_lock = threading.Lock()
         self._owns_engine = False
 
     @classmethod
@@ -146,6 +279,7 @@ class TurnLogger:
             batch_size=settings.turnlog_batch_size,
             flush_interval_s=settings.turnlog_flush_interval_s,
             enabled=settings.turnlog_enabled,
+            mode=settings.turnlog_writer,
         )
         logger._owns_engine = owns
         return logger
@@ -179,7 +313,7 @@ class TurnLogger:
         if not self.enabled:
             return
         next(self._ids)
-        self._queue.append(_Erase(openid, self._clock()))
+        self._queue.append(Erase(openid, self._clock()))
         self._wake.set()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -188,6 +322,7 @@ class TurnLogger:
         if not self.enabled or self._thread is not None:
             return
         self._stopping.clear()
+        self._backend = self._make_backend()
         self._thread = threading.Thread(target=self._run, name="turnlog-writer", daemon=True)
         self._thread.start()
 
@@ -201,7 +336,10 @@ class TurnLogger:
                 log.error("turnlog writer did not stop within %.1fs; %d records queued",
                           timeout, len(self._queue))
             self._thread = None
-        self.spool.close_active()
+        if self._backend is not None:
+            self._backend.close(timeout)
+            self._report()
+            self._backend = None
         if self._owns_engine and self._engine is not None:
             self._engine.dispose()
 
@@ -218,6 +356,7 @@ class TurnLogger:
                 if remaining <= 0:
                     return False
                 self._done.wait(remaining)
+        self._report()
         return True
 
     @property
@@ -226,33 +365,85 @@ class TurnLogger:
 
     @property
     def database_down(self) -> bool:
-        return self._down
+        return self._backend is not None and self._backend.stats().down
 
-    # --- the writer thread -------------------------------------------------------------------
+    # --- the drain thread ----------------------------------------------------------------------
+
+    def _make_backend(self) -> _Backend:
+        assert self._engine is not None
+        if self.mode == "process":
+            try:
+                return _ProcessBackend(
+                    {
+                        "url": self._engine.url.render_as_string(hide_password=False),
+                        "key": self._key,
+                        "spool_dir": str(self._spool_dir.resolve()),
+                        "retry_interval_s": self._retry_interval,
+                        "tick_s": self._flush_interval,
+                    },
+                    self._mark_done,
+                )
+            except OSError:
+                log.exception("turnlog: could not start the writer process; writing on a thread")
+                self.mode = "thread"
+        return self._thread_backend()
+
+    def _thread_backend(self) -> _ThreadBackend:
+        assert self._engine is not None
+        writer = Writer(self._engine, pseudonym_key=self._key, spool_dir=self._spool_dir,
+                        retry_interval_s=self._retry_interval, clock=self._clock)
+        return _ThreadBackend(writer, self._mark_done)
+
+    def _mark_done(self, count: int) -> None:
+        with self._done:
+            self._processed += count
+            self._done.notify_all()
 
     def _run(self) -> None:
-        self._replay_if_due(force=True)
         while True:
             self._wake.wait(self._flush_interval)
             self._wake.clear()
             stopping = self._stopping.is_set()
             try:
-                self._replay_if_due()
-                while batch := self._take():
-                    self._write(batch)
-                    if len(batch) < self._batch_size:
-                        break
-                self._expire_erasures_if_due()
+                self._drain()
             except Exception:
                 self.stats.errors += 1
                 metrics.TURNLOG_ERRORS.labels("writer").inc()
                 log.exception("turnlog writer loop failed")
-            self._update_gauges()
+            self._report()
             if stopping and not self._queue:
                 break
 
-    def _take(self) -> list[tuple[str, TurnRecord] | _Erase]:
-        batch: list[tuple[str, TurnRecord] | _Erase] = []
+    def _drain(self) -> None:
+        assert self._backend is not None
+        self._backend.tick()
+        while batch := self._take():
+            try:
+                self._backend.write(batch)
+            except _ChildDied:
+                self._fall_back()
+            if len(batch) < self._batch_size:
+                break
+
+    def _fall_back(self) -> None:
+        """The helper process died: write its unconfirmed batches and everything after on a thread."""
+        old = self._backend
+        assert isinstance(old, _ProcessBackend)
+        metrics.TURNLOG_ERRORS.labels("writer_process").inc()
+        log.error("turnlog writer process exited; writing on a thread from now on")
+        pending = old.take_unacked()
+        old.close(timeout=1.0)
+        self.mode = "thread"
+        backend = self._thread_backend()
+        with self._report_lock:
+            self._backend = backend
+            self._reported = WriterStats()
+        # Counted once when the thread writer finishes them.
+        for start in range(0, len(pending), self._batch_size):
+            backend.write(pending[start : start + self._batch_size])
+
+    def _take(self) -> list[Item]:
+        batch: list[Item] = []
         while len(batch) < self._batch_size:
             try:
                 batch.append(self._queue.popleft())
@@ -260,142 +451,38 @@ class TurnLogger:
                 break
         return batch
 
-    def _prepare(self, batch: list[tuple[str, TurnRecord] | _Erase]) -> list[Live]:
-        entries: list[Live] = []
-        for item in batch:
-            if isinstance(item, _Erase):
-                entries.append(("erase", self._make_row.pseudonym(item.openid), item.at.isoformat()))
-                continue
-            record_id, record = item
-            try:
-                entries.append(("row", self._make_row(record_id, record), None))
-            except Exception:
-                self.stats.errors += 1
-                metrics.TURNLOG_ERRORS.labels("prepare").inc()
-                log.exception("turnlog: could not prepare record")
-        return entries
+    def _report(self) -> None:
+        """Carry the writer's counts into the logger's stats and the Prometheus metrics."""
+        with self._report_lock:
+            self._report_locked()
 
-    def _write(self, batch: list[tuple[str, TurnRecord] | _Erase]) -> None:
-        entries = self._prepare(batch)
-        try:
-            if self._down:
-                self._to_spool(entries)
-            else:
-                try:
-                    self._sink(entries)
-                    rows = _count_rows(entries)
-                    self.stats.written += rows
-                    metrics.TURNLOG_WRITTEN.inc(rows)
-                except OUTAGE as exc:
-                    self._mark_down(exc)
-                    self._to_spool(entries)
-                except Exception:
-                    # Not the database going away: some row it (or we) cannot handle. Find it.
-                    self._write_one_by_one(entries)
-        finally:
-            with self._done:
-                self._processed += len(batch)
-                self._done.notify_all()
-
-    def _replay_sink(self, entries: list[Entry]) -> None:
-        self._sink([_from_json(e) for e in entries])
-
-    def _sink(self, entries: list[Live]) -> None:
-        """Apply entries in order: runs of rows as one insert, erasures as they come."""
-        assert self._engine is not None
-        rows: list[Row] = []
-        for entry in entries:
-            if entry[0] == "row":
-                rows.append(entry[1])
-                continue
-            if rows:
-                store.insert_rows(self._engine, rows)
-                rows = []
-            store.erase_user(self._engine, entry[1], datetime.fromisoformat(entry[2]))
-        if rows:
-            store.insert_rows(self._engine, rows)
-
-    def _write_one_by_one(self, entries: list[Live]) -> None:
-        for entry in entries:
-            try:
-                self._sink([entry])
-                if entry[0] == "row":
-                    self.stats.written += 1
-                    metrics.TURNLOG_WRITTEN.inc()
-            except OUTAGE as exc:
-                self._mark_down(exc)
-                self._to_spool([entry])
-            except Exception:
-                # A row that cannot be stored (not an outage): set it aside for a human rather
-                # than retry it forever.
-                self.stats.rejected += 1
-                metrics.TURNLOG_ERRORS.labels("rejected").inc()
-                log.exception("turnlog: row rejected; kept in the spool dir as .rejected")
-                self._reject(entry)
-
-    def _reject(self, entry: Live) -> None:
-        self.spool.directory.mkdir(parents=True, exist_ok=True)
-        with (self.spool.directory / f"turnlog-{os.getpid()}.rejected").open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(_to_json(entry), ensure_ascii=False) + "\n")
-
-    def _to_spool(self, entries: list[Live]) -> None:
-        if not entries:
+    def _report_locked(self) -> None:
+        backend = self._backend
+        if backend is None:
             return
-        try:
-            self.spool.append([_to_json(e) for e in entries])
-        except OSError:
-            # Disk full or unwritable: nothing more we can do without blocking replies.
-            self.stats.errors += 1
-            metrics.TURNLOG_ERRORS.labels("spool").inc()
-            log.exception("turnlog: could not spool %d entries", len(entries))
-            return
-        rows = _count_rows(entries)
-        self.stats.spooled += rows
-        metrics.TURNLOG_SPOOLED.inc(rows)
-
-    def _mark_down(self, exc: BaseException) -> None:
-        if not self._down:
-            log.warning("turnlog: database unreachable, spooling to %s (%s)", self.spool.directory,
-                        exc.__class__.__name__)
-        if not isinstance(exc, SQLAlchemyError):
-            metrics.TURNLOG_ERRORS.labels("unexpected").inc()
-        self._down = True
-        self._next_retry = time.monotonic() + self._retry_interval
-
-    def _replay_if_due(self, force: bool = False) -> None:
-        """Every retry interval: replay spool files (ours, or a crashed worker's) if any.
-
-        While the database is down, the replay is the probe; with nothing to replay, the next
-        batch write is.
-        """
-        now = time.monotonic()
-        if not force and now < self._next_retry:
-            return
-        self._next_retry = now + self._retry_interval
-        if not self.spool.has_files():
-            self._down = False
-            return
-        try:
-            replayed = self.spool.replay(self._replay_sink)
-        except Exception as exc:
-            self._mark_down(exc)
-            return
-        if self._down:
-            log.warning("turnlog: database back; replayed %d spooled entries", replayed)
-        self._down = False
-        self.stats.replayed += replayed
-        metrics.TURNLOG_REPLAYED.inc(replayed)
-
-    def _expire_erasures_if_due(self) -> None:
-        if self._down or time.monotonic() < self._next_expiry or self._engine is None:
-            return
-        self._next_expiry = time.monotonic() + 3600
-        try:
-            store.expire_erasures(self._engine, self._clock())
-        except Exception as exc:
-            self._mark_down(exc)
-
-    def _update_gauges(self) -> None:
+        now = backend.stats()
+        last = self._reported
+        for name, counter in (
+            ("written", metrics.TURNLOG_WRITTEN),
+            ("spooled", metrics.TURNLOG_SPOOLED),
+            ("replayed", metrics.TURNLOG_REPLAYED),
+        ):
+            delta = getattr(now, name) - getattr(last, name)
+            if delta > 0:
+                counter.inc(delta)
+                setattr(self.stats, name, getattr(self.stats, name) + delta)
+        for name, kind in (("rejected", "rejected"), ("errors", "writer")):
+            delta = getattr(now, name) - getattr(last, name)
+            if delta > 0:
+                metrics.TURNLOG_ERRORS.labels(kind).inc(delta)
+                setattr(self.stats, name, getattr(self.stats, name) + delta)
+        self._reported = WriterStats(**now.as_dict())
         metrics.TURNLOG_QUEUE_DEPTH.set(len(self._queue))
-        metrics.TURNLOG_SPOOL_ROWS.set(self.spool.pending)
-        metrics.TURNLOG_SPOOL_BYTES.set(self.spool.size_bytes())
+        metrics.TURNLOG_SPOOL_ROWS.set(now.spool_pending)
+        metrics.TURNLOG_SPOOL_BYTES.set(now.spool_bytes)
+
+
+def _in_memory(engine: Engine) -> bool:
+    """An in-memory SQLite database exists only in this process: no helper can reach it."""
+    database = engine.url.database or ""
+    return engine.dialect.name == "sqlite" and (database in ("", ":memory:") or "mode=memory" in str(engine.url))

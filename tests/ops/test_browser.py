@@ -118,7 +118,9 @@ def test_dashboard_renders_its_charts_with_the_seeded_data(dashboard_url: str, t
     lines = {m["data-series"]: m["data-values"] for m in charts["latency"] if m["tag"] == "polyline"}
     assert set(lines) == {"p50", "p95", "p99"}
     p99_values = [float(v) for v in (lines["p99"] or "").split(",")]
-    assert max(p99_values) > 4000  # the one slow FAQ answer (4.2 s) is visible in its hour
+    # The one slow FAQ answer (4.2 s) lifts its hour's p99 far above every other (< 200 ms);
+    # how far depends on how many turns share that hour with it.
+    assert max(p99_values) > 3000
 
     routes = {m["data-key"]: int(m["data-value"] or 0) for m in charts["routes"] if m["tag"] == "rect"}
     assert routes["faq"] == 14

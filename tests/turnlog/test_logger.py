@@ -251,15 +251,16 @@ def run_load_through_outage(
         time.sleep(0.002)
 
 
-def test_sqlite_outage_mid_load_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_sqlite_outage_mid_load_loses_and_duplicates_nothing(tmp_path: Path, mode: str) -> None:
     url = f"sqlite:///{tmp_path / 'wxbot.db'}"
     setup = make_engine(url)
     from app.db.migrate import upgrade
 
     upgrade(setup)
     # A short busy timeout: while another process holds the write lock the database is "down".
-    engine = make_engine(url, busy_timeout_s=0.05)
-    turnlog = make_logger(engine, tmp_path / "spool")
+    engine = make_engine(url + "?timeout=0.05")
+    turnlog = make_logger(engine, tmp_path / "spool", mode=mode)
     turnlog.start()
     down, up = threading.Event(), threading.Event()
     locker = setup.connect()
@@ -289,8 +290,9 @@ def test_sqlite_outage_mid_load_loses_and_duplicates_nothing(tmp_path: Path) -> 
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("mode", ["thread", "process"])
 def test_postgres_outage_mid_load_loses_and_duplicates_nothing(
-    postgres_database: Database, tmp_path: Path
+    postgres_database: Database, tmp_path: Path, mode: str
 ) -> None:
     database = postgres_database
     from sqlalchemy.engine import make_url
@@ -305,7 +307,7 @@ def test_postgres_outage_mid_load_loses_and_duplicates_nothing(
     proxy.start()
     through_proxy = url.set(host="127.0.0.1", port=proxy.port).update_query_dict({"connect_timeout": "2"})
     engine = make_engine(through_proxy.render_as_string(hide_password=False))
-    turnlog = make_logger(engine, tmp_path / "spool")
+    turnlog = make_logger(engine, tmp_path / "spool", mode=mode)
     turnlog.start()
     down, up = threading.Event(), threading.Event()
 

@@ -1,0 +1,125 @@
+"""The turn-log helper process: `python -m app.turnlog.child`, started by `TurnLogger`.
+
+Running the writer in its own process keeps its CPU work (masking, hashing, the database
+driver) off the worker's GIL, so the event loop answering WeChat never waits for it
+(bench/turnlog.py measures the difference). It speaks length-prefixed pickle frames on
+stdin/stdout with the one process that started it:
+
+    parent → child   ("config", {...})   ("batch", seq, items)   ("stop",)
+    child → parent   ("ack", seq, stats) ("stats", stats)        ("bye", stats)
+
+End of input (the worker died) is treated like "stop": the writer finishes, spooling what it
+cannot store, and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import select
+import struct
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from app.turnlog.record import TurnRecord
+from app.turnlog.writer import Erase, Item, Writer
+
+HEADER = struct.Struct(">I")
+RECORD_FIELDS = tuple(TurnRecord.__dataclass_fields__)
+
+
+def pack(message: tuple[Any, ...]) -> bytes:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(payload)) + payload
+
+
+def read_frame(stream: IO[bytes]) -> tuple[Any, ...] | None:
+    header = _read_exactly(stream, HEADER.size)
+    if header is None:
+        return None
+    payload = _read_exactly(stream, HEADER.unpack(header)[0])
+    if payload is None:
+        return None
+    message: tuple[Any, ...] = pickle.loads(payload)
+    return message
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
+    chunks: list[bytes] = []
+    while size:
+        chunk = stream.read(size)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def unpack_items(items: list[tuple[Any, ...]]) -> list[Item]:
+    out: list[Item] = []
+    for item in items:
+        if item[0] == "r":
+            out.append((item[1], TurnRecord(*item[2])))
+        else:
+            out.append(Erase(item[1], datetime.fromisoformat(item[2])))
+    return out
+
+
+def main() -> int:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING").upper(),
+                        format="%(asctime)s %(levelname)s turnlog-writer: %(message)s")
+    # Unbuffered input: select() must see every byte the worker sent, not bytes a buffered
+    # reader already pulled in while reading the previous frame.
+    stdin: IO[bytes] = sys.stdin.buffer.raw  # type: ignore[union-attr]
+    stdout = sys.stdout.buffer
+    first = read_frame(stdin)
+    if first is None or first[0] != "config":
+        return 2
+    config: dict[str, Any] = first[1]
+    from app.db.engine import make_engine
+
+    engine = make_engine(config["url"])
+    writer = Writer(engine, pseudonym_key=config["key"], spool_dir=Path(config["spool_dir"]),
+                    retry_interval_s=config["retry_interval_s"])
+
+    def send(message: tuple[Any, ...]) -> None:
+        stdout.write(pack(message))
+        stdout.flush()
+
+    writer.tick(force=True)
+    send(("stats", writer.stats.as_dict()))
+    try:
+        while True:
+            ready, _, _ = select.select([stdin], [], [], config["tick_s"])
+            if ready:
+                message = read_frame(stdin)
+                if message is None or message[0] == "stop":
+                    break
+                if message[0] == "batch":
+                    writer.write(unpack_items(message[2]))
+                    try:
+                        send(("ack", message[1], writer.stats.as_dict()))
+                    except BrokenPipeError:
+                        break  # the worker is gone; what it sent is written or spooled
+                    continue
+            before = writer.stats.as_dict()
+            writer.tick()
+            if writer.stats.as_dict() != before:
+                try:
+                    send(("stats", writer.stats.as_dict()))
+                except BrokenPipeError:
+                    break
+    finally:
+        writer.close()
+        engine.dispose()
+    with contextlib.suppress(BrokenPipeError, ValueError):
+        send(("bye", writer.stats.as_dict()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

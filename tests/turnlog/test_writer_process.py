@@ -1,0 +1,90 @@
+"""The writer in its helper process: same rows as on a thread, and nothing lost if it dies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from app.db.models import TurnRow
+from app.turnlog.logger import TurnLogger, _ProcessBackend
+from app.turnlog.privacy import pseudonym
+from tests.turnlog.records import record
+
+KEY = b"test-key"
+
+
+@pytest.fixture
+def logger(engine: Engine, tmp_path: Path) -> Iterator[TurnLogger]:
+    turnlog = TurnLogger(engine, pseudonym_key=KEY, spool_dir=tmp_path / "spool", flush_interval_s=0.02,
+                         retry_interval_s=0.1, batch_size=50, mode="process")
+    turnlog.start()
+    yield turnlog
+    turnlog.stop()
+
+
+def count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(TurnRow)).scalar_one())
+
+
+def test_records_are_written_by_the_helper_process(logger: TurnLogger, engine: Engine) -> None:
+    assert logger.mode == "process"
+    for n in range(120):
+        logger.submit(record(n, text=f"手机13812345678 第{n}条"))
+    assert logger.flush()
+    assert count(engine) == 120
+    assert logger.stats.written == 120
+    with engine.connect() as conn:
+        texts = set(conn.execute(select(TurnRow.text)).scalars())
+    assert all("13812345678" not in t for t in texts)
+
+
+def test_erasure_runs_in_the_helper_too(logger: TurnLogger, engine: Engine) -> None:
+    logger.submit(record(1, openid="o-leaving"))
+    logger.erase_user("o-leaving")
+    logger.flush()
+    with engine.connect() as conn:
+        users = set(conn.execute(select(TurnRow.user_id)).scalars())
+    assert pseudonym(KEY, "o-leaving") not in users
+
+
+def test_stop_drains_through_the_helper(engine: Engine, tmp_path: Path) -> None:
+    turnlog = TurnLogger(engine, pseudonym_key=KEY, spool_dir=tmp_path / "spool", flush_interval_s=60,
+                         mode="process")
+    turnlog.start()
+    for n in range(40):
+        turnlog.submit(record(n))
+    turnlog.stop()
+    assert count(engine) == 40
+
+
+def test_if_the_helper_dies_the_logger_writes_on_a_thread_and_loses_nothing(
+    logger: TurnLogger, engine: Engine
+) -> None:
+    for n in range(30):
+        logger.submit(record(n))
+    logger.flush()
+    backend = logger._backend
+    assert isinstance(backend, _ProcessBackend)
+    backend._proc.kill()
+    backend._proc.wait()
+    deadline = time.monotonic() + 5
+    while backend.alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for n in range(30, 80):
+        logger.submit(record(n))
+    assert logger.flush()
+    assert logger.mode == "thread"
+    assert count(engine) == 80
+
+
+def test_in_memory_databases_stay_on_a_thread(tmp_path: Path) -> None:
+    from app.db.engine import make_engine
+
+    engine = make_engine("sqlite://")
+    assert TurnLogger(engine, pseudonym_key=KEY, spool_dir=tmp_path, mode="process").mode == "thread"
+    engine.dispose()
