@@ -106,6 +106,12 @@ class PostgresServer:
 Behaviour = Literal["ok", "slow", "error"]
 
 
+class _Server(ThreadingHTTPServer):
+    # The same port again after stop(): the endpoint URL is fixed in the service's settings.
+    allow_reuse_address = True
+    daemon_threads = True
+
+
 class FlowBackend:
     """A flow's HTTP backend (the approval system behind 办件进度查询) with a switchable behaviour.
 
@@ -125,6 +131,11 @@ class FlowBackend:
 
     def behave(self, behaviour: Behaviour, delay_s: float = 0.0) -> None:
         self.behaviour, self.delay_s = behaviour, delay_s
+
+    def reset(self) -> None:
+        """Answer at once again and forget the calls (one server serves many tests)."""
+        self.behave("ok")
+        self.calls = []
 
     def start(self) -> FlowBackend:
         backend = self
@@ -154,9 +165,7 @@ class FlowBackend:
             def log_message(self, format: str, *args: object) -> None:
                 return None
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", self.port), Handler)
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self._server = server
         return self
