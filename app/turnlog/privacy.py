@@ -1,6 +1,7 @@
 """What personal data the turn log keeps: none in the clear.
 
-Users are stored as a keyed hash of the OpenID (HMAC-SHA256 with `PSEUDONYM_KEY`): stable
+Users are stored as a keyed hash of the OpenID (HMAC-SHA256 with `PSEUDONYM_KEY`, first 128
+bits): stable
 enough to group a user's turns, useless without the key. Text is stored with resident ID,
 bank card and mobile numbers replaced by placeholders, so the unanswered-question lists
 admins read stay readable. Masking errs on the side of hiding: any 15–19 digit run goes.
@@ -42,5 +43,10 @@ def mask_personal_data(text: str) -> str:
     return _MOBILE.sub(MOBILE_MASK, text)
 
 
+# 128 bits of the HMAC: ample against collisions and guessing, and half the index size of
+# the full digest (the user index is the turn log's most expensive one to maintain).
+PSEUDONYM_HEX = 32
+
+
 def pseudonym(key: bytes, openid: str) -> str:
-    return hmac.new(key, openid.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, openid.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]

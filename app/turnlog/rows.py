@@ -11,7 +11,7 @@ import hmac
 from datetime import UTC, datetime
 from typing import Any
 
-from app.turnlog.privacy import mask_personal_data
+from app.turnlog.privacy import PSEUDONYM_HEX, mask_personal_data
 from app.turnlog.record import TurnRecord
 
 MAX_TEXT = 2000
@@ -48,7 +48,7 @@ class RowMaker:
             return cached
         h = self._hmac.copy()
         h.update(value.encode())
-        digest = h.hexdigest()
+        digest = h.hexdigest()[:PSEUDONYM_HEX]
         if len(self._cache) >= self.CACHE_SIZE:
             self._cache.clear()
         self._cache[value] = digest

@@ -65,17 +65,16 @@ def _apply_erasures(conn: Connection, rows: Sequence[Row]) -> Sequence[Row]:
     return out
 
 
-_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# allow_nan=False: NaN is not JSON, and PostgreSQL's json type refuses it.
+_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 def stages_json(stages: dict[str, float]) -> str:
-    """The stage timings as JSON; hand-formatted in the common case (plain keys, finite numbers)."""
+    """The stage timings as JSON; a timing that is not a finite number is dropped, not the row."""
     try:
-        if all(k.isidentifier() and math.isfinite(v) for k, v in stages.items()):
-            return "{" + ",".join(f'"{k}":{float(v)!r}' for k, v in stages.items()) + "}"
-    except (AttributeError, TypeError):
+        return _json(stages)
+    except (TypeError, ValueError):
         pass
-    # A bad timing is dropped, not allowed to lose the row.
     clean: dict[str, float] = {}
     for key, value in stages.items():
         try:

@@ -19,12 +19,12 @@ def test_upgrade_creates_the_schema_the_models_describe(engine: Engine) -> None:
 
 
 def test_upgrade_records_the_head_revision(engine: Engine) -> None:
-    assert migrate.current_revision(engine) == "0001"
+    assert migrate.current_revision(engine) == "0002"
 
 
 def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == "0001"
+    assert migrate.current_revision(engine) == "0002"
 
 
 def test_downgrade_to_base_drops_every_table(engine: Engine) -> None:
