@@ -88,6 +88,10 @@ _FULL = 0.999
 _NEAR_IDENTICAL = 0.9
 
 
+def _postings() -> array[int]:
+    return array("I")
+
+
 def _bigrams(text: str) -> set[str]:
     return set(map(operator.add, text, text[1:]))
 
@@ -110,12 +114,11 @@ class _Field:
         i = self.ids.get(feature)
         return self.default_idf if i is None else self.idf[i]
 
-    def squared(self) -> dict[str, float]:
-        """IDF² per feature, for computing many norms at C speed (`sum(map(d.__getitem__, …))`)."""
-        idf = self.idf
-        return {f: idf[i] * idf[i] for f, i in self.ids.items()}
+    def squared(self) -> array[float]:
+        """IDF² by feature id."""
+        return array("d", (w * w for w in self.idf))
 
-    def set_postings(self, lists: dict[str, list[int]], norms: array[float]) -> None:
+    def set_postings(self, lists: dict[str, array[int]], norms: array[float]) -> None:
         """Concatenate the postings, each list in impact order: smallest phrase norm first."""
         offsets = [0]
         postings = self.postings
@@ -172,13 +175,16 @@ class PhraseIndex:
         # Built in one pass over the phrases, without keeping each phrase's feature sets (at
         # 100k phrases those sets alone would take ~200 MB): postings per feature, document
         # frequencies, and per document in how many of its phrases each character occurs.
-        w_lists: defaultdict[str, list[int]] = defaultdict(list)
-        b_lists: defaultdict[str, list[int]] = defaultdict(list)
+        w_lists: defaultdict[str, array[int]] = defaultdict(_postings)
+        b_lists: defaultdict[str, array[int]] = defaultdict(_postings)
         w_df: Counter[str] = Counter()
         b_df: Counter[str] = Counter()
         c_df: Counter[str] = Counter()
-        doc_char_counts: list[Counter[str]] = []
-        doc_sizes: list[int] = []
+        # The entry's character profile: each character with the share of the entry's phrases
+        # that contain it (weighted by IDF when scoring). Stored as a string of the characters and
+        # a parallel array of shares (str.find is a cheap lookup), to stay small at 100k phrases.
+        self._doc_chars: list[str] = []
+        self._doc_shares: list[array[float]] = []
         for doc_id, phrases in docs:
             d = len(self._doc_ids)
             self._doc_ids.append(doc_id)
@@ -210,8 +216,9 @@ class PhraseIndex:
             w_df.update(doc_w)
             b_df.update(doc_b)
             c_df.update(char_counts.keys())
-            doc_char_counts.append(char_counts)
-            doc_sizes.append(len(self._words) - first)
+            size = max(len(self._words) - first, 1)
+            self._doc_chars.append("".join(char_counts))
+            self._doc_shares.append(array("f", (n / size for n in char_counts.values())))
         del known
         self._owner = owner
         n_docs = max(len(self._doc_ids), 1)
@@ -219,36 +226,27 @@ class PhraseIndex:
         self._b = _Field(b_df, n_docs)
         self._c = _Field(c_df, n_docs)
         del w_df, b_df, c_df
-        w2, b2, c2 = self._w.squared(), self._b.squared(), self._c.squared()
+        # Norms at C speed: feature → id → IDF², through two chained maps.
+        w_ids, w2 = self._w.ids.__getitem__, self._w.squared().__getitem__
+        b_ids, b2 = self._b.ids.__getitem__, self._b.squared().__getitem__
+        c_ids, c2 = self._c.ids.__getitem__, self._c.squared().__getitem__
         sqrt = math.sqrt
         self._wnorm = array("d")
         self._bnorm = array("d")
         self._cnorm = array("d")
         for padded in self._words:
             text = padded.replace(" ", "")
-            self._wnorm.append(sqrt(sum(map(w2.__getitem__, set(padded.split())))))
-            self._bnorm.append(sqrt(sum(map(b2.__getitem__, _bigrams(text)))))
-            self._cnorm.append(sqrt(sum(map(c2.__getitem__, set(text)))))
-        del w2, b2, c2
+            self._wnorm.append(sqrt(sum(map(w2, map(w_ids, set(padded.split()))))))
+            self._bnorm.append(sqrt(sum(map(b2, map(b_ids, _bigrams(text))))))
+            self._cnorm.append(sqrt(sum(map(c2, map(c_ids, set(text))))))
         self._w.set_postings(w_lists, self._wnorm)
         self._b.set_postings(b_lists, self._bnorm)
         del w_lists, b_lists
 
-        # The entry's character profile: each character weighted by IDF and by the share of the
-        # entry's phrases that contain it. Stored as a string of the characters plus a parallel
-        # array of shares (str.find is a cheap lookup), to stay small at 100k phrases.
-        self._doc_chars: list[str] = []
-        self._doc_shares: list[array[float]] = []
         doc_norms: list[float] = []
-        c_idf = self._c.ids
-        c_weights = self._c.idf
-        for counts, size in zip(doc_char_counts, doc_sizes, strict=True):
-            chars = "".join(counts)
-            shares = array("f", (counts[ch] / size for ch in chars))
-            self._doc_chars.append(chars)
-            self._doc_shares.append(shares)
-            weighted = [c_weights[c_idf[ch]] * share for ch, share in zip(chars, shares, strict=True)]
-            doc_norms.append(math.sqrt(sum(w * w for w in weighted)))
+        for chars, shares in zip(self._doc_chars, self._doc_shares, strict=True):
+            squares = map(c2, map(c_ids, chars))
+            doc_norms.append(sqrt(sum(w2_ * share * share for w2_, share in zip(squares, shares, strict=True))))
         self._doc_cnorm = array("d", doc_norms)
 
     def __len__(self) -> int:
