@@ -132,6 +132,11 @@ class FlowBackend:
     def behave(self, behaviour: Behaviour, delay_s: float = 0.0) -> None:
         self.behaviour, self.delay_s = behaviour, delay_s
 
+    @staticmethod
+    def record(number: str) -> dict[str, str]:
+        """What the backend answers for a record when it answers."""
+        return {"item": "居住证办理", "status": "已办结", "detail": f"编号 {number} 的证件可以领取"}
+
     def reset(self) -> None:
         """Answer at once again and forget the calls (one server serves many tests)."""
         self.behave("ok")
@@ -150,9 +155,8 @@ class FlowBackend:
                 if behaviour == "error":
                     self._send(500, b"<html>internal error</html>", "text/html")
                     return
-                number = query.get("number", "")
-                record = {"item": "居住证办理", "status": "已办结", "detail": f"编号 {number} 的证件可以领取"}
-                self._send(200, json.dumps(record, ensure_ascii=False).encode(), "application/json")
+                body = json.dumps(backend.record(query.get("number", "")), ensure_ascii=False).encode()
+                self._send(200, body, "application/json")
 
             def _send(self, status: int, body: bytes, media_type: str) -> None:
                 with contextlib.suppress(OSError):  # the caller may have given up already
