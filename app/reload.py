@@ -28,6 +28,7 @@ from typing import Any, Generic, Literal, TypeVar
 import structlog
 
 from app.stores.base import Store, StoreUnavailable
+from knowledge.gcpause import collector_paused
 
 log = structlog.get_logger(__name__)
 
@@ -136,6 +137,12 @@ class Reloadable(Generic[T]):
         self._swap(value, files, "start", started)
         return value
 
+    def _load(self, previous: T | None) -> T:
+        # Parsing and indexing allocate enough to trigger full collections, which would stop the
+        # event loop too; see knowledge.gcpause.
+        with collector_paused():
+            return self._loader(self.directory, previous)
+
     def changed_on_disk(self) -> bool:
         return fingerprint(self.directory) != self._attempted
 
@@ -151,7 +158,7 @@ class Reloadable(Generic[T]):
             self._attempted = files
             started = time.perf_counter()
             try:
-                value = await asyncio.to_thread(self._loader, self.directory, self._value)
+                value = await asyncio.to_thread(self._load, self._value)
             except Exception as exc:  # any loader failure must leave the old value serving
                 problems = describe_problems(exc)
                 report = ReloadReport(

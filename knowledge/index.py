@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel
 
+from knowledge.gcpause import collector_paused
 from knowledge.normalize import (
     DEFAULT_VOCABULARY,
     Vocabulary,
@@ -90,6 +91,16 @@ _NEAR_IDENTICAL = 0.9
 
 def _postings() -> array[int]:
     return array("I")
+
+
+def _norms(field: _Field, lists: dict[str, array[int]], n_phrases: int) -> array[float]:
+    squares = array("d", bytes(8 * n_phrases))
+    idf = field.idf
+    for f, i in field.ids.items():
+        w2 = idf[i] * idf[i]
+        for p in lists[f]:
+            squares[p] += w2
+    return array("d", map(math.sqrt, squares))
 
 
 def _bigrams(text: str) -> set[str]:
@@ -161,6 +172,11 @@ class PhraseIndex:
         self.weights = weights or ScoreWeights()
         self._candidates = candidates
         self._walk = walk
+        with collector_paused():
+            self._build(docs, reuse)
+
+    def _build(self, docs: Iterable[tuple[str, Sequence[str]]], reuse: PhraseIndex | None) -> None:
+        vocabulary = self.vocabulary
         # Synonyms only apply to words the tokenizer cuts out whole.
         add_words((w, None) for w in {*vocabulary.synonyms, *vocabulary.synonyms.values()})
         self._generation = tokenizer_generation()
@@ -177,6 +193,7 @@ class PhraseIndex:
         # frequencies, and per document in how many of its phrases each character occurs.
         w_lists: defaultdict[str, array[int]] = defaultdict(_postings)
         b_lists: defaultdict[str, array[int]] = defaultdict(_postings)
+        c_lists: defaultdict[str, array[int]] = defaultdict(_postings)
         w_df: Counter[str] = Counter()
         b_df: Counter[str] = Counter()
         c_df: Counter[str] = Counter()
@@ -212,7 +229,10 @@ class PhraseIndex:
                 doc_b |= features
                 for f in features:
                     b_lists[f].append(p)
-                char_counts.update(set(text))
+                features = set(text)
+                char_counts.update(features)
+                for f in features:
+                    c_lists[f].append(p)
             w_df.update(doc_w)
             b_df.update(doc_b)
             c_df.update(char_counts.keys())
@@ -226,27 +246,22 @@ class PhraseIndex:
         self._b = _Field(b_df, n_docs)
         self._c = _Field(c_df, n_docs)
         del w_df, b_df, c_df
-        # Norms at C speed: feature → id → IDF², through two chained maps.
-        w_ids, w2 = self._w.ids.__getitem__, self._w.squared().__getitem__
-        b_ids, b2 = self._b.ids.__getitem__, self._b.squared().__getitem__
-        c_ids, c2 = self._c.ids.__getitem__, self._c.squared().__getitem__
-        sqrt = math.sqrt
-        self._wnorm = array("d")
-        self._bnorm = array("d")
-        self._cnorm = array("d")
-        for padded in self._words:
-            text = padded.replace(" ", "")
-            self._wnorm.append(sqrt(sum(map(w2, map(w_ids, set(padded.split()))))))
-            self._bnorm.append(sqrt(sum(map(b2, map(b_ids, _bigrams(text))))))
-            self._cnorm.append(sqrt(sum(map(c2, map(c_ids, set(text))))))
+        # Norms from the postings: every phrase in a feature's list gets that feature's IDF².
+        # (Cheaper than rebuilding each phrase's feature sets a second time.)
+        n_phrases = len(self._words)
+        self._wnorm = _norms(self._w, w_lists, n_phrases)
+        self._bnorm = _norms(self._b, b_lists, n_phrases)
+        self._cnorm = _norms(self._c, c_lists, n_phrases)
+        del c_lists
         self._w.set_postings(w_lists, self._wnorm)
         self._b.set_postings(b_lists, self._bnorm)
         del w_lists, b_lists
 
+        c_ids, c2 = self._c.ids.__getitem__, self._c.squared().__getitem__
         doc_norms: list[float] = []
         for chars, shares in zip(self._doc_chars, self._doc_shares, strict=True):
             squares = map(c2, map(c_ids, chars))
-            doc_norms.append(sqrt(sum(w2_ * share * share for w2_, share in zip(squares, shares, strict=True))))
+            doc_norms.append(math.sqrt(sum(w2 * share * share for w2, share in zip(squares, shares, strict=True))))
         self._doc_cnorm = array("d", doc_norms)
 
     def __len__(self) -> int:
