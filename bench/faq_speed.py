@@ -7,7 +7,8 @@ unrelated questions.
 
 For 1k, 10k and 100k phrasings, each in a fresh process (clean RSS):
 - index build time, cold (segmenting every phrase) and warm (a reload reusing the old index);
-- RSS growth of the built matcher (an upper bound on the index's memory);
+- RSS growth of the built matcher (an upper bound on the index's memory: it includes what the
+  allocator keeps after the build); with `--tracemalloc`, the index's own retained allocations;
 - latency per `Matcher.match`, p50 / p99 / max, on one core;
 - baseline in the same run: a linear scan (rapidfuzz `extractOne` with `ratio`, in C) over every
   phrasing, to show how the two grow; ratios printed.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import itertools
 import json
 import os
 import random
@@ -33,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -138,18 +141,25 @@ def _percentiles(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-def measure_one(n_phrases: int, n_queries: int) -> dict[str, Any]:
+def measure_one(n_phrases: int, n_queries: int, trace: bool = False) -> dict[str, Any]:
     warm_up()
     synthetic = Synthetic(n_phrases)
     kb = KnowledgeBase(directory=Path("."), entries=tuple(synthetic.entries), vocabulary=DEFAULT_VOCABULARY)
     queries = synthetic.queries(n_queries)
     gc.collect()
     rss_before = _rss_mb()
+    if trace:
+        tracemalloc.start()
     t0 = time.perf_counter()
     matcher = Matcher(kb)
     cold_s = time.perf_counter() - t0
     gc.collect()
     rss_index = _rss_mb() - rss_before
+    retained_mb = peak_mb = None
+    if trace:
+        retained, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        retained_mb, peak_mb = retained / 2**20, peak / 2**20
     t0 = time.perf_counter()
     rebuilt = Matcher(kb, previous=matcher)
     warm_s = time.perf_counter() - t0
@@ -177,6 +187,8 @@ def measure_one(n_phrases: int, n_queries: int) -> dict[str, Any]:
         "build_cold_s": cold_s,
         "build_warm_s": warm_s,
         "index_rss_mb": rss_index,
+        "index_retained_mb": retained_mb,
+        "build_peak_mb": peak_mb,
         "total_rss_mb": _rss_mb(),
         "latency": _percentiles(latencies),
         "baseline": _percentiles(base),
@@ -239,18 +251,17 @@ async def _serve_during(reloadable: Any, queries: list[str], action: Any) -> dic
         lat = [s[1] for s in samples if s[2] == name]
         return {**_percentiles(lat), "n": len(lat)} if lat else {}
 
-    during = [s[0] for s in samples if s[2] == "during"]
-    gaps = [1000 * (b - a) for a, b in zip(during, during[1:], strict=False)]
-    before_gaps = [1000 * (b - a) for a, b in zip(
-        [s[0] for s in samples if s[2] == "before"], [s[0] for s in samples if s[2] == "before"][1:], strict=False
-    )]
+    def longest_gap(name: str) -> float:
+        finished = [s[0] for s in samples if s[2] == name]
+        return max((1000 * (b - a) for a, b in itertools.pairwise(finished)), default=0.0)
+
     return {
         "reload_s": took,
         "status": report.status,
         "before": stats("before"),
         "during": stats("during"),
-        "max_gap_before_ms": max(before_gaps, default=0.0),
-        "max_gap_during_ms": max(gaps, default=0.0),
+        "max_gap_before_ms": longest_gap("before"),
+        "max_gap_during_ms": longest_gap("during"),
     }
 
 
@@ -298,12 +309,14 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=3000)
     parser.add_argument("--reload", action="store_true", help="also measure a 10k-entry reload under load")
     parser.add_argument("--reload-entries", type=int, default=10_000)
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="also measure the index's own allocations (slows the cold build ~2x)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--reload-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.one:
-        print(json.dumps(measure_one(args.one, args.queries)))
+        print(json.dumps(measure_one(args.one, args.queries, args.tracemalloc)))
         return
     if args.reload_only:
         print(json.dumps(measure_reload(args.reload_entries)))
@@ -312,7 +325,8 @@ def main() -> None:
     print(f"FAQ matcher speed; one process per size; {args.queries} queries each; 70% rephrased entries.")
     for size in (int(s) for s in args.sizes.split(",")):
         out = subprocess.run(
-            [sys.executable, __file__, "--one", str(size), "--queries", str(args.queries)],
+            [sys.executable, __file__, "--one", str(size), "--queries", str(args.queries)]
+            + (["--tracemalloc"] if args.tracemalloc else []),
             check=True, capture_output=True, text=True,
         )
         r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -320,6 +334,9 @@ def main() -> None:
         print(f"\n{r['phrases']:>7} phrasings ({r['entries']} entries)")
         print(f"  build: cold {r['build_cold_s']:.2f} s, reload reusing the old index {r['build_warm_s']:.2f} s; "
               f"index RSS {r['index_rss_mb']:.1f} MB (process {r['total_rss_mb']:.0f} MB)")
+        if r["index_retained_mb"] is not None:
+            print(f"  index allocations retained {r['index_retained_mb']:.1f} MB, "
+                  f"peak while building {r['build_peak_mb']:.1f} MB (tracemalloc; build time inflated)")
         print(f"  ours               {_fmt(lat)}")
         print(f"  baseline scan      {_fmt(base)}  ({r['baseline_queries']} queries)")
         print(f"  ours / baseline    p50 ×{lat['p50'] / base['p50']:.2f}  p99 ×{lat['p99'] / base['p99']:.2f}")
