@@ -9,11 +9,10 @@ one JSON object per line with `-` (for scripts and the accuracy work).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -34,18 +33,12 @@ def register(app: typer.Typer) -> None:
     app.command("ask")(ask)
 
 
-def match_config(settings: object | None = None) -> MatchConfig:
-    """Thresholds from `settings.match_<field>` where the settings define them, else MATCH_<FIELD>."""
+def match_config() -> MatchConfig:
+    """The thresholds the service uses: MATCH_<FIELD> variables (or .env), else the defaults."""
+    from app.settings import MatchSettings
     from knowledge.matcher import MatchConfig
 
-    values: dict[str, Any] = {}
-    for name in MatchConfig.model_fields:
-        value = getattr(settings, f"match_{name}", None)
-        if value is None:
-            value = os.environ.get(f"MATCH_{name.upper()}")
-        if value is not None:
-            values[name] = value
-    return MatchConfig.model_validate(values)
+    return MatchConfig(**MatchSettings().model_dump())
 
 
 def _directory(knowledge: Path | None) -> Path:
