@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flows import slots as parsers
-from flows.schema import CONFIRM_STEP, DONE, SATISFACTION_STEP, Flow, Slot, Step, holds
+from flows.schema import CONFIRM_STEP, DONE, RETRY_STEP, SATISFACTION_STEP, Flow, Slot, Step, holds
 from flows.state import FlowState
 from flows.templates import render
 from handlers.ports import Services
@@ -63,8 +63,15 @@ CONFIRM_AGAIN = "请回复「确认」提交，或直接说要修改的内容，
 MODIFY_HOW = "请直接告诉我要修改的内容，例如「日期改成后天」「手机号改为13912345678」。"
 RESUME = "我们继续办理「{title}」："
 TICKET_FAILED = "抱歉，提交时系统出现问题，您的信息还在。请稍后回复「确认」重新提交，或回复「人工」联系客服。"
-BACKEND_TIMEOUT = "抱歉，查询系统响应较慢，暂时没有查到结果。请稍后再试，或回复「人工」联系客服。"
-BACKEND_DOWN = "抱歉，查询系统暂时无法访问，请稍后再试，或回复「人工」联系客服。"
+BACKEND_TIMEOUT = "抱歉，查询系统响应较慢，暂时没有查到结果。请稍后回复「确认」重新查询，或回复「人工」联系客服。"
+BACKEND_DOWN = "抱歉，查询系统暂时无法访问。请稍后回复「确认」重新查询，或回复「人工」联系客服。"
+# After a failed action: what was entered, then how to retry (the verb follows the action).
+RETRY_HEAD = "您填写的信息都还在："
+RETRY_HOW = "回复「确认」重新{verb}，回复「取消」放弃，或回复「人工」联系客服。"
+RETRY_VERBS = {"ticket": "提交", "http": "查询", "none": "办理"}
+RETRY_WORDS = frozenset({"重试", "再试", "再试一次", "重新提交", "重新查询", "再查", "再查一次", "再查一下"})
+# A saved state whose step the flow no longer has (edited without a new version).
+FLOW_UPDATED = "「{title}」的办理流程已更新，需要请您重新填写，给您带来不便敬请谅解。"
 RECORDED = "已记录：{facts}。"
 
 
@@ -152,10 +159,19 @@ def _confirm_text(flow: Flow, state: FlowState, now: datetime) -> str:
     return render(flow.confirm.prompt, values(flow, state, now))
 
 
+def _retry_text(flow: Flow, state: FlowState, now: datetime) -> str:
+    shown = values(flow, state, now)
+    lines = [RETRY_HEAD, *(f"{slot.label}：{shown[n]}" for n, slot in flow.slots.items() if n in state.slots)]
+    lines.append(RETRY_HOW.format(verb=RETRY_VERBS[flow.complete.action.type]))
+    return "\n".join(lines)
+
+
 def current_prompt(flow: Flow, state: FlowState, now: datetime) -> str:
     """What the flow is waiting for, as it would ask it now (repeated after a digression)."""
     if state.step == CONFIRM_STEP:
         return _confirm_text(flow, state, now)
+    if state.step == RETRY_STEP:
+        return _retry_text(flow, state, now)
     if state.step == SATISFACTION_STEP:
         return flow.satisfaction.prompt if flow.satisfaction else ""
     names = state.awaiting or _to_ask(flow, state, flow.step(state.step))
@@ -189,6 +205,22 @@ def _ack(flow: Flow, state: FlowState, names: list[str], now: datetime) -> str:
     shown = values(flow, state, now)
     facts = "；".join(f"{slot.label} {shown[n]}" for n, slot in flow.slots.items() if n in names)
     return RECORDED.format(facts=facts) if facts else ""
+
+
+@dataclass(slots=True)
+class Reading:
+    """What one message did to the slots."""
+
+    filled: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    # Values the message gave again, unchanged (「SQ2026…」 re-sent to look it up once more).
+    restated: list[str] = field(default_factory=list)
+    # Slot → why what the user wrote for it cannot be accepted.
+    invalid: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def took(self) -> bool:
+        return bool(self.filled or self.changed)
 
 
 class _Turn:
@@ -231,10 +263,8 @@ class _Turn:
         )
 
     # -- reading the message ------------------------------------------------------------------
-    def read(
-        self, text: str, *, correcting: bool, question: bool = False
-    ) -> tuple[list[str], list[str], dict[str, str]]:
-        """Fill slots from `text`. Returns (newly filled, changed, invalid slot → message)."""
+    def read(self, text: str, *, correcting: bool, question: bool = False) -> Reading:
+        """Fill slots from `text` (a filled slot changes only on a correction)."""
         flow, state = self.flow, self.state
         focus = [n for n in state.awaiting if n in flow.slots]
         names = list(flow.slots)
@@ -242,19 +272,21 @@ class _Turn:
             flow.slots, names, text, _today(self.now), focus, _noise(flow), residual=not question
         )
         targeted = self._targeted(text)
-        filled: list[str] = []
-        changed: list[str] = []
+        reading = Reading()
         cue = correcting or bool(parsers.CORRECTION_CUE.search(text))
         for name, hit in {**found.found, **targeted}.items():
             old = state.slots.get(name)
             if old is None:
                 state.slots[name] = hit.value
-                filled.append(name)
-            elif old != hit.value and (cue or name in targeted):
+                reading.filled.append(name)
+            elif old == hit.value:
+                reading.restated.append(name)
+            elif cue or name in targeted:
                 state.slots[name] = hit.value
-                changed.append(name)
-        invalid = {n: msg for n, msg in found.invalid.items() if n not in filled and n not in changed}
-        return filled, changed, invalid
+                reading.changed.append(name)
+        taken = {*reading.filled, *reading.changed}
+        reading.invalid = {n: msg for n, msg in found.invalid.items() if n not in taken}
+        return reading
 
     def _targeted(self, text: str) -> dict[str, parsers.Found]:
         """「手机号改为139…」: the words after 改成 are read for the slot the label names."""
@@ -274,7 +306,7 @@ class _Turn:
         """Pass every step whose slots are filled; ask what is missing, confirm or complete."""
         flow, state = self.flow, self.state
         for _ in range(len(flow.steps) + 1):
-            if state.step in (CONFIRM_STEP, DONE):
+            if state.step in (CONFIRM_STEP, RETRY_STEP, DONE):
                 break
             step = flow.step(state.step)
             names = _to_ask(flow, state, step)
@@ -286,13 +318,16 @@ class _Turn:
             target = _next_step(step, state.slots)
             state.history.append(step.id)
             state.step = target
-            if state.step not in (DONE, CONFIRM_STEP):
+            if state.step != DONE:
                 self.say(render(flow.step(state.step).say, values(flow, state, self.now)))
         state.awaiting = []
         if flow.confirm is not None and state.step == DONE:
             state.step = CONFIRM_STEP
         if state.step == CONFIRM_STEP:
             self.say(_confirm_text(flow, state, self.now))
+            return self.outcome()
+        if state.step == RETRY_STEP:
+            self.say(_retry_text(flow, state, self.now))
             return self.outcome()
         return await self.complete()
 
@@ -307,20 +342,17 @@ class _Turn:
             except Exception:
                 # The citizen keeps what they entered and can confirm again; ops see the log.
                 log.exception("ticket creation failed", extra={"flow": flow.id})
-                state.step = CONFIRM_STEP if flow.confirm is not None else state.step
-                self.say(TICKET_FAILED)
-                return self.outcome()
+                return self._retry_later(TICKET_FAILED)
         elif action.type == "http":
             params = {key: render(tpl, shown) for key, tpl in action.params.items()}
             result = await self.services.call_endpoint(action.endpoint, params)
             if not result.ok:
                 text = flow.complete.timeout if result.error == "timeout" else flow.complete.unavailable
                 default = BACKEND_TIMEOUT if result.error == "timeout" else BACKEND_DOWN
-                self.say(render(text or default, shown))
-                return self.outcome(ended=True)
+                return self._retry_later(render(text or default, shown))
             if result.data.get("found") is False and flow.complete.not_found:
                 self.say(render(flow.complete.not_found, shown))
-                return self.outcome(ended=True)
+                return await self._ask_last_step_again()
             shown.update({f"result.{k}": str(v) for k, v in result.data.items()})
         for reply in flow.complete.replies:
             if holds(reply.when, state.slots):
@@ -334,6 +366,28 @@ class _Turn:
         state.awaiting = ["satisfaction"]
         self.say(flow.satisfaction.prompt)
         return self.outcome(resolved=True)
+
+    def _retry_later(self, text: str) -> Outcome:
+        """The action failed: keep every fact and wait for 「确认」 to run it again.
+
+        Whatever the flow's shape (a confirmation or not, one step or branches), the state must
+        stay somewhere a later 「确认」 is understood — never at `done`, which is not a step.
+        """
+        self.state.step = RETRY_STEP
+        self.state.awaiting = []
+        self.say(text)
+        return self.outcome()
+
+    async def _ask_last_step_again(self) -> Outcome:
+        """The backend knows no such record (a mistyped number): ask the last step's facts again."""
+        flow, state = self.flow, self.state
+        last = flow.step(state.history.pop()) if state.history else flow.steps[0]
+        if not any(flow.slots[n].required for n in last.ask):
+            return self.outcome(ended=True)
+        for name in last.ask:
+            state.slots.pop(name, None)
+        state.step = last.id
+        return await self.settle()
 
 
 async def _faq(answer: FaqAnswer | None, text: str) -> str | None:
@@ -351,12 +405,12 @@ async def start(
     """Start `flow`; the triggering text is read for every slot."""
     state = new_state(flow, now)
     turn = _Turn(flow, state, now, services, openid)
-    filled, _changed, invalid = turn.read(text, correcting=False) if text.strip() else ([], [], {})
+    reading = turn.read(text, correcting=False) if text.strip() else Reading()
     if flow.intro:
         turn.say(flow.intro)
-    if filled and state.step == flow.first_step:
-        turn.say(_ack(flow, state, filled, now))
-    for message in invalid.values():
+    if reading.filled and state.step == flow.first_step:
+        turn.say(_ack(flow, state, reading.filled, now))
+    for message in reading.invalid.values():
         # 「明天」 on a Friday evening: say why the date was not taken before asking for another.
         turn.say(message)
     parts = list(turn.parts)
@@ -365,7 +419,7 @@ async def start(
     if outcome.state is not None and outcome.state.step not in (CONFIRM_STEP, SATISFACTION_STEP):
         # The introduction and what we understood, then the question.
         outcome.reply = "\n".join([*parts, outcome.reply])
-    outcome.filled = filled
+    outcome.filled = reading.filled
     return outcome
 
 
@@ -404,6 +458,11 @@ async def advance(
     if said in CANCEL_WORDS or (said.startswith("取消") and len(said) <= 6):
         turn.say(CANCELLED.format(title=flow.title))
         return turn.outcome(ended=True)
+    if not _fits(flow, state):
+        # Saved before the flow was edited (same version, a step removed): start it afresh.
+        outcome = await start(flow, text, now, services, openid)
+        outcome.reply = "\n".join([FLOW_UPDATED.format(title=flow.title), outcome.reply])
+        return outcome
     if said in RESTART_WORDS:
         fresh = new_state(flow, now)
         turn = _Turn(flow, fresh, now, services, openid)
@@ -412,17 +471,19 @@ async def advance(
     if said in BACK_WORDS:
         return await _back(turn)
 
-    at_confirm = state.step == CONFIRM_STEP
+    at_confirm = state.step in (CONFIRM_STEP, RETRY_STEP)
     question = bool(_QUESTION.search(text))
-    filled, changed, invalid = turn.read(text, correcting=at_confirm, question=question)
+    reading = turn.read(text, correcting=at_confirm, question=question)
+    filled, changed, invalid = reading.filled, reading.changed, reading.invalid
     if changed:
         shown = values(flow, state, now)
         turn.say("好的，已将" + "，".join(f"{flow.slots[n].label}改为{shown[n]}" for n in changed) + "。")
     for name in [*filled, *changed]:
         state.attempts.pop(name, None)
 
-    if at_confirm and not filled and not changed:
-        if said in YES_WORDS or said.startswith("确认"):
+    if at_confirm and not reading.took:
+        retry = state.step == RETRY_STEP and (said in RETRY_WORDS or (reading.restated and not question))
+        if said in YES_WORDS or said.startswith("确认") or retry:
             return await turn.complete()
         if invalid:
             turn.say(next(iter(invalid.values())))
@@ -430,7 +491,11 @@ async def advance(
         if said in NO_WORDS or said.startswith("修改"):
             turn.say(MODIFY_HOW)
             return turn.outcome()
-    if at_confirm and (filled or changed):
+    if at_confirm and reading.took:
+        if flow.confirm is None:
+            # No confirmation in this flow: the corrected facts go straight to the action again.
+            return await turn.complete()
+        state.step = CONFIRM_STEP
         turn.say(_confirm_text(flow, state, now))
         return turn.outcome()
 
@@ -463,6 +528,9 @@ def _failed(turn: _Turn, invalid: dict[str, str]) -> Outcome:
     focus = [n for n in state.awaiting if n in flow.slots and n not in state.slots]
     if state.step == CONFIRM_STEP:
         turn.say(CONFIRM_AGAIN)
+        return turn.outcome(understood=understood)
+    if state.step == RETRY_STEP:
+        turn.say(RETRY_HOW.format(verb=RETRY_VERBS[flow.complete.action.type]))
         return turn.outcome(understood=understood)
     name = next((n for n in focus if n in invalid), focus[0] if focus else "")
     if not name:
@@ -497,7 +565,7 @@ async def _back(turn: _Turn) -> Outcome:
     # The step we go back to is asked afresh; what was given for it is cleared.
     for name in flow.step(previous).ask:
         state.slots.pop(name, None)
-    if state.step not in (CONFIRM_STEP, DONE, SATISFACTION_STEP):
+    if state.step not in (CONFIRM_STEP, RETRY_STEP, DONE, SATISFACTION_STEP):
         for name in flow.step(state.step).ask:
             state.slots.pop(name, None)
     state.step = previous
@@ -506,8 +574,44 @@ async def _back(turn: _Turn) -> Outcome:
     return await turn.settle()
 
 
+def _fits(flow: Flow, state: FlowState) -> bool:
+    """Make a saved state fit `flow`; False when its step is gone and the flow must start afresh.
+
+    A flow file edited without a new version (a step or slot removed) must never make a turn
+    raise: names the flow no longer has are dropped, and a state left at `done` by a failed
+    action (before `retry` existed) is put where its promised 「确认」 works.
+    """
+    steps = {step.id for step in flow.steps}
+    state.slots = {n: v for n, v in state.slots.items() if n in flow.slots}
+    state.attempts = {n: c for n, c in state.attempts.items() if n in flow.slots}
+    state.asked = [n for n in state.asked if n in flow.slots]
+    state.history = [s for s in state.history if s in steps]
+    if state.step == DONE and not state.resolved:
+        state.step = RETRY_STEP
+    if state.step == CONFIRM_STEP and flow.confirm is None:
+        state.step = RETRY_STEP
+    if state.step in (CONFIRM_STEP, RETRY_STEP):
+        state.awaiting = []
+        # Every slot on the way to the action must still be there (a required slot may be new).
+        return _path_filled(flow, state)
+    state.awaiting = [n for n in state.awaiting if n in flow.slots]
+    return state.step in steps
+
+
+def _path_filled(flow: Flow, state: FlowState) -> bool:
+    step_id = flow.first_step
+    for _ in range(len(flow.steps) + 1):
+        if step_id == DONE:
+            return True
+        step = flow.step(step_id)
+        if _missing(flow, state, step):
+            return False
+        step_id = _next_step(step, state.slots)
+    return False
+
+
 def awaiting(state: FlowState) -> list[str]:
-    if state.step == CONFIRM_STEP:
+    if state.step in (CONFIRM_STEP, RETRY_STEP):
         return ["confirm"]
     return list(state.awaiting)
 

@@ -20,8 +20,11 @@ SlotType = Literal["choice", "date", "period", "mobile", "id_number", "number", 
 DONE = "done"
 # Step ids the engine uses for its own states; flows may not define steps with these ids.
 CONFIRM_STEP = "confirm"
+# The completion action failed (ticket store or backend down): every fact is kept and 「确认」 runs
+# the action again, whether or not the flow has a confirmation of its own.
+RETRY_STEP = "retry"
 SATISFACTION_STEP = "satisfaction"
-RESERVED_STEPS = frozenset({DONE, CONFIRM_STEP, SATISFACTION_STEP})
+RESERVED_STEPS = frozenset({DONE, CONFIRM_STEP, RETRY_STEP, SATISFACTION_STEP})
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 

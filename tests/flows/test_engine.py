@@ -8,7 +8,7 @@ import pytest
 
 from flows import engine
 from flows.registry import FlowRegistry
-from flows.schema import CONFIRM_STEP, SATISFACTION_STEP, Flow
+from flows.schema import CONFIRM_STEP, RETRY_STEP, SATISFACTION_STEP, Flow
 from flows.state import FlowState
 from handlers.ports import EndpointResult
 from tests.flows.conftest import THURSDAY, RecordingServices
@@ -151,7 +151,7 @@ async def test_ticket_failure_keeps_the_answers_for_a_retry(booking: Flow) -> No
     start = await engine.start(booking, "明天上午办社保卡，我叫张三，电话13812345678", THURSDAY, failing)
     assert start.state is not None
     out = await say(booking, start.state, "确认", failing)
-    assert out.state is not None and out.state.step == CONFIRM_STEP and not out.resolved
+    assert out.state is not None and out.state.step == RETRY_STEP and not out.resolved
     assert len(out.state.slots) == 5 and "稍后" in out.reply
 
 
@@ -268,19 +268,24 @@ async def test_progress_lookup_through_the_endpoint(registry: FlowRegistry, serv
 
 @pytest.mark.parametrize(
     ("result", "expected"),
-    [
-        (EndpointResult(False, {}, "timeout"), "响应较慢"),
-        (EndpointResult(False, {}, "unavailable"), "暂时无法访问"),
-        (EndpointResult(True, {"found": False}), "没有查到"),
-    ],
+    [(EndpointResult(False, {}, "timeout"), "响应较慢"), (EndpointResult(False, {}, "unavailable"), "暂时无法访问")],
 )
-async def test_progress_backend_trouble_gets_a_clear_message(
+async def test_progress_backend_trouble_gets_a_clear_message_and_confirm_retries(
     registry: FlowRegistry, result: EndpointResult, expected: str
 ) -> None:
     progress = flow_of(registry, "progress")
     services = RecordingServices(endpoint=result)
     out = await engine.start(progress, "查询进度 SQ20261120000123", THURSDAY, services)
-    assert expected in out.reply and out.state is None and not out.resolved
+    assert expected in out.reply and "「确认」重新查询" in out.reply and not out.resolved
+    assert out.state is not None and out.state.step == RETRY_STEP
+
+
+async def test_a_number_the_backend_does_not_know_is_asked_again(registry: FlowRegistry) -> None:
+    progress = flow_of(registry, "progress")
+    services = RecordingServices(endpoint=EndpointResult(True, {"found": False}))
+    out = await engine.start(progress, "查询进度 SQ20261120000123", THURSDAY, services)
+    assert "没有查到" in out.reply and progress.slots["number"].prompt in out.reply
+    assert out.state is not None and out.state.awaiting == ["number"] and out.state.slots == {}
 
 
 async def test_handoff_word_keeps_the_flow(booking: Flow, services: RecordingServices) -> None:
