@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Protocol
 
 from flows import slots as parsers
 from flows.schema import CONFIRM_STEP, DONE, RETRY_STEP, SATISFACTION_STEP, Flow, Slot, Step, holds
@@ -28,8 +29,18 @@ from handlers.ports import Services
 
 log = logging.getLogger("wxbot.flows")
 
-# Answers an FAQ question asked mid-flow, or None. Sync or async.
-FaqAnswer = Callable[[str], "str | Awaitable[str | None] | None"]
+
+
+class FaqAnswer(Protocol):
+    """What the FAQ has to say about a message asked mid-flow, or None; sync or async.
+
+    `menu`: a 「您是不是想问」 menu may be offered (the message gave the flow nothing, so it is
+    a question, not an answer worded as one). `numbered`: the menu may be numbered, because a
+    bare digit is not an answer to the flow right now (see `takes_digits`).
+    """
+
+    def __call__(self, text: str, *, menu: bool, numbered: bool) -> str | Awaitable[str | None] | None: ...
+
 
 CANCEL_WORDS = frozenset(
     {"取消", "退出", "取消办理", "退出办理", "不办了", "算了", "结束", "不用办了", "放弃"}
@@ -51,7 +62,10 @@ SATISFACTION = [
 _TARGETED = re.compile(
     r"(?P<label>[\u4e00-\u9fa5A-Za-z]{1,8}?)\s*(?:改成|改为|换成|改到|换到|应该是)\s*(?P<value>.+)"
 )
-_QUESTION = re.compile(r"[?？]|吗|怎么|如何|什么|哪里|哪儿|多少|多久|能否|能不能|可不可以|是否")
+_QUESTION = re.compile(
+    r"[?？]|吗|怎么|怎样|如何|什么|啥|哪|几点|几天|多少|多久|多长|为什么|为啥|能否|能不能|可不可以|可以不|"
+    r"是否|有没有|有无|要不要|需不需要|是不是|请问"
+)
 
 CANCELLED = "好的，已为您取消「{title}」。如还有其他问题，请直接输入。"
 RESTARTED = "好的，我们重新开始办理「{title}」。"
@@ -62,6 +76,8 @@ NOT_UNDERSTOOD = "抱歉，没有识别出您的回复。"
 CONFIRM_AGAIN = "请回复「确认」提交，或直接说要修改的内容，回复「取消」放弃。"
 MODIFY_HOW = "请直接告诉我要修改的内容，例如「日期改成后天」「手机号改为13912345678」。"
 RESUME = "我们继续办理「{title}」："
+# A question mid-flow that the FAQ cannot answer: not a wrong answer, so no attempt is counted.
+NO_ANSWER = "抱歉，这个问题暂时没有找到答案，您可以办完后换个说法再问，或回复「人工」咨询。"
 TICKET_FAILED = "抱歉，提交时系统出现问题，您的信息还在。请稍后回复「确认」重新提交，或回复「人工」联系客服。"
 BACKEND_TIMEOUT = "抱歉，查询系统响应较慢，暂时没有查到结果。请稍后回复「确认」重新查询，或回复「人工」联系客服。"
 BACKEND_DOWN = "抱歉，查询系统暂时无法访问。请稍后回复「确认」重新查询，或回复「人工」联系客服。"
@@ -390,10 +406,21 @@ class _Turn:
         return await self.settle()
 
 
-async def _faq(answer: FaqAnswer | None, text: str) -> str | None:
+def is_question(text: str) -> bool:
+    return bool(_QUESTION.search(text))
+
+
+def takes_digits(flow: Flow, state: FlowState) -> bool:
+    """Whether a bare digit answers the flow now: a numbered option, a number, 1 for 确认."""
+    if state.step in (CONFIRM_STEP, RETRY_STEP, SATISFACTION_STEP):
+        return True
+    return any(flow.slots[n].type in ("choice", "number") for n in state.awaiting if n in flow.slots)
+
+
+async def _faq(answer: FaqAnswer | None, text: str, *, menu: bool, numbered: bool) -> str | None:
     if answer is None:
         return None
-    result = answer(text)
+    result = answer(text, menu=menu, numbered=numbered)
     if isinstance(result, Awaitable):
         return await result
     return result
@@ -472,7 +499,7 @@ async def advance(
         return await _back(turn)
 
     at_confirm = state.step in (CONFIRM_STEP, RETRY_STEP)
-    question = bool(_QUESTION.search(text))
+    question = is_question(text)
     reading = turn.read(text, correcting=at_confirm, question=question)
     filled, changed, invalid = reading.filled, reading.changed, reading.invalid
     if changed:
@@ -499,30 +526,40 @@ async def advance(
         turn.say(_confirm_text(flow, state, now))
         return turn.outcome()
 
-    if (not filled and not changed and not invalid) or (question and not invalid):
-        answer = await _faq(faq, text)
-        if answer:
-            turn.say(answer)
+    plain = not (reading.took or reading.restated or invalid)
+    if not invalid and (question or plain):
+        # Nothing for the flow, or an answer worded as a question (「明天上午可以吗？」): the FAQ
+        # may answer; only a message that gave the flow nothing may get a menu.
+        answer = await _faq(faq, text, menu=plain, numbered=not takes_digits(flow, state))
+        if answer or (question and plain):
+            # The citizen never loses their place: the aside, then the flow's question again.
+            turn.say(answer or NO_ANSWER)
             turn.say(RESUME.format(title=flow.title))
-            if filled or changed:
+            if reading.took:
                 return await turn.settle()
             turn.say(current_prompt(flow, state, now))
             return turn.outcome()
+    if reading.restated and not reading.took and not invalid:
+        # 「明天可以吗」 about the date already held: say it is noted, and ask what is still missing.
+        turn.say(_ack(flow, state, reading.restated, now))
+        turn.say(current_prompt(flow, state, now))
+        return turn.outcome()
 
     if not filled and not changed:
-        return _failed(turn, invalid)
+        return await _failed(turn, invalid)
     if invalid:
         # Some slots filled, one answer was not valid: say why, then ask again what is missing.
         turn.say(next(iter(invalid.values())))
+        state.awaiting = [n for n in state.awaiting if n in invalid or n not in state.slots]
         for name in invalid:
-            state.awaiting = [n for n in state.awaiting if n in invalid or n not in state.slots]
-            state.attempts[name] = state.attempts.get(name, 0) + 1
+            if name not in state.slots:
+                state.attempts[name] = state.attempts.get(name, 0) + 1
         turn.say(current_prompt(flow, state, now))
         return turn.outcome()
     return await turn.settle()
 
 
-def _failed(turn: _Turn, invalid: dict[str, str]) -> Outcome:
+async def _failed(turn: _Turn, invalid: dict[str, str]) -> Outcome:
     flow, state = turn.flow, turn.state
     understood = bool(invalid)
     focus = [n for n in state.awaiting if n in flow.slots and n not in state.slots]
@@ -532,10 +569,16 @@ def _failed(turn: _Turn, invalid: dict[str, str]) -> Outcome:
     if state.step == RETRY_STEP:
         turn.say(RETRY_HOW.format(verb=RETRY_VERBS[flow.complete.action.type]))
         return turn.outcome(understood=understood)
+    if invalid and not any(n in focus for n in invalid):
+        # 「周六能办吗」 with the date already given: say why not, then ask what is still missing.
+        # The message was not a wrong answer to the question asked, so no attempt is counted.
+        turn.say(next(iter(invalid.values())))
+        turn.say(current_prompt(flow, state, turn.now))
+        return turn.outcome()
     name = next((n for n in focus if n in invalid), focus[0] if focus else "")
     if not name:
-        turn.say(current_prompt(flow, state, turn.now))
-        return turn.outcome(understood=understood)
+        # Nothing left to ask at this step (a state saved by an older flow file): move on.
+        return await turn.settle()
     slot = flow.slots[name]
     state.attempts[name] = state.attempts.get(name, 0) + 1
     if state.attempts[name] >= slot.max_attempts:

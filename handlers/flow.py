@@ -7,7 +7,7 @@ question asked mid-flow, hand-off, and the turn's meta for the turn log.
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass, field
 
 from flows import engine
 from flows.engine import Outcome
@@ -29,11 +29,25 @@ EXPIRED = "您好，您之前办理的「{title}」超过{minutes}分钟没有�
 VERSION_CHANGED = "「{title}」的办理流程刚刚更新，需要请您重新填写，给您带来不便敬请谅解。"
 RETIRED = "您之前办理的「{title}」已暂停服务，给您带来不便敬请谅解。"
 SWITCHED = "已结束「{old}」，为您办理「{new}」。"
-_QUESTION = re.compile(r"[?？]|吗|怎么|如何|什么|哪里|哪儿|多少|多久|能否|能不能|可不可以|是否")
+# The matcher's menu mid-flow. Numbered only while a bare digit is no answer to the flow, so a
+# digit reply is never ambiguous: handlers.text reads it as a pick from this menu.
+ASIDE_MENU_TAIL = "（回复数字查看解答）"
+ASIDE_LIST_HEAD = "您可能想问以下问题，发送问题原文即可查看解答："
 
 
-def _meta(flow: Flow, outcome: Outcome) -> TurnMeta:
+@dataclass(slots=True)
+class _Aside:
+    """What the FAQ contributed to a flow turn: the entry answered, or the menu offered."""
+
+    faq_id: str = ""
+    score: float | None = None
+    menu: list[ClarifyOption] = field(default_factory=list)
+
+
+def _meta(flow: Flow, outcome: Outcome, aside: _Aside | None = None) -> TurnMeta:
     return TurnMeta(
+        faq_id=aside.faq_id if aside else "",
+        score=aside.score if aside else None,
         flow_id=flow.id,
         step=outcome.step,
         resolved=outcome.resolved,
@@ -42,13 +56,17 @@ def _meta(flow: Flow, outcome: Outcome) -> TurnMeta:
     )
 
 
-def _result(turn: Turn, ctx: HandlerContext, flow: Flow, outcome: Outcome, prefix: str = "") -> TurnResult:
+def _result(
+    turn: Turn, ctx: HandlerContext, flow: Flow, outcome: Outcome, prefix: str = "", aside: _Aside | None = None
+) -> TurnResult:
     session = turn.session
     session.flow = outcome.state
     waiting = outcome.state is not None and outcome.state.step == SATISFACTION_STEP
     # The turn processor keeps the consultation open while a satisfaction answer is awaited.
     session.awaiting_satisfaction = flow.id if waiting else ""
-    meta = _meta(flow, outcome)
+    if aside is not None and aside.menu and outcome.state is not None:
+        session.choices = aside.menu
+    meta = _meta(flow, outcome, aside)
     if outcome.handoff:
         return TurnResult(TransferReply(ctx.handoff.agent_account), "handoff", session, meta)
     text = "\n".join(p for p in (prefix, outcome.reply) if p)
@@ -67,15 +85,46 @@ def _faq(turn: Turn, ctx: HandlerContext, text: str) -> tuple[str, float] | None
     return (entry.answer, result.score) if entry is not None else None
 
 
-def _faq_answer(turn: Turn, ctx: HandlerContext) -> engine.FaqAnswer | None:
-    if ctx.matcher is None:
+def _faq_answer(turn: Turn, ctx: HandlerContext, aside: _Aside) -> engine.FaqAnswer | None:
+    """The FAQ's word on a message asked mid-flow; records in `aside` what it offered."""
+    matcher = ctx.matcher
+    if matcher is None:
         return None
 
-    def answer(text: str) -> str | None:
-        found = _faq(turn, ctx, text)
-        return found[0] if found is not None else None
+    def answer(text: str, *, menu: bool, numbered: bool) -> str | None:
+        result = matcher.match(text, turn.now.date())
+        aside.score = result.score
+        if result.decision == "answer" and result.faq_id is not None:
+            entry = matcher.entry(result.faq_id)
+            if entry is not None:
+                aside.faq_id = entry.id
+                return entry.answer
+        if not menu or result.decision != "clarify" or not result.candidates:
+            return None
+        if not numbered:
+            return "\n".join([ASIDE_LIST_HEAD, *(f"· {c.question}" for c in result.candidates)])
+        aside.menu = [ClarifyOption(kind="faq", target=c.faq_id) for c in result.candidates]
+        lines = [faq.CLARIFY_HEAD, *(f"{i}. {c.question}" for i, c in enumerate(result.candidates, start=1))]
+        return "\n".join([*lines, ASIDE_MENU_TAIL])
 
     return answer
+
+
+def resume(turn: Turn, ctx: HandlerContext, result: TurnResult) -> TurnResult:
+    """After an aside answered outside the flow (an FAQ menu pick), repeat the flow's question."""
+    state = turn.session.flow
+    registry = ctx.flows
+    if state is None or registry is None or state.resolved or not isinstance(result.reply, TextReply):
+        return result
+    flow = registry.get(state.flow_id, state.version)
+    if flow is None or engine.expired(state, turn.now, ctx.session_timeout_s):
+        return result
+    prompt = engine.current_prompt(flow, state, turn.now)
+    if prompt:
+        resumed = engine.RESUME.format(title=flow.title)
+        result.reply = TextReply(f"{result.reply.content}\n{resumed}\n{prompt}")
+        state.updated_at = turn.now.timestamp()
+    return result
 
 
 def _keyword(flow: Flow, text: str) -> int:
@@ -171,13 +220,14 @@ async def continue_(
         if other is not None and other[0].id != flow.id:
             _clear(session)
             return await _start(turn, ctx, other[0], text, SWITCHED.format(old=flow.title, new=other[0].title))
+    aside = _Aside()
     outcome = await engine.advance(
-        flow, state, text, turn.now, ctx.services, session.openid, faq=_faq_answer(turn, ctx)
+        flow, state, text, turn.now, ctx.services, session.openid, faq=_faq_answer(turn, ctx, aside)
     )
     if outcome.passthrough:
         _clear(session)
         return None
-    return _result(turn, ctx, flow, outcome)
+    return _result(turn, ctx, flow, outcome, aside=aside)
 
 
 def _clear(session: Session) -> None:
@@ -193,7 +243,7 @@ async def maybe_start(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult 
     if found is None:
         return None
     flow, score = found
-    if score < TRIGGER_THRESHOLD and _QUESTION.search(text) and not engine.prefill(flow, text, turn.now):
+    if score < TRIGGER_THRESHOLD and engine.is_question(text) and not engine.prefill(flow, text, turn.now):
         # 「预约需要带什么材料」 names the flow but asks a question an FAQ entry matches much
         # better than any trigger phrase: answer it. 「怎么查办理进度」 stays with the flow, which
         # does the checking.

@@ -34,7 +34,8 @@ async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
     if choices and command.isdigit() and 1 <= int(command) <= len(choices):
         picked = choices[int(command) - 1]
         if picked.kind == "faq":
-            return faq.answer_entry(turn, ctx, picked.target, via_menu=True)
+            # A menu offered mid-flow: after the answer, the flow's question again.
+            return flow.resume(turn, ctx, faq.answer_entry(turn, ctx, picked.target, via_menu=True))
         if picked.kind == "flow":
             result = await flow.start(turn, ctx, picked.target, text="")
             if result is not None:

@@ -192,7 +192,7 @@ async def test_faq_question_is_answered_and_the_prompt_repeated(booking: Flow, s
     start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
     assert start.state is not None
 
-    def faq(text: str) -> str | None:
+    def faq(text: str, *, menu: bool, numbered: bool) -> str | None:
         return "补办社保卡需携带身份证原件。" if "需要带" in text else None
 
     out = await say(booking, start.state, "补办需要带什么材料？", services, faq=faq)
@@ -205,7 +205,7 @@ async def test_async_faq_answers_are_awaited(booking: Flow, services: RecordingS
     start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
     assert start.state is not None
 
-    async def faq(text: str) -> str | None:
+    async def faq(text: str, *, menu: bool, numbered: bool) -> str | None:
         return "大厅周一至周五 9:00-17:00 办公。"
 
     out = await say(booking, start.state, "你们几点上班？", services, faq=faq)
@@ -312,7 +312,7 @@ def test_expiry_counts_from_the_last_activity(booking: Flow) -> None:
 async def test_unrecognised_message_is_marked_not_understood(booking: Flow, services: RecordingServices) -> None:
     start = await engine.start(booking, "我想预约明天上午去办社保卡，我叫张三", THURSDAY, services)
     assert start.state is not None
-    out = await say(booking, start.state, "啊？", services)
+    out = await say(booking, start.state, "随便", services)
     assert not out.understood
 
 
@@ -320,3 +320,66 @@ async def test_an_invalid_fact_in_the_first_message_is_explained(booking: Flow, 
     out = await engine.start(booking, "我想预约后天上午去办社保卡", THURSDAY, services)
     assert "11月28日（周六）是休息日" in out.reply
     assert out.state is not None and "date" in out.state.awaiting and "date" not in out.state.slots
+
+
+class AskedFaq:
+    """An FAQ that knows nothing and records how it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, bool, bool]] = []
+
+    def __call__(self, text: str, *, menu: bool, numbered: bool) -> str | None:
+        self.asked.append((text, menu, numbered))
+        return None
+
+
+async def test_a_question_the_faq_cannot_answer_keeps_the_place_without_an_attempt(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡，我叫张三", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "那边有没有复印的地方？", services, faq=AskedFaq())
+    assert out.reply.startswith(engine.NO_ANSWER) and booking.slots["mobile"].prompt in out.reply
+    assert out.state is not None and out.state.attempts == {}
+
+
+async def test_an_answer_worded_as_a_question_never_gets_an_faq_menu(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我要预约办社保卡", THURSDAY, services)
+    assert start.state is not None
+    faq = AskedFaq()
+    out = await say(booking, start.state, "明天上午可以吗？", services, faq=faq)
+    assert faq.asked == [("明天上午可以吗？", False, True)]
+    assert out.state is not None and out.state.slots["period"] == "上午"
+
+
+async def test_the_faq_menu_is_not_numbered_while_a_choice_is_asked(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    licence = flow_of(registry, "business_licence")
+    start = await engine.start(licence, "营业执照办理指引", THURSDAY, services)
+    assert start.state is not None
+    faq = AskedFaq()
+    await say(licence, start.state, "护照怎么办？", services, faq=faq)
+    assert faq.asked == [("护照怎么办？", True, False)]
+
+
+async def test_asking_about_a_weekend_after_the_date_was_given_explains_without_an_attempt(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡，我叫张三", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "周六能办吗", services)
+    assert "休息日" in out.reply and booking.slots["mobile"].prompt in out.reply
+    assert out.state is not None and out.state.attempts == {} and out.state.slots["date"] == "2026-11-27"
+
+
+async def test_restating_a_given_fact_is_acknowledged_and_costs_no_attempt(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡，我叫张三", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "就明天上午", services)
+    assert out.reply.startswith("已记录：预约日期 11月27日（周五）；时段 上午")
+    assert out.state is not None and out.state.attempts == {}

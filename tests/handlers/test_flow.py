@@ -38,6 +38,27 @@ def matcher() -> Matcher:
             answer="预约办事请携带本人身份证原件及业务所需材料。",
         ),
         FaqEntry(
+            id="passport_first",
+            category="出入境",
+            question="第一次办护照需要什么材料",
+            similar=("首次申请护照要带什么",),
+            answer="首次申请护照请携带本人身份证原件。",
+        ),
+        FaqEntry(
+            id="passport_minor",
+            category="出入境",
+            question="未成年人怎么办护照",
+            similar=("小孩办护照",),
+            answer="未成年人申请护照需由监护人陪同。",
+        ),
+        FaqEntry(
+            id="passport_lost",
+            category="出入境",
+            question="护照丢了怎么补办",
+            similar=("护照遗失补办",),
+            answer="护照遗失请先到出入境窗口挂失。",
+        ),
+        FaqEntry(
             id="hall_hours",
             category="大厅",
             question="政务大厅几点上班",
@@ -221,3 +242,61 @@ async def test_without_flows_loaded_text_goes_to_the_faq() -> None:
     message = TextMessage(to_user="gh_test", from_user=OPENID, create_time=1, msg_type="text", content="我要预约")
     result = await router.dispatch(Turn(message, Session(openid=OPENID), datetime.now(THURSDAY.tzinfo)), ctx)
     assert result.meta.flow_id == ""
+
+
+# The fixture matcher is unsure which passport entry this means: it offers a menu (decision "clarify").
+UNSURE = "护照怎么办？"
+
+
+async def test_a_question_the_faq_is_unsure_about_mid_flow_gets_its_menu_and_the_prompt_again(
+    registry: FlowRegistry, matcher: Matcher
+) -> None:
+    assert matcher.match(UNSURE, THURSDAY.date()).decision == "clarify"
+    chat = Chat(registry, matcher)
+    await chat.say("我要预约办社保卡")
+    result = await chat.say(UNSURE)
+    content = text_of(result)
+    assert "您是不是想问" in content and "1. " in content and "未成年人怎么办护照" in content
+    assert content.index("您是不是想问") < content.index("我们继续办理「预约办事」") < content.index("预约日期")
+    assert "没能识别" not in content and "没有识别" not in content
+    assert chat.session.flow is not None and chat.session.flow.attempts == {}
+    assert [c.kind for c in chat.session.choices] == ["faq"] * 3
+
+
+async def test_a_digit_after_the_mid_flow_menu_answers_that_entry_and_the_flow_goes_on(
+    registry: FlowRegistry, matcher: Matcher
+) -> None:
+    chat = Chat(registry, matcher)
+    await chat.say("我要预约办社保卡")
+    before = chat.session.flow
+    menu = await chat.say(UNSURE)
+    picked = next(i for i, line in enumerate(text_of(menu).splitlines()) if "护照丢了怎么补办" in line)
+    result = await chat.say(text_of(menu).splitlines()[picked].split(".")[0])
+    content = text_of(result)
+    assert "护照遗失请先到出入境窗口挂失。" in content
+    assert "我们继续办理「预约办事」" in content and "预约日期" in content
+    assert chat.session.flow is not None and before is not None
+    assert chat.session.flow.slots == before.slots and chat.session.flow.awaiting == before.awaiting
+
+
+async def test_while_a_choice_is_asked_the_faq_menu_has_no_digits_and_a_digit_answers_the_flow(
+    registry: FlowRegistry, matcher: Matcher
+) -> None:
+    chat = Chat(registry, matcher)
+    await chat.say("营业执照办理指引")
+    menu = text_of(await chat.say(UNSURE))
+    assert "未成年人怎么办护照" in menu and "1. 未成年人" not in menu and "1. 个体工商户" in menu
+    assert chat.session.choices == []
+    await chat.say("2")
+    assert chat.session.flow is not None and chat.session.flow.slots == {"entity_type": "有限责任公司"}
+
+
+async def test_a_question_nobody_can_answer_mid_flow_never_costs_an_attempt(
+    registry: FlowRegistry, matcher: Matcher
+) -> None:
+    chat = Chat(registry, matcher)
+    await chat.say("我想预约明天上午去办社保卡，我叫张三")
+    for question in ["周六能办吗？", "那里有没有复印的地方", "怎么走比较近"]:
+        content = text_of(await chat.say(question))
+        assert "没能识别" not in content and "手机号码" in content
+    assert chat.session.flow is not None and chat.session.flow.attempts == {}
