@@ -6,7 +6,7 @@ import pytest
 from rapidfuzz.distance import Indel
 
 import knowledge.index as index_module
-from knowledge.index import PhraseIndex
+from knowledge.index import MAX_QUERY_CHARS, PhraseIndex
 from knowledge.normalize import Vocabulary
 
 DOCS = [
@@ -111,3 +111,9 @@ def test_reuse_is_ignored_when_the_vocabulary_changed() -> None:
     rebuilt = PhraseIndex(DOCS, vocabulary, reuse=index)
     fresh = PhraseIndex(DOCS, vocabulary)
     assert rebuilt.search("社保卡补办", k=2) == fresh.search("社保卡补办", k=2)
+
+
+def test_a_very_long_message_is_matched_on_its_beginning(index: PhraseIndex) -> None:
+    essay = "护照过期了怎么换发，" * 30 + "租房提取公积金" * 50
+    assert index.search(essay, k=3) == index.search(essay[:MAX_QUERY_CHARS], k=3)
+    assert index.search(essay, k=1)[0].doc_id == "passport"
