@@ -20,6 +20,8 @@ _DIGITS = {
     "五": 5, "六": 6, "七": 7, "八": 8, "九": 9,
 }
 
+# A month and day up to this many days ago is taken as that recent day, further back as next year's.
+PAST_MONTH_DAY_LIMIT = 92
 _NUM = r"(?:\d{1,2}|[一二两三四五六七八九十]{1,3})"
 _RELATIVE_DAYS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "大后天": 3}
 
@@ -76,8 +78,9 @@ def _resolve(kind: str, m: re.Match[str], today: date) -> date | None:
         if month is None or day is None:
             return None
         found = _safe_date(today.year, month, day)
-        # 「1月5日」said in December means next January.
-        if found is not None and found < today:
+        # 「1月5日」 said in December means next January; 「11月20日」 said on 11-26 is a day that
+        # has just passed (and is refused as such), not one eleven months ahead.
+        if found is not None and (today - found).days > PAST_MONTH_DAY_LIMIT:
             found = _safe_date(today.year + 1, month, day)
         return found
     if kind == "rel":

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SlotType = Literal["choice", "date", "period", "mobile", "id_number", "number", "text", "regex"]
+SlotType = Literal["choice", "date", "period", "mobile", "id_number", "name", "number", "text", "regex"]
 
 # Targets a step's `next` may name besides another step.
 DONE = "done"

@@ -7,6 +7,11 @@ Two ways of reading a message:
 - *focus*: the slots we just asked for also accept what only makes sense as an answer (a bare
   digit picking a numbered option, a number, a name: whatever is left of the message).
 
+A person's name (`name`) is taken from any message when it is labelled (「我叫张三」「姓名：张三」);
+otherwise from what is left of an answer, and then only when it looks like a name: a common
+surname first, or the whole reply when the name was the one thing asked. 「不对，改成后天」 and
+「那就12月3号」 leave words behind that are not names.
+
 Values are stored canonically (dates as ISO `2026-12-03`) and shown with `display`.
 """
 
@@ -26,16 +31,19 @@ DEFAULT_ERRORS = {
     "period": "请回复「上午」或「下午」。",
     "mobile": "手机号码格式不正确，请输入11位手机号码，例如 13812345678。",
     "id_number": "身份证号码不正确，请核对后重新输入18位身份证号码。",
+    "name": "请输入真实姓名（2-10个汉字），例如「张三」。",
     "number": "请输入数字。",
     "text": "抱歉，没有看懂您的回复，请再说一遍。",
     "regex": "格式不正确，请核对后重新输入。",
 }
 
 # Matched before the rest: a span taken by one slot is not read again by another.
-_TYPE_ORDER = ["id_number", "mobile", "regex", "date", "period", "choice", "number", "text"]
+_TYPE_ORDER = ["id_number", "mobile", "regex", "date", "period", "choice", "number", "name", "text"]
 
 _MOBILE = re.compile(r"(?<![\d])1[3-9]\d(?:[\s-]?\d){8}(?![\d])")
 _MOBILE_LIKE = re.compile(r"(?<![\d])1\d{10}(?![\d])")
+# Digits typed as a phone number, perhaps in groups (「139 1234 567」): 7 to 12 of them.
+_DIGIT_RUN = re.compile(r"(?<![\d])\d(?: ?\d){6,11}(?![\d])")
 _ID = re.compile(r"(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])")
 _ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _ID_CHECK = "10X98765432"
@@ -145,31 +153,37 @@ def _choice(slot: Slot, text: str, focus: bool) -> Found | None:
     return best
 
 
-def _date(slot: Slot, text: str, today: date) -> tuple[Found | None, str]:
+def _date(slot: Slot, text: str, today: date) -> tuple[Found | None, str, tuple[int, int]]:
+    """The first date in `text`, or why it cannot be taken; with its span either way."""
     for m in dates.find_dates(text, today):
-        if m.value is None:
-            return None, "这个日期不存在，请核对后重新输入，例如 12月3日。"
-        day = m.value
-        if day < today:
-            return None, f"{dates.display(day, today)}已经过去了，请选择今天或以后的日期。"
-        offset = (day - today).days
-        if offset < slot.min_days:
-            first = dates.display(date.fromordinal(today.toordinal() + slot.min_days), today)
-            return None, f"最早可以选择{first}，请重新选择日期。"
-        if offset > slot.max_days:
-            return None, f"只能选择{slot.max_days}天以内的日期，请重新选择。"
-        if slot.working_day:
-            wd = dates.working_day(day)
-            if not wd.working:
-                holiday = dates.holiday_name(day)
-                reason = f"是{holiday}假期" if holiday else "是休息日"
-                suggestion = dates.display(dates.next_working_day(day), today)
-                return None, (
-                    f"{dates.display(day, today)}{reason}，大厅不对外办公。"
-                    f"请选择工作日，例如最近的{suggestion}。"
-                )
-        return Found(day.isoformat(), m.start, m.end), ""
-    return None, ""
+        return _date_checked(slot, m, today), _date_problem(slot, m, today), (m.start, m.end)
+    return None, "", (0, 0)
+
+
+def _date_checked(slot: Slot, m: dates.DateMatch, today: date) -> Found | None:
+    if m.value is None or _date_problem(slot, m, today):
+        return None
+    return Found(m.value.isoformat(), m.start, m.end)
+
+
+def _date_problem(slot: Slot, m: dates.DateMatch, today: date) -> str:
+    if m.value is None:
+        return "这个日期不存在，请核对后重新输入，例如 12月3日。"
+    day = m.value
+    if day < today:
+        return f"{dates.display(day, today)}已经过去了，请选择今天或以后的日期。"
+    offset = (day - today).days
+    if offset < slot.min_days:
+        first = dates.display(date.fromordinal(today.toordinal() + slot.min_days), today)
+        return f"最早可以选择{first}，请重新选择日期。"
+    if offset > slot.max_days:
+        return f"只能预约{slot.max_days}天以内的日期，请重新选择。"
+    if slot.working_day and not dates.working_day(day).working:
+        holiday = dates.holiday_name(day)
+        reason = f"是{holiday}假期" if holiday else "是休息日"
+        suggestion = dates.display(dates.next_working_day(day), today)
+        return f"{dates.display(day, today)}{reason}，大厅不对外办公。请选择工作日，例如最近的{suggestion}。"
+    return ""
 
 
 def _period(text: str) -> Found | None:
@@ -192,7 +206,7 @@ def _mobile(text: str, focus: bool) -> tuple[Found | None, str]:
     m = _MOBILE.search(text)
     if m is not None:
         return Found(re.sub(r"[\s-]", "", m.group(0)), m.start(), m.end()), ""
-    if focus and (_MOBILE_LIKE.search(text) or re.search(r"(?<!\d)\d{7,12}(?!\d)", text)):
+    if focus and (_MOBILE_LIKE.search(text) or _DIGIT_RUN.search(text)):
         return None, "invalid"
     return None, ""
 
@@ -245,6 +259,67 @@ def _text_ok(slot: Slot, value: str) -> bool:
     return not slot.pattern or re.fullmatch(slot.pattern, value) is not None
 
 
+# Common surnames. Characters that mostly begin ordinary words (那, 和, 时, 明, 都, 文, 安, 查 …)
+# are left out on purpose, so that 「那就」「明天」「查一下」 never pass for a name; a citizen with
+# such a surname is still understood when the name is the whole reply or is labelled.
+_SURNAMES = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏"
+    "吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫阎段雷侯龙史陶黎贺顾毛郝龚邵"
+    "万钱严覃武戴莫孔汤温康施牛樊葛邢齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿兰焦俞左柳甘祝包宁尚符舒"
+    "阮柯纪梅童凌毕季裴霍涂苗谷盛曲翁冉骆蓝路游辛靳柴蒙鲍华喻祁蒲房滕屈饶牟艾尤穆农卓古吉缪芦麦"
+    "褚娄窦戚岑景宫卜晏卫柏宗瞿桂佟臧闵苟邬卞姬仇栾隋刁沙荣巫寇桑郎甄丛仲虞敖巩佘苑邝鞠荆冀郁胥"
+    "储栗燕楚鄢奚皮粟冼蔺厉伊仝阚屠朴廉禹祖漆卿狄扈晁芮鹿邸雍辜裘亓邰赫嵇湛茅呼檀衣"
+)
+_COMPOUND_SURNAMES = (
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
+    "夏侯", "令狐", "端木", "西门", "南宫", "独孤", "呼延", "轩辕", "申屠", "太史", "万俟", "钟离",
+)
+_NAME = re.compile(r"[\u4e00-\u9fa5]{2,4}|[\u4e00-\u9fa5]{1,8}·[\u4e00-\u9fa5·]{1,10}")
+_NAME_LABEL = re.compile(
+    r"(?P<label>我叫|叫我|我的名字是|我的名字叫|我的姓名是|姓名|名字|预约人|联系人|申请人|办理人|我是|本人)"
+    r"\s*(?:是|为|叫)?\s*[:：]?\s*(?P<value>[\u4e00-\u9fa5·]{2,12})"
+)
+# A labelled name ends where the sentence goes on (「我叫张三想预约」).
+_NAME_END = re.compile(r"手机|电话|联系|号码|想|要|预约|办|的|身份证|今天|明天|后天|下周|这周|本周|上午|下午|来|去")
+# Said around an answer; never part of the name (「那就张三吧」).
+_NAME_TRIM = re.compile(r"^(?:那就|就是|就|那|还是|是)|(?:吧|呢|啊|呀|哦|了|的|哈)$")
+_NOT_NAMES = frozenset(
+    {"好的", "可以", "没问题", "谢谢", "不用", "不用了", "没有", "算了", "随便", "都行", "就这样", "这样",
+     "那样", "知道了", "明白", "收到", "不知道", "你好", "您好", "请问", "麻烦", "办理", "预约", "确认"}
+)
+
+
+def _looks_like_name(value: str) -> bool:
+    if "·" in value:
+        return True
+    if len(value) > 4 or value in _NOT_NAMES:
+        return False
+    return value.startswith(_COMPOUND_SURNAMES) or value[0] in _SURNAMES
+
+
+def _name(slot: Slot, text: str, answer: bool, *, alone: bool) -> tuple[Found | None, str]:
+    """A labelled name anywhere; else, for an answer, a leftover word that looks like a name."""
+    for m in _NAME_LABEL.finditer(text):
+        value = m["value"]
+        end = _NAME_END.search(value, 2)
+        value = value[: end.start()] if end else value
+        weak = m["label"] in ("我是", "本人")
+        if _NAME.fullmatch(value) and _text_ok(slot, value) and (not weak or _looks_like_name(value)):
+            return Found(value, m.start("value"), m.start("value") + len(value)), ""
+    if not answer:
+        return None, ""
+    cleaned = CORRECTION_CUE.sub(" ", text)
+    pieces = [_NAME_TRIM.sub("", p) for p in _SPLIT.split(cleaned) for p in p.split()]
+    pieces = [p for p in pieces if p and p not in _ACKS]
+    for piece in pieces:
+        ok = _NAME.fullmatch(piece) is not None and _text_ok(slot, piece)
+        # The whole reply to 「请问预约人的姓名是？」 is taken even with a rare surname.
+        if ok and (_looks_like_name(piece) or (alone and len(pieces) == 1 and piece not in _NOT_NAMES)):
+            at = text.find(piece)
+            return Found(piece, at, at + len(piece)), ""
+    return None, "invalid" if alone and pieces else ""
+
+
 def _residual(text: str) -> list[str]:
     """What is left of an answer once other slots' values and filler words are removed."""
     fragments = [_FILLERS.sub(" ", part).strip() for part in _SPLIT.split(text)]
@@ -291,7 +366,10 @@ def extract(
         if slot.type == "choice":
             found = _choice(slot, current, in_focus)
         elif slot.type == "date":
-            found, problem = _date(slot, current, today)
+            found, problem, span = _date(slot, current, today)
+            if problem:
+                # A refused date is still a date: its words are not read as a name or the like.
+                masked.take(*span)
         elif slot.type == "period":
             found = _period(current)
         elif slot.type == "mobile":
@@ -302,6 +380,9 @@ def extract(
             found, problem = _number(slot, current)
         elif slot.type == "regex":
             found = _regex(slot, current)
+        elif slot.type == "name":
+            others = bool(result.found or result.invalid)
+            found, problem = _name(slot, current, in_focus and residual, alone=not others)
         elif slot.type == "text":
             found = _text_patterns(slot, current)
             if found is None and slot.scan and content_length(text, noise) >= slot.min_length:
@@ -323,7 +404,7 @@ def extract(
         if found is not None:
             result.found[name] = found
             masked.take(found.start, found.end)
-        elif problem and slot.type == "text" and len(focus) > 1:
+        elif problem and slot.type in ("text", "name") and len(focus) > 1:
             # Leftover words that are not a valid name are only an error when the name was
             # the one thing asked; with several questions open they are just other words.
             continue

@@ -383,3 +383,13 @@ async def test_restating_a_given_fact_is_acknowledged_and_costs_no_attempt(
     out = await say(booking, start.state, "就明天上午", services)
     assert out.reply.startswith("已记录：预约日期 11月27日（周五）；时段 上午")
     assert out.state is not None and out.state.attempts == {}
+
+
+@pytest.mark.parametrize("answer", ["不对，改成后天", "那就12月3号", "还是下午吧"])
+async def test_words_around_a_correction_or_a_date_are_never_taken_as_the_name(
+    booking: Flow, services: RecordingServices, answer: str
+) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, answer, services)
+    assert out.state is not None and "name" not in out.state.slots and "name" in out.state.awaiting

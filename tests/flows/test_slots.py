@@ -140,3 +140,43 @@ def test_a_span_taken_by_one_slot_is_not_read_again() -> None:
 
 def test_id_number_is_masked_for_display() -> None:
     assert slots.display(slot("id_number"), "11010519491231002X") == "1101**********002X"
+
+
+BOOKING_LIKE = {"date": slot("date", working_day=True, max_days=30), "period": slot("period"),
+                "name": slot("name"), "mobile": slot("mobile")}
+ASKED = ("date", "period", "name", "mobile")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("王小明", "王小明"), ("张三，13812345678", "张三"), ("我叫李雷 电话13812345678", "李雷"),
+     ("下周一上午，欧阳娜娜", "欧阳娜娜"), ("姓名：那英", "那英"), ("阿依古丽·买买提", "阿依古丽·买买提")],
+)
+def test_a_name_is_read_from_an_answer(text: str, value: str) -> None:
+    assert extract(BOOKING_LIKE, text, focus=ASKED).found["name"].value == value
+
+
+@pytest.mark.parametrize(
+    "text", ["不对，改成后天", "那就12月3号", "好的，下周一上午吧", "还是下午吧", "就这样吧 13812345678"]
+)
+def test_words_around_other_answers_are_not_a_name(text: str) -> None:
+    assert "name" not in extract(BOOKING_LIKE, text, focus=ASKED).found
+
+
+def test_a_refused_date_is_not_read_as_other_answers() -> None:
+    found = extract(BOOKING_LIKE, "周六", focus=ASKED)
+    assert "date" in found.invalid and "name" not in found.found
+
+
+def test_a_ten_digit_mobile_with_spaces_is_an_error() -> None:
+    assert "m" in extract({"m": slot("mobile")}, "139 1234 567", focus=("m",)).invalid
+
+
+def test_a_day_earlier_this_month_is_in_the_past_not_next_year() -> None:
+    found = extract({"d": slot("date")}, "11月20日", focus=("d",))
+    assert found.invalid["d"].startswith("11月20日（周五）已经过去了")
+
+
+def test_a_month_long_gone_means_next_year() -> None:
+    found = extract({"d": slot("date", max_days=366)}, "3月2日", focus=("d",))
+    assert found.found["d"].value == "2027-03-02"
