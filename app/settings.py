@@ -80,8 +80,8 @@ class Settings(BaseSettings):
     # Rows wait here as JSONL while the database is unreachable; replayed when it returns.
     turnlog_spool_dir: Path = Path("./data/spool")
     turnlog_queue_size: int = Field(default=10_000, gt=0)
-    turnlog_batch_size: int = Field(default=500, gt=0)
-    turnlog_flush_interval_s: float = Field(default=0.5, gt=0)
+    turnlog_batch_size: int = Field(default=1000, gt=0)
+    turnlog_flush_interval_s: float = Field(default=1.0, gt=0)
     # Where the writer runs: a helper process keeps its CPU work off the worker's GIL.
     turnlog_writer: Literal["process", "thread"] = "process"
     # Consultations (docs/consultations.md): idle gap that starts a new one, and how long an

@@ -5,7 +5,7 @@ driver) off the worker's GIL, so the event loop answering WeChat never waits for
 (bench/turnlog.py measures the difference). It speaks length-prefixed pickle frames on
 stdin/stdout with the one process that started it:
 
-    parent → child   ("config", {...})   ("batch", seq, items)   ("stop",)
+    parent → child   ("config", {...})   ("batch", seq, items)   ("stop",)   (frames of ≤ 128 items)
     child → parent   ("ack", seq, stats) ("stats", stats)        ("bye", stats)
 
 End of input (the worker died) is treated like "stop": the writer finishes, spooling what it
@@ -29,6 +29,8 @@ from app.turnlog.record import TurnRecord
 from app.turnlog.writer import Erase, Item, Writer
 
 HEADER = struct.Struct(">I")
+# Most records stored in one transaction.
+GATHER_MAX = 2000
 RECORD_FIELDS = tuple(TurnRecord.__dataclass_fields__)
 
 
@@ -100,16 +102,30 @@ def main() -> int:
         while True:
             ready, _, _ = select.select([stdin], [], [], config["tick_s"])
             if ready:
-                message = read_frame(stdin)
-                if message is None or message[0] == "stop":
+                # The worker sends small frames (so pickling never holds its GIL for long);
+                # gather what has arrived and store it as one transaction.
+                seqs: list[int] = []
+                items: list[Item] = []
+                stop = False
+                while True:
+                    message = read_frame(stdin)
+                    if message is None or message[0] == "stop":
+                        stop = True
+                        break
+                    seqs.append(message[1])
+                    items.extend(unpack_items(message[2]))
+                    if len(items) >= GATHER_MAX or not select.select([stdin], [], [], 0)[0]:
+                        break
+                if items:
+                    writer.write(items)
+                try:
+                    for seq in seqs:
+                        send(("ack", seq, writer.stats.as_dict()))
+                except BrokenPipeError:
+                    break  # the worker is gone; what it sent is written or spooled
+                if stop:
                     break
-                if message[0] == "batch":
-                    writer.write(unpack_items(message[2]))
-                    try:
-                        send(("ack", message[1], writer.stats.as_dict()))
-                    except BrokenPipeError:
-                        break  # the worker is gone; what it sent is written or spooled
-                    continue
+                continue
             before = writer.stats.as_dict()
             writer.tick()
             if writer.stats.as_dict() != before:

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WriterMode = Literal["process", "thread"]
+FRAME_ITEMS = 128
 _record_values = attrgetter(*(f.name for f in fields(TurnRecord)))
 
 
@@ -166,6 +167,20 @@ class _ProcessBackend:
                     self._stats = WriterStats(**message[1])
 
     def write(self, batch: list[Item]) -> None:
+        # Small frames: pickling is one C call that holds the GIL throughout, and the event loop
+        # answering WeChat must not wait behind a thousand records.
+        for start in range(0, len(batch), FRAME_ITEMS):
+            try:
+                self._write_frame(batch[start : start + FRAME_ITEMS])
+            except _ChildDied:
+                # The frames not sent yet go to the fallback writer with the unconfirmed ones.
+                rest = batch[start + FRAME_ITEMS :]
+                if rest:
+                    with self._lock:
+                        self._unacked[next(self._seq)] = rest
+                raise
+
+    def _write_frame(self, batch: list[Item]) -> None:
         seq = next(self._seq)
         items = [_pack_item(item) for item in batch]
         try:

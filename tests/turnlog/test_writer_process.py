@@ -82,6 +82,25 @@ def test_if_the_helper_dies_the_logger_writes_on_a_thread_and_loses_nothing(
     assert count(engine) == 80
 
 
+def test_a_batch_larger_than_a_frame_survives_the_helper_dying_mid_batch(
+    engine: Engine, tmp_path: Path
+) -> None:
+    turnlog = TurnLogger(engine, pseudonym_key=KEY, spool_dir=tmp_path / "spool", flush_interval_s=60,
+                         batch_size=1000, mode="process")
+    turnlog.start()
+    backend = turnlog._backend
+    assert isinstance(backend, _ProcessBackend)
+    backend._proc.kill()
+    backend._proc.wait()
+    deadline = time.monotonic() + 5
+    while backend.alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for n in range(700):  # several frames' worth
+        turnlog.submit(record(n))
+    turnlog.stop()
+    assert count(engine) == 700
+
+
 def test_in_memory_databases_stay_on_a_thread(tmp_path: Path) -> None:
     from app.db.engine import make_engine
 
