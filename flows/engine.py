@@ -22,7 +22,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from flows import slots as parsers
-from flows.schema import CONFIRM_STEP, DONE, RETRY_STEP, SATISFACTION_STEP, Flow, Slot, Step, holds
+from flows.schema import CONFIRM_STEP, DONE, RETRY_STEP, SATISFACTION_STEP, Flow, Satisfaction, Slot, Step, holds
 from flows.state import FlowState
 from flows.templates import render
 from handlers.ports import Services
@@ -53,11 +53,25 @@ YES_WORDS = frozenset({
     "提交", "确认提交", "确认无误", "无误", "1", "ok", "嗯", "行",
 })
 NO_WORDS = frozenset({"修改", "不对", "有误", "不正确", "错了", "否", "要改", "改一下", "2"})
+# Rating words, searched in this order (「不太满意」 holds 「满意」, so the unsatisfied come first).
 SATISFACTION = [
-    ("不满意", ("不满意", "很不满意", "差", "很差", "3")),
-    ("基本满意", ("基本满意", "还行", "一般", "还可以", "凑合", "2")),
-    ("满意", ("满意", "非常满意", "很满意", "挺好", "好评", "1")),
+    ("不满意", (
+        "不满意", "不太满意", "不是很满意", "不怎么满意", "没满意", "太差", "很差", "真差", "差劲", "差评", "不好",
+        "不行", "失望", "垃圾",
+    )),
+    ("基本满意", ("基本满意", "比较满意", "还算满意", "还行", "一般", "还可以", "凑合", "马马虎虎", "过得去",
+                  "还好", "还不错")),
+    ("满意", ("满意", "很好", "挺好", "真好", "不错", "好评", "点赞", "赞", "棒", "给力", "完美", "五星")),
 ]
+SATISFACTION_DIGITS = {"1": "满意", "2": "基本满意", "3": "不满意"}
+# A rating is a short remark; a longer message that happens to hold 「不错」 is something else.
+SATISFACTION_MAX_LENGTH = 15
+# Said instead of a rating: the flow ends with a kind word, and the message is not an FAQ question.
+CLOSING_WORDS = frozenset({
+    "谢谢", "谢谢你", "谢谢你们", "谢谢啦", "多谢", "感谢", "不用", "不用了", "不用谢", "不评价", "不用评价", "好的",
+    "好", "嗯", "嗯嗯", "ok", "知道了", "收到", "明白了", "没有了", "没了", "没事了", "再见", "拜拜",
+})
+CLOSING = "不客气，祝您办事顺利！如还有其他问题，请直接输入。"
 # 「日期改成后天」: which slot (by its label) and the new words.
 _TARGETED = re.compile(
     r"(?P<label>[\u4e00-\u9fa5A-Za-z]{1,8}?)\s*(?:改成|改为|换成|改到|换到|应该是)\s*(?P<value>.+)"
@@ -452,10 +466,20 @@ async def start(
 
 def _satisfaction(text: str) -> str:
     said = command(text)
+    if said in SATISFACTION_DIGITS:
+        return SATISFACTION_DIGITS[said]
+    if len(said) > SATISFACTION_MAX_LENGTH or is_question(text):
+        return ""
     for value, words in SATISFACTION:
-        if said in words:
+        if any(word in said for word in words):
             return value
     return ""
+
+
+def _identifiers(flow: Flow, text: str, now: datetime) -> bool:
+    """Whether `text` gives an identifier the flow starts with (another 受理编号 to look up)."""
+    names = [n for n in flow.steps[0].ask if flow.slots[n].type in ("regex", "id_number")]
+    return bool(names) and bool(parsers.extract(flow.slots, names, text, _today(now), names).found)
 
 
 async def advance(
@@ -476,8 +500,15 @@ async def advance(
     if state.step == SATISFACTION_STEP:
         value = _satisfaction(text)
         if value:
-            turn.say(flow.satisfaction.thanks if flow.satisfaction else "")
+            rating = flow.satisfaction or Satisfaction()
+            turn.say(rating.sorry if value == "不满意" else rating.thanks)
             return turn.outcome(ended=True, satisfaction=value)
+        if said in CLOSING_WORDS:
+            turn.say(CLOSING)
+            return turn.outcome(ended=True)
+        if _identifiers(flow, text, now):
+            # 「SQ2026…」 right after a lookup: look that one up too.
+            return await start(flow, text, now, services, openid)
         return turn.outcome(ended=True, passthrough=True)
 
     if said in HANDOFF_WORDS:

@@ -205,6 +205,8 @@ class Complete(Strict):
 class Satisfaction(Strict):
     prompt: str = "请您对本次服务进行评价：回复 1 满意，2 基本满意，3 不满意。"
     thanks: str = "感谢您的评价，我们会继续改进服务！"
+    # Said instead of `thanks` after 不满意.
+    sorry: str = "很抱歉这次没能让您满意。如愿意告诉我们哪里需要改进，请回复「投诉建议」，我们会认真处理。"
 
 
 class Flow(Strict):

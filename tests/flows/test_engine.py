@@ -393,3 +393,47 @@ async def test_words_around_a_correction_or_a_date_are_never_taken_as_the_name(
     assert start.state is not None
     out = await say(booking, start.state, answer, services)
     assert out.state is not None and "name" not in out.state.slots and "name" in out.state.awaiting
+
+
+async def rated_booking(booking: Flow, services: RecordingServices) -> FlowState:
+    start = await engine.start(booking, "明天上午办社保卡，我叫张三，电话13812345678", THURSDAY, services)
+    assert start.state is not None
+    done = await say(booking, start.state, "确认", services)
+    assert done.state is not None and done.state.step == SATISFACTION_STEP
+    return done.state
+
+
+@pytest.mark.parametrize(
+    ("answer", "value"),
+    [("非常满意，谢谢", "满意"), ("挺好的！", "满意"), ("还行吧", "基本满意"), ("一般般", "基本满意"),
+     ("不太满意", "不满意"), ("太差了", "不满意"), ("1分", "")],
+)
+async def test_satisfaction_is_read_the_way_citizens_say_it(
+    booking: Flow, services: RecordingServices, answer: str, value: str
+) -> None:
+    state = await rated_booking(booking, services)
+    out = await say(booking, state, answer, services)
+    assert out.satisfaction == value
+
+
+async def test_an_unsatisfied_citizen_is_told_where_to_say_why(booking: Flow, services: RecordingServices) -> None:
+    out = await say(booking, await rated_booking(booking, services), "3", services)
+    assert out.satisfaction == "不满意" and "投诉建议" in out.reply
+
+
+@pytest.mark.parametrize("answer", ["谢谢", "不用了", "好的"])
+async def test_thanks_instead_of_a_rating_ends_politely(
+    booking: Flow, services: RecordingServices, answer: str
+) -> None:
+    out = await say(booking, await rated_booking(booking, services), answer, services)
+    assert out.state is None and not out.passthrough and not out.satisfaction and "不客气" in out.reply
+
+
+async def test_another_number_after_a_progress_lookup_is_looked_up(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    progress = flow_of(registry, "progress")
+    done = await engine.start(progress, "查询进度 SQ20261120000123", THURSDAY, services)
+    assert done.state is not None and done.state.step == SATISFACTION_STEP
+    out = await say(progress, done.state, "SQ20261120000456", services)
+    assert services.calls[-1] == ("progress", {"number": "SQ20261120000456"}) and out.resolved
