@@ -4,6 +4,7 @@
 - `loader`: `load_knowledge(dir)` → `KnowledgeBase`, or `KnowledgeError` naming file:line
 - `index`: `PhraseIndex`, the generic inverted index that scores phrases (also used for flow triggers)
 - `matcher`: `Matcher`, which decides answer / clarify / fallback for a query
+- `gcpause`: holds off full garbage collections while a reload builds, so replies never stall
 
 The data files themselves (faq/*.yaml, synonyms.yaml, …) live next to this package.
 This package does no network I/O and never imports `app/`.
