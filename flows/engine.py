@@ -23,7 +23,7 @@ from typing import Protocol
 
 from flows import slots as parsers
 from flows.schema import CONFIRM_STEP, DONE, RETRY_STEP, SATISFACTION_STEP, Flow, Satisfaction, Slot, Step, holds
-from flows.state import FlowState
+from flows.state import FlowState, Snapshot
 from flows.templates import render
 from handlers.ports import Services
 
@@ -85,6 +85,8 @@ CANCELLED = "好的，已为您取消「{title}」。如还有其他问题，请
 RESTARTED = "好的，我们重新开始办理「{title}」。"
 BACK_AT_START = "已经是第一步了。"
 WENT_BACK = "好的，回到上一步。"
+# How many answers 返回 can take back.
+UNDO_DEPTH = 10
 GIVE_UP = "抱歉，仍然没能识别您的回复。您可以回复「人工」转人工客服，回复「退出」结束办理，或按提示重新输入。"
 NOT_UNDERSTOOD = "抱歉，没有识别出您的回复。"
 CONFIRM_AGAIN = "请回复「确认」提交，或直接说要修改的内容，回复「取消」放弃。"
@@ -445,6 +447,7 @@ async def start(
 ) -> Outcome:
     """Start `flow`; the triggering text is read for every slot."""
     state = new_state(flow, now)
+    fresh = state.snapshot()
     turn = _Turn(flow, state, now, services, openid)
     reading = turn.read(text, correcting=False) if text.strip() else Reading()
     if flow.intro:
@@ -457,6 +460,7 @@ async def start(
     parts = list(turn.parts)
     turn.parts = []
     outcome = await turn.settle()
+    _remember(outcome, fresh)
     if outcome.state is not None and outcome.state.step not in (CONFIRM_STEP, SATISFACTION_STEP):
         # The introduction and what we understood, then the question.
         outcome.reply = "\n".join([*parts, outcome.reply])
@@ -482,6 +486,16 @@ def _identifiers(flow: Flow, text: str, now: datetime) -> bool:
     return bool(names) and bool(parsers.extract(flow.slots, names, text, _today(now), names).found)
 
 
+def _remember(outcome: Outcome, before: Snapshot) -> None:
+    """Keep where the flow stood before this message, if the message moved it."""
+    state = outcome.state
+    if state is None or state.step == SATISFACTION_STEP:
+        return
+    now = state.snapshot()
+    if (now.step, now.slots) != (before.step, before.slots):
+        state.undo = [*state.undo, before][-UNDO_DEPTH:]
+
+
 async def advance(
     flow: Flow,
     state: FlowState,
@@ -492,6 +506,22 @@ async def advance(
     faq: FaqAnswer | None = None,
 ) -> Outcome:
     """Continue `state` (a copy is changed, never the caller's) with the user's message."""
+    before = state.snapshot()
+    outcome = await _advance(flow, state, text, now, services, openid, faq)
+    if command(text) not in BACK_WORDS:
+        _remember(outcome, before)
+    return outcome
+
+
+async def _advance(
+    flow: Flow,
+    state: FlowState,
+    text: str,
+    now: datetime,
+    services: Services,
+    openid: str,
+    faq: FaqAnswer | None,
+) -> Outcome:
     state = state.model_copy(deep=True)
     state.updated_at = now.timestamp()
     turn = _Turn(flow, state, now, services, openid)
@@ -630,20 +660,16 @@ async def _failed(turn: _Turn, invalid: dict[str, str]) -> Outcome:
 
 
 async def _back(turn: _Turn) -> Outcome:
+    """Take back the last answer: the flow stands where it stood before it, and asks that again."""
     flow, state = turn.flow, turn.state
-    if not state.history:
+    if not state.undo:
         turn.say(BACK_AT_START)
         turn.say(current_prompt(flow, state, turn.now))
         return turn.outcome()
-    previous = state.history.pop()
-    # The step we go back to is asked afresh; what was given for it is cleared.
-    for name in flow.step(previous).ask:
-        state.slots.pop(name, None)
-    if state.step not in (CONFIRM_STEP, RETRY_STEP, DONE, SATISFACTION_STEP):
-        for name in flow.step(state.step).ask:
-            state.slots.pop(name, None)
-    state.step = previous
+    previous = state.undo.pop()
+    state.step, state.slots, state.history = previous.step, previous.slots, previous.history
     state.awaiting = []
+    state.attempts = {}
     turn.say(WENT_BACK)
     return await turn.settle()
 
@@ -660,6 +686,9 @@ def _fits(flow: Flow, state: FlowState) -> bool:
     state.attempts = {n: c for n, c in state.attempts.items() if n in flow.slots}
     state.asked = [n for n in state.asked if n in flow.slots]
     state.history = [s for s in state.history if s in steps]
+    # An older answer to take back must fit as well; one that does not is forgotten.
+    allowed = steps | {RETRY_STEP} | ({CONFIRM_STEP} if flow.confirm is not None else set())
+    state.undo = [u for u in state.undo if u.step in allowed and all(n in flow.slots for n in u.slots)]
     if state.step == DONE and not state.resolved:
         state.step = RETRY_STEP
     if state.step == CONFIRM_STEP and flow.confirm is None:

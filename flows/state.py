@@ -8,6 +8,15 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
+class Snapshot(BaseModel):
+    """Where the flow stood before a message changed it; 返回 goes back to it."""
+
+    step: str
+    slots: dict[str, str] = Field(default_factory=dict)
+    history: list[str] = Field(default_factory=list)
+    awaiting: list[str] = Field(default_factory=list)
+
+
 class FlowState(BaseModel):
     flow_id: str
     version: str
@@ -26,3 +35,11 @@ class FlowState(BaseModel):
     asked: list[str] = Field(default_factory=list)
     # Set when the completion ran: the flow only waits for a satisfaction answer now.
     resolved: bool = False
+    # Before each message that changed the flow, newest last (bounded): 返回 takes back the last
+    # answer, whether it filled one slot, several, or moved on a step.
+    undo: list[Snapshot] = Field(default_factory=list)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            step=self.step, slots=dict(self.slots), history=list(self.history), awaiting=list(self.awaiting)
+        )

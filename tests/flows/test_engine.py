@@ -188,6 +188,40 @@ async def test_back_at_the_first_step_says_so(booking: Flow, services: Recording
     assert "已经是第一步" in out.reply and out.state is not None
 
 
+async def test_back_in_a_one_step_flow_undoes_the_last_answer(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    assert start.state is not None
+    named = await say(booking, start.state, "张三", services)
+    assert named.state is not None
+    out = await say(booking, named.state, "返回", services)
+    assert out.state is not None and out.state.slots == start.state.slots
+    assert out.state.awaiting == ["name", "mobile"] and "预约人姓名" in out.reply
+
+
+async def test_back_at_the_confirmation_takes_back_only_the_last_answer(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡，我叫张三", THURSDAY, services)
+    assert start.state is not None
+    confirm = await say(booking, start.state, "13812345678", services)
+    assert confirm.state is not None and confirm.state.step == CONFIRM_STEP
+    out = await say(booking, confirm.state, "返回", services)
+    assert out.state is not None and out.state.step == "collect" and out.state.awaiting == ["mobile"]
+    assert {"business", "date", "period", "name"} <= set(out.state.slots)
+
+
+async def test_back_twice_goes_back_two_answers(registry: FlowRegistry, services: RecordingServices) -> None:
+    licence = flow_of(registry, "business_licence")
+    start = await engine.start(licence, "营业执照办理指引", THURSDAY, services)
+    assert start.state is not None
+    company = await say(licence, start.state, "有限公司", services)
+    assert company.state is not None and company.state.step == "company"
+    back = await say(licence, company.state, "返回", services)
+    assert back.state is not None
+    again = await say(licence, back.state, "返回", services)
+    assert again.state is not None and again.state.step == "entity" and "已经是第一步" in again.reply
+
+
 async def test_faq_question_is_answered_and_the_prompt_repeated(booking: Flow, services: RecordingServices) -> None:
     start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
     assert start.state is not None

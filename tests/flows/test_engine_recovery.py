@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from flows import engine
 from flows.registry import FlowRegistry
 from flows.schema import CONFIRM_STEP, DONE, RETRY_STEP, SATISFACTION_STEP, Flow
-from flows.state import FlowState
+from flows.state import FlowState, Snapshot
 from handlers.ports import EndpointResult
 from tests.flows.conftest import THURSDAY, RecordingServices
 
@@ -167,8 +167,8 @@ STEPS = st.sampled_from(["collect", "entity", "sole_trader", "company", "ask_num
                          CONFIRM_STEP, SATISFACTION_STEP])
 NAMES = st.sampled_from(["business", "date", "name", "mobile", "entity_type", "premises", "number", "category",
                          "description", "contact", "removed", "satisfaction"])
-TEXTS = st.sampled_from(["确认", "返回", "重新开始", "取消", "1", "明天上午", "不对，改成下周三", "张三 13812345678",
-                         "护照需要什么材料？", "啊？", "满意", "SQ20261120000123", "个体户"])
+TEXTS = st.sampled_from(["确认", "返回", "上一步", "重新开始", "取消", "1", "明天上午", "不对，改成下周三",
+                         "张三 13812345678", "护照需要什么材料？", "啊？", "满意", "SQ20261120000123", "个体户"])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -180,16 +180,19 @@ TEXTS = st.sampled_from(["确认", "返回", "重新开始", "取消", "1", "明
     awaiting=st.lists(NAMES, max_size=3),
     resolved=st.booleans(),
     text=TEXTS,
+    undo=st.lists(st.builds(Snapshot, step=STEPS, slots=st.dictionaries(NAMES, st.just("张三"), max_size=2)),
+                  max_size=2),
 )
 async def test_no_saved_state_makes_a_turn_raise(
     registry: FlowRegistry, flow_id: str, step: str, slots: dict[str, str], history: list[str],
-    awaiting: list[str], resolved: bool, text: str,
+    awaiting: list[str], resolved: bool, text: str, undo: list[Snapshot],
 ) -> None:
     flow = registry.current(flow_id)
     assert flow is not None
     state = FlowState(
         flow_id=flow_id, version=flow.version, step=step, slots=slots, history=history, awaiting=awaiting,
-        asked=list(awaiting), resolved=resolved, started_at=THURSDAY.timestamp(), updated_at=THURSDAY.timestamp(),
+        asked=list(awaiting), resolved=resolved, undo=undo,
+        started_at=THURSDAY.timestamp(), updated_at=THURSDAY.timestamp(),
     )
     out = await engine.advance(flow, state, text, THURSDAY, RecordingServices())
     if out.state is not None:
