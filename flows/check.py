@@ -143,8 +143,17 @@ def _check_templates(flow: Flow, src: SourceMap) -> list[Problem]:
     return problems
 
 
+def _check_triggers(flow: Flow, src: SourceMap) -> list[Problem]:
+    return [
+        src.problem(f"triggers.fills names unknown slot {name!r}", "triggers", "fills", i)
+        for i, name in enumerate(flow.triggers.fills)
+        if name not in flow.slots
+    ]
+
+
 def check_flow(flow: Flow, src: SourceMap) -> list[Problem]:
     problems = _check_steps(flow, src) + _check_conditions(flow, src) + _check_templates(flow, src)
+    problems += _check_triggers(flow, src)
     if not flow.complete.replies:
         problems.append(src.problem("complete.replies needs at least one reply", "complete"))
     elif flow.complete.replies[-1].when is not None:

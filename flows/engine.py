@@ -87,6 +87,8 @@ BACK_AT_START = "已经是第一步了。"
 WENT_BACK = "好的，回到上一步。"
 # How many answers 返回 can take back.
 UNDO_DEPTH = 10
+# 「SQ2026…查一下」: words besides a bare identifier that still leave it a bare identifier.
+IDENTIFIER_EXTRA_CHARS = 4
 GIVE_UP = "抱歉，仍然没能识别您的回复。您可以回复「人工」转人工客服，回复「退出」结束办理，或按提示重新输入。"
 NOT_UNDERSTOOD = "抱歉，没有识别出您的回复。"
 CONFIRM_AGAIN = "请回复「确认」提交，或直接说要修改的内容，回复「取消」放弃。"
@@ -480,10 +482,6 @@ def _satisfaction(text: str) -> str:
     return ""
 
 
-def _identifiers(flow: Flow, text: str, now: datetime) -> bool:
-    """Whether `text` gives an identifier the flow starts with (another 受理编号 to look up)."""
-    names = [n for n in flow.steps[0].ask if flow.slots[n].type in ("regex", "id_number")]
-    return bool(names) and bool(parsers.extract(flow.slots, names, text, _today(now), names).found)
 
 
 def _remember(outcome: Outcome, before: Snapshot) -> None:
@@ -536,7 +534,7 @@ async def _advance(
         if said in CLOSING_WORDS:
             turn.say(CLOSING)
             return turn.outcome(ended=True)
-        if _identifiers(flow, text, now):
+        if identifier_only(flow, text, now):
             # 「SQ2026…」 right after a lookup: look that one up too.
             return await start(flow, text, now, services, openid)
         return turn.outcome(ended=True, passthrough=True)
@@ -717,6 +715,23 @@ def awaiting(state: FlowState) -> list[str]:
     if state.step in (CONFIRM_STEP, RETRY_STEP):
         return ["confirm"]
     return list(state.awaiting)
+
+
+def mentions(flow: Flow, text: str, now: datetime) -> set[str]:
+    """The slots a message speaks of, taken or refused (「周六」 names a date even if it is refused)."""
+    found = parsers.extract(flow.slots, list(flow.slots), text, _today(now), (), _noise(flow))
+    return {*found.found, *found.invalid}
+
+
+def identifier_only(flow: Flow, text: str, now: datetime) -> bool:
+    """Whether `text` is little more than an identifier the flow starts with (a bare 受理编号)."""
+    names = [n for n in flow.steps[0].ask if flow.slots[n].type in ("regex", "id_number")]
+    found = parsers.extract(flow.slots, names, text, _today(now), names).found
+    for hit in found.values():
+        rest = text[: hit.start] + text[hit.end :]
+        if parsers.content_length(rest, _noise(flow)) <= IDENTIFIER_EXTRA_CHARS:
+            return True
+    return False
 
 
 def prefill(flow: Flow, text: str, now: datetime) -> list[str]:

@@ -166,6 +166,9 @@ class Triggers(Strict):
     exclude: list[str] = Field(default_factory=list)
     # Menu keys (custom-menu click EventKey) that start the flow, e.g. flow:booking.
     menu: list[str] = Field(default_factory=list)
+    # Slots that, all given in one message that is not a question, start the flow:
+    # [business, date] takes 「下周三下午去办居住证」 as a booking without the word 预约.
+    fills: list[str] = Field(default_factory=list)
 
 
 class Confirm(Strict):

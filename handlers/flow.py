@@ -8,6 +8,7 @@ question asked mid-flow, hand-off, and the turn's meta for the turn log.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from flows import engine
 from flows.engine import Outcome
@@ -137,8 +138,13 @@ def _keyword(flow: Flow, text: str) -> int:
     return best
 
 
-def triggered(registry: FlowRegistry, text: str) -> tuple[Flow, float] | None:
-    """The flow a message asks for, with the trigger-phrase score, or None."""
+def triggered(registry: FlowRegistry, text: str, now: datetime) -> tuple[Flow, float] | None:
+    """The flow a message asks for, with the trigger-phrase score, or None.
+
+    In this order: an intent word (the longest wins), a trigger phrase close enough, the facts a
+    flow names in `triggers.fills` all given in a statement, or a bare identifier the flow starts
+    with (a 受理编号 on its own).
+    """
     norm = normalize(text)
     allowed = {
         flow.id: flow for flow in registry
@@ -155,6 +161,13 @@ def triggered(registry: FlowRegistry, text: str) -> tuple[Flow, float] | None:
         return flow, score
     if hits and hits[0].score >= TRIGGER_THRESHOLD:
         return allowed[hits[0].doc_id], hits[0].score
+    if not engine.is_question(text):
+        for flow in allowed.values():
+            if flow.triggers.fills and set(flow.triggers.fills) <= engine.mentions(flow, text, now):
+                return flow, scores.get(flow.id, 0.0)
+    for flow in allowed.values():
+        if engine.identifier_only(flow, text, now):
+            return flow, scores.get(flow.id, 0.0)
     return None
 
 
@@ -216,7 +229,7 @@ async def continue_(
     if not state.resolved and not engine.prefill(flow, text, turn.now):
         # 「算了，我想查一下办件进度」 while asked for a name: the message is about another flow,
         # not an answer, even though its words could pass for free text.
-        other = triggered(registry, text)
+        other = triggered(registry, text, turn.now)
         if other is not None and other[0].id != flow.id:
             _clear(session)
             return await _start(turn, ctx, other[0], text, SWITCHED.format(old=flow.title, new=other[0].title))
@@ -239,7 +252,7 @@ async def maybe_start(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult 
     registry = ctx.flows
     if registry is None or not text.strip():
         return None
-    found = triggered(registry, text)
+    found = triggered(registry, text, turn.now)
     if found is None:
         return None
     flow, score = found

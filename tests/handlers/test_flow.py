@@ -300,3 +300,29 @@ async def test_a_question_nobody_can_answer_mid_flow_never_costs_an_attempt(
         content = text_of(await chat.say(question))
         assert "没能识别" not in content and "手机号码" in content
     assert chat.session.flow is not None and chat.session.flow.attempts == {}
+
+
+async def test_a_business_and_a_date_start_a_booking_without_the_word_booking(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    result = await chat.say("想下周三下午去办下居住证")
+    assert result.meta.flow_id == "booking" and chat.session.flow is not None
+    assert chat.session.flow.slots == {"business": "居住证办理", "date": "2026-12-02", "period": "下午"}
+
+
+async def test_a_question_naming_a_business_and_a_date_is_not_a_booking(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    result = await chat.say("居住证下周三能办好吗？")
+    assert result.meta.flow_id == "" and chat.session.flow is None
+
+
+async def test_asking_which_licence_a_shop_needs_starts_the_licence_guide(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    result = await chat.say("我想开个奶茶店，要办什么执照")
+    assert result.meta.flow_id == "business_licence"
+
+
+async def test_a_bare_application_number_is_looked_up(registry: FlowRegistry) -> None:
+    chat = Chat(registry)
+    result = await chat.say("SQ20261120000125")
+    assert result.meta.flow_id == "progress" and result.meta.resolved
+    assert chat.services.calls == [("progress", {"number": "SQ20261120000125"})]
