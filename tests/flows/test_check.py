@@ -154,3 +154,8 @@ def test_cli_check_fails_with_file_and_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["flows", "check", "--flows", str(tmp_path)])
     assert result.exit_code == 1
     assert f"demo.yaml:{line_of(broken, '[notes]')}: step 'second' asks for unknown slot 'notes'" in result.output
+
+
+def test_unknown_slot_in_trigger_fills(tmp_path: Path) -> None:
+    broken = GOOD.replace("version: 1\n", "version: 1\ntriggers:\n  fills: [kind, day]\n")
+    assert messages(write(tmp_path, broken)) == ["demo.yaml:5: triggers.fills names unknown slot 'day'"]
