@@ -1,58 +1,63 @@
-"""A TCP proxy the tests can cut: 'the database went away' without stopping a shared server."""
+"""A TCP proxy the tests can cut: 'the database went away' without stopping a shared server.
+
+It keeps its port while down (refusing by resetting every new connection and cutting the open
+ones), so nothing else can take the port before the database "comes back".
+"""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 
 
 class TcpProxy:
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
-        self.port = 0
-        self._listener: socket.socket | None = None
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port: int = self._listener.getsockname()[1]
+        self._up = False
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
 
     def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(32)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        with self._lock:
+            self._up = True
 
     def stop(self) -> None:
         """Refuse new connections and cut the open ones, as a crashed server would."""
         with self._lock:
-            listener, self._listener = self._listener, None
+            self._up = False
             conns, self._conns = self._conns, []
-        if listener is not None:
-            listener.close()
         for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
+            _reset(conn)
 
-    def _accept(self, listener: socket.socket) -> None:
+    def close(self) -> None:
+        self.stop()
+        self._listener.close()
+
+    def _accept(self) -> None:
         while True:
             try:
-                client, _ = listener.accept()
+                client, _ = self._listener.accept()
             except OSError:
                 return
+            with self._lock:
+                up = self._up
+            if not up:
+                _reset(client)
+                continue
             try:
                 server = socket.create_connection(self.upstream, timeout=3)
             except OSError:
-                client.close()
+                _reset(client)
                 continue
             server.settimeout(None)
             with self._lock:
-                if self._listener is not listener:
-                    client.close()
-                    server.close()
-                    return
                 self._conns += [client, server]
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
@@ -68,3 +73,12 @@ class TcpProxy:
             for sock in (src, dst):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with an RST, as a refused or crashed server looks to the client."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()

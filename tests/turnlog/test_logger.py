@@ -324,7 +324,7 @@ def test_postgres_outage_mid_load_loses_and_duplicates_nothing(
     thread.join()
     assert wait_for_count(direct, total) == total
     turnlog.stop()
-    proxy.stop()
+    proxy.close()
     with direct.connect() as conn:
         distinct = conn.execute(select(func.count(func.distinct(TurnRow.record_id)))).scalar_one()
         conn.execute(text("SELECT 1"))
