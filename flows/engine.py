@@ -74,8 +74,17 @@ CLOSING_WORDS = frozenset({
 CLOSING = "不客气，祝您办事顺利！如还有其他问题，请直接输入。"
 # 「日期改成后天」: which slot (by its label) and the new words.
 _TARGETED = re.compile(
-    r"(?P<label>[\u4e00-\u9fa5A-Za-z]{1,8}?)\s*(?:改成|改为|换成|改到|换到|应该是)\s*(?P<value>.+)"
+    r"(?P<label>[\u4e00-\u9fa5A-Za-z]{1,8}?)(?:写错了|填错了|弄错了|错了|不对|有误)?[\s，,]*"
+    r"(?:改成|改为|换成|改到|换到|应该是|应为)\s*(?P<value>.+)"
 )
+# Everyday words for a field, by slot type (「名字改成…」 for 预约人姓名, 「电话改成…」 for 手机号码).
+_FIELD_WORDS = {
+    "date": ("日期", "时间", "日子", "哪天", "那天", "天"),
+    "period": ("时段", "上下午", "上午下午"),
+    "mobile": ("手机", "电话", "号码", "联系方式"),
+    "name": ("名字", "姓名", "名"),
+    "id_number": ("身份证",),
+}
 _QUESTION = re.compile(
     r"[?？]|吗|怎么|怎样|如何|什么|啥|哪|几点|几天|多少|多久|多长|为什么|为啥|能否|能不能|可不可以|可以不|"
     r"是否|有没有|有无|要不要|需不需要|是不是|请问"
@@ -329,7 +338,8 @@ class _Turn:
             return {}
         label = m["label"].removeprefix("把").removesuffix("的")
         for name, slot in self.flow.slots.items():
-            if label and (label in slot.label or slot.label in label):
+            words = (slot.label, *_FIELD_WORDS.get(slot.type, ()))
+            if label and any(label in word or word in label for word in words):
                 found = parsers.extract(self.flow.slots, [name], m["value"], _today(self.now), [name])
                 if name in found.found:
                     return {name: found.found[name]}
@@ -607,7 +617,9 @@ async def _advance(
     if not filled and not changed:
         return await _failed(turn, invalid)
     if invalid:
-        # Some slots filled, one answer was not valid: say why, then ask again what is missing.
+        # Some slots filled, one answer was not valid: what was taken, why the rest was not,
+        # then ask again what is missing.
+        turn.say(_ack(flow, state, filled, now))
         turn.say(next(iter(invalid.values())))
         state.awaiting = [n for n in state.awaiting if n in invalid or n not in state.slots]
         for name in invalid:
@@ -615,7 +627,15 @@ async def _advance(
                 state.attempts[name] = state.attempts.get(name, 0) + 1
         turn.say(current_prompt(flow, state, now))
         return turn.outcome()
-    return await turn.settle()
+    said_before = list(turn.parts)
+    turn.parts = []
+    outcome = await turn.settle()
+    if outcome.state is not None and outcome.state.step not in (CONFIRM_STEP, RETRY_STEP, SATISFACTION_STEP):
+        # Still asking: say what was understood first (「下周一」 is shown as the date it means).
+        outcome.reply = "\n".join(p for p in [*said_before, _ack(flow, state, filled, now), outcome.reply] if p)
+    else:
+        outcome.reply = "\n".join(p for p in [*said_before, outcome.reply] if p)
+    return outcome
 
 
 async def _failed(turn: _Turn, invalid: dict[str, str]) -> Outcome:

@@ -304,7 +304,8 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool) -> tuple[Found | 
         end = _NAME_END.search(value, 2)
         value = value[: end.start()] if end else value
         weak = m["label"] in ("我是", "本人")
-        if _NAME.fullmatch(value) and _text_ok(slot, value) and (not weak or _looks_like_name(value)):
+        plausible = value not in _NOT_NAMES and not CORRECTION_CUE.search(value)
+        if plausible and _NAME.fullmatch(value) and _text_ok(slot, value) and (not weak or _looks_like_name(value)):
             return Found(value, m.start("value"), m.start("value") + len(value)), ""
     if not answer:
         return None, ""

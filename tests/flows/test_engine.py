@@ -471,3 +471,44 @@ async def test_another_number_after_a_progress_lookup_is_looked_up(
     assert done.state is not None and done.state.step == SATISFACTION_STEP
     out = await say(progress, done.state, "SQ20261120000456", services)
     assert services.calls[-1] == ("progress", {"number": "SQ20261120000456"}) and out.resolved
+
+
+async def at_confirmation(booking: Flow, services: RecordingServices) -> FlowState:
+    start = await engine.start(booking, "明天上午办社保卡，我叫张三，电话13812345678", THURSDAY, services)
+    assert start.state is not None and start.state.step == CONFIRM_STEP
+    return start.state
+
+
+@pytest.mark.parametrize(
+    ("correction", "slot", "value"),
+    [("名字写错了，应该是张珊", "name", "张珊"), ("电话改成13912345678", "mobile", "13912345678"),
+     ("姓名改为李四", "name", "李四"), ("日子换到下周三", "date", "2026-12-02")],
+)
+async def test_a_correction_naming_the_field_in_everyday_words(
+    booking: Flow, services: RecordingServices, correction: str, slot: str, value: str
+) -> None:
+    out = await say(booking, await at_confirmation(booking, services), correction, services)
+    assert out.state is not None and out.state.slots[slot] == value and out.state.step == CONFIRM_STEP
+
+
+async def test_a_labelled_name_is_not_a_complaint_about_the_name(booking: Flow, services: RecordingServices) -> None:
+    out = await say(booking, await at_confirmation(booking, services), "名字写错了", services)
+    assert out.state is not None and out.state.slots["name"] == "张三"
+
+
+async def test_what_was_taken_is_acknowledged_before_an_error_in_the_same_message(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "我叫李雷 电话1381234567", services)
+    assert out.reply.startswith("已记录：预约人姓名 李雷。") and "手机号码格式不正确" in out.reply
+
+
+async def test_an_answer_that_leaves_questions_open_is_acknowledged_with_the_date_it_means(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我要预约办社保卡", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "那下周一吧，上午", services)
+    assert out.reply.startswith("已记录：预约日期 11月30日（周一）；时段 上午。\n")
