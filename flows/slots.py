@@ -386,8 +386,9 @@ def extract(
             found, problem = _name(slot, current, in_focus and residual, alone=not others)
         elif slot.type == "text":
             found = _text_patterns(slot, current)
-            if found is None and slot.scan and content_length(text, noise) >= slot.min_length:
-                # Free text read whole (a complaint's description): the citizen's own words.
+            if found is None and slot.scan and content_length(current, noise) >= slot.min_length:
+                # Free text read whole (a complaint's description): the citizen's own words. What
+                # counts is what is left besides other answers: a bare phone number describes nothing.
                 whole = text.strip()
                 found = Found(whole[: slot.max_length], 0, 0)
             elif found is None and in_focus and residual:

@@ -512,3 +512,22 @@ async def test_an_answer_that_leaves_questions_open_is_acknowledged_with_the_dat
     assert start.state is not None
     out = await say(booking, start.state, "那下周一吧，上午", services)
     assert out.reply.startswith("已记录：预约日期 11月30日（周一）；时段 上午。\n")
+
+
+async def test_a_phone_number_alone_is_not_a_complaint_description(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "投诉服务态度", THURSDAY, services)
+    assert start.state is not None and start.state.awaiting == ["description", "contact"]
+    out = await say(complaint, start.state, "13912345678", services)
+    assert out.state is not None and out.state.slots.get("contact") == "13912345678"
+    assert "description" not in out.state.slots and services.tickets == []
+
+
+async def test_a_short_plain_description_is_enough(registry: FlowRegistry, services: RecordingServices) -> None:
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "投诉服务态度", THURSDAY, services)
+    assert start.state is not None
+    out = await say(complaint, start.state, "那个窗口的人很凶", services)
+    assert out.resolved and services.tickets[0][2]["具体情况"] == "那个窗口的人很凶"
