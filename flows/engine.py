@@ -276,6 +276,8 @@ class _Turn:
         self.services = services
         self.openid = openid
         self.parts: list[str] = []
+        # The completion action ran this turn (its reply says all there is to say).
+        self.acted = False
 
     def say(self, text: str) -> None:
         if text:
@@ -377,6 +379,7 @@ class _Turn:
 
     async def complete(self) -> Outcome:
         flow, state = self.flow, self.state
+        self.acted = True
         shown = values(flow, state, self.now)
         action = flow.complete.action
         if action.type == "ticket":
@@ -473,7 +476,7 @@ async def start(
     turn.parts = []
     outcome = await turn.settle()
     _remember(outcome, fresh)
-    if outcome.state is not None and outcome.state.step not in (CONFIRM_STEP, SATISFACTION_STEP):
+    if outcome.state is not None and outcome.state.step != CONFIRM_STEP and not turn.acted:
         # The introduction and what we understood, then the question.
         outcome.reply = "\n".join([*parts, outcome.reply])
     outcome.filled = reading.filled

@@ -531,3 +531,12 @@ async def test_a_short_plain_description_is_enough(registry: FlowRegistry, servi
     assert start.state is not None
     out = await say(complaint, start.state, "那个窗口的人很凶", services)
     assert out.resolved and services.tickets[0][2]["具体情况"] == "那个窗口的人很凶"
+
+
+async def test_a_number_the_backend_does_not_know_is_not_first_acknowledged(
+    registry: FlowRegistry,
+) -> None:
+    progress = flow_of(registry, "progress")
+    services = RecordingServices(endpoint=EndpointResult(True, {"found": False}))
+    out = await engine.start(progress, "SQ20261120000120", THURSDAY, services)
+    assert out.reply.startswith("没有查到受理编号 SQ20261120000120")
