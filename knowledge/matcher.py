@@ -15,6 +15,7 @@ query, so an entry expires at midnight without a reload.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -28,6 +29,8 @@ from knowledge.normalize import add_words
 from knowledge.schema import FaqEntry, KnowledgeBase
 
 Decision = Literal["answer", "clarify", "fallback"]
+# Distinct recent questions remembered per matcher (a few hundred KB at most).
+MATCH_CACHE_SIZE = 2048
 # Coverage (Hit.coverage) that counts as "contains every word of the query", allowing for rounding.
 FULL_COVERAGE = 0.999
 
@@ -85,6 +88,7 @@ class Matcher:
         """Index `kb`; `previous` is the matcher this one replaces (its work is reused, see PhraseIndex)."""
         self.kb = kb
         self.config = config or MatchConfig()
+        self._cache: OrderedDict[tuple[str, date], MatchResult] = OrderedDict()
         add_words(kb.user_words)
         docs = []
         for entry in kb.entries:
@@ -109,6 +113,24 @@ class Matcher:
         return self.kb.entry(faq_id)
 
     def match(self, query: str, today: date) -> MatchResult:
+        """The decision for `query`; repeated questions are answered from a small per-version cache.
+
+        Citizens ask the same popular questions over and over (and one turn may ask twice: the
+        flow triggers compare against the FAQ). The matcher is immutable and replaced whole on
+        reload, so the cache can never serve an answer from an older knowledge base.
+        """
+        key = (query, today)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        result = self._match(query, today)
+        self._cache[key] = result
+        if len(self._cache) > MATCH_CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return result
+
+    def _match(self, query: str, today: date) -> MatchResult:
         config = self.config
 
         def active(faq_id: str) -> bool:
