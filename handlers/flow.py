@@ -138,6 +138,21 @@ def _keyword(flow: Flow, text: str) -> int:
     return best
 
 
+def _flow_answers(flow: Flow, text: str) -> bool:
+    """Whether a question naming `flow` is one the flow itself is there to answer.
+
+    A guidance flow (no action) is an FAQ answer tailored by a question or two: 「开办企业需要
+    哪些手续」 gets it. A flow whose matching intent word is itself a question (「批下来了吗」)
+    does what is asked (a progress lookup).
+    """
+    if flow.complete.action.type == "none":
+        return True
+    return any(
+        engine.is_question(keyword) and all(p in text for p in keyword.split("+") if p)
+        for keyword in flow.triggers.keywords
+    )
+
+
 def triggered(registry: FlowRegistry, text: str, now: datetime) -> tuple[Flow, float] | None:
     """The flow a message asks for, with the trigger-phrase score, or None.
 
@@ -256,7 +271,12 @@ async def maybe_start(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult 
     if found is None:
         return None
     flow, score = found
-    if score < TRIGGER_THRESHOLD and engine.is_question(text) and not engine.prefill(flow, text, turn.now):
+    if (
+        score < TRIGGER_THRESHOLD
+        and engine.is_question(text)
+        and not engine.prefill(flow, text, turn.now)
+        and not _flow_answers(flow, normalize(text))
+    ):
         # 「预约需要带什么材料」 names the flow but asks a question an FAQ entry matches much
         # better than any trigger phrase: answer it. 「怎么查办理进度」 stays with the flow, which
         # does the checking.

@@ -59,6 +59,20 @@ def matcher() -> Matcher:
             answer="护照遗失请先到出入境窗口挂失。",
         ),
         FaqEntry(
+            id="fund_withdrawal",
+            category="公积金",
+            question="公积金提取申请多久能批下来",
+            similar=("公积金提取要审批多久",),
+            answer="公积金提取申请一般3个工作日内审批。",
+        ),
+        FaqEntry(
+            id="company_setup",
+            category="企业开办",
+            question="开办企业需要哪些手续",
+            similar=("开公司要办哪些手续",),
+            answer="企业开办全程网上办理。",
+        ),
+        FaqEntry(
             id="hall_hours",
             category="大厅",
             question="政务大厅几点上班",
@@ -326,3 +340,17 @@ async def test_a_bare_application_number_is_looked_up(registry: FlowRegistry) ->
     result = await chat.say("SQ20261120000125")
     assert result.meta.flow_id == "progress" and result.meta.resolved
     assert chat.services.calls == [("progress", {"number": "SQ20261120000125"})]
+
+
+async def test_a_question_a_lookup_flow_exists_for_is_looked_up_not_answered_from_the_faq(
+    registry: FlowRegistry, matcher: Matcher
+) -> None:
+    chat = Chat(registry, matcher)
+    result = await chat.say("公积金提取申请批下来了吗")
+    assert result.meta.flow_id == "progress"
+
+
+async def test_a_question_a_guidance_flow_answers_gets_the_guidance(registry: FlowRegistry, matcher: Matcher) -> None:
+    chat = Chat(registry, matcher)
+    result = await chat.say("开办企业需要哪些手续")
+    assert result.meta.flow_id == "business_licence"
