@@ -22,7 +22,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, WrkResult, rss_mb, service, signed_query, wrk
+from bench.common import ROOT, WrkResult, service, signed_query, wrk
 
 SCRIPT = ROOT / "bench" / "wrk_post.lua"
 
@@ -67,13 +67,14 @@ def main() -> int:
                 wrk(url, connections=conc, seconds=2, script=SCRIPT, env=env)
                 results[(name, conc)] = wrk(url, connections=conc, seconds=args.seconds, script=SCRIPT, env=env)
                 print(row(name, conc, results[(name, conc)]), flush=True)
-        rss = [rss_mb(pid) for pid in svc.worker_pids()]
+        rss = svc.worker_rss_mb()
     print()
     print("concurrency  throughput ratio (service/floor)  p99 service  p99 floor")
     for conc in args.concurrency:
         s, f = results[("service", conc)], results[("floor", conc)]
         print(f"{conc:>11}  {s.rps / f.rps:>31.2f}  {s.p99_ms:>8.2f} ms  {f.p99_ms:>6.2f} ms")
-    print(f"\nresident memory per service worker after the run: {', '.join(f'{m:.0f} MB' for m in rss)}")
+    print(f"\nresident memory per service worker (with its turn-log writer) after the run: "
+          f"{', '.join(f'{m:.0f} MB' for m in rss)}")
     ok = True
     if 16 in args.concurrency:
         s, f = results[("service", 16)], results[("floor", 16)]

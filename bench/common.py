@@ -50,12 +50,24 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def worker_pids(self) -> list[int]:
-        """The uvicorn process itself with one worker, or its children with several."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        kids = [int(p) for p in children.read_text().split()] if children.exists() else []
-        # multiprocessing's resource tracker is a child too; workers are the python processes serving.
-        workers = [k for k in kids if "resource_tracker" not in _cmdline(k)]
+        """The uvicorn process itself with one worker, or its spawned worker processes with several."""
+        workers = [k for k in _children(self.process.pid) if "spawn_main" in _cmdline(k)]
         return workers or [self.process.pid]
+
+    def worker_rss_mb(self) -> list[float]:
+        """Resident memory per worker, counting the turn-log writer process each worker starts."""
+        return [
+            rss_mb(pid) + sum(rss_mb(k) for k in _children(pid) if "app.turnlog.child" in _cmdline(k))
+            for pid in self.worker_pids()
+        ]
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(p) for p in path.read_text().split()]
+    except OSError:
+        return []
 
 
 def _cmdline(pid: int) -> str:

@@ -40,7 +40,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.wechat.simulator import Delivery, Simulator
-from bench.common import ROOT, Service, free_port, rss_mb, service
+from bench.common import ROOT, Service, free_port, service
 
 # A flow conversation: the first message as citizens write it, then the answers they give.
 FLOW_SCRIPTS = [
@@ -156,7 +156,7 @@ async def drive(svc: Service, rate: float, seconds: float, seed: int) -> Stats:
 
         async def sample_memory() -> None:
             while True:
-                stats.memory.append((time.perf_counter() - started, [rss_mb(p) for p in svc.worker_pids()]))
+                stats.memory.append((time.perf_counter() - started, svc.worker_rss_mb()))
                 await asyncio.sleep(5)
 
         sampler = asyncio.create_task(sample_memory())
@@ -176,7 +176,7 @@ async def drive(svc: Service, rate: float, seconds: float, seed: int) -> Stats:
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
-        stats.memory.append((time.perf_counter() - started, [rss_mb(p) for p in svc.worker_pids()]))
+        stats.memory.append((time.perf_counter() - started, svc.worker_rss_mb()))
         elapsed = time.perf_counter() - started
         stats.by_kind["elapsed_s"] = int(elapsed)
     return stats
