@@ -612,10 +612,10 @@ async def _advance(
             turn.say(current_prompt(flow, state, now))
             return turn.outcome()
     if reading.restated and not reading.took and not invalid:
-        # 「明天可以吗」 about the date already held: say it is noted, and ask what is still missing.
+        # 「就明天上午」 about what is already held: say it is noted, and ask what is still missing.
+        # Quietly counted, so that a reply we keep misreading this way cannot loop for ever.
         turn.say(_ack(flow, state, reading.restated, now))
-        turn.say(current_prompt(flow, state, now))
-        return turn.outcome()
+        return await _failed(turn, {}, quiet=True)
 
     if not filled and not changed:
         return await _failed(turn, invalid)
@@ -641,7 +641,8 @@ async def _advance(
     return outcome
 
 
-async def _failed(turn: _Turn, invalid: dict[str, str]) -> Outcome:
+async def _failed(turn: _Turn, invalid: dict[str, str], *, quiet: bool = False) -> Outcome:
+    """Nothing usable for what was asked: say so (unless `quiet`), count it, and ask again."""
     flow, state = turn.flow, turn.state
     understood = bool(invalid)
     focus = [n for n in state.awaiting if n in flow.slots and n not in state.slots]
@@ -667,7 +668,9 @@ async def _failed(turn: _Turn, invalid: dict[str, str]) -> Outcome:
         state.attempts[name] = 0
         turn.say(GIVE_UP)
         return turn.outcome(understood=understood)
-    if name in invalid or len(focus) == 1:
+    if quiet:
+        pass
+    elif name in invalid or len(focus) == 1:
         turn.say(invalid.get(name) or parsers.error_text(slot))
     else:
         turn.say(NOT_UNDERSTOOD)

@@ -355,7 +355,14 @@ def extract(
     """
     result = Extraction()
     masked = _Masked(text)
-    ordered = sorted(names, key=lambda n: _TYPE_ORDER.index(slots[n].type))
+    # Choices are matched longest term first across slots, the one just asked winning a tie:
+    # 「网店」 is the premises, not the 「店」 of a sole trader's shop.
+    def order(name: str) -> tuple[int, int, bool]:
+        slot = slots[name]
+        best = _choice(slot, text, name in focus) if slot.type == "choice" else None
+        return _TYPE_ORDER.index(slot.type), -(best.end - best.start if best else 0), name not in focus
+
+    ordered = sorted(names, key=order)
     for name in ordered:
         slot = slots[name]
         in_focus = name in focus

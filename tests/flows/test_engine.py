@@ -409,14 +409,32 @@ async def test_asking_about_a_weekend_after_the_date_was_given_explains_without_
     assert out.state is not None and out.state.attempts == {} and out.state.slots["date"] == "2026-11-27"
 
 
-async def test_restating_a_given_fact_is_acknowledged_and_costs_no_attempt(
+async def test_restating_a_given_fact_is_acknowledged_and_what_is_missing_asked(
     booking: Flow, services: RecordingServices
 ) -> None:
     start = await engine.start(booking, "我想预约明天上午去办社保卡，我叫张三", THURSDAY, services)
     assert start.state is not None
     out = await say(booking, start.state, "就明天上午", services)
-    assert out.reply.startswith("已记录：预约日期 11月27日（周五）；时段 上午")
-    assert out.state is not None and out.state.attempts == {}
+    assert out.reply.startswith("已记录：预约日期 11月27日（周五）；时段 上午。\n")
+    assert booking.slots["mobile"].prompt in out.reply and "没有识别" not in out.reply
+
+
+async def test_a_reply_that_only_restates_cannot_loop_for_ever(booking: Flow, services: RecordingServices) -> None:
+    out = await engine.start(booking, "我想预约明天上午去办社保卡，我叫张三", THURSDAY, services)
+    for _ in range(booking.slots["mobile"].max_attempts):
+        assert out.state is not None
+        out = await say(booking, out.state, "就明天上午", services)
+    assert "「人工」" in out.reply
+
+
+async def test_a_longer_option_of_a_later_slot_wins_over_a_shorter_one(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    licence = flow_of(registry, "business_licence")
+    start = await engine.start(licence, "个体户营业执照", THURSDAY, services)
+    assert start.state is not None and start.state.awaiting == ["premises"]
+    out = await say(licence, start.state, "网店", services)
+    assert out.resolved and "网络经营场所说明" in out.reply
 
 
 @pytest.mark.parametrize("answer", ["不对，改成后天", "那就12月3号", "还是下午吧"])
