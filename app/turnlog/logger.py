@@ -120,8 +120,10 @@ def _pack_item(item: Item) -> tuple[Any, ...]:
 class _ProcessBackend:
     """The writer in a helper process; this side packs batches and reads confirmations."""
 
-    def __init__(self, config: dict[str, Any], done: Callable[[int], None]) -> None:
+    def __init__(self, config: dict[str, Any], done: Callable[[int], None],
+                 spooler: Callable[[], Writer]) -> None:
         self._done = done
+        self._spooler = spooler
         self._stats = WriterStats()
         self._lock = threading.Lock()
         # Batches sent but not yet confirmed: resent to a fallback writer if the child dies.
@@ -213,6 +215,14 @@ class _ProcessBackend:
         self._done(len(items) - len(keep))
         return [batch[n] for n in keep], [items[n] for n in keep]
 
+    def _spool_unconfirmed(self, items: list[Item]) -> None:
+        writer = self._spooler()
+        writer.stats.down = True  # spool only: the database is the thing that hung
+        writer.write(items)
+        writer.close()
+        log.error("turnlog: spooled %d records the writer process had not confirmed", len(items))
+        self._done(len(items))
+
     def take_unacked(self) -> list[Item]:
         with self._lock:
             pending = [item for seq in sorted(self._unacked) for item in self._unacked[seq]]
@@ -242,6 +252,10 @@ class _ProcessBackend:
         self._reader.join(timeout)
         if self._proc.stdout is not None:
             self._proc.stdout.close()
+        if unconfirmed := self.take_unacked():
+            # The helper was stuck (a database that accepts connections but not writes) and
+            # had to be killed: keep what it had not confirmed in the spool for the next run.
+            self._spool_unconfirmed(unconfirmed)
 
 
 class TurnLogger:
@@ -402,17 +416,20 @@ class TurnLogger:
                         "tick_s": self._flush_interval,
                     },
                     self._mark_done,
+                    self._new_writer,
                 )
             except OSError:
                 log.exception("turnlog: could not start the writer process; writing on a thread")
                 self.mode = "thread"
         return self._thread_backend()
 
-    def _thread_backend(self) -> _ThreadBackend:
+    def _new_writer(self) -> Writer:
         assert self._engine is not None
-        writer = Writer(self._engine, pseudonym_key=self._key, spool_dir=self._spool_dir,
-                        retry_interval_s=self._retry_interval, clock=self._clock)
-        return _ThreadBackend(writer, self._mark_done)
+        return Writer(self._engine, pseudonym_key=self._key, spool_dir=self._spool_dir,
+                      retry_interval_s=self._retry_interval, clock=self._clock)
+
+    def _thread_backend(self) -> _ThreadBackend:
+        return _ThreadBackend(self._new_writer(), self._mark_done)
 
     def _mark_done(self, count: int) -> None:
         with self._done:

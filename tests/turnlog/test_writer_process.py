@@ -101,6 +101,30 @@ def test_a_batch_larger_than_a_frame_survives_the_helper_dying_mid_batch(
     assert count(engine) == 700
 
 
+def test_a_stuck_helper_is_killed_at_stop_and_its_records_spooled(engine: Engine, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    turnlog = TurnLogger(engine, pseudonym_key=KEY, spool_dir=tmp_path / "spool", flush_interval_s=60,
+                         mode="process")
+    turnlog.start()
+    backend = turnlog._backend
+    assert isinstance(backend, _ProcessBackend)
+    os.kill(backend._proc.pid, signal.SIGSTOP)  # alive, but writing nothing
+    for n in range(20):
+        turnlog.submit(record(n))
+    turnlog.stop(timeout=1.0)
+    assert count(engine) == 0
+
+    after = TurnLogger(engine, pseudonym_key=KEY, spool_dir=tmp_path / "spool", flush_interval_s=0.02)
+    after.start()
+    deadline = time.monotonic() + 10
+    while count(engine) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after.stop()
+    assert count(engine) == 20
+
+
 def test_in_memory_databases_stay_on_a_thread(tmp_path: Path) -> None:
     from app.db.engine import make_engine
 
