@@ -4,7 +4,7 @@ Plays bench/journeys.yaml against a running service: each journey sends the citi
 message to POST /wechat (plaintext mode, signature = sha1(sorted([token, timestamp, nonce]))),
 then reads GET /admin/sessions/{openid} (admin token) to see which slots the service is waiting
 for, and a scripted citizen answers exactly those from the journey's facts (「确认」 at the
-confirmation) until the flow completes. A fake progress backend runs on 127.0.0.1.
+confirmation, 「确认」 again after a failed submission) until the flow completes.
 
 Reported: interactions per completed consultation (mean, median, p90; each user message is one
 interaction, counted up to the completion; the rating answer after it is reported separately),
@@ -18,7 +18,9 @@ Goal: mean ≤ 2.0, completion 100%, no slot asked twice.
     .venv/bin/python bench/journeys.py [--url http://127.0.0.1:8000] [--admin-token T] [--token T]
                                        [--journeys bench/journeys.yaml] [--max-turns 8] [-v]
 
-Without --url it starts its own service on 127.0.0.1 (app.main:create_app, or --app) and stops it.
+Without --url it starts its own service on 127.0.0.1 (app.main:create_app, or --app) with a fake
+progress backend on 127.0.0.1, and stops both; with --url the service's own FLOW_ENDPOINTS answer
+(in the dev profile, its built-in demo backend).
 """
 
 from __future__ import annotations
@@ -79,49 +81,6 @@ def fake_backend() -> Iterator[str]:
         server.server_close()
 
 
-# -- a service with flows wired, until app.main wires them itself ---------------------------------
-def wired_app() -> Any:
-    """app.main's app plus the flow registry, matcher, services and the admin sessions route.
-
-    Used only when `create_app` does not serve /admin/sessions yet; it does what the lifespan
-    is expected to do (see the issue 4 report).
-    """
-    from app.admin_sessions import router as admin_router
-    from app.db.engine import make_engine
-    from app.db.models import Base
-    from app.deps import AdminDep
-    from app.main import build_resources, create_app
-    from app.services import AppServices, parse_endpoints
-    from app.settings import Settings
-    from flows.registry import load_flows
-    from handlers.context import HandlerContext, HandoffConfig
-    from knowledge.matcher import Matcher
-
-    settings = Settings()
-    resources = build_resources(settings)
-    registry = load_flows(settings.flows_dir)
-    matcher = Matcher.from_directory(settings.knowledge_dir)
-    engine = make_engine(settings.database_url)
-    # `wxbot db upgrade` may not exist yet on this tree; the tables are all a ticket needs.
-    Base.metadata.create_all(engine)
-    services = AppServices(engine=engine, endpoints=parse_endpoints(settings.flow_endpoints))
-    handoff = HandoffConfig(agent_account=settings.kf_account, hours=settings.service_hours)
-
-    def context() -> HandlerContext:
-        return HandlerContext(
-            matcher=matcher,
-            flows=registry,
-            services=services,
-            handoff=handoff,
-            session_timeout_s=settings.session_ttl_s,
-        )
-
-    resources.processor.context = context
-    app = create_app(settings, resources=resources)
-    app.include_router(admin_router, dependencies=[AdminDep])
-    return app
-
-
 # -- the scripted citizen ------------------------------------------------------------------------
 @dataclass
 class Journey:
@@ -164,9 +123,9 @@ class Client:
         data: dict[str, Any] = response.json()
         return data
 
-    def wired(self) -> bool:
+    def serves_sessions(self) -> bool:
         response = self.http.get("/admin/sessions/bench-probe", headers=self.admin)
-        return response.status_code == 404 and response.json().get("detail") == "no session"
+        return response.status_code == 404
 
 
 def answer(awaiting: list[str], facts: dict[str, str], one_at_a_time: bool) -> str:
@@ -266,20 +225,11 @@ def main() -> int:
                 "WECHAT_ENCRYPT_MODE": "plain",
                 "RATE_LIMIT_PER_MINUTE": "100000",
             }
-            svc = stack.enter_context(service(args.app, env=env))
-            base = svc.base
-            client = Client(base, args.token, args.admin_token)
-            if not client.wired():
-                print(
-                    f"note: {args.app} does not serve /admin/sessions with flows yet; "
-                    "using bench.journeys:wired_app (see its docstring)"
-                )
-                stack.close()
-                progress_url = stack.enter_context(fake_backend())
-                env["FLOW_ENDPOINTS"] = json.dumps({"progress": {"url": progress_url, "timeout": 2}})
-                svc = stack.enter_context(service("bench.journeys:wired_app", env=env))
-                base = svc.base
+            base = stack.enter_context(service(args.app, env=env)).base
         client = Client(base, args.token, args.admin_token)
+        if not client.serves_sessions():
+            print(f"{base} does not answer GET /admin/sessions/{{openid}} with this admin token", file=sys.stderr)
+            return 2
         started = time.monotonic()
         run = str(int(time.time()))
         results: dict[str, list[Played]] = {"first message": [], "desk baseline": []}
