@@ -598,7 +598,9 @@ async def _advance(
         turn.say(_confirm_text(flow, state, now))
         return turn.outcome()
 
-    plain = not (reading.took or reading.restated or invalid)
+    # A question that names what is already held (「护照办理需要什么材料」 while booking for a
+    # passport) is still a question: it gives the flow nothing.
+    plain = not (reading.took or (reading.restated and not question) or invalid)
     if not invalid and (question or plain):
         # Nothing for the flow, or an answer worded as a question (「明天上午可以吗？」): the FAQ
         # may answer; only a message that gave the flow nothing may get a menu.

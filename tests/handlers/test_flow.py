@@ -354,3 +354,13 @@ async def test_a_question_a_guidance_flow_answers_gets_the_guidance(registry: Fl
     chat = Chat(registry, matcher)
     result = await chat.say("开办企业需要哪些手续")
     assert result.meta.flow_id == "business_licence"
+
+
+async def test_a_question_about_the_business_already_chosen_still_gets_the_faq_menu(
+    registry: FlowRegistry, matcher: Matcher
+) -> None:
+    chat = Chat(registry, matcher)
+    await chat.say("我想预约办护照")
+    content = text_of(await chat.say(UNSURE))
+    assert "您是不是想问" in content and "已记录" not in content
+    assert len(chat.session.choices) == 3
