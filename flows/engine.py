@@ -48,6 +48,8 @@ CANCEL_WORDS = frozenset(
 BACK_WORDS = frozenset({"返回", "上一步", "返回上一步", "回到上一步", "后退", "退回"})
 RESTART_WORDS = frozenset({"重新开始", "重来", "重新填写", "从头开始", "重新办理"})
 HANDOFF_WORDS = frozenset({"人工", "转人工", "人工客服", "人工服务", "找人工"})
+HELP_WORDS = frozenset({"菜单", "主菜单", "帮助", "help", "怎么操作", "怎么填", "不会填", "不会弄", "怎么弄"})
+GREETING_WORDS = frozenset({"你好", "您好", "在吗", "在不在", "有人吗", "hello", "hi", "喂", "你好啊", "您好啊"})
 YES_WORDS = frozenset({
     "确认", "确定", "是", "是的", "对", "对的", "没错", "正确", "好", "好的", "可以", "没问题",
     "提交", "确认提交", "确认无误", "无误", "1", "ok", "嗯", "行",
@@ -103,6 +105,11 @@ NOT_UNDERSTOOD = "抱歉，没有识别出您的回复。"
 CONFIRM_AGAIN = "请回复「确认」提交，或直接说要修改的内容，回复「取消」放弃。"
 MODIFY_HOW = "请直接告诉我要修改的内容，例如「日期改成后天」「手机号改为13912345678」。"
 RESUME = "我们继续办理「{title}」："
+HELP = (
+    "您正在办理「{title}」。按提示回复即可，几项信息可以一句话说完。"
+    "回复「返回」撤回上一步，「重新开始」从头填写，「取消」结束办理，「人工」联系人工客服。"
+)
+GREETING = "您好！"
 # A question mid-flow that the FAQ cannot answer: not a wrong answer, so no attempt is counted.
 NO_ANSWER = "抱歉，这个问题暂时没有找到答案，您可以办完后换个说法再问，或回复「人工」咨询。"
 TICKET_FAILED = "抱歉，提交时系统出现问题，您的信息还在。请稍后回复「确认」重新提交，或回复「人工」联系客服。"
@@ -569,6 +576,11 @@ async def _advance(
         return await turn.settle()
     if said in BACK_WORDS:
         return await _back(turn)
+    if said in HELP_WORDS or said in GREETING_WORDS:
+        # Not an answer and not a wrong one: say what can be done here, then ask again.
+        turn.say(HELP.format(title=flow.title) if said in HELP_WORDS else GREETING + RESUME.format(title=flow.title))
+        turn.say(current_prompt(flow, state, now))
+        return turn.outcome()
 
     at_confirm = state.step in (CONFIRM_STEP, RETRY_STEP)
     question = is_question(text)
@@ -604,7 +616,9 @@ async def _advance(
     if not invalid and (question or plain):
         # Nothing for the flow, or an answer worded as a question (「明天上午可以吗？」): the FAQ
         # may answer; only a message that gave the flow nothing may get a menu.
-        answer = await _faq(faq, text, menu=plain, numbered=not takes_digits(flow, state))
+        # A menu only for a question: a statement that gives nothing (「不知道」) is a poor answer,
+        # not a query to guess at; a confident FAQ answer is still given.
+        answer = await _faq(faq, text, menu=plain and question, numbered=not takes_digits(flow, state))
         if answer or (question and plain):
             # The citizen never loses their place: the aside, then the flow's question again.
             turn.say(answer or NO_ANSWER)

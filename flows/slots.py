@@ -318,7 +318,7 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool) -> tuple[Found | 
         if ok and (_looks_like_name(piece) or (alone and len(pieces) == 1 and piece not in _NOT_NAMES)):
             at = text.find(piece)
             return Found(piece, at, at + len(piece)), ""
-    return None, "invalid" if alone and pieces else ""
+    return None, "invalid" if (alone or len(pieces) == 1) and pieces else ""
 
 
 def _residual(text: str) -> list[str]:
@@ -389,8 +389,9 @@ def extract(
         elif slot.type == "regex":
             found = _regex(slot, current)
         elif slot.type == "name":
-            others = bool(result.found or result.invalid)
-            found, problem = _name(slot, current, in_focus and residual, alone=not others)
+            # A rare surname is taken only from the whole reply to 「请问预约人的姓名是？」 alone.
+            alone = not (result.found or result.invalid) and list(focus) == [name]
+            found, problem = _name(slot, current, in_focus and residual, alone=alone)
         elif slot.type == "text":
             found = _text_patterns(slot, current)
             if found is None and slot.scan and content_length(current, noise) >= slot.min_length:

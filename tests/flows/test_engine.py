@@ -558,3 +558,32 @@ async def test_a_number_the_backend_does_not_know_is_not_first_acknowledged(
     services = RecordingServices(endpoint=EndpointResult(True, {"found": False}))
     out = await engine.start(progress, "SQ20261120000120", THURSDAY, services)
     assert out.reply.startswith("没有查到受理编号 SQ20261120000120")
+
+
+@pytest.mark.parametrize("word", ["菜单", "帮助"])
+async def test_asking_for_help_mid_flow_explains_the_commands_and_asks_again(
+    booking: Flow, services: RecordingServices, word: str
+) -> None:
+    start = await engine.start(booking, "我要预约", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, word, services)
+    assert "「取消」" in out.reply and "「返回」" in out.reply and "预约人姓名" in out.reply
+    assert out.state is not None and out.state.slots == {} and out.state.attempts == {}
+
+
+async def test_a_greeting_mid_flow_is_returned_and_the_question_repeated(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我要预约", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "你好", services)
+    assert out.reply.startswith("您好！") and "预约人姓名" in out.reply
+    assert out.state is not None and out.state.attempts == {}
+
+
+async def test_a_statement_that_gives_nothing_gets_no_faq_menu(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    assert start.state is not None
+    faq = AskedFaq()
+    await say(booking, start.state, "不知道", services, faq=faq)
+    assert faq.asked == [("不知道", False, True)]

@@ -180,3 +180,8 @@ def test_a_day_earlier_this_month_is_in_the_past_not_next_year() -> None:
 def test_a_month_long_gone_means_next_year() -> None:
     found = extract({"d": slot("date", max_days=366)}, "3月2日", focus=("d",))
     assert found.found["d"].value == "2027-03-02"
+
+
+def test_a_lone_word_is_a_rare_name_only_when_the_name_alone_was_asked() -> None:
+    assert "name" not in extract(BOOKING_LIKE, "菜篮", focus=ASKED).found
+    assert extract(BOOKING_LIKE, "菜篮", focus=("name",)).found["name"].value == "菜篮"
