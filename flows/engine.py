@@ -100,7 +100,7 @@ WENT_BACK = "好的，回到上一步。"
 UNDO_DEPTH = 10
 # 「SQ2026…查一下」: words besides a bare identifier that still leave it a bare identifier.
 IDENTIFIER_EXTRA_CHARS = 4
-GIVE_UP = "抱歉，仍然没能识别您的回复。您可以回复「人工」转人工客服，回复「退出」结束办理，或按提示重新输入。"
+GIVE_UP = "如果不方便填写，您可以回复「人工」转人工客服，或回复「退出」结束办理；也可以按下面的提示再试一次。"
 NOT_UNDERSTOOD = "抱歉，没有识别出您的回复。"
 CONFIRM_AGAIN = "请回复「确认」提交，或直接说要修改的内容，回复「取消」放弃。"
 MODIFY_HOW = "请直接告诉我要修改的内容，例如「日期改成后天」「手机号改为13912345678」。"
@@ -680,17 +680,18 @@ async def _failed(turn: _Turn, invalid: dict[str, str], *, quiet: bool = False) 
         return await turn.settle()
     slot = flow.slots[name]
     state.attempts[name] = state.attempts.get(name, 0) + 1
-    if state.attempts[name] >= slot.max_attempts:
-        state.attempts[name] = 0
-        turn.say(GIVE_UP)
-        return turn.outcome(understood=understood)
+    last = state.attempts[name] >= slot.max_attempts
     if quiet:
         pass
-    elif name in invalid or len(focus) == 1:
+    elif name in invalid or len(focus) == 1 or last:
         turn.say(invalid.get(name) or parsers.error_text(slot))
     else:
         turn.say(NOT_UNDERSTOOD)
-    if slot.type == "choice" or state.attempts[name] >= 2:
+    if last:
+        # Bounded: after the last attempt, the ways out, then the question once more.
+        state.attempts[name] = 0
+        turn.say(GIVE_UP)
+    if slot.type == "choice" or state.attempts[name] >= 2 or last:
         # A more concrete re-ask: the numbered options, or the slot's own question alone.
         state.awaiting = [name]
         turn.say(_single_prompt(slot))

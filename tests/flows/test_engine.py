@@ -587,3 +587,15 @@ async def test_a_statement_that_gives_nothing_gets_no_faq_menu(booking: Flow, se
     faq = AskedFaq()
     await say(booking, start.state, "不知道", services, faq=faq)
     assert faq.asked == [("不知道", False, True)]
+
+
+async def test_after_the_last_attempt_the_citizen_hears_why_what_else_they_can_do_and_the_question(
+    booking: Flow, services: RecordingServices
+) -> None:
+    out = await engine.start(booking, "我想预约明天上午去办社保卡，我叫张三", THURSDAY, services)
+    for _ in range(booking.slots["mobile"].max_attempts):
+        assert out.state is not None
+        out = await say(booking, out.state, "1391234567", services)
+    lines = out.reply.splitlines()
+    assert lines[0].startswith("手机号码格式不正确") and "「人工」" in lines[1]
+    assert lines[-1] == booking.slots["mobile"].prompt
