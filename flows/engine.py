@@ -4,12 +4,18 @@ Pure: it takes a flow, the user's `FlowState`, the message and the time, and ret
 text and the next state. The only I/O is through the `Services` port (tickets, backends).
 
 Each message, in this order (docs/reference dialog-systems.md §4, recommendation 3):
-1. control words: 取消/退出, 返回/上一步, 重新开始, 人工;
+1. control words: 人工, 取消/退出, 重新开始, 返回/上一步 (takes back the last answer), 菜单/帮助
+   and greetings (answered, then the question again);
 2. every open slot is searched (several can fill at once); a filled slot changes only on a
    correction (「不对，改成后天」, 「日期改成12月3日」) or at the confirmation;
-3. nothing for the flow: an FAQ question is answered and the current prompt repeated; anything
+3. nothing for the flow: the citizen never loses their place. A question gets the FAQ's answer,
+   its menu or a kind 'no answer yet', then the current prompt, and costs no attempt; anything
    else counts as a failed attempt at the slots asked, bounded by `max_attempts`;
-4. steps whose slots are all filled are passed through, so only missing slots are ever asked.
+4. steps whose slots are all filled are passed through, so only missing slots are ever asked;
+5. the completion action runs; if it fails the flow waits at `retry`, where 「确认」 runs it again.
+
+A saved state is made to fit its flow first (`_fits`): nothing a flow file no longer has can make
+a turn raise; a state on a step that is gone starts the flow afresh with an explanation.
 """
 
 from __future__ import annotations
