@@ -108,6 +108,7 @@ UNDO_DEPTH = 10
 IDENTIFIER_EXTRA_CHARS = 4
 GIVE_UP = "如果不方便填写，您可以回复「人工」转人工客服，或回复「退出」结束办理；也可以按下面的提示再试一次。"
 NOT_UNDERSTOOD = "抱歉，没有识别出您的回复。"
+KEPT = "{label}仍为{value}。您可以换一个{label}，或回复「确认」按原信息提交。"
 CONFIRM_AGAIN = "请回复「确认」提交，或直接说要修改的内容，回复「取消」放弃。"
 MODIFY_HOW = "请直接告诉我要修改的内容，例如「日期改成后天」「手机号改为13912345678」。"
 RESUME = "我们继续办理「{title}」："
@@ -603,7 +604,12 @@ async def _advance(
         if said in YES_WORDS or said.startswith("确认") or retry:
             return await turn.complete()
         if invalid:
-            turn.say(next(iter(invalid.values())))
+            name, why = next(iter(invalid.items()))
+            turn.say(why)
+            if name in state.slots:
+                # The refused correction changed nothing: say so, and how to go on.
+                shown = values(flow, state, now)
+                turn.say(KEPT.format(label=flow.slots[name].label, value=shown[name]))
             return turn.outcome()
         if said in NO_WORDS or said.startswith("修改"):
             turn.say(MODIFY_HOW)

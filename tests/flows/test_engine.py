@@ -95,7 +95,7 @@ async def test_weekend_correction_is_refused_and_the_old_date_kept(booking: Flow
     assert start.state is not None
     out = await say(booking, start.state, "不对，改成后天", services)
     assert out.state is not None and out.state.slots["date"] == "2026-11-27"
-    assert "休息日" in out.reply
+    assert "休息日" in out.reply and "预约日期仍为11月27日（周五）" in out.reply
 
 
 async def test_confirming_creates_the_ticket_and_asks_for_satisfaction(
