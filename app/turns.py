@@ -58,6 +58,8 @@ class DiscardingSink:
 @dataclass(slots=True)
 class Stages:
     started: float = field(default_factory=time.perf_counter)
+    # Wall-clock arrival, for the turn log (a late turn's row is written long after).
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     marks: dict[str, float] = field(default_factory=dict)
     _last: float = 0.0
 
@@ -321,7 +323,7 @@ class TurnProcessor:
         reply = result.reply
         body = render(reply, message.from_user, message.to_user, 0) if not isinstance(reply, NoReply) else ""
         return TurnRecord(
-            received_at=datetime.now(UTC),
+            received_at=stages.received_at,
             account=message.to_user,
             openid=message.from_user,
             msg_type=message.msg_type,

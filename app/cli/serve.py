@@ -7,6 +7,7 @@ import os
 
 import typer
 
+from app import metrics
 from app.settings import DEV_ADMIN_TOKEN, DEV_AES_KEY, DEV_TOKEN, Settings
 
 
@@ -43,6 +44,9 @@ def serve(
         # The sample account's progress flow looks numbers up in the built-in demo backend.
         demo = {"progress": {"url": f"http://127.0.0.1:{port}/demo/progress", "timeout": 2}}
         os.environ["FLOW_ENDPOINTS"] = json.dumps(demo)
+    if os.environ.get(metrics.MULTIPROC_ENV):
+        # Several workers share their metrics through files there; start from a clean slate.
+        metrics.reset_multiprocess_dir()
     if workers > 1 and not settings.redis_url:
         typer.echo("warning: several workers without REDIS_URL do not share sessions or dedup", err=True)
     uvicorn.run(
