@@ -8,6 +8,7 @@ and the caller keeps serving the registry it has: a broken file never replaces a
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from flows.check import check_flow
 from flows.errors import FlowError, Problem
 from flows.loader import load_file
 from flows.schema import Flow
-from knowledge.index import PhraseIndex
+from knowledge.index import Hit, PhraseIndex
+from knowledge.normalize import normalize
+
+TRIGGER_CACHE_SIZE = 2048
 
 
 class FlowRegistry:
@@ -28,6 +32,9 @@ class FlowRegistry:
             self._versions[(flow.id, flow.version)] = flow
         self._menu = {key: flow.id for flow in self._current.values() for key in flow.triggers.menu}
         self._index: PhraseIndex | None = None
+        self._hits: OrderedDict[str, list[Hit]] = OrderedDict()
+        # Exclude words, normalised once rather than for every message.
+        self._excludes = {flow.id: [normalize(w) for w in flow.triggers.exclude] for flow in self._current.values()}
 
     def trigger_index(self) -> PhraseIndex:
         """The current flows' trigger phrases (and titles), in the FAQ matcher's phrase index.
@@ -39,6 +46,24 @@ class FlowRegistry:
                 (flow.id, [*flow.triggers.phrases, flow.title]) for flow in self._current.values()
             )
         return self._index
+
+    def trigger_hits(self, text: str) -> list[Hit]:
+        """Every current flow ranked by its trigger phrases for `text`, best first.
+
+        Every message is matched against the triggers, and citizens repeat the same phrasings,
+        so recent results are kept; the registry is immutable, so they never go stale.
+        """
+        hits = self._hits.get(text)
+        if hits is None:
+            hits = self.trigger_index().search(text, k=max(len(self._current), 1))
+            self._hits[text] = hits
+            if len(self._hits) > TRIGGER_CACHE_SIZE:
+                self._hits.popitem(last=False)
+        return hits
+
+    def excluded(self, flow_id: str, normalized_text: str) -> bool:
+        """Whether the message names one of the flow's exclude words (it is about something else)."""
+        return any(word in normalized_text for word in self._excludes.get(flow_id, ()))
 
     def __iter__(self) -> Iterator[Flow]:
         return iter(self._current.values())

@@ -161,13 +161,10 @@ def triggered(registry: FlowRegistry, text: str, now: datetime) -> tuple[Flow, f
     with (a 受理编号 on its own).
     """
     norm = normalize(text)
-    allowed = {
-        flow.id: flow for flow in registry
-        if not any(normalize(word) in norm for word in flow.triggers.exclude)
-    }
+    allowed = {flow.id: flow for flow in registry if not registry.excluded(flow.id, norm)}
     if not allowed:
         return None
-    hits = registry.trigger_index().search(text, k=3, allow=lambda flow_id: flow_id in allowed)
+    hits = [hit for hit in registry.trigger_hits(text) if hit.doc_id in allowed][:3]
     scores = {hit.doc_id: hit.score for hit in hits}
     by_keyword = [(_keyword(flow, norm), scores.get(flow.id, 0.0), flow) for flow in allowed.values()]
     by_keyword = [c for c in by_keyword if c[0] > 0]
