@@ -148,7 +148,7 @@ class TurnProcessor:
             result = TurnResult(TextReply(TOO_FAST), "limited", None)
             xml = self._render(message, result)
             await self._mark(key, _DONE + xml.encode())
-            return Answer(xml, self._record(message, stages, result, "passive"))
+            return Answer(xml, self._record(message, stages, result, "passive", xml))
 
         task = asyncio.create_task(self._handle(message, stages))
         remaining = max(0.0, deadline - time.perf_counter())
@@ -163,7 +163,7 @@ class TurnProcessor:
         xml = self._render(message, handled.result)
         stages.mark("render")
         await self._mark(key, _DONE + xml.encode())
-        return Answer(xml, self._record(message, stages, handled.result, "passive"))
+        return Answer(xml, self._record(message, stages, handled.result, "passive", xml))
 
     async def _over_rate_limit(self, message: Inbound) -> bool:
         """A flood from one user is answered politely without running handlers.
@@ -315,13 +315,17 @@ class TurnProcessor:
             await asyncio.wait(self._late_tasks, timeout=wait_s)
 
     # -- logging ---------------------------------------------------------------------------
-    def _record(self, message: Inbound, stages: Stages, result: TurnResult, outcome: Outcome) -> TurnRecord:
+    def _record(
+        self, message: Inbound, stages: Stages, result: TurnResult, outcome: Outcome, xml: str | None = None
+    ) -> TurnRecord:
         meta = result.meta
         session = result.session
         text = user_text(message) or ""
         event = getattr(message, "event", "")
         reply = result.reply
-        body = render(reply, message.from_user, message.to_user, 0) if not isinstance(reply, NoReply) else ""
+        if xml is None:  # a late reply: sized as the passive reply would have been
+            xml = render(reply, message.from_user, message.to_user, 0) if not isinstance(reply, NoReply) else ""
+        body = "" if xml == SUCCESS else xml
         return TurnRecord(
             received_at=stages.received_at,
             account=message.to_user,

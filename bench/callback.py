@@ -14,6 +14,7 @@ resident per worker with the sample account.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -42,6 +43,12 @@ def questions_file() -> Path:
     return path
 
 
+def extra_env() -> dict[str, str]:
+    """Settings to try on the service for one run, e.g. BENCH_ENV='TURNLOG_WRITER=process'."""
+    pairs = [p.split("=", 1) for p in os.environ.get("BENCH_ENV", "").split() if "=" in p]
+    return {k: v for k, v in pairs}
+
+
 def row(name: str, conc: int, r: WrkResult) -> str:
     return (
         f"{name:<8} c={conc:<3} {r.rps:>9.0f} req/s  p50 {r.p50_ms:>7.2f} ms  "
@@ -59,7 +66,7 @@ def main() -> int:
     rss: list[float] = []
     # TIMESTAMP_WINDOW_S=0: wrk replays one signed query for the whole run.
     with service("bench.floor_app:app", factory=False, migrate=False) as floor, \
-            service(env={"TIMESTAMP_WINDOW_S": "0"}) as svc:
+            service(env={"TIMESTAMP_WINDOW_S": "0", **extra_env()}) as svc:
         for conc in args.concurrency:
             # Warm both up, then measure them back to back at the same concurrency.
             for name, target in (("floor", floor), ("service", svc)):

@@ -179,4 +179,6 @@ def wrk(url: str, *, connections: int, seconds: int, script: Path, env: dict[str
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
         errors += sum(int(x) for x in m.groups())
+    if errors and os.environ.get("BENCH_VERBOSE"):
+        print(out)
     return WrkResult(rps, p50, p99, total, errors)

@@ -9,8 +9,9 @@ and the caller keeps serving the registry it has: a broken file never replaces a
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from flows.check import check_flow
 from flows.errors import FlowError, Problem
@@ -20,6 +21,7 @@ from knowledge.index import Hit, PhraseIndex
 from knowledge.normalize import normalize
 
 TRIGGER_CACHE_SIZE = 2048
+T = TypeVar("T")
 
 
 class FlowRegistry:
@@ -33,6 +35,7 @@ class FlowRegistry:
         self._menu = {key: flow.id for flow in self._current.values() for key in flow.triggers.menu}
         self._index: PhraseIndex | None = None
         self._hits: OrderedDict[str, list[Hit]] = OrderedDict()
+        self._memo: OrderedDict[Hashable, object] = OrderedDict()
         # Exclude words, normalised once rather than for every message.
         self._excludes = {flow.id: [normalize(w) for w in flow.triggers.exclude] for flow in self._current.values()}
 
@@ -60,6 +63,21 @@ class FlowRegistry:
             if len(self._hits) > TRIGGER_CACHE_SIZE:
                 self._hits.popitem(last=False)
         return hits
+
+    def remembered(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()`, remembered for this registry under `key` (bounded, most recent kept).
+
+        For pure functions of the registry and the key, such as which flow a message triggers:
+        the registry never changes, so a remembered answer is always this version's answer.
+        """
+        if key in self._memo:
+            self._memo.move_to_end(key)
+            return self._memo[key]  # type: ignore[no-any-return]
+        value = compute()
+        self._memo[key] = value
+        if len(self._memo) > TRIGGER_CACHE_SIZE:
+            self._memo.popitem(last=False)
+        return value
 
     def excluded(self, flow_id: str, normalized_text: str) -> bool:
         """Whether the message names one of the flow's exclude words (it is about something else)."""

@@ -158,8 +158,13 @@ def triggered(registry: FlowRegistry, text: str, now: datetime) -> tuple[Flow, f
 
     In this order: an intent word (the longest wins), a trigger phrase close enough, the facts a
     flow names in `triggers.fills` all given in a statement, or a bare identifier the flow starts
-    with (a 受理编号 on its own).
+    with (a 受理编号 on its own). Every message asks this, and the answer depends only on the
+    registry, the text and the day (relative dates), so it is remembered per registry.
     """
+    return registry.remembered(("triggered", text, now.date()), lambda: _triggered(registry, text, now))
+
+
+def _triggered(registry: FlowRegistry, text: str, now: datetime) -> tuple[Flow, float] | None:
     norm = normalize(text)
     allowed = {flow.id: flow for flow in registry if not registry.excluded(flow.id, norm)}
     if not allowed:
