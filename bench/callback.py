@@ -75,13 +75,14 @@ def main() -> int:
                 results[(name, conc)] = wrk(url, connections=conc, seconds=args.seconds, script=SCRIPT, env=env)
                 print(row(name, conc, results[(name, conc)]), flush=True)
         rss = svc.worker_rss_mb()
+        writers = svc.writer_rss_mb()
     print()
     print("concurrency  throughput ratio (service/floor)  p99 service  p99 floor")
     for conc in args.concurrency:
         s, f = results[("service", conc)], results[("floor", conc)]
         print(f"{conc:>11}  {s.rps / f.rps:>31.2f}  {s.p99_ms:>8.2f} ms  {f.p99_ms:>6.2f} ms")
-    print(f"\nresident memory per service worker (with its turn-log writer) after the run: "
-          f"{', '.join(f'{m:.0f} MB' for m in rss)}")
+    print(f"\nresident memory per service worker after the run: {', '.join(f'{m:.0f} MB' for m in rss)}"
+          f" (plus its turn-log writer helper: {', '.join(f'{m:.0f} MB' for m in writers)})")
     ok = True
     if 16 in args.concurrency:
         s, f = results[("service", 16)], results[("floor", 16)]

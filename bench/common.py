@@ -55,9 +55,13 @@ class Service:
         return workers or [self.process.pid]
 
     def worker_rss_mb(self) -> list[float]:
-        """Resident memory per worker, counting the turn-log writer process each worker starts."""
+        """Resident memory of each worker process itself."""
+        return [rss_mb(pid) for pid in self.worker_pids()]
+
+    def writer_rss_mb(self) -> list[float]:
+        """Resident memory of the turn-log writer helper each worker starts (TURNLOG_WRITER=process)."""
         return [
-            rss_mb(pid) + sum(rss_mb(k) for k in _children(pid) if "app.turnlog.child" in _cmdline(k))
+            sum(rss_mb(k) for k in _children(pid) if "app.turnlog.child" in _cmdline(k))
             for pid in self.worker_pids()
         ]
 
