@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers import faq, flow, handoff, texts
 from handlers.context import HandlerContext, Turn, TurnResult
+from handlers.events import welcome_result
 from handlers.messages import user_text
 from handlers.paging import MORE_WORDS, next_page
 from handlers.replies import TextReply
@@ -47,4 +48,23 @@ async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
     result = await flow.maybe_start(turn, ctx, text)
     if result is not None:
         return result
+    small_talk = _small_talk(turn, command)
+    if small_talk is not None:
+        return small_talk
     return await faq.handle(turn, ctx, text)
+
+
+def _small_talk(turn: Turn, command: str) -> TurnResult | None:
+    """Thanks and flow commands said outside a flow: a polite answer, not an FAQ miss.
+
+    Counting these as unanswered questions would also push the user towards a hand-off
+    (N consecutive fallbacks) for saying 谢谢.
+    """
+    if command in texts.THANKS_WORDS:
+        turn.session.consecutive_fallbacks = 0
+        return TurnResult(TextReply(texts.YOU_ARE_WELCOME), "menu", turn.session)
+    if command in texts.NO_FLOW_COMMANDS:
+        result = welcome_result(turn)
+        result.reply = TextReply(texts.NOTHING_TO_LEAVE + "\n" + texts.welcome())
+        return result
+    return None

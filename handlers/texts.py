@@ -32,3 +32,10 @@ def welcome() -> str:
         lines.append(f"{i}. {name}：{desc}")
     lines.append(WELCOME_TAIL)
     return "\n".join(lines)
+
+THANKS_WORDS = frozenset(
+    {"谢谢", "谢谢你", "谢谢您", "多谢", "感谢", "好的谢谢", "好的，谢谢", "好的 谢谢", "谢了", "thanks", "thank you"}
+)
+YOU_ARE_WELCOME = "不客气，很高兴能帮到您！如还有其他问题，随时输入即可。"
+NO_FLOW_COMMANDS = frozenset({"返回", "上一步", "重新开始", "取消", "退出", "结束"})
+NOTHING_TO_LEAVE = "您当前没有正在办理的业务。"
