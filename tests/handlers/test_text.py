@@ -40,4 +40,4 @@ async def test_a_flow_command_outside_a_flow_shows_the_service_menu() -> None:
     result = await router.dispatch(_turn("重新开始"), CTX)
     assert isinstance(result.reply, TextReply)
     assert "没有正在办理的业务" in result.reply.content and "1. 预约办事" in result.reply.content
-    assert result.session is not None and [c.target for c in result.session.choices][0] == "booking"
+    assert result.session is not None and result.session.choices[0].target == "booking"
