@@ -188,7 +188,8 @@ async def _stop(res: Resources) -> None:
     await res.processor.drain(wait_s=res.settings.reply_deadline_s + 10)
     if res.wechat is not None:
         await res.wechat.aclose()
-    await res.services.close()
+    if res.services is not None:
+        await res.services.close()
     if res.turnlog is not None:
         await asyncio.to_thread(res.turnlog.stop)
     await res.store.close()
@@ -238,6 +239,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
         app.include_router(demo.router)
 
     def database(res: ResourcesDep) -> Engine:
+        assert res.engine is not None, "build_resources always makes an engine"
         return res.engine
 
     app.include_router(build_ops_router(engine=database, require_admin=require_admin))

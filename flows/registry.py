@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from flows.check import check_flow
 from flows.errors import FlowError, Problem
@@ -72,7 +72,7 @@ class FlowRegistry:
         """
         if key in self._memo:
             self._memo.move_to_end(key)
-            return self._memo[key]  # type: ignore[no-any-return]
+            return cast(T, self._memo[key])
         value = compute()
         self._memo[key] = value
         if len(self._memo) > TRIGGER_CACHE_SIZE:

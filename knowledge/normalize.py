@@ -25,28 +25,27 @@ import threading
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
 
 import opencc
 
 
-def _import_jieba() -> ModuleType:
+def _import_jieba() -> None:
     """Import jieba without the ~12 MB of pkg_resources it loads only to open its dictionary.
 
     jieba's own fallback, used when pkg_resources is missing, opens the same bundled file by
     path; every worker saves the memory (issue 2's budget is 150 MB a worker).
     """
     if "pkg_resources" in sys.modules or "jieba" in sys.modules:
-        return importlib.import_module("jieba")
+        return
     sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # makes the import fail
     try:
-        return importlib.import_module("jieba")
+        importlib.import_module("jieba")
     finally:
         del sys.modules["pkg_resources"]
 
 
-jieba = _import_jieba()
-
+_import_jieba()
+import jieba  # noqa: E402  (after the import above has loaded it the lean way)
 
 # jieba's HMM guesses unknown words; it costs a third of segmentation time and made no difference
 # on the dev set, where character-level similarity already covers unknown words.

@@ -7,6 +7,7 @@ entity-expansion or XXE payload is rejected without being expanded.
 from __future__ import annotations
 
 import re
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
@@ -81,7 +82,7 @@ def to_message(fields: dict[str, str]) -> Inbound:
     from_user = fields.get("FromUserName", "")
     if not msg_type or not from_user:
         raise MalformedMessage("MsgType or FromUserName missing")
-    common = {
+    common: dict[str, Any] = {
         "to_user": fields.get("ToUserName", ""),
         "from_user": from_user,
         "create_time": _int(fields, "CreateTime"),
