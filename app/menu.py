@@ -19,6 +19,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from handlers.events import CATEGORY_PREFIX, CLICK_HANDLERS, FAQ_PREFIX, FLOW_PREFIX
+from knowledge.errors import Problem
 
 # WeChat's limits (自定义菜单创建接口).
 MAX_BUTTONS = 3
@@ -36,14 +37,8 @@ _FIELDS = {
 _BUTTON_KEYS = ("name", "type", "key", "url", "appid", "pagepath", "sub_button")
 
 
-@dataclass(frozen=True, slots=True)
-class MenuProblem:
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
+# The same file:line problem the knowledge base and flows report, so admins read one format.
+MenuProblem = Problem
 
 
 class MenuError(Exception):

@@ -19,25 +19,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, WrkResult, service, signed_query, wrk
+from bench.common import ROOT, WrkResult, citizen_phrasings, service, signed_query, wrk
 
 SCRIPT = ROOT / "bench" / "wrk_post.lua"
 
 
 def questions_file() -> Path:
-    """Citizens' phrasings: the regression cases and the entries' similar questions."""
-    lines: list[str] = []
-    tests = ROOT / "knowledge" / "tests.yaml"
-    if tests.exists():
-        lines += [str(c["q"]) for c in yaml.safe_load(tests.read_text(encoding="utf-8")) or [] if c.get("q")]
-    for path in sorted((ROOT / "knowledge" / "faq").glob("*.yaml")):
-        for entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("entries", []):
-            lines += [str(s) for s in entry.get("similar", [])]
-    lines = [line.replace("\n", " ") for line in lines if line.strip()]
+    """Citizens' phrasings, one per line, for the wrk script."""
+    lines = citizen_phrasings()
     path = Path(tempfile.mkstemp(prefix="wxbot-questions-", suffix=".txt")[1])
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -26,6 +26,20 @@ SHARED = ROOT.parent / "shared"
 DEV_TOKEN = "wxbotdev"
 
 
+def citizen_phrasings() -> list[str]:
+    """Questions as citizens write them: the regression cases and the entries' similar questions."""
+    import yaml
+
+    lines: list[str] = []
+    tests = ROOT / "knowledge" / "tests.yaml"
+    if tests.exists():
+        lines += [str(c["q"]) for c in yaml.safe_load(tests.read_text(encoding="utf-8")) or [] if c.get("q")]
+    for path in sorted((ROOT / "knowledge" / "faq").glob("*.yaml")):
+        for entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("entries", []):
+            lines += [str(s) for s in entry.get("similar", [])]
+    return [line.replace("\n", " ") for line in lines if line.strip()]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -40,7 +40,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.wechat.simulator import Delivery, Simulator
-from bench.common import ROOT, Service, free_port, service
+from bench.common import ROOT, Service, citizen_phrasings, free_port, service
 
 # A flow conversation: the first message as citizens write it, then the answers they give.
 FLOW_SCRIPTS = [
@@ -49,17 +49,6 @@ FLOW_SCRIPTS = [
     ["查一下办件进度", "SQ20261120000123"],
     ["我想开个公司要办营业执照", "有限公司"],
 ]
-
-
-def phrasings() -> list[str]:
-    lines: list[str] = []
-    tests = ROOT / "knowledge" / "tests.yaml"
-    if tests.exists():
-        lines += [str(c["q"]) for c in yaml.safe_load(tests.read_text(encoding="utf-8")) or [] if c.get("q")]
-    for path in sorted((ROOT / "knowledge" / "faq").glob("*.yaml")):
-        for entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("entries", []):
-            lines += [str(s) for s in entry.get("similar", [])]
-    return [line for line in lines if line.strip()]
 
 
 def menu_keys() -> list[str]:
@@ -97,7 +86,7 @@ class Traffic:
     def __init__(self, sim: Simulator, seed: int) -> None:
         self.sim = sim
         self.rng = random.Random(seed)
-        self.questions = phrasings()
+        self.questions = citizen_phrasings()
         self.keys = menu_keys()
         self.recent: list[Delivery] = []
         self.users = 0
