@@ -84,11 +84,13 @@ class Matcher:
         weights: ScoreWeights | None = None,
         *,
         previous: Matcher | None = None,
+        cache_size: int = MATCH_CACHE_SIZE,
     ) -> None:
         """Index `kb`; `previous` is the matcher this one replaces (its work is reused, see PhraseIndex)."""
         self.kb = kb
         self.config = config or MatchConfig()
         self._cache: OrderedDict[tuple[str, date], MatchResult] = OrderedDict()
+        self._cache_size = cache_size
         add_words(kb.user_words)
         docs = []
         for entry in kb.entries:
@@ -119,6 +121,8 @@ class Matcher:
         flow triggers compare against the FAQ). The matcher is immutable and replaced whole on
         reload, so the cache can never serve an answer from an older knowledge base.
         """
+        if not self._cache_size:
+            return self._match(query, today)
         key = (query, today)
         cached = self._cache.get(key)
         if cached is not None:
@@ -126,7 +130,7 @@ class Matcher:
             return cached
         result = self._match(query, today)
         self._cache[key] = result
-        if len(self._cache) > MATCH_CACHE_SIZE:
+        if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return result
 
