@@ -124,9 +124,9 @@ def service(
         "PYTHONPATH": str(ROOT),
         **(env or {}),
     }
-    if migrate and "sqlite" in full_env["DATABASE_URL"]:
+    if migrate:
         subprocess.run([sys.executable, "-m", "app.cli", "db", "upgrade"], env=full_env, cwd=ROOT,
-                       check=False, capture_output=True)
+                       check=True, capture_output=True)
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
     if factory:
