@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import AsyncIterator
 from typing import NoReturn
 
 import pytest
 import redis
+
+from app.stores.base import Store
+from app.stores.memory import MemoryStore
+from app.stores.redis import RedisStore
 
 
 def server_missing(reason: str) -> NoReturn:
@@ -30,3 +36,26 @@ def redis_url() -> str:
     finally:
         client.close()
     return url
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """Each store implementation in turn: in-process, and the real Redis (a key prefix per test)."""
+    if request.param == "memory":
+        memory = MemoryStore()
+        yield memory
+        await memory.close()
+        return
+    url: str = request.getfixturevalue("redis_url")
+    prefix = f"wxbot-test:{uuid.uuid4().hex}:"
+    redis_store = RedisStore.from_url(url, prefix=prefix)
+    yield redis_store
+    await delete_prefixed(redis_store, prefix)
+    await redis_store.close()
+
+
+async def delete_prefixed(store: RedisStore, prefix: str) -> None:
+    client = store._redis
+    keys = [key async for key in client.scan_iter(match=prefix + "*")]
+    if keys:
+        await client.delete(*keys)

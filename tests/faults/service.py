@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict, cast
@@ -195,3 +196,18 @@ def count_turn_rows(database_url: str) -> int:
             return int(conn.execute(select(func.count()).select_from(TurnRow)).scalar_one())
     finally:
         engine.dispose()
+
+
+def serve_sample_account(env: dict[str, str], tmp_path: Path) -> Iterator[Service]:
+    """The sample account's service on `env` (its stores and database), stopped afterwards."""
+    svc = Service(
+        {**env, "KNOWLEDGE_DIR": str(ROOT / "knowledge"), "FLOWS_DIR": str(ROOT / "flows")}, tmp_path
+    ).start()
+    yield svc
+    svc.stop()
+
+
+def wire_to(service: Service) -> Iterator[Wire]:
+    client = Wire(service.base)
+    yield client
+    client.close()

@@ -24,7 +24,7 @@ from app.db.models import Ticket
 from flows.engine import TICKET_FAILED
 from handlers.faq import FALLBACK
 from tests.faults.servers import PostgresServer
-from tests.faults.service import ROOT, Service, Wire, count_turn_rows
+from tests.faults.service import Service, Wire, count_turn_rows, serve_sample_account, wire_to
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -47,23 +47,12 @@ def service(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[Service
     engine = make_engine(postgres_server.url)
     upgrade(engine)
     engine.dispose()
-    svc = Service(
-        {
-            "DATABASE_URL": postgres_server.url,
-            "KNOWLEDGE_DIR": str(ROOT / "knowledge"),
-            "FLOWS_DIR": str(ROOT / "flows"),
-        },
-        tmp_path,
-    ).start()
-    yield svc
-    svc.stop()
+    yield from serve_sample_account({"DATABASE_URL": postgres_server.url}, tmp_path)
 
 
 @pytest.fixture
 def wire(service: Service) -> Iterator[Wire]:
-    client = Wire(service.base)
-    yield client
-    client.close()
+    yield from wire_to(service)
 
 
 def count_tickets(database_url: str) -> int:

@@ -20,7 +20,7 @@ from app.db.migrate import upgrade
 from app.turns import STORE_DOWN_FLOW
 from handlers.faq import FALLBACK
 from tests.faults.servers import PausableRedis
-from tests.faults.service import ROOT, Reply, Service, Wire, count_turn_rows
+from tests.faults.service import Reply, Service, Wire, count_turn_rows, serve_sample_account, wire_to
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -46,24 +46,12 @@ def database_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def service(redis_server: PausableRedis, database_url: str, tmp_path: Path) -> Iterator[Service]:
-    svc = Service(
-        {
-            "REDIS_URL": redis_server.url,
-            "DATABASE_URL": database_url,
-            "KNOWLEDGE_DIR": str(ROOT / "knowledge"),
-            "FLOWS_DIR": str(ROOT / "flows"),
-        },
-        tmp_path,
-    ).start()
-    yield svc
-    svc.stop()
+    yield from serve_sample_account({"REDIS_URL": redis_server.url, "DATABASE_URL": database_url}, tmp_path)
 
 
 @pytest.fixture
 def wire(service: Service) -> Iterator[Wire]:
-    client = Wire(service.base)
-    yield client
-    client.close()
+    yield from wire_to(service)
 
 
 def store_is(wire: Wire, state: str, within_s: float = 10.0) -> bool:

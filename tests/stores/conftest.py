@@ -6,37 +6,11 @@ import shutil
 import socket
 import subprocess
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from app.stores.base import Store
-from app.stores.memory import MemoryStore
-from app.stores.redis import RedisStore
 from tests.conftest import server_missing
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        memory = MemoryStore()
-        yield memory
-        await memory.close()
-        return
-    url: str = request.getfixturevalue("redis_url")
-    prefix = f"wxbot-test:{uuid.uuid4().hex}:"
-    redis_store = RedisStore.from_url(url, prefix=prefix)
-    yield redis_store
-    await delete_prefixed(redis_store, prefix)
-    await redis_store.close()
-
-
-async def delete_prefixed(store: RedisStore, prefix: str) -> None:
-    client = store._redis
-    keys = [key async for key in client.scan_iter(match=prefix + "*")]
-    if keys:
-        await client.delete(*keys)
 
 
 def free_port() -> int:

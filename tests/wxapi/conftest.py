@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -10,7 +9,6 @@ import pytest
 
 from app.stores.base import Store
 from app.stores.memory import MemoryStore
-from app.stores.redis import RedisStore
 from app.wxapi import WeChatClient
 from tests.fakes.fake_wechat import FakeWeChat
 
@@ -36,22 +34,10 @@ async def memory_store() -> AsyncIterator[Store]:
     await store.close()
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def shared_store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+@pytest.fixture
+def shared_store(store: Store) -> Store:
     """The store workers share: in-process, and the real Redis when REDIS_URL is set (CI)."""
-    if request.param == "memory":
-        memory = MemoryStore()
-        yield memory
-        await memory.close()
-        return
-    url: str = request.getfixturevalue("redis_url")
-    prefix = f"wxbot-test:{uuid.uuid4().hex}:"
-    redis_store = RedisStore.from_url(url, prefix=prefix)
-    yield redis_store
-    keys = [key async for key in redis_store._redis.scan_iter(match=prefix + "*")]
-    if keys:
-        await redis_store._redis.delete(*keys)
-    await redis_store.close()
+    return store
 
 
 @pytest.fixture
