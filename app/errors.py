@@ -55,12 +55,17 @@ _MAPPED: dict[type[Exception], type[BoundaryError]] = {
 }
 
 
+def _route_path(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or "(unrouted)"
+
+
 def _respond(request: Request, error: type[BoundaryError], detail: str) -> PlainTextResponse:
     # The detail names the check that failed, never a secret or the body; the path is the
     # route's template, since concrete paths can carry an OpenID (/admin/sessions/{openid}).
-    route = request.scope.get("route")
-    path = getattr(route, "path", None) or "(unrouted)"
-    log.warning("rejected request", extra={"path": path, "status": error.status_code, "detail": detail})
+    log.warning(
+        "rejected request", extra={"path": _route_path(request), "status": error.status_code, "detail": detail}
+    )
     return PlainTextResponse(error.reason, status_code=error.status_code)
 
 
@@ -70,11 +75,10 @@ def install(app: FastAPI) -> None:
         return _respond(request, type(exc), str(exc) or exc.reason)
 
     async def mapped(request: Request, exc: Exception) -> PlainTextResponse:
-        return _respond(request, _MAPPED[type(exc)] if type(exc) in _MAPPED else _lookup(exc), str(exc))
+        return _respond(request, _lookup(exc), str(exc))
 
     async def unexpected(request: Request, exc: Exception) -> PlainTextResponse:
-        route = request.scope.get("route")
-        log.exception("unhandled error", extra={"path": getattr(route, "path", None) or "(unrouted)"})
+        log.exception("unhandled error", extra={"path": _route_path(request)})
         return PlainTextResponse("internal error", status_code=500)
 
     app.add_exception_handler(BoundaryError, boundary)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import NoReturn
 
 import pytest
@@ -13,6 +13,7 @@ import redis
 from app.stores.base import Store
 from app.stores.memory import MemoryStore
 from app.stores.redis import RedisStore
+from tests.fakes.fake_wechat import FakeWeChat
 
 
 def server_missing(reason: str) -> NoReturn:
@@ -59,3 +60,17 @@ async def delete_prefixed(store: RedisStore, prefix: str) -> None:
     keys = [key async for key in client.scan_iter(match=prefix + "*")]
     if keys:
         await client.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+def wechat_server() -> Iterator[FakeWeChat]:
+    """The fake WeChat API on 127.0.0.1, one for the whole run."""
+    with FakeWeChat() as fake:
+        yield fake
+
+
+@pytest.fixture
+def wechat(wechat_server: FakeWeChat) -> FakeWeChat:
+    """The fake, reset: no tokens, knobs or recorded calls left from an earlier test."""
+    wechat_server.reset()
+    return wechat_server

@@ -26,7 +26,7 @@ from handlers.messages import (
 )
 
 # Control characters that XML 1.0 forbids; stripped from what users sent before handlers see it.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class MalformedMessage(Exception):
@@ -60,7 +60,7 @@ def _flatten(node: Element, into: dict[str, str], depth: int) -> None:
         if len(child):
             _flatten(child, into, depth + 1)
         else:
-            into.setdefault(child.tag, _CONTROL.sub("", child.text or ""))
+            into.setdefault(child.tag, CONTROL_CHARS.sub("", child.text or ""))
 
 
 def _int(fields: dict[str, str], name: str, default: int = 0) -> int:

@@ -6,12 +6,10 @@ XML reader: WeRoBot#420) and splits `]]>` so user text cannot close the CDATA se
 
 from __future__ import annotations
 
-import re
-
+from app.wechat.parse import CONTROL_CHARS as _CONTROL
 from handlers.replies import NewsReply, NoReply, Reply, TextReply, TransferReply
 
 SUCCESS = "success"
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _cdata(text: str) -> str:

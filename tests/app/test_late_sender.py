@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -14,18 +14,6 @@ from app.wxapi import WeChatClient
 from handlers import handoff
 from handlers.replies import Article, NewsReply, NoReply, Reply, TextReply, TransferReply
 from tests.fakes.fake_wechat import FakeWeChat
-
-
-@pytest.fixture(scope="module")
-def wechat_server() -> Iterator[FakeWeChat]:
-    with FakeWeChat() as fake:
-        yield fake
-
-
-@pytest.fixture
-def wechat(wechat_server: FakeWeChat) -> FakeWeChat:
-    wechat_server.reset()
-    return wechat_server
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, urlparse
 
-from tests.faults.service import free_port
+from bench.common import free_port
 from tests.stores.conftest import RedisProcess
 
 

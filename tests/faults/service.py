@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,17 +25,11 @@ from app.db.engine import make_engine
 from app.db.models import TurnRow
 from app.settings import DEV_ADMIN_TOKEN, DEV_TOKEN
 from app.wechat.simulator import Simulator
+from bench.common import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # WeChat gives up after 5 s; the service's own budget (REPLY_DEADLINE_S) defaults to 4 s.
 WECHAT_GIVES_UP_S = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -13,18 +13,6 @@ from app.wxapi import WeChatClient
 from tests.fakes.fake_wechat import FakeWeChat
 
 ClientFactory = Callable[..., WeChatClient]
-
-
-@pytest.fixture(scope="session")
-def wechat_server() -> Iterator[FakeWeChat]:
-    with FakeWeChat() as fake:
-        yield fake
-
-
-@pytest.fixture
-def wechat(wechat_server: FakeWeChat) -> FakeWeChat:
-    wechat_server.reset()
-    return wechat_server
 
 
 @pytest.fixture

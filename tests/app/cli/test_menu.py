@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,6 @@ from tests.fakes.fake_wechat import FakeWeChat
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "knowledge" / "menu.yaml"
-
-
-@pytest.fixture(scope="module")
-def wechat_server() -> Iterator[FakeWeChat]:
-    with FakeWeChat() as fake:
-        yield fake
 
 
 @pytest.fixture
