@@ -186,9 +186,19 @@ def wrk(url: str, *, connections: int, seconds: int, script: Path, env: dict[str
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         env={**os.environ, **env}, capture_output=True, text=True, check=True, timeout=seconds + 30,
     ).stdout
+    result = parse_wrk(out)
+    if result.errors and os.environ.get("BENCH_VERBOSE"):
+        print(out)
+    return result
+
+
+def parse_wrk(out: str) -> WrkResult:
+    """The figures from wrk's --latency report."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    # Anchored to the start of a line: the thread-stats table has "+/- Stdev" columns such as
+    # "95.50%" that an unanchored "50%" would match.
+    p50 = _ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = 0
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -197,6 +207,4 @@ def wrk(url: str, *, connections: int, seconds: int, script: Path, env: dict[str
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
         errors += sum(int(x) for x in m.groups())
-    if errors and os.environ.get("BENCH_VERBOSE"):
-        print(out)
     return WrkResult(rps, p50, p99, total, errors)
