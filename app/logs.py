@@ -12,6 +12,8 @@ import sys
 
 import structlog
 
+from app.turnlog.privacy import pseudonym
+
 _configured = False
 
 
@@ -59,9 +61,32 @@ def configure(level: str = "INFO") -> None:
     logging.getLogger("httpcore").setLevel(max(logging.WARNING, root.level))
 
 
-def bind_turn(user: str, msg: str) -> None:
+class Pseudonym:
+    """A log field that is the keyed hash of an identifier, computed only when a line is written.
+
+    Every delivery binds its user and message, but most turns log nothing: hashing up front cost
+    more than the rest of the binding. Rendered through structlog's `__structlog__` hook.
+    """
+
+    __slots__ = ("_key", "_text", "_value")
+
+    def __init__(self, key: bytes, value: str) -> None:
+        self._key = key
+        self._value = value
+        self._text: str | None = None
+
+    def __structlog__(self) -> str:
+        if self._text is None:
+            self._text = pseudonym(self._key, self._value)[:16]
+        return self._text
+
+    __str__ = __repr__ = __structlog__
+
+
+def bind_turn(key: bytes, openid: str, message_key: str) -> None:
+    """The context of one delivery: who and which message, as pseudonyms only."""
     structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(user=user, msg=msg)
+    structlog.contextvars.bind_contextvars(user=Pseudonym(key, openid), msg=Pseudonym(key, message_key))
 
 
 def bind(**values: object) -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -274,7 +274,7 @@ class TurnProcessor:
             or (idle is not None and idle > self.session_ttl_s)
             or (session.consultation_resolved and not session.awaiting_satisfaction)
         ):
-            session.consultation_id = uuid.uuid4().hex
+            session.consultation_id = os.urandom(16).hex()  # a uuid4 without building a UUID
             session.turn_index = 0
             session.consultation_resolved = False
         session.turn_index += 1

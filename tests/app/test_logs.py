@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 import subprocess
@@ -11,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from app import logs as app_logs
+from app.turnlog.privacy import pseudonym
 from app.wechat.crypto import MessageCrypto
 from app.wechat.simulator import Simulator
 from bench.common import free_port
@@ -84,3 +88,19 @@ def test_a_full_run_logs_no_secret_openid_or_personal_data(tmp_path: Path) -> No
     for value in PERSONAL:
         assert value not in logs
     assert not re.search(r"signature=[0-9a-f]{40}", logs)
+
+
+def test_a_turns_log_lines_carry_the_user_and_message_as_pseudonyms() -> None:
+    app_logs.configure("INFO")
+    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "wxbot")
+    key = SECRETS["PSEUDONYM_KEY"].encode()
+    app_logs.bind_turn(key, OPENID, "msg:10001")
+    try:
+        record = logging.LogRecord("wxbot.turns", logging.WARNING, __file__, 1, "store unavailable", None, None)
+        assert handler.formatter is not None
+        line = json.loads(handler.formatter.format(record))
+    finally:
+        app_logs.clear()
+    assert line["user"] == pseudonym(key, OPENID)[:16]
+    assert line["msg"] == pseudonym(key, "msg:10001")[:16]
+    assert OPENID not in json.dumps(line)

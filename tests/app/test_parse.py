@@ -86,3 +86,22 @@ def test_non_numeric_create_time_is_malformed() -> None:
 def test_invalid_utf8_is_malformed() -> None:
     with pytest.raises(MalformedMessage):
         parse_xml(b"<xml><Content>\xff\xfe</Content></xml>")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_dtd_is_refused_whatever_the_encoding(encoding: str) -> None:
+    body = (f'<?xml version="1.0" encoding="{encoding}"?><!DOCTYPE x [<!ENTITY e "boom">]>'
+            "<xml><Content>&e;</Content></xml>")
+    with pytest.raises(MalformedMessage, match="DTDs and entities"):
+        parse_xml(body.encode(encoding))
+
+
+def test_the_first_of_repeated_fields_wins_and_deep_nesting_is_ignored() -> None:
+    deep = "<a><b><c><d><e>too deep</e></d></c></b></a>"
+    fields = parse_xml(f"<xml><MsgType>text</MsgType><MsgType>event</MsgType>{deep}<Content>中文</Content></xml>")
+    assert fields == {"MsgType": "text", "Content": "中文"}
+
+
+def test_a_root_other_than_xml_is_malformed() -> None:
+    with pytest.raises(MalformedMessage, match="root"):
+        parse_xml(b"<root><MsgType>text</MsgType></root>")
