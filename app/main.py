@@ -32,6 +32,7 @@ from app.reload import Reloadable, Reloader
 from app.services import AppServices, parse_endpoints
 from app.settings import ConfigError, MatchSettings, Settings
 from app.stores.factory import build_store
+from app.stores.memory import MemoryStore
 from app.turnlog.logger import TurnLogger
 from app.turnlog.record import TurnRecord
 from app.turns import TurnProcessor, TurnSink
@@ -97,6 +98,9 @@ def build_resources(
 ) -> Resources:
     """Every long-lived resource; nothing here does network I/O (start-up does, in the lifespan)."""
     store = build_store(settings.redis_url)
+    if isinstance(store, MemoryStore):
+        memory_store = store
+        metrics.on_scrape("memory_store_keys", lambda: metrics.MEMORY_STORE_KEYS.set(len(memory_store)))
     aes_key = settings.wechat_aes_key.get_secret_value()
     message_crypto = (
         MessageCrypto(settings.wechat_token.get_secret_value(), aes_key, settings.wechat_appid)

@@ -64,6 +64,9 @@ TURNLOG_SPOOL_ROWS = Gauge("wxbot_turnlog_spool_rows", "Turn rows in the local s
 # Every worker on a host measures the same spool directory, so take the max, not the sum.
 TURNLOG_SPOOL_BYTES = Gauge("wxbot_turnlog_spool_bytes", "Size of the local spool directory.",
                             multiprocess_mode="max")
+MEMORY_STORE_KEYS = Gauge("wxbot_memory_store_keys",
+                          "Keys held by the in-process store (sessions, retry replies, rate windows).",
+                          multiprocess_mode="livesum")
 TURNLOG_WRITTEN = Counter("wxbot_turnlog_written_total", "Turn rows written to the database.")
 TURNLOG_SPOOLED = Counter("wxbot_turnlog_spooled_total",
                           "Turn rows written to the spool (database unreachable).")
@@ -112,7 +115,21 @@ def registry_for_scrape() -> CollectorRegistry:
     return REGISTRY
 
 
+# Gauges read at scrape time rather than kept current on the hot path, by name (an app built
+# again, as tests do, replaces its hook instead of adding one).
+_scrape_hooks: dict[str, Callable[[], None]] = {}
+
+
+def on_scrape(name: str, hook: Callable[[], None]) -> None:
+    _scrape_hooks[name] = hook
+
+
 def render_metrics() -> bytes:
+    for hook in list(_scrape_hooks.values()):
+        try:
+            hook()
+        except Exception:
+            TURNLOG_ERRORS.labels("metrics").inc()
     return generate_latest(registry_for_scrape())
 
 

@@ -9,7 +9,7 @@ tokenizer, built once by `warm_up()` before serving; knowledge bases add their u
 and synonym words to it additively (jieba cannot remove words, and a word that a reload dropped
 only changes how a phrase is cut, never what it means). Its dictionary is jieba's own without the
 rarest words: the full one costs ~56 MB of RSS, the trimmed one ~23 MB, and the words it drops
-(freq < 5: names, idioms, rare compounds) are still reached through HMM segmentation and
+(freq < 5: names, idioms, rare compounds) are cut into shorter words and still reached through
 character-level similarity.
 """
 
@@ -22,6 +22,7 @@ import os
 import re
 import sys
 import threading
+import types
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,19 +30,32 @@ from dataclasses import dataclass, field
 import opencc
 
 
-def _import_jieba() -> None:
-    """Import jieba without the ~12 MB of pkg_resources it loads only to open its dictionary.
+def _hmm_disabled(*_: object, **__: object) -> None:
+    raise RuntimeError("jieba's HMM is not loaded in this process (knowledge.normalize._HMM)")
 
-    jieba's own fallback, used when pkg_resources is missing, opens the same bundled file by
-    path; every worker saves the memory (issue 2's budget is 150 MB a worker).
+
+def _import_jieba() -> None:
+    """Import jieba without what it loads at import but we never use; every worker saves the memory
+    (issue 2's budget is 150 MB a worker).
+
+    - pkg_resources (~12 MB), which it loads only to open its dictionary: its own fallback, used
+      when pkg_resources is missing, opens the same bundled file by path.
+    - its HMM model, `jieba.finalseg` (~9 MB of probability tables): we segment with HMM off
+      (`_HMM` below), so a stand-in that refuses to be used takes its place.
     """
-    if "pkg_resources" in sys.modules or "jieba" in sys.modules:
+    if "jieba" in sys.modules:
         return
-    sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # makes the import fail
+    hide_pkg_resources = "pkg_resources" not in sys.modules
+    if hide_pkg_resources:
+        sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # makes the import fail
+    finalseg = types.ModuleType("jieba.finalseg")
+    finalseg.cut = _hmm_disabled  # type: ignore[attr-defined]
+    sys.modules["jieba.finalseg"] = finalseg
     try:
         importlib.import_module("jieba")
     finally:
-        del sys.modules["pkg_resources"]
+        if hide_pkg_resources:
+            del sys.modules["pkg_resources"]
 
 
 _import_jieba()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from app import metrics
+from app.main import build_resources
+from app.settings import Settings
 from tests.turnlog.records import record
 
 
@@ -96,3 +99,12 @@ def test_multiprocess_mode_sums_every_worker(tmp_path: Path) -> None:
     assert 'wxbot_decisions_total{outcome="passive",route="faq"} 5.0' in out
     # Queue depth is a live gauge: a worker that said it exited no longer counts.
     assert "wxbot_turnlog_queue_depth 3.0" in out
+
+
+def test_the_in_process_store_size_is_read_when_scraped() -> None:
+    settings = Settings(app_env="dev", redis_url=None, database_url="sqlite://")
+    store = build_resources(settings).store
+    asyncio.run(store.set("session:o1", b"{}", 60))
+    asyncio.run(store.set("session:o2", b"{}", 60))
+    metrics.render_metrics()
+    assert value("wxbot_memory_store_keys") == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jieba
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -67,3 +69,11 @@ def test_generation_changes_only_when_a_word_is_new() -> None:
     assert tokenizer_generation() == before
     add_words([("另一个新词语", None)])
     assert tokenizer_generation() == before + 1
+
+
+def test_segmenting_unknown_words_never_needs_jiebas_hmm_model() -> None:
+    # Rare characters and an unknown compound: without the HMM they fall apart into single
+    # characters rather than reaching the stand-in for the model, which was never loaded.
+    assert tokenize("犇骉办理营业执照") == ["犇", "骉", "办理", "营业执照"]
+    with pytest.raises(RuntimeError, match="HMM"):
+        jieba.finalseg.cut("犇骉")
