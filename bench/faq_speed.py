@@ -217,6 +217,8 @@ def write_folder(directory: Path, entries: list[FaqEntry], files: int = 20) -> N
         (directory / "faq" / f"part{f:02d}.yaml").write_text(text, encoding="utf-8")
 
 
+# "Without pausing replies": the longest wait between two answers while a reload runs.
+MAX_GAP_MS = 50.0
 # One query every 10 ms: 100 a second in one worker, far above a government account's peak.
 QUERY_INTERVAL_S = 0.01
 
@@ -267,7 +269,11 @@ async def _serve_during(reloadable: Any, queries: list[str], action: Any) -> dic
 
 
 def measure_reload(n_entries: int) -> dict[str, Any]:
+    from app.main import GIL_SWITCH_INTERVAL_S
     from app.reload import Reloadable
+
+    # As in a serving worker (app.main): the loop answering queries shares the GIL with the build.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
     warm_up()
     synthetic = Synthetic(n_entries * PER_ENTRY)
@@ -287,17 +293,25 @@ def measure_reload(n_entries: int) -> dict[str, Any]:
         holder.load_now()
         first_s = time.perf_counter() - t0
 
-        async def edit_and_reload() -> Any:
-            path = directory / "faq" / "part03.yaml"
-            path.write_text(path.read_text(encoding="utf-8").replace("的答案", "的新答案", 5), encoding="utf-8")
-            return await holder.reload("admin")
+        def edit(old: str, new: str) -> Any:
+            async def edit_and_reload() -> Any:
+                path = directory / "faq" / "part03.yaml"
+                text = path.read_text(encoding="utf-8")
+                assert old in text, f"nothing to edit: {old!r}"
+                path.write_text(text.replace(old, new, 5), encoding="utf-8")
+                return await holder.reload("admin")
 
-        warm = asyncio.run(_serve_during(holder, queries, edit_and_reload))
+            return edit_and_reload
+
+        # Answers only (the phrasings, and so the index, are unchanged), then phrasings too (the
+        # index is rebuilt, reusing the segmentation of every phrase that did not change).
+        answers = asyncio.run(_serve_during(holder, queries, edit("的答案", "的新答案")))
+        phrasings = asyncio.run(_serve_during(holder, queries, edit("要多久", "需要多长时间")))
         cold_holder = Reloadable("faq", directory, load_cold)
         cold_holder._value = holder.current  # serve the same index while rebuilding from scratch
         cold = asyncio.run(_serve_during(cold_holder, queries, lambda: cold_holder.reload("admin")))
     return {"entries": n_entries, "phrases": holder.current.index.phrase_count, "first_load_s": first_s,
-            "warm": warm, "cold": cold}
+            "answers": answers, "phrasings": phrasings, "cold": cold}
 
 
 def _fmt(lat: dict[str, float]) -> str:
@@ -351,11 +365,17 @@ def main() -> None:
         print(f"\nreload of {r['entries']} entries ({r['phrases']} phrasings) while answering "
               f"a query every {1000 * QUERY_INTERVAL_S:.0f} ms")
         print(f"  first load (validate + segment + index): {r['first_load_s']:.2f} s")
-        for name, label in (("warm", "one file edited, old index reused"), ("cold", "nothing reused")):
+        for name, label in (("answers", "answers edited in one file"),
+                            ("phrasings", "phrasings edited in one file, old segmentation reused"),
+                            ("cold", "nothing reused")):
             x = r[name]
             print(f"  reload, {label}: {x['reload_s']:.2f} s ({x['status']})")
             print(f"    queries before  {_fmt(x['before'])}  longest gap {x['max_gap_before_ms']:.1f} ms")
             print(f"    queries during  {_fmt(x['during'])}  longest gap {x['max_gap_during_ms']:.1f} ms")
+        edits = [r["answers"], r["phrasings"]]
+        ok = all(x["reload_s"] < 2.0 and x["max_gap_during_ms"] <= MAX_GAP_MS for x in edits)
+        print(f"  goal: one file edited in {r['entries']} entries reloads in < 2 s, answers never paused more "
+              f"than {MAX_GAP_MS:.0f} ms → {'met' if ok else 'NOT met'}")
 
 
 if __name__ == "__main__":

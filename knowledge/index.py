@@ -29,6 +29,7 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from rapidfuzz.distance import Indel
 
@@ -176,14 +177,35 @@ class PhraseIndex:
         self.weights = weights or ScoreWeights()
         self._candidates = candidates
         self._walk = walk
-        with collector_paused():
-            self._build(docs, reuse)
-
-    def _build(self, docs: Iterable[tuple[str, Sequence[str]]], reuse: PhraseIndex | None) -> None:
-        vocabulary = self.vocabulary
         # Synonyms only apply to words the tokenizer cuts out whole.
         add_words((w, None) for w in {*vocabulary.synonyms, *vocabulary.synonyms.values()})
         self._generation = tokenizer_generation()
+        self._docs = [(doc_id, tuple(phrases)) for doc_id, phrases in docs]
+        if reuse is not None and self._same_input(reuse):
+            # An edit that touched answers, dates or categories only (the most common kind): every
+            # posting and weight would come out exactly as in the old index, so share them.
+            self._adopt(reuse)
+            return
+        with collector_paused():
+            self._build(self._docs, reuse)
+
+    def _same_input(self, other: PhraseIndex) -> bool:
+        return (
+            other._docs == self._docs
+            and other.vocabulary == self.vocabulary
+            and other.weights == self.weights
+            and other._generation == self._generation
+            and (other._candidates, other._walk) == (self._candidates, self._walk)
+        )
+
+    def _adopt(self, other: PhraseIndex) -> None:
+        """Share `other`'s built arrays (an index is never modified once built)."""
+        for name, value in vars(other).items():
+            if name not in vars(self):
+                setattr(self, name, value)
+
+    def _build(self, docs: Iterable[tuple[str, Sequence[str]]], reuse: PhraseIndex | None) -> None:
+        vocabulary = self.vocabulary
         known: dict[str, str] = {}
         if reuse is not None and reuse.vocabulary == vocabulary and reuse._generation == self._generation:
             known = dict(zip(reuse._texts, reuse._words, strict=True))
@@ -197,7 +219,6 @@ class PhraseIndex:
         # frequencies, and per document in how many of its phrases each character occurs.
         w_lists: defaultdict[str, array[int]] = defaultdict(_postings)
         b_lists: defaultdict[str, array[int]] = defaultdict(_postings)
-        c_lists: defaultdict[str, array[int]] = defaultdict(_postings)
         w_df: Counter[str] = Counter()
         b_df: Counter[str] = Counter()
         c_df: Counter[str] = Counter()
@@ -209,7 +230,7 @@ class PhraseIndex:
         for doc_id, phrases in docs:
             d = len(self._doc_ids)
             self._doc_ids.append(doc_id)
-            char_counts: Counter[str] = Counter()
+            doc_texts: list[str] = []
             doc_w: set[str] = set()
             doc_b: set[str] = set()
             first = len(self._words)
@@ -233,10 +254,9 @@ class PhraseIndex:
                 doc_b |= features
                 for f in features:
                     b_lists[f].append(p)
-                features = set(text)
-                char_counts.update(features)
-                for f in features:
-                    c_lists[f].append(p)
+                doc_texts.append(text)
+            # In how many of the entry's phrases each character occurs, counted in one C-level pass.
+            char_counts = Counter(chain.from_iterable(map(set, doc_texts)))
             w_df.update(doc_w)
             b_df.update(doc_b)
             c_df.update(char_counts.keys())
@@ -255,8 +275,10 @@ class PhraseIndex:
         n_phrases = len(self._words)
         self._wnorm = _norms(self._w, w_lists, n_phrases)
         self._bnorm = _norms(self._b, b_lists, n_phrases)
-        self._cnorm = _norms(self._c, c_lists, n_phrases)
-        del c_lists
+        # Characters are never used to find candidates, so they have no postings: their norms
+        # come straight from each phrase's characters.
+        c2, c_id, sqrt = self._c.squared().__getitem__, self._c.ids.__getitem__, math.sqrt
+        self._cnorm = array("d", [sqrt(sum(map(c2, map(c_id, set(w.replace(" ", "")))))) for w in self._words])
         self._w.set_postings(w_lists, self._wnorm)
         self._b.set_postings(b_lists, self._bnorm)
         del w_lists, b_lists

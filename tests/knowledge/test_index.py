@@ -105,6 +105,23 @@ def test_reusing_the_old_index_skips_segmentation_and_gives_the_same_results(
     assert rebuilt.search(query, k=3) == fresh.search(query, k=3)
 
 
+def test_unchanged_phrasings_share_the_old_index_outright() -> None:
+    index = PhraseIndex(DOCS)
+    same = PhraseIndex([(doc_id, list(phrases)) for doc_id, phrases in DOCS], reuse=index)
+    assert same._w is index._w and same._wnorm is index._wnorm
+    queries = ["社保卡丢了要去哪里补", "护照过期", "公积金怎么取"]
+    fresh = PhraseIndex(DOCS)
+    for query in queries:
+        assert same.search(query, k=3) == fresh.search(query, k=3)
+    # One phrasing changed: a real rebuild, exactly as from scratch.
+    edited = [(doc_id, [*phrases, "补办社保卡要带户口本吗"] if i == 0 else phrases) for i, (doc_id, phrases) in
+              enumerate(DOCS)]
+    rebuilt = PhraseIndex(edited, reuse=index)
+    assert rebuilt._w is not index._w
+    for query in [*queries, "补办社保卡要带户口本吗"]:
+        assert rebuilt.search(query, k=3) == PhraseIndex(edited).search(query, k=3)
+
+
 def test_reuse_is_ignored_when_the_vocabulary_changed() -> None:
     index = PhraseIndex(DOCS)
     vocabulary = Vocabulary(synonyms={"补办": "补卡"})
