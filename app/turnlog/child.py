@@ -6,7 +6,7 @@ driver) off the worker's GIL, so the event loop answering WeChat never waits for
 stdin/stdout with the one process that started it:
 
     parent → child   ("config", {...})   ("batch", seq, items)   ("stop",)   (frames of ≤ 128 items)
-    child → parent   ("ack", seq, stats) ("stats", stats)        ("bye", stats)
+    child → parent   ("ack", [seq…], stats) ("stats", stats)        ("bye", stats)
 
 End of input (the worker died) is treated like "stop": the writer finishes, spooling what it
 cannot store, and exits.
@@ -119,8 +119,8 @@ def main() -> int:
                 if items:
                     writer.write(items)
                 try:
-                    for seq in seqs:
-                        send(("ack", seq, writer.stats.as_dict()))
+                    if seqs:
+                        send(("ack", seqs, writer.stats.as_dict()))
                 except BrokenPipeError:
                     break  # the worker is gone; what it sent is written or spooled
                 if stop:

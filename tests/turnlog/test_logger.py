@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from sqlalchemy import Engine, func, select, text
 from app.db.engine import make_engine
 from app.db.models import TurnRow
 from app.settings import Settings
-from app.turnlog.logger import TurnLogger
+from app.turnlog.logger import TurnLogger, record_id
 from app.turnlog.privacy import pseudonym
 from app.turnlog.spool import Spool
 from tests.db.fixtures import Database
@@ -333,3 +335,20 @@ def test_postgres_outage_mid_load_loses_and_duplicates_nothing(
     assert Spool(tmp_path / "spool").files() == []
     direct.dispose()
     engine.dispose()
+
+
+def test_record_ids_are_unique_time_ordered_and_differ_between_forked_workers() -> None:
+    ids = [record_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert ids == sorted(ids, key=lambda i: i[:16])  # nanoseconds first
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports the process part of its id
+        os.write(write, record_id()[16:26].encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child_prefix = os.read(read, 10).decode()
+    os.close(read)
+    os.close(write)
+    assert child_prefix != record_id()[16:26]
