@@ -189,12 +189,15 @@ class PhraseIndex:
         with collector_paused():
             self._build(self._docs, reuse)
 
+    def _segments_like(self, other: PhraseIndex) -> bool:
+        """`other`'s segmentations are valid here: same vocabulary, and no word learnt since."""
+        return other.vocabulary == self.vocabulary and other._generation == self._generation
+
     def _same_input(self, other: PhraseIndex) -> bool:
         return (
             other._docs == self._docs
-            and other.vocabulary == self.vocabulary
+            and self._segments_like(other)
             and other.weights == self.weights
-            and other._generation == self._generation
             and (other._candidates, other._walk) == (self._candidates, self._walk)
         )
 
@@ -207,7 +210,7 @@ class PhraseIndex:
     def _build(self, docs: Iterable[tuple[str, Sequence[str]]], reuse: PhraseIndex | None) -> None:
         vocabulary = self.vocabulary
         known: dict[str, str] = {}
-        if reuse is not None and reuse.vocabulary == vocabulary and reuse._generation == self._generation:
+        if reuse is not None and self._segments_like(reuse):
             known = dict(zip(reuse._texts, reuse._words, strict=True))
 
         self._doc_ids: list[str] = []
@@ -283,10 +286,9 @@ class PhraseIndex:
         self._b.set_postings(b_lists, self._bnorm)
         del w_lists, b_lists
 
-        c_ids, c2 = self._c.ids.__getitem__, self._c.squared().__getitem__
         doc_norms: list[float] = []
         for chars, shares in zip(self._doc_chars, self._doc_shares, strict=True):
-            squares = map(c2, map(c_ids, chars))
+            squares = map(c2, map(c_id, chars))
             doc_norms.append(math.sqrt(sum(w2 * share * share for w2, share in zip(squares, shares, strict=True))))
         self._doc_cnorm = array("d", doc_norms)
 
