@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, Service, WrkResult, citizen_phrasings, service, signed_query, wrk
+from bench.common import ROOT, WrkResult, citizen_phrasings, metric_total, service, signed_query, wrk
 
 SCRIPT = ROOT / "bench" / "wrk_post.lua"
 
@@ -42,13 +39,6 @@ def extra_env() -> dict[str, str]:
     """Settings to try on the service for one run, e.g. BENCH_ENV='TURNLOG_WRITER=process'."""
     pairs = [p.split("=", 1) for p in os.environ.get("BENCH_ENV", "").split() if "=" in p]
     return {k: v for k, v in pairs}
-
-
-def metric(svc: Service, name: str) -> float:
-    """One unlabelled sample from the service's /metrics (0 when absent)."""
-    text = httpx.get(f"{svc.base}/metrics", timeout=10).text
-    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
-    return float(match.group(1)) if match else 0.0
 
 
 def mb(values: list[float]) -> str:
@@ -86,7 +76,7 @@ def main() -> int:
                 print(row(name, conc, results[(name, conc)]), flush=True)
         rss = svc.worker_rss_mb()
         writers = svc.writer_rss_mb()
-        store_keys = metric(svc, "wxbot_memory_store_keys")
+        store_keys = metric_total(svc, "wxbot_memory_store_keys")
     print()
     print("concurrency  throughput ratio (service/floor)  p99 service  p99 floor")
     for conc in args.concurrency:

@@ -95,6 +95,16 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def metric_total(svc: Service, name: str) -> float:
+    """The sum of one metric's samples on the service's /metrics, over labels and workers (0 when absent)."""
+    return sum_samples(httpx.get(f"{svc.base}/metrics", timeout=10).text, name)
+
+
+def sum_samples(exposition: str, name: str) -> float:
+    pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
+    return sum(float(value) for value in pattern.findall(exposition))
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

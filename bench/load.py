@@ -33,12 +33,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, Service, WrkResult, citizen_phrasings, free_port, service, signed_query, wrk
+from bench.common import (
+    ROOT,
+    Service,
+    WrkResult,
+    citizen_phrasings,
+    free_port,
+    metric_total,
+    service,
+    signed_query,
+    wrk,
+)
 
 SCRIPT = ROOT / "bench" / "wrk_mix.lua"
 CONNECTIONS = 32
@@ -90,9 +99,7 @@ def inputs() -> dict[str, str]:
 
 def late_replies(svc: Service) -> int:
     """Late replies the service counted (Prometheus, summed over workers)."""
-    text = httpx.get(svc.base + "/metrics", timeout=5).text
-    return int(sum(float(line.split()[-1]) for line in text.splitlines()
-                   if line.startswith("wxbot_late_replies_total")))
+    return int(metric_total(svc, "wxbot_late_replies_total"))
 
 
 def drive(svc: Service, rate: float, seconds: float) -> Stats:

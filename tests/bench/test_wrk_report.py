@@ -1,10 +1,10 @@
-"""The benchmarks' figures come from parsing wrk's report; a misread figure is a false claim."""
+"""The benchmarks' figures come from parsing wrk's report and /metrics; a misread figure is a false claim."""
 
 from __future__ import annotations
 
 import math
 
-from bench.common import parse_wrk
+from bench.common import parse_wrk, sum_samples
 
 # A real wrk 4.1 report whose thread-stats "+/- Stdev" column ends in "50%" and "99%".
 REPORT = """\
@@ -40,3 +40,16 @@ def test_units_are_converted_to_milliseconds() -> None:
     result = parse_wrk(report)
     assert math.isclose(result.p50_ms, 0.812)
     assert math.isclose(result.p99_ms, 1200.0)
+
+
+def test_a_metric_is_summed_over_its_labels_and_nothing_else() -> None:
+    exposition = (
+        '# TYPE wxbot_late_replies_total counter\n'
+        'wxbot_late_replies_total{result="sent"} 3.0\n'
+        'wxbot_late_replies_total{result="failed"} 1.0\n'
+        'wxbot_late_replies_created{result="sent"} 1.7e+09\n'
+        'wxbot_memory_store_keys 76074.0\n'
+    )
+    assert sum_samples(exposition, "wxbot_late_replies_total") == 4.0
+    assert sum_samples(exposition, "wxbot_memory_store_keys") == 76074.0
+    assert sum_samples(exposition, "wxbot_absent") == 0.0
