@@ -18,19 +18,14 @@ from tests.conftest import server_missing
 from tests.fakes.fake_wechat import FakeWeChat
 from tests.faults.servers import FlowBackend, PausableRedis, PostgresServer, postgres_bindir
 from tests.faults.service import Service, Wire
+from tests.stores.conftest import running_redis
 
 DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture
 def redis_server() -> Iterator[PausableRedis]:
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not shutil.which(binary):
-        server_missing("redis-server is not installed")
-    server = PausableRedis(binary)
-    server.start()
-    yield server
-    server.stop()
+    yield from running_redis(PausableRedis)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import TypeVar
 
 import pytest
 
@@ -52,12 +53,20 @@ class RedisProcess:
             self._proc = None
 
 
-@pytest.fixture
-def redis_process() -> Iterator[RedisProcess]:
+R = TypeVar("R", bound=RedisProcess)
+
+
+def running_redis(kind: type[R]) -> Iterator[R]:
+    """A private redis-server of `kind` for one test (fails under CI, skips elsewhere, when missing)."""
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not shutil.which(binary):
         server_missing("redis-server is not installed")
-    server = RedisProcess(binary)
+    server = kind(binary)
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def redis_process() -> Iterator[RedisProcess]:
+    yield from running_redis(RedisProcess)
