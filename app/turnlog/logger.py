@@ -9,7 +9,8 @@ so every insert is idempotent: nothing is lost or written twice.
 
 Where the writer runs:
 - `process` (the default): in a helper process (`app.turnlog.child`) fed over a pipe, so its
-  CPU work never holds the worker's GIL; the drain thread only packs records into frames.
+  CPU work never holds the worker's GIL. Records are encoded to bytes at submit, while still
+  in cache, so the drain thread only moves bytes into frames.
   If the helper dies, the logger falls back to `thread` with the batches it had not confirmed.
 - `thread`: on the drain thread itself (tests, in-memory SQLite, or TURNLOG_WRITER=thread).
 
@@ -23,16 +24,14 @@ import contextlib
 import itertools
 import logging
 import os
-import pickle
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import attrgetter
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
@@ -40,9 +39,9 @@ from sqlalchemy import Engine
 
 import app
 from app import metrics
-from app.turnlog.child import pack, read_frame
+from app.turnlog.child import decode_items, encode_erase, encode_record, pack, read_frame
 from app.turnlog.record import TurnRecord
-from app.turnlog.writer import Erase, Item, Writer, WriterStats
+from app.turnlog.writer import Writer, WriterStats
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -51,7 +50,6 @@ log = logging.getLogger(__name__)
 
 WriterMode = Literal["process", "thread"]
 FRAME_ITEMS = 128
-_record_values = attrgetter(*(f.name for f in fields(TurnRecord)))
 
 
 @dataclass(slots=True)
@@ -92,7 +90,7 @@ def record_id() -> str:
 
 
 class _Backend(Protocol):
-    def write(self, batch: list[Item]) -> None: ...
+    def write(self, batch: list[bytes]) -> None: ...
     def tick(self) -> None: ...
     def stats(self) -> WriterStats: ...
     def close(self, timeout: float) -> None: ...
@@ -107,9 +105,9 @@ class _ThreadBackend:
         # The first tick replays what an earlier run left in the spool, on the drain thread.
         self._first_tick = True
 
-    def write(self, batch: list[Item]) -> None:
+    def write(self, batch: list[bytes]) -> None:
         try:
-            self.writer.write(batch)
+            self.writer.write(decode_items(batch))
         finally:
             self._done(len(batch))
 
@@ -128,12 +126,6 @@ class _ChildDied(Exception):
     pass
 
 
-def _pack_item(item: Item) -> tuple[Any, ...]:
-    if isinstance(item, Erase):
-        return ("e", item.openid, item.at.isoformat())
-    return ("r", item[0], _record_values(item[1]))
-
-
 class _ProcessBackend:
     """The writer in a helper process; this side packs batches and reads confirmations."""
 
@@ -144,7 +136,7 @@ class _ProcessBackend:
         self._stats = WriterStats()
         self._lock = threading.Lock()
         # Batches sent but not yet confirmed: resent to a fallback writer if the child dies.
-        self._unacked: dict[int, list[Item]] = {}
+        self._unacked: dict[int, list[bytes]] = {}
         self._seq = itertools.count(1)
         package_root = str(Path(app.__file__).resolve().parent.parent)
         env = {k: v for k, v in os.environ.items() if k != metrics.MULTIPROC_ENV}
@@ -186,9 +178,9 @@ class _ProcessBackend:
                 with self._lock:
                     self._stats = WriterStats(**message[1])
 
-    def write(self, batch: list[Item]) -> None:
-        # Small frames: pickling is one C call that holds the GIL throughout, and the event loop
-        # answering WeChat must not wait behind a thousand records.
+    def write(self, batch: list[bytes]) -> None:
+        # Frames of a bounded size: the event loop answering WeChat must not wait behind one
+        # long write.
         for start in range(0, len(batch), FRAME_ITEMS):
             try:
                 self._write_frame(batch[start : start + FRAME_ITEMS])
@@ -200,14 +192,9 @@ class _ProcessBackend:
                         self._unacked[next(self._seq)] = rest
                 raise
 
-    def _write_frame(self, batch: list[Item]) -> None:
+    def _write_frame(self, batch: list[bytes]) -> None:
         seq = next(self._seq)
-        items = [_pack_item(item) for item in batch]
-        try:
-            frame = pack(("batch", seq, items))
-        except Exception:
-            batch, items = self._packable(batch, items)
-            frame = pack(("batch", seq, items))
+        frame = pack(("batch", seq, batch))
         with self._lock:
             # Registered before sending: if the child is gone, the fallback writes it.
             self._unacked[seq] = batch
@@ -220,28 +207,15 @@ class _ProcessBackend:
             self.alive = False
             raise _ChildDied from exc
 
-    def _packable(self, batch: list[Item], items: list[tuple[Any, ...]]) -> tuple[list[Item], list[tuple[Any, ...]]]:
-        """A record that cannot be pickled is dropped (and counted), not allowed to sink its batch."""
-        keep: list[int] = []
-        for n, item in enumerate(items):
-            try:
-                pickle.dumps(item)
-                keep.append(n)
-            except Exception:
-                metrics.TURNLOG_ERRORS.labels("prepare").inc()
-                log.exception("turnlog: could not pack record")
-        self._done(len(items) - len(keep))
-        return [batch[n] for n in keep], [items[n] for n in keep]
-
-    def _spool_unconfirmed(self, items: list[Item]) -> None:
+    def _spool_unconfirmed(self, items: list[bytes]) -> None:
         writer = self._spooler()
         writer.stats.down = True  # spool only: the database is the thing that hung
-        writer.write(items)
+        writer.write(decode_items(items))
         writer.close()
         log.error("turnlog: spooled %d records the writer process had not confirmed", len(items))
         self._done(len(items))
 
-    def take_unacked(self) -> list[Item]:
+    def take_unacked(self) -> list[bytes]:
         with self._lock:
             pending = [item for seq in sorted(self._unacked) for item in self._unacked[seq]]
             self._unacked.clear()
@@ -295,7 +269,8 @@ class TurnLogger:
         self._engine = engine
         self._key = pseudonym_key
         self._spool_dir = spool_dir
-        self._queue: deque[Item] = deque()
+        # Encoded records and erasures (`app.turnlog.child.encode_record`), in submission order.
+        self._queue: deque[bytes] = deque()
         self._queue_size = queue_size
         self._batch_size = batch_size
         self._flush_interval = flush_interval_s
@@ -349,12 +324,15 @@ class TurnLogger:
                 self.stats.dropped += 1
                 metrics.TURNLOG_DROPPED.inc()
                 return
-            self._queue.append((record_id(), record))
-            if len(self._queue) >= self._batch_size:
+            self._queue.append(encode_record(record_id(), record))
+            if len(self._queue) >= self._batch_size and not self._wake.is_set():
                 self._wake.set()
         except Exception:
+            # A record that cannot be encoded (a field of an unexpected type) is lost alone.
             self.stats.errors += 1
             self._unqueued += 1
+            metrics.TURNLOG_ERRORS.labels("prepare").inc()
+            log.exception("turnlog: could not encode record")
 
     def erase_user(self, openid: str) -> None:
         """Pseudonymise every row of this user beyond recovery (on unsubscribe).
@@ -365,7 +343,7 @@ class TurnLogger:
         if not self.enabled:
             return
         next(self._ids)
-        self._queue.append(Erase(openid, self._clock()))
+        self._queue.append(encode_erase(openid, self._clock()))
         self._wake.set()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -497,8 +475,8 @@ class TurnLogger:
         for start in range(0, len(pending), self._batch_size):
             backend.write(pending[start : start + self._batch_size])
 
-    def _take(self) -> list[Item]:
-        batch: list[Item] = []
+    def _take(self) -> list[bytes]:
+        batch: list[bytes] = []
         while len(batch) < self._batch_size:
             try:
                 batch.append(self._queue.popleft())

@@ -131,3 +131,21 @@ def test_in_memory_databases_stay_on_a_thread(tmp_path: Path) -> None:
     engine = make_engine("sqlite://")
     assert TurnLogger(engine, pseudonym_key=KEY, spool_dir=tmp_path, mode="process").mode == "thread"
     engine.dispose()
+
+
+def test_records_cross_the_pipe_unchanged_to_the_microsecond() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.turnlog.child import decode_items, encode_erase, encode_record
+    from app.turnlog.writer import Erase
+
+    start = datetime(2026, 11, 27, 3, 4, 5, 999_999, tzinfo=UTC)
+    sent = [record(n, received_at=start - timedelta(microseconds=n * 7919), stages={"handle": 1.25 * n},
+                   score=None if n % 2 else 88.5, is_retry=bool(n % 3))
+            for n in range(200)]
+    erased_at = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+    blobs = [encode_record(f"id{n}", r) for n, r in enumerate(sent)] + [encode_erase("o-gone", erased_at)]
+    items = decode_items(blobs)
+    assert items[:-1] == [(f"id{n}", r) for n, r in enumerate(sent)]
+    assert items[-1] == Erase("o-gone", erased_at)
+    assert all(item[1].received_at.tzinfo is UTC for item in items[:-1])  # type: ignore[union-attr]
