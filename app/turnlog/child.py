@@ -19,6 +19,7 @@ cannot store, and exits.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -36,6 +37,7 @@ from app.turnlog.writer import Erase, Item, Writer
 HEADER = struct.Struct(">I")
 # Most records stored in one transaction.
 GATHER_MAX = 2000
+GC_THRESHOLDS = (50_000, 20, 100)
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 # Every field but the first, `received_at`, which travels as a POSIX timestamp: pickling an
 # aware datetime (its reduce, and the time zone's) cost four times the rest of the record.
@@ -106,7 +108,7 @@ def main() -> int:
         os.nice(config.get("nice", 10))
     from app.db.engine import make_engine
 
-    engine = make_engine(config["url"])
+    engine = make_engine(config["url"], bulk_writer=True)
     writer = Writer(engine, pseudonym_key=config["key"], spool_dir=Path(config["spool_dir"]),
                     retry_interval_s=config["retry_interval_s"])
 
@@ -115,6 +117,11 @@ def main() -> int:
         stdout.flush()
 
     writer.tick(force=True)
+    # Each transaction allocates thousands of short-lived objects and keeps none: with the
+    # default thresholds the collector ran every few hundred rows and cost a sixth of the
+    # writer's time. Collections stay on (SQLAlchemy may leave cycles), just rarer.
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     send(("stats", writer.stats.as_dict()))
     try:
         while True:
