@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,6 +105,15 @@ def metric_total(svc: Service, name: str) -> float:
 def sum_samples(exposition: str, name: str) -> float:
     pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
     return sum(float(value) for value in pattern.findall(exposition))
+
+
+def median_interval(values: list[float], *, level: float = 0.95, resamples: int = 4000) -> tuple[float, float]:
+    """A bootstrap confidence interval for the median of `values` (seeded: reruns on the same
+    numbers print the same interval)."""
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    tail = (1 - level) / 2
+    return medians[int(tail * resamples)], medians[min(int((1 - tail) * resamples), resamples - 1)]
 
 
 def rss_mb(pid: int) -> float:

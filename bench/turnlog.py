@@ -3,13 +3,20 @@
 Two copies of the service run side by side on 127.0.0.1 (one uvicorn worker each, SQLite turn
 log in a temporary folder), driven by wrk with the same signed text deliveries as
 bench/callback.py. Rounds alternate off/on so drift on this shared machine hits both alike;
-the totals give throughput, and the median of the rounds' p99 is printed. Afterwards the "on"
+the verdict is the median of the back-to-back pairs' throughput ratios, printed with a
+bootstrap 95% interval. On this machine one 2 s round differs from the next by ±10% for no
+reason of ours, so it takes about 30 pairs to pin the ratio down to ±2–3% (`--aa` runs the
+same comparison with the log off on both sides, to show that noise). Afterwards the "on"
 service is stopped (its logger drains on shutdown) and its rows are counted against the
 requests wrk completed, to show the log kept up rather than dropped.
 
+The worker's own share of the cost is also timed directly, free of that noise: the
+in-process cost of `TurnLogger.submit` (encoding and queueing one record), set against the
+"off" service's CPU per request.
+
 Goal (issue 5): ≤ 5% throughput loss with the turn log on.
 
-    .venv/bin/python bench/turnlog.py [--seconds 3] [--rounds 10] [--concurrency 16] [--writer process|thread]
+    .venv/bin/python bench/turnlog.py [--seconds 2] [--rounds 30] [--concurrency 16] [--writer process|thread]
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.callback import SCRIPT, questions_file
-from bench.common import WrkResult, service, signed_query, wrk
+from bench.common import WrkResult, median_interval, service, signed_query, wrk
 
 
 def cpu_seconds(pid: int) -> float:
@@ -55,10 +62,40 @@ def count_rows(url: str) -> int:
         engine.dispose()
 
 
+def submit_cost_us(samples: int = 50_000) -> float:
+    """CPU time of one `TurnLogger.submit` (encode and queue a record like the callback's), in µs.
+
+    Timed in this process, so free of the machine noise that the throughput rounds carry."""
+    from datetime import UTC, datetime
+
+    from app.db.engine import make_engine
+    from app.turnlog.logger import TurnLogger
+    from app.turnlog.record import TurnRecord
+
+    engine = make_engine("sqlite://")
+    # Not started: records stay queued, so this times the submit alone.
+    logger = TurnLogger(engine, pseudonym_key=b"bench", spool_dir=Path(tempfile.gettempdir()),
+                        queue_size=samples + 1, batch_size=samples + 1)
+    stages = dict.fromkeys(("verify", "decrypt", "parse", "dedup", "lock", "load", "handle", "save", "render"), 0.123)
+    record = TurnRecord(
+        received_at=datetime.now(UTC), account="gh_0123456789ab", openid="oAbCdEfGhIjKlMnOpQrStUvWxYz0",
+        msg_type="text", dedup_key="oAbCdEfGhIjKlMnOpQrStUvWxYz0:24680135791113", text="社保卡丢了怎么补办？",
+        route="faq", reply_type="text", reply_bytes=412, latency_ms=3.456, stages=stages,
+        consultation_id="9f" * 16, turn_index=1, faq_id="social-card-replace", score=93.5,
+    )
+    start = time.thread_time()
+    for _ in range(samples):
+        logger.submit(record)
+    spent = time.thread_time() - start
+    assert logger.queue_depth == samples
+    engine.dispose()
+    return spent / samples * 1e6
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=3, help="length of one measured round")
-    parser.add_argument("--rounds", type=int, default=10, help="measured rounds per variant (alternating)")
+    parser.add_argument("--seconds", type=int, default=2, help="length of one measured round")
+    parser.add_argument("--rounds", type=int, default=30, help="measured rounds per variant (alternating)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--writer", choices=["process", "thread"], default="process",
                         help="where the 'on' service runs its writer (TURNLOG_WRITER)")
@@ -121,11 +158,15 @@ def main() -> int:
     print(f"turn log off  {rps('off'):>8.0f} req/s   p99 {p99('off'):>6.2f} ms (median of rounds)")
     print(f"turn log on   {rps('on'):>8.0f} req/s   p99 {p99('on'):>6.2f} ms (median of rounds)")
     quartiles = statistics.quantiles(pair_ratios, n=4) if len(pair_ratios) > 1 else [pair_ratios[0]] * 3
-    print(f"throughput ratio on/off {ratio:.3f} pooled, {statistics.median(pair_ratios):.3f} median of rounds "
-          f"(interquartile {quartiles[0]:.3f}–{quartiles[2]:.3f}: this machine's noise); "
-          f"p99 ratio on/off {p99('on') / p99('off'):.2f}")
+    low, high = median_interval(pair_ratios)
+    print(f"throughput ratio on/off {statistics.median(pair_ratios):.3f} median of {len(pair_ratios)} round pairs "
+          f"(95% interval {low:.3f}–{high:.3f}; pairs' interquartile {quartiles[0]:.3f}–{quartiles[2]:.3f}: "
+          f"this machine's noise), {ratio:.3f} pooled; p99 ratio on/off {p99('on') / p99('off'):.2f}")
     print(f"service CPU per request: off {cpu_off:.0f} µs, on {cpu_on:.0f} µs → "
-          f"{(cpu_on / cpu_off - 1) * 100:+.1f}% (the log's cost inside the worker)")
+          f"{(cpu_on / cpu_off - 1) * 100:+.1f}% (the log's cost inside the worker, as noisy as the rounds)")
+    submit = submit_cost_us()
+    print(f"TurnLogger.submit, timed in-process: {submit:.1f} µs per record = {submit / cpu_off * 100:.1f}% "
+          "of the 'off' service's CPU per request (the log's only work on the worker's own thread)")
     if helper_cpu_per_request:
         print(f"writer helper process CPU per request: {statistics.median(helper_cpu_per_request):.0f} µs "
               "(off the worker's GIL)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from bench.common import parse_wrk, sum_samples
+from bench.common import median_interval, parse_wrk, sum_samples
 
 # A real wrk 4.1 report whose thread-stats "+/- Stdev" column ends in "50%" and "99%".
 REPORT = """\
@@ -53,3 +53,16 @@ def test_a_metric_is_summed_over_its_labels_and_nothing_else() -> None:
     assert sum_samples(exposition, "wxbot_late_replies_total") == 4.0
     assert sum_samples(exposition, "wxbot_memory_store_keys") == 76074.0
     assert sum_samples(exposition, "wxbot_absent") == 0.0
+
+
+def test_median_interval_brackets_the_median_and_narrows_with_more_samples() -> None:
+    import random
+
+    rng = random.Random(1)
+    few = [1 + rng.gauss(0, 0.1) for _ in range(10)]
+    many = [1 + rng.gauss(0, 0.1) for _ in range(200)]
+    for values in (few, many):
+        low, high = median_interval(values)
+        assert low <= sorted(values)[len(values) // 2] <= high
+    assert median_interval(many)[1] - median_interval(many)[0] < median_interval(few)[1] - median_interval(few)[0]
+    assert median_interval(few) == median_interval(few)  # seeded
