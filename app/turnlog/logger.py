@@ -49,7 +49,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WriterMode = Literal["process", "thread"]
-FRAME_ITEMS = 128
+# A default batch (TURNLOG_BATCH_SIZE=500) goes in one frame, so the writer stores it as one
+# transaction: four transactions of 128 rows cost a quarter more per row than one of 512.
+FRAME_ITEMS = 512
 
 
 @dataclass(slots=True)
@@ -179,8 +181,7 @@ class _ProcessBackend:
                     self._stats = WriterStats(**message[1])
 
     def write(self, batch: list[bytes]) -> None:
-        # Frames of a bounded size: the event loop answering WeChat must not wait behind one
-        # long write.
+        # Frames of a bounded size, so a confirmation never waits for a whole large batch.
         for start in range(0, len(batch), FRAME_ITEMS):
             try:
                 self._write_frame(batch[start : start + FRAME_ITEMS])
