@@ -5,7 +5,7 @@ driver) off the worker's GIL, so the event loop answering WeChat never waits for
 (bench/turnlog.py measures the difference). It speaks length-prefixed pickle frames on
 stdin/stdout with the one process that started it:
 
-    parent → child   ("config", {...})   ("batch", seq, [item…])   ("stop",)   (frames of ≤ 512 items)
+    parent → child   ("config", {...})   ("batch", seq, [item…])   ("stop",)   (frames of ≤ 1024 items)
     child → parent   ("ack", [seq…], stats) ("stats", stats)        ("bye", stats)
 
 Each item is already bytes: the worker encodes a record when it is submitted

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from app.db.models import TurnRow
-from app.turnlog.logger import TurnLogger, _ProcessBackend
+from app.turnlog.logger import FRAME_ITEMS, TurnLogger, _ProcessBackend
 from app.turnlog.privacy import pseudonym
 from tests.turnlog.records import record
 
@@ -86,7 +86,7 @@ def test_a_batch_larger_than_a_frame_survives_the_helper_dying_mid_batch(
     engine: Engine, tmp_path: Path
 ) -> None:
     turnlog = TurnLogger(engine, pseudonym_key=KEY, spool_dir=tmp_path / "spool", flush_interval_s=60,
-                         batch_size=1000, mode="process")
+                         batch_size=FRAME_ITEMS * 3, mode="process")
     turnlog.start()
     backend = turnlog._backend
     assert isinstance(backend, _ProcessBackend)
@@ -95,10 +95,10 @@ def test_a_batch_larger_than_a_frame_survives_the_helper_dying_mid_batch(
     deadline = time.monotonic() + 5
     while backend.alive and time.monotonic() < deadline:
         time.sleep(0.01)
-    for n in range(700):  # several frames' worth
+    for n in range(FRAME_ITEMS * 2 + 100):  # several frames' worth
         turnlog.submit(record(n))
     turnlog.stop()
-    assert count(engine) == 700
+    assert count(engine) == FRAME_ITEMS * 2 + 100
 
 
 def test_a_stuck_helper_is_killed_at_stop_and_its_records_spooled(engine: Engine, tmp_path: Path) -> None:
