@@ -5,10 +5,13 @@ log in a temporary folder), driven by wrk with the same signed text deliveries a
 bench/callback.py. Rounds alternate off/on so drift on this shared machine hits both alike;
 the verdict is the median of the back-to-back pairs' throughput ratios, printed with a
 bootstrap 95% interval. On this machine one 2 s round differs from the next by ±10% for no
-reason of ours, so it takes about 30 pairs to pin the ratio down to ±2–3% (`--aa` runs the
-same comparison with the log off on both sides, to show that noise). Afterwards the "on"
-service is stopped (its logger drains on shutdown) and its rows are counted against the
-requests wrk completed, to show the log kept up rather than dropped.
+reason of ours, and one process can run a few percent faster than an identical one for its
+whole life, so the rounds are spread over `--pairs` fresh pairs of services (sharing a hash
+seed, started in alternating order). That interval covers the rounds' noise only: whole runs
+still differ by more (`--aa` runs the same comparison with the log off on both sides, to show
+the noise). Afterwards the "on" services are stopped (their loggers drain on shutdown) and
+their rows are counted against the requests wrk completed, to show the log kept up rather
+than dropped.
 
 The worker's own share of the cost is also timed directly, free of that noise: the
 in-process cost of `TurnLogger.submit` (encoding and queueing one record), set against the
@@ -16,13 +19,15 @@ in-process cost of `TurnLogger.submit` (encoding and queueing one record), set a
 
 Goal (issue 5): ≤ 5% throughput loss with the turn log on.
 
-    .venv/bin/python bench/turnlog.py [--seconds 2] [--rounds 30] [--concurrency 16] [--writer process|thread]
+    .venv/bin/python bench/turnlog.py [--seconds 2] [--rounds 30] [--pairs 3] [--concurrency 16]
+                                      [--writer process|thread] [--aa]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -96,6 +101,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=2, help="length of one measured round")
     parser.add_argument("--rounds", type=int, default=30, help="measured rounds per variant (alternating)")
+    parser.add_argument("--pairs", type=int, default=3,
+                        help="fresh pairs of services the rounds are spread over")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--writer", choices=["process", "thread"], default="process",
                         help="where the 'on' service runs its writer (TURNLOG_WRITER)")
@@ -115,33 +122,42 @@ def main() -> int:
     sent_to_on = 0
     off_env = {**base_env, "TURNLOG_ENABLED": "false", "DATABASE_URL": f"sqlite:///{data / 'off.db'}"}
     on_env = {**base_env, "TURNLOG_ENABLED": "false" if args.aa else "true", "DATABASE_URL": on_url}
-    with service(env=off_env) as off, service(env=on_env) as on:
-        targets = {"off": off, "on": on}
-        for name, svc in targets.items():
-            warm = wrk(f"{svc.base}/wechat?{signed_query()}", connections=args.concurrency, seconds=2,
-                       script=SCRIPT, env=wrk_env)
-            sent_to_on += warm.requests if name == "on" else 0
-        for n in range(args.rounds):
-            order = ("off", "on") if n % 2 == 0 else ("on", "off")
-            for name in order:
-                # One uvicorn worker: the server process itself serves.
-                pid = targets[name].process.pid
-                helpers = writer_pids(pid)
-                before = cpu_seconds(pid)
-                helpers_before = sum(cpu_seconds(h) for h in helpers)
-                r = wrk(f"{targets[name].base}/wechat?{signed_query()}", connections=args.concurrency,
-                        seconds=args.seconds, script=SCRIPT, env=wrk_env)
-                # The writer may still be draining this round's last batch: let it finish.
-                time.sleep(1.0)
-                cpu_per_request[name].append((cpu_seconds(pid) - before) / max(r.requests, 1) * 1e6)
-                if helpers:
-                    spent = sum(cpu_seconds(h) for h in helpers) - helpers_before
-                    helper_cpu_per_request.append(spent / max(r.requests, 1) * 1e6)
-                results[name].append(r)
-                sent_to_on += r.requests if name == "on" else 0
-                print(f"round {n + 1} {name:<3} {r.rps:>8.0f} req/s  p50 {r.p50_ms:>6.2f} ms  "
-                      f"p99 {r.p99_ms:>6.2f} ms  errors {r.errors}", flush=True)
-    # Both services have exited: the "on" one drained its queue in the lifespan shutdown.
+    rounds_per_pair = -(-args.rounds // args.pairs)
+    for block in range(args.pairs):
+        # A fresh pair of services per block, sharing one hash seed, started in alternating
+        # order: one process can run a few percent faster than an identical one for its whole
+        # life (memory layout, hash order), which no number of rounds with the same two
+        # processes averages out.
+        seed = str(random.SystemRandom().randrange(2**32))
+        first, second = ("off", "on") if block % 2 == 0 else ("on", "off")
+        envs = {"off": {**off_env, "PYTHONHASHSEED": seed}, "on": {**on_env, "PYTHONHASHSEED": seed}}
+        with service(env=envs[first]) as a, service(env=envs[second]) as b:
+            targets = {first: a, second: b}
+            for name, svc in targets.items():
+                warm = wrk(f"{svc.base}/wechat?{signed_query()}", connections=args.concurrency, seconds=2,
+                           script=SCRIPT, env=wrk_env)
+                sent_to_on += warm.requests if name == "on" else 0
+            for n in range(min(rounds_per_pair, args.rounds - block * rounds_per_pair)):
+                order = ("off", "on") if n % 2 == 0 else ("on", "off")
+                for name in order:
+                    # One uvicorn worker: the server process itself serves.
+                    pid = targets[name].process.pid
+                    helpers = writer_pids(pid)
+                    before = cpu_seconds(pid)
+                    helpers_before = sum(cpu_seconds(h) for h in helpers)
+                    r = wrk(f"{targets[name].base}/wechat?{signed_query()}", connections=args.concurrency,
+                            seconds=args.seconds, script=SCRIPT, env=wrk_env)
+                    # The writer may still be draining this round's last batch: let it finish.
+                    time.sleep(1.0)
+                    cpu_per_request[name].append((cpu_seconds(pid) - before) / max(r.requests, 1) * 1e6)
+                    if helpers:
+                        spent = sum(cpu_seconds(h) for h in helpers) - helpers_before
+                        helper_cpu_per_request.append(spent / max(r.requests, 1) * 1e6)
+                    results[name].append(r)
+                    sent_to_on += r.requests if name == "on" else 0
+                    print(f"pair {block + 1} round {n + 1} {name:<3} {r.rps:>8.0f} req/s  p50 {r.p50_ms:>6.2f} ms  "
+                          f"p99 {r.p99_ms:>6.2f} ms  errors {r.errors}", flush=True)
+    # Every service has exited: each "on" one drained its queue in the lifespan shutdown.
     rows = count_rows(on_url)
 
     def rps(name: str) -> float:
