@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -22,6 +21,7 @@ from sqlalchemy import Engine
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
 from app.ops.router import build_ops_router
+from bench.common import free_port
 from tests.conftest import server_missing
 from tests.ops.seed import UNANSWERED, seed
 
@@ -34,13 +34,6 @@ def chromium_binary() -> str:
         if candidate and Path(candidate).is_file():
             return candidate
     server_missing("chromium is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -11,14 +11,8 @@ from typing import TypeVar
 
 import pytest
 
+from bench.common import free_port
 from tests.conftest import server_missing
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class RedisProcess:

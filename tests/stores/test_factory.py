@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.stores.factory import build_store
 from app.stores.memory import MemoryStore
 from app.stores.redis import RedisStore
-from tests.stores.conftest import free_port
+from bench.common import free_port
 
 
 async def test_no_redis_url_gives_the_in_process_store() -> None:

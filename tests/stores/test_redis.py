@@ -11,7 +11,8 @@ from redis.asyncio import Redis
 
 from app.stores.base import StoreUnavailable
 from app.stores.redis import RedisStore
-from tests.stores.conftest import RedisProcess, free_port
+from bench.common import free_port
+from tests.stores.conftest import RedisProcess
 
 pytestmark = pytest.mark.redis
 
