@@ -116,4 +116,3 @@ async def receive(request: Request) -> Response:
         # logging never delays a reply. A background task would cost more than the append.
         resources.sink.submit(record)
     return response
-
