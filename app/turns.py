@@ -60,7 +60,9 @@ class Stages:
     started: float = field(default_factory=time.perf_counter)
     # Wall-clock arrival, for the turn log (a late turn's row is written long after).
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    marks: dict[str, float] = field(default_factory=dict)
+    # Per-stage time in whole microseconds: integers, because the turn log's writer encodes
+    # them on every row and float repr cost it a seventh of its work (docs/turnlog.md).
+    marks: dict[str, int] = field(default_factory=dict)
     _last: float = 0.0
 
     def __post_init__(self) -> None:
@@ -68,7 +70,7 @@ class Stages:
 
     def mark(self, name: str) -> None:
         now = time.perf_counter()
-        self.marks[name] = round((now - self._last) * 1000, 3)
+        self.marks[name] = int((now - self._last) * 1_000_000)
         self._last = now
 
     def elapsed_ms(self) -> float:

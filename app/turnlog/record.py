@@ -25,8 +25,8 @@ class TurnRecord:
     reply_type: str  # text / news / transfer / success
     reply_bytes: int
     latency_ms: float
-    # Per-stage timings in ms: verify, decrypt, parse, dedup, lock, load, handle, save, render, encrypt.
-    stages: dict[str, float] = field(default_factory=dict)
+    # Per-stage timings in whole µs: verify, decrypt, parse, dedup, lock, load, handle, save, render, encrypt.
+    stages: dict[str, int] = field(default_factory=dict)
     outcome: Outcome = "passive"
     is_retry: bool = False
     consultation_id: str = ""

@@ -70,14 +70,33 @@ def _apply_erasures(conn: Connection, rows: Sequence[Row]) -> Sequence[Row]:
 
 # allow_nan=False: NaN is not JSON, and PostgreSQL's json type refuses it.
 _json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+# One `%d` template per set of stage names (a route has its own few): formatting a row's
+# integer timings through it is one C call, where the JSON encoder cost 3.7 µs a row.
+_stage_templates: dict[tuple[str, ...], str] = {}
+_MAX_TEMPLATES = 256
+_INTS = {int}
 
 
-def stages_json(stages: dict[str, float]) -> str:
+def stages_json(stages: dict[str, int]) -> str:
     """The stage timings as JSON; a timing that is not a finite number is dropped, not the row."""
+    values = tuple(stages.values())
+    template = _stage_templates.get(tuple(stages))
+    if template is not None and set(map(type, values)) == _INTS:
+        return template % values
     try:
-        return _json(stages)
+        encoded = _json(stages)
     except (TypeError, ValueError):
-        pass
+        encoded = _json(_finite_numbers(stages))
+    else:
+        if values and set(map(type, values)) == _INTS and len(_stage_templates) < _MAX_TEMPLATES:
+            # Known-safe names only: a name JSON would escape never becomes part of a template.
+            names = tuple(stages)
+            if all(_json(name) == f'"{name}"' and "%" not in name for name in names):
+                _stage_templates[names] = "{" + ",".join(f'"{name}":%d' for name in names) + "}"
+    return encoded
+
+
+def _finite_numbers(stages: dict[str, Any]) -> dict[str, float]:
     clean: dict[str, float] = {}
     for key, value in stages.items():
         try:
@@ -86,7 +105,7 @@ def stages_json(stages: dict[str, float]) -> str:
             continue
         if math.isfinite(number):
             clean[str(key)] = number
-    return _json(clean)
+    return clean
 
 
 def _sqlite_params(row: Row) -> Row:

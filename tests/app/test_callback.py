@@ -203,6 +203,14 @@ async def test_other_events_are_acknowledged_with_success(harness: Harness) -> N
     assert response.text == "success"
 
 
+async def test_stage_timings_are_whole_microseconds_within_the_total(harness: Harness) -> None:
+    await harness.post(harness.sim.deliver(harness.sim.event(OPENID, "subscribe")))
+    (record,) = harness.sink.records
+    assert {"verify", "parse", "render"} <= set(record.stages)
+    assert all(type(us) is int and us >= 0 for us in record.stages.values())
+    assert sum(record.stages.values()) <= record.latency_ms * 1000 + len(record.stages)
+
+
 # -- retries, ordering, deadline ----------------------------------------------------------------
 async def test_a_retry_of_a_finished_message_gets_the_identical_reply(harness: Harness) -> None:
     fields = harness.sim.event(OPENID, "subscribe")

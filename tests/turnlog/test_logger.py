@@ -97,6 +97,17 @@ def test_a_bad_stage_timing_is_dropped_not_the_row(logger: TurnLogger, engine: E
     assert row.stages == {"parse": 0.5}
 
 
+def test_integer_stage_timings_are_stored_exactly_whatever_their_names(logger: TurnLogger, engine: Engine) -> None:
+    # The writer formats known sets of names through a cached template: the second and third
+    # rows take that path, and a name JSON must escape never does.
+    timings = [{"parse": 31, "handle": 4120}, {"parse": 7, "handle": 0}, {"handle": 5, "parse": 2},
+               {'a"b\\c%d': 1, "换行\n": 2}, {'a"b\\c%d': 3, "换行\n": 4}, {"parse": 1, "handle": 2.5}, {}]
+    for n, stages in enumerate(timings):
+        logger.submit(record(n, stages=stages))
+    logger.flush()
+    assert [row.stages for row in rows(engine)] == timings
+
+
 def test_a_row_that_cannot_be_stored_is_set_aside_and_the_rest_written(
     logger: TurnLogger, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
