@@ -9,8 +9,8 @@ stdin/stdout with the one process that started it:
     child → parent   ("ack", [seq…], stats) ("stats", stats)        ("bye", stats)
 
 Each item is already bytes: the worker encodes a record when it is submitted
-(`encode_record`), while the record is still in the CPU's cache and before the garbage
-collector has to track it, so the worker's drain thread only moves bytes.
+(`app.turnlog.rows.encode_record`), while the record is still in the CPU's cache and before
+the garbage collector has to track it, so the worker's drain thread only moves bytes.
 
 End of input (the worker died) is treated like "stop": the writer finishes, spooling what it
 cannot store, and exits.
@@ -26,22 +26,15 @@ import pickle
 import select
 import struct
 import sys
-from datetime import UTC, datetime
-from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any
 
-from app.turnlog.record import TurnRecord
-from app.turnlog.writer import Erase, Item, Writer
+from app.turnlog.writer import Writer
 
 HEADER = struct.Struct(">I")
 # Most records stored in one transaction.
 GATHER_MAX = 2000
 GC_THRESHOLDS = (50_000, 20, 100)
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
-# Every field but the first, `received_at`, which travels as a POSIX timestamp: pickling an
-# aware datetime (its reduce, and the time zone's) cost four times the rest of the record.
-_after_received_at = attrgetter(*tuple(TurnRecord.__dataclass_fields__)[1:])
 
 
 def pack(message: tuple[Any, ...]) -> bytes:
@@ -69,26 +62,6 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
         chunks.append(chunk)
         size -= len(chunk)
     return b"".join(chunks)
-
-
-def encode_record(record_id: str, record: TurnRecord) -> bytes:
-    """One record as the bytes queued in the worker and sent to the writer (`decode_items`)."""
-    return pickle.dumps((record_id, record.received_at.timestamp(), _after_received_at(record)), _PROTOCOL)
-
-
-def encode_erase(openid: str, at: datetime) -> bytes:
-    return pickle.dumps(("erase", openid, at.isoformat()), _PROTOCOL)
-
-
-def decode_items(blobs: list[bytes]) -> list[Item]:
-    out: list[Item] = []
-    for blob in blobs:
-        first, second, rest = pickle.loads(blob)
-        if first == "erase":
-            out.append(Erase(second, datetime.fromisoformat(rest)))
-        else:
-            out.append((first, TurnRecord(datetime.fromtimestamp(second, UTC), *rest)))
-    return out
 
 
 def main() -> int:
@@ -130,7 +103,7 @@ def main() -> int:
                 # The worker sends small frames (so pickling never holds its GIL for long);
                 # gather what has arrived and store it as one transaction.
                 seqs: list[int] = []
-                items: list[Item] = []
+                items: list[bytes] = []
                 stop = False
                 while True:
                     message = read_frame(stdin)
@@ -138,7 +111,7 @@ def main() -> int:
                         stop = True
                         break
                     seqs.append(message[1])
-                    items.extend(decode_items(message[2]))
+                    items.extend(message[2])
                     if len(items) >= GATHER_MAX or not select.select([stdin], [], [], 0)[0]:
                         break
                 if items:

@@ -39,8 +39,9 @@ from sqlalchemy import Engine
 
 import app
 from app import metrics
-from app.turnlog.child import decode_items, encode_erase, encode_record, pack, read_frame
+from app.turnlog.child import pack, read_frame
 from app.turnlog.record import TurnRecord
+from app.turnlog.rows import encode_erase, encode_record
 from app.turnlog.writer import Writer, WriterStats
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class _ThreadBackend:
 
     def write(self, batch: list[bytes]) -> None:
         try:
-            self.writer.write(decode_items(batch))
+            self.writer.write(batch)
         finally:
             self._done(len(batch))
 
@@ -211,7 +212,7 @@ class _ProcessBackend:
     def _spool_unconfirmed(self, items: list[bytes]) -> None:
         writer = self._spooler()
         writer.stats.down = True  # spool only: the database is the thing that hung
-        writer.write(decode_items(items))
+        writer.write(items)
         writer.close()
         log.error("turnlog: spooled %d records the writer process had not confirmed", len(items))
         self._done(len(items))
@@ -270,7 +271,7 @@ class TurnLogger:
         self._engine = engine
         self._key = pseudonym_key
         self._spool_dir = spool_dir
-        # Encoded records and erasures (`app.turnlog.child.encode_record`), in submission order.
+        # Encoded records and erasures (`app.turnlog.rows.encode_record`), in submission order.
         self._queue: deque[bytes] = deque()
         self._queue_size = queue_size
         self._batch_size = batch_size

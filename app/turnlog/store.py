@@ -8,8 +8,6 @@ queued in another worker, or spooled during an outage) are pseudonymised on the 
 
 from __future__ import annotations
 
-import json
-import math
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -23,15 +21,14 @@ from app.turnlog.rows import (
     COLUMNS,
     CONSULTATION_ID,
     DEDUP_KEY,
-    IS_RETRY,
     RECEIVED_AT,
-    RESOLVED,
-    STAGES,
     TEXT,
     USER_ID,
     Row,
     as_dict,
     from_dict,
+    time_from_text,
+    time_text,
 )
 
 # Long enough to cover a queue drain and a realistic outage's spool replay.
@@ -51,107 +48,51 @@ def _apply_erasures(conn: Connection, rows: Sequence[Row]) -> Sequence[Row]:
     # An erasure covers rows received up to its time, so only erasures newer than the batch's
     # oldest row matter: for live traffic (rows seconds old) that is almost always none, and
     # the lookup is one cached indexless query on a small table, not an IN over every user.
-    oldest = min(row[RECEIVED_AT] for row in rows)
+    oldest = time_from_text(min(row[RECEIVED_AT] for row in rows))
     query = select(TurnErasure.user_id, TurnErasure.replacement, TurnErasure.erased_at).where(
         TurnErasure.erased_at >= oldest
     )
-    erased = {user_id: (replacement, at) for user_id, replacement, at in conn.execute(query)}
+    erased = {user_id: (replacement, time_text(at)) for user_id, replacement, at in conn.execute(query)}
     if not erased:
         return rows
     out = []
     for row in rows:
         hit = erased.get(row[USER_ID])
         if hit is not None and row[RECEIVED_AT] <= hit[1]:
-            row = list(row)
-            row[USER_ID], row[TEXT], row[DEDUP_KEY], row[CONSULTATION_ID] = hit[0], "", "", ""
+            changed = list(row)
+            changed[USER_ID], changed[TEXT], changed[DEDUP_KEY], changed[CONSULTATION_ID] = hit[0], "", "", ""
+            row = tuple(changed)
         out.append(row)
     return out
 
 
-# allow_nan=False: NaN is not JSON, and PostgreSQL's json type refuses it.
-_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-# One `%d` template per set of stage names (a route has its own few): formatting a row's
-# integer timings through it is one C call, where the JSON encoder cost 3.7 µs a row.
-_stage_templates: dict[tuple[str, ...], str] = {}
-_MAX_TEMPLATES = 256
-_INTS = {int}
-
-
-def stages_json(stages: dict[str, int]) -> str:
-    """The stage timings as JSON; a timing that is not a finite number is dropped, not the row."""
-    values = tuple(stages.values())
-    template = _stage_templates.get(tuple(stages))
-    if template is not None and set(map(type, values)) == _INTS:
-        return template % values
-    try:
-        encoded = _json(stages)
-    except (TypeError, ValueError):
-        encoded = _json(_finite_numbers(stages))
-    else:
-        if values and set(map(type, values)) == _INTS and len(_stage_templates) < _MAX_TEMPLATES:
-            # Known-safe names only: a name JSON would escape never becomes part of a template.
-            names = tuple(stages)
-            if all(_json(name) == f'"{name}"' and "%" not in name for name in names):
-                _stage_templates[names] = "{" + ",".join(f'"{name}":%d' for name in names) + "}"
-    return encoded
-
-
-def _finite_numbers(stages: dict[str, Any]) -> dict[str, float]:
-    clean: dict[str, float] = {}
-    for key, value in stages.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(number):
-            clean[str(key)] = number
-    return clean
-
-
-def _sqlite_params(row: Row) -> Row:
-    # Stored exactly as SQLAlchemy's SQLite DateTime would (naive UTC text), so range
-    # queries compare like with like.
-    out = list(row)
-    out[RECEIVED_AT] = row[RECEIVED_AT].replace(tzinfo=None).isoformat(" ", "microseconds")
-    out[STAGES] = stages_json(row[STAGES])
-    out[IS_RETRY] = int(row[IS_RETRY])
-    out[RESOLVED] = int(row[RESOLVED])
-    return out
-
-
-def _psycopg_params(row: Row) -> Row:
-    out = list(row)
-    out[STAGES] = stages_json(row[STAGES])
-    return out
-
-
 _COLUMN_LIST = ", ".join(COLUMNS)
-# Hand-written for the two drivers we ship: the turn log inserts on every delivery, and
-# SQLAlchemy's per-parameter processing cost several times the insert itself (bench/turnlog.py).
+# Hand-written for the two drivers we ship: the turn log inserts on every delivery, and rows
+# arrive in the stored form (`app.turnlog.rows`), so the driver takes them as they are.
 _SQLITE_INSERT = (
     f"INSERT INTO turns ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
     "ON CONFLICT (record_id) DO NOTHING"
 )
+_PG_CASTS = {"received_at": "%s::timestamp AT TIME ZONE 'UTC'", "stages": "%s::json"}
 _PSYCOPG_INSERT = (
-    f"INSERT INTO turns ({_COLUMN_LIST}) VALUES "
-    f"({', '.join('%s::json' if c == 'stages' else '%s' for c in COLUMNS)}) "
+    f"INSERT INTO turns ({_COLUMN_LIST}) VALUES ({', '.join(_PG_CASTS.get(c, '%s') for c in COLUMNS)}) "
     "ON CONFLICT (record_id) DO NOTHING"
 )
 
 
 def insert_rows(engine: Engine, rows: Sequence[Row | dict[str, Any]]) -> None:
-    """Insert rows (`RowMaker` lists, or column → value dicts) in one transaction, skipping
+    """Insert rows (`RowMaker` tuples, or column → value dicts) in one transaction, skipping
     record ids already stored. Rows must be masked and pseudonymised already."""
     if not rows:
         return
-    lists = [from_dict(r) if isinstance(r, dict) else r for r in rows]
+    stored = [from_dict(r) if isinstance(r, dict) else r for r in rows]
     dialect, driver = engine.dialect.name, engine.dialect.driver
     with engine.begin() as conn:
-        pending = _apply_erasures(conn, lists)
+        pending = _apply_erasures(conn, stored)
         if dialect == "sqlite" and driver == "pysqlite":
-            conn.exec_driver_sql(_SQLITE_INSERT, [tuple(_sqlite_params(r)) for r in pending])
+            conn.exec_driver_sql(_SQLITE_INSERT, pending)
         elif dialect == "postgresql" and driver == "psycopg":
-            conn.exec_driver_sql(_PSYCOPG_INSERT, [tuple(_psycopg_params(r)) for r in pending])
+            conn.exec_driver_sql(_PSYCOPG_INSERT, pending)
         else:
             conn.execute(_insert_ignoring_duplicates(dialect), [as_dict(r) for r in pending])
 

@@ -3,8 +3,9 @@
 Runs either on a thread inside the worker or in a helper process (`app.turnlog.child`); it
 knows nothing about queues, threads or metrics, only about getting rows stored:
 
-- each record is masked and pseudonymised (`RowMaker`) and the batch inserted in one
-  transaction, ignoring record ids already present;
+- the batch arrives as the worker encoded it (`app.turnlog.rows.encode_record`); each record
+  is masked and pseudonymised (`RowMaker`) and the batch inserted in one transaction,
+  ignoring record ids already present;
 - when the database is unreachable (refused, locked, not migrated) the batch goes to the spool
   (`app.turnlog.spool`) and a replay is tried every `retry_interval_s`; the replay is the probe;
 - a row the database refuses for its content is set aside in `*.rejected`, never retried forever;
@@ -17,9 +18,10 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +36,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.turnlog import store
-from app.turnlog.record import TurnRecord
-from app.turnlog.rows import Row, RowMaker, row_from_json, row_to_json
+from app.turnlog.rows import ERASE, Row, RowMaker, Wire, decode, normalise
 from app.turnlog.spool import Entry, Spool
 
 log = logging.getLogger(__name__)
@@ -43,16 +44,6 @@ log = logging.getLogger(__name__)
 # The database is unreachable, locked, or not migrated yet: keep the rows and retry. Anything
 # else is a problem with particular rows.
 OUTAGE = (OperationalError, InterfaceError, ProgrammingError, DisconnectionError, PoolTimeout, OSError)
-
-
-@dataclass(frozen=True, slots=True)
-class Erase:
-    openid: str
-    at: datetime
-
-
-# What the queue holds: (record id, record) per delivery, or an erasure request.
-Item = tuple[str, TurnRecord] | Erase
 
 
 @dataclass(slots=True)
@@ -70,24 +61,34 @@ class WriterStats:
         return asdict(self)
 
 
-# In memory an entry is ("row", Row, None) or ("erase", user_id, iso time); in the spool, JSON.
+# In memory an entry is ("rows", [Row…], None) or ("erase", user_id, iso time); in the spool,
+# one JSON object per row or erasure.
 Live = tuple[str, Any, Any]
 
 
-def _to_json(entry: Live) -> Entry:
-    if entry[0] == "row":
-        return {"kind": "row", "v": row_to_json(entry[1])}
-    return {"kind": "erase", "user_id": entry[1], "at": entry[2]}
+def _to_json(entry: Live) -> list[Entry]:
+    if entry[0] == "rows":
+        return [{"kind": "row", "v": list(row)} for row in entry[1]]
+    return [{"kind": "erase", "user_id": entry[1], "at": entry[2]}]
 
 
 def _from_json(entry: Entry) -> Live:
     if entry["kind"] == "row":
-        return ("row", row_from_json(entry["v"]), None)
+        return ("rows", [normalise(entry["v"])], None)
     return ("erase", entry["user_id"], entry["at"])
 
 
+def _singles(entries: list[Live]) -> Iterator[Live]:
+    """The entries in order, each row on its own."""
+    for entry in entries:
+        if entry[0] == "rows":
+            yield from (("rows", [row], None) for row in entry[1])
+        else:
+            yield entry
+
+
 def _count_rows(entries: list[Live]) -> int:
-    return sum(1 for e in entries if e[0] == "row")
+    return sum(len(e[1]) for e in entries if e[0] == "rows")
 
 
 def _utcnow() -> datetime:
@@ -105,7 +106,7 @@ class Writer:
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._engine = engine
-        self._make_row = RowMaker(pseudonym_key)
+        self._make_rows = RowMaker(pseudonym_key)
         self._retry_interval = retry_interval_s
         self._clock = clock
         self.spool = Spool(spool_dir)
@@ -113,7 +114,8 @@ class Writer:
         self._next_retry = 0.0
         self._next_expiry = 0.0
 
-    def write(self, batch: list[Item]) -> None:
+    def write(self, batch: list[bytes]) -> None:
+        """Store a batch of encoded records and erasures (`app.turnlog.rows.encode_record`)."""
         entries = self._prepare(batch)
         if self.stats.down:
             self._to_spool(entries)
@@ -140,31 +142,59 @@ class Writer:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _prepare(self, batch: list[Item]) -> list[Live]:
+    def _prepare(self, batch: list[bytes]) -> list[Live]:
+        decoded = self._each(decode, batch)
+        if ERASE not in map(itemgetter(0), decoded):
+            return [("rows", self._rows(decoded), None)] if decoded else []
         entries: list[Live] = []
-        for item in batch:
-            if isinstance(item, Erase):
-                entries.append(("erase", self._make_row.pseudonym(item.openid), item.at.isoformat()))
+        records: list[Wire] = []
+        for item in decoded:
+            if item[0] != ERASE:
+                records.append(item)
                 continue
-            record_id, record = item
+            if records:
+                entries.append(("rows", self._rows(records), None))
+                records = []
+            at = datetime.fromtimestamp(item[1], UTC)
+            entries.append(("erase", self._make_rows.pseudonym(item[2]), at.isoformat()))
+        if records:
+            entries.append(("rows", self._rows(records), None))
+        return entries
+
+    def _rows(self, records: list[Wire]) -> list[Row]:
+        try:
+            rows: list[Row] = self._make_rows.rows(records)
+            return rows
+        except Exception:
+            # Some record is malformed: make the rest, one at a time.
+            return [row for rows in self._each(self._make_rows.rows, [[r] for r in records]) for row in rows]
+
+    def _each(self, make: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        """`make` applied to every item, leaving out (and counting) those it fails on."""
+        try:
+            return list(map(make, items))
+        except Exception:
+            pass
+        out = []
+        for item in items:
             try:
-                entries.append(("row", self._make_row(record_id, record), None))
+                out.append(make(item))
             except Exception:
                 self.stats.errors += 1
                 log.exception("turnlog: could not prepare record")
-        return entries
+        return out
 
     def _sink(self, entries: list[Live]) -> None:
         """Apply entries in order: runs of rows as one insert, erasures as they come."""
         rows: list[Row] = []
-        for entry in entries:
-            if entry[0] == "row":
-                rows.append(entry[1])
+        for kind, value, at in entries:
+            if kind == "rows":
+                rows.extend(value)
                 continue
             if rows:
                 store.insert_rows(self._engine, rows)
                 rows = []
-            store.erase_user(self._engine, entry[1], datetime.fromisoformat(entry[2]))
+            store.erase_user(self._engine, value, datetime.fromisoformat(at))
         if rows:
             store.insert_rows(self._engine, rows)
 
@@ -172,11 +202,10 @@ class Writer:
         self._sink([_from_json(e) for e in entries])
 
     def _write_one_by_one(self, entries: list[Live]) -> None:
-        for entry in entries:
+        for entry in _singles(entries):
             try:
                 self._sink([entry])
-                if entry[0] == "row":
-                    self.stats.written += 1
+                self.stats.written += _count_rows([entry])
             except OUTAGE as exc:
                 self._mark_down(exc)
                 self._to_spool([entry])
@@ -188,13 +217,13 @@ class Writer:
     def _reject(self, entry: Live) -> None:
         self.spool.directory.mkdir(parents=True, exist_ok=True)
         with (self.spool.directory / f"turnlog-{os.getpid()}.rejected").open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(_to_json(entry), ensure_ascii=False) + "\n")
+            fh.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in _to_json(entry))
 
     def _to_spool(self, entries: list[Live]) -> None:
         if not entries:
             return
         try:
-            self.spool.append([_to_json(e) for e in entries])
+            self.spool.append([line for e in entries for line in _to_json(e)])
         except OSError:
             # Disk full or unwritable: nothing more we can do without blocking replies.
             self.stats.errors += 1

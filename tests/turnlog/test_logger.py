@@ -90,6 +90,17 @@ def test_submit_never_raises_on_a_malformed_record(logger: TurnLogger, engine: E
     assert logger.stats.errors == 1
 
 
+def test_a_record_the_writer_cannot_make_a_row_of_is_counted_and_the_rest_written(
+    logger: TurnLogger, engine: Engine
+) -> None:
+    logger.submit(record(1))
+    logger.submit(record(2, text=12345))  # type: ignore[arg-type]
+    logger.submit(record(3))
+    logger.flush()
+    assert [row.text for row in rows(engine)] == ["社保卡怎么办理 1", "社保卡怎么办理 3"]
+    assert logger.stats.errors == 1
+
+
 def test_a_bad_stage_timing_is_dropped_not_the_row(logger: TurnLogger, engine: Engine) -> None:
     logger.submit(record(1, stages={"handle": "slow", "parse": 0.5, "odd": float("nan")}))
     logger.flush()

@@ -1,9 +1,24 @@
 from __future__ import annotations
 
-from datetime import datetime
+import math
+import random
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
 
 from app.turnlog.privacy import pseudonym
-from app.turnlog.rows import RowMaker, as_dict, row_from_json, row_to_json, to_row
+from app.turnlog.record import TurnRecord
+from app.turnlog.rows import (
+    COLUMNS,
+    WIRE_FIELDS,
+    RowMaker,
+    as_dict,
+    decode,
+    encode_record,
+    normalise,
+    time_text,
+    to_row,
+    utc_text,
+)
 from tests.turnlog.records import T0, record
 
 KEY = b"test-key"
@@ -39,10 +54,37 @@ def test_long_values_are_clipped_to_their_columns() -> None:
 
 
 def test_json_round_trip_preserves_the_row() -> None:
-    row = RowMaker(KEY)("r1", record())
-    back = row_from_json(row_to_json(row))
-    assert back == row
-    assert isinstance(as_dict(back)["received_at"], datetime)
+    (row,) = RowMaker(KEY).rows([decode(encode_record("r1", record()))])
+    assert normalise(list(row)) == row
+    assert as_dict(row)["received_at"] == T0
+
+
+def test_a_row_spooled_by_the_previous_version_is_read_in_the_stored_form() -> None:
+    (row,) = RowMaker(KEY).rows([decode(encode_record("r1", record(stages={"handle": 12})))])
+    legacy = list(row)
+    legacy[COLUMNS.index("received_at")] = T0.isoformat()
+    legacy[COLUMNS.index("stages")] = {"handle": 12}
+    assert normalise(legacy) == row
+
+
+def test_every_record_field_crosses_the_wire() -> None:
+    assert sorted(WIRE_FIELDS) == sorted(f.name for f in fields(TurnRecord) if f.name != "received_at")
+
+
+def test_stored_time_text_rounds_as_datetime_does() -> None:
+    rng = random.Random(7)
+    stamps = [rng.uniform(-1e9, 4e9) for _ in range(20_000)] + [1.9999995, 1.0000005, -0.5000005, 0.0]
+    for stamp in stamps:
+        assert utc_text(stamp) == time_text(datetime.fromtimestamp(stamp, UTC)), stamp
+    assert utc_text(math.ldexp(1, 31)) == "2038-01-19 03:14:08.000000"
+
+
+def test_a_batch_is_made_column_by_column_like_one_record_at_a_time() -> None:
+    batch = [record(n, openid=f"o{n % 3}", text="手机13812345678" if n % 2 else "", faq_id="f" * (100 + n * 10),
+                    received_at=T0 + timedelta(microseconds=n)) for n in range(6)]
+    together = RowMaker(KEY).rows([decode(encode_record(f"r{n}", r)) for n, r in enumerate(batch)])
+    assert [as_dict(row) for row in together] == [to_row(f"r{n}", r, KEY) for n, r in enumerate(batch)]
+    assert [len(as_dict(row)["faq_id"]) for row in together] == [100, 110, 120, 128, 128, 128]
 
 
 def test_cached_pseudonyms_equal_fresh_ones() -> None:

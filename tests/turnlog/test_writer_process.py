@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select
 from app.db.models import TurnRow
 from app.turnlog.logger import FRAME_ITEMS, TurnLogger, _ProcessBackend
 from app.turnlog.privacy import pseudonym
+from app.turnlog.rows import RowMaker
 from tests.turnlog.records import record
 
 KEY = b"test-key"
@@ -134,18 +135,23 @@ def test_in_memory_databases_stay_on_a_thread(tmp_path: Path) -> None:
 
 
 def test_records_cross_the_pipe_unchanged_to_the_microsecond() -> None:
+    from dataclasses import asdict
     from datetime import UTC, datetime, timedelta
 
-    from app.turnlog.child import decode_items, encode_erase, encode_record
-    from app.turnlog.writer import Erase
+    from app.turnlog.rows import ERASE, WIRE_FIELDS, as_dict, decode, encode_erase, encode_record
 
     start = datetime(2026, 11, 27, 3, 4, 5, 999_999, tzinfo=UTC)
-    sent = [record(n, received_at=start - timedelta(microseconds=n * 7919), stages={"handle": 1.25 * n},
+    sent = [record(n, received_at=start - timedelta(microseconds=n * 7919), stages={"handle": 125 * n},
                    score=None if n % 2 else 88.5, is_retry=bool(n % 3))
             for n in range(200)]
     erased_at = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
-    blobs = [encode_record(f"id{n}", r) for n, r in enumerate(sent)] + [encode_erase("o-gone", erased_at)]
-    items = decode_items(blobs)
-    assert items[:-1] == [(f"id{n}", r) for n, r in enumerate(sent)]
-    assert items[-1] == Erase("o-gone", erased_at)
-    assert all(item[1].received_at.tzinfo is UTC for item in items[:-1])  # type: ignore[union-attr]
+    items = [decode(encode_record(f"id{n}", r)) for n, r in enumerate(sent)]
+    assert [item[0] for item in items] == [f"id{n}" for n in range(200)]
+    assert [datetime.fromtimestamp(item[1], UTC) for item in items] == [r.received_at for r in sent]
+    assert [dict(zip(WIRE_FIELDS, item[2], strict=True)) for item in items] == [
+        {k: v for k, v in asdict(r).items() if k != "received_at"} for r in sent
+    ]
+    rows = RowMaker(KEY).rows(items)
+    assert [as_dict(row)["received_at"] for row in rows] == [r.received_at for r in sent]
+    kind, at, openid = decode(encode_erase("o-gone", erased_at))
+    assert (kind, datetime.fromtimestamp(at, UTC), openid) == (ERASE, erased_at, "o-gone")
