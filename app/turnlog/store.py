@@ -103,8 +103,8 @@ def erase_user(engine: Engine, user_id: str, erased_at: datetime) -> int:
     Returns the number of rows changed. Idempotent: erasing again reuses the replacement.
     """
     with engine.begin() as conn:
-        query = select(TurnErasure).where(TurnErasure.user_id == user_id)
-        existing = conn.execute(query).scalar_one_or_none()
+        query = select(TurnErasure.replacement, TurnErasure.erased_at).where(TurnErasure.user_id == user_id)
+        existing = conn.execute(query).one_or_none()
         if existing is None:
             replacement = "erased-" + secrets.token_hex(16)
             conn.execute(
