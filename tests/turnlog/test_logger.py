@@ -195,6 +195,18 @@ def test_erase_user_unlinks_their_rows_for_good(logger: TurnLogger, engine: Engi
     assert pseudonym(KEY, "o-staying") in {r.user_id for r in by_text.values()}
 
 
+def test_a_user_who_leaves_twice_is_erased_twice_under_one_replacement(logger: TurnLogger, engine: Engine) -> None:
+    logger.submit(record(1, openid="o-back"))
+    logger.erase_user("o-back")
+    logger.flush()
+    logger.submit(record(2, openid="o-back"))  # subscribed again, then left again
+    logger.erase_user("o-back")
+    logger.flush()
+    users = [r.user_id for r in rows(engine)]
+    assert len(users) == 2 and len(set(users)) == 1 and users[0].startswith("erased-")
+    assert logger.stats.rejected == 0
+
+
 def test_rows_arriving_after_the_erasure_are_erased_on_the_way_in(
     logger: TurnLogger, engine: Engine, tmp_path: Path
 ) -> None:
