@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from app.db.engine import make_engine
+from app.db.migrate import include_for
 from app.db.models import Base
 
 config = context.config
@@ -33,7 +34,8 @@ def _url() -> str:
 
 def _run(connection: Connection) -> None:
     # Batch mode lets later migrations ALTER tables on SQLite (which cannot drop columns in place).
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                      include_object=include_for(connection.dialect.name))
     with context.begin_transaction():
         context.run_migrations()
 

@@ -8,7 +8,9 @@ directory holds the repository, so neither the working directory nor alembic.ini
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -58,3 +60,18 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def include_for(dialect: str) -> Callable[..., bool]:
+    """Autogenerate's `include_object` for `dialect`: leaves out what the models create on
+    other dialects only (`Index(...).ddl_if(dialect=...)`), which alembic does not check."""
+
+    def include(obj: Any, _name: str | None, _type: str, _reflected: bool, _compare_to: Any) -> bool:
+        # `_ddl_if` is where SQLAlchemy keeps the ddl_if() condition; it has no public reader.
+        condition = getattr(obj, "_ddl_if", None)
+        if condition is None or condition.dialect is None:
+            return True
+        wanted = condition.dialect
+        return dialect == wanted if isinstance(wanted, str) else dialect in wanted
+
+    return include

@@ -74,7 +74,9 @@ class TurnRow(Base):
         Index("ix_turns_received_at", "received_at"),
         # Only the user: erasure finds a user's rows with it; reports sort a time range anyway.
         # A composite (user, time) index cost the writer a third more per row (bench/turnlog.py).
-        Index("ix_turns_user_id", "user_id"),
+        # PostgreSQL only: on SQLite, the embedded single-host default, its random inserts cost
+        # the writer more than the table scan it saves erasure (migration 0003).
+        Index("ix_turns_user_id", "user_id").ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

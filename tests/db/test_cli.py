@@ -28,7 +28,7 @@ def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_db_upgrade_creates_the_tables(db_url: str) -> None:
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "revision 0002" in result.output
+    assert "revision 0003" in result.output
     engine = make_engine(db_url)
     assert {"turns", "tickets", "ticket_counters", "turn_erasures"} <= set(inspect(engine).get_table_names())
     engine.dispose()
