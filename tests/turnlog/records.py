@@ -22,7 +22,7 @@ def record(n: int = 0, **overrides: Any) -> TurnRecord:
         "reply_type": "text",
         "reply_bytes": 120,
         "latency_ms": 12.5,
-        "stages": {"parse": 0.2, "handle": 10.0},
+        "stages": {"parse": 200, "handle": 10_000},
         "faq_id": "social-card",
         "score": 91.0,
     }
