@@ -16,10 +16,6 @@ from sqlalchemy.pool import StaticPool
 # How long a SQLite writer waits for another process's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_S = 15.0
 PG_CONNECT_TIMEOUT_S = 5
-# The turn-log writer's SQLite page cache (KiB; filled only as pages are used) and the WAL
-# size, in pages, at which it checkpoints (the default is 1000).
-BULK_WRITER_CACHE_KIB = 32_768
-BULK_WRITER_WAL_PAGES = 10_000
 
 
 def normalise_url(url: str) -> str:
@@ -31,10 +27,9 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(
-    url: str, *, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S, bulk_writer: bool = False, **kwargs: Any
+    url: str, *, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S, **kwargs: Any
 ) -> Engine:
-    """An engine for `url`. `bulk_writer` (the turn-log writer): SQLite connections keep a larger
-    page cache and checkpoint the WAL less often, see `_sqlite_pragmas`."""
+    """An engine for `url`."""
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
@@ -67,13 +62,6 @@ def make_engine(
             # Readers don't block the writer; several workers can share one file.
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            if bulk_writer:
-                # Every turn row lands on a random page of the user index. With the default 2 MB
-                # cache those pages were read back from the OS on most inserts, and a checkpoint
-                # every 1000 WAL pages (about two transactions) wrote them out again: at 100k
-                # rows, insert + commit took about 30 µs per row instead of 14.
-                cursor.execute(f"PRAGMA cache_size=-{BULK_WRITER_CACHE_KIB}")
-                cursor.execute(f"PRAGMA wal_autocheckpoint={BULK_WRITER_WAL_PAGES}")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         cursor.close()
 

@@ -81,7 +81,7 @@ def main() -> int:
         os.nice(config.get("nice", 10))
     from app.db.engine import make_engine
 
-    engine = make_engine(config["url"], bulk_writer=True)
+    engine = make_engine(config["url"])
     writer = Writer(engine, pseudonym_key=config["key"], spool_dir=Path(config["spool_dir"]),
                     retry_interval_s=config["retry_interval_s"])
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
-from app.db.engine import BULK_WRITER_CACHE_KIB, BULK_WRITER_WAL_PAGES, make_engine, normalise_url
+from app.db.engine import make_engine, normalise_url
 
 
 def test_bare_postgres_urls_get_the_psycopg3_driver() -> None:
@@ -30,20 +30,6 @@ def test_sqlite_files_use_wal_so_readers_do_not_block_the_writer(tmp_path: Path)
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
     engine.dispose()
-
-
-def test_the_turn_log_writer_keeps_a_larger_cache_and_checkpoints_less_often(tmp_path: Path) -> None:
-    pragmas = ("cache_size", "wal_autocheckpoint")
-
-    def read(engine: Engine) -> tuple[int, ...]:
-        with engine.connect() as conn:
-            values = tuple(int(conn.execute(text(f"PRAGMA {p}")).scalar_one()) for p in pragmas)
-        engine.dispose()
-        return values
-
-    assert read(make_engine(f"sqlite:///{tmp_path / 'a.db'}")) == (-2000, 1000)  # SQLite's defaults
-    assert read(make_engine(f"sqlite:///{tmp_path / 'b.db'}", bulk_writer=True)) == (
-        -BULK_WRITER_CACHE_KIB, BULK_WRITER_WAL_PAGES)
 
 
 def test_in_memory_sqlite_is_shared_between_threads() -> None:
