@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
@@ -48,7 +49,7 @@ def _apply_erasures(conn: Connection, rows: Sequence[Row]) -> Sequence[Row]:
     # An erasure covers rows received up to its time, so only erasures newer than the batch's
     # oldest row matter: for live traffic (rows seconds old) that is almost always none, and
     # the lookup is one cached indexless query on a small table, not an IN over every user.
-    oldest = time_from_text(min(row[RECEIVED_AT] for row in rows))
+    oldest = time_from_text(min(map(itemgetter(RECEIVED_AT), rows)))
     query = select(TurnErasure.user_id, TurnErasure.replacement, TurnErasure.erased_at).where(
         TurnErasure.erased_at >= oldest
     )
