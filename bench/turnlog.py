@@ -19,7 +19,7 @@ in-process cost of `TurnLogger.submit` (encoding and queueing one record), set a
 
 Goal (issue 5): ≤ 5% throughput loss with the turn log on.
 
-    .venv/bin/python bench/turnlog.py [--seconds 2] [--rounds 30] [--pairs 3] [--concurrency 16]
+    .venv/bin/python bench/turnlog.py [--seconds 2] [--rounds 60] [--pairs 6] [--concurrency 16]
                                       [--writer process|thread] [--aa]
 """
 
@@ -100,8 +100,8 @@ def submit_cost_us(samples: int = 50_000) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=2, help="length of one measured round")
-    parser.add_argument("--rounds", type=int, default=30, help="measured rounds per variant (alternating)")
-    parser.add_argument("--pairs", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=60, help="measured rounds per variant (alternating)")
+    parser.add_argument("--pairs", type=int, default=6,
                         help="fresh pairs of services the rounds are spread over")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--writer", choices=["process", "thread"], default="process",
