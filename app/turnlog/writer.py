@@ -167,7 +167,8 @@ class Writer:
             return rows
         except Exception:
             # Some record is malformed: make the rest, one at a time.
-            return [row for rows in self._each(self._make_rows.rows, [[r] for r in records]) for row in rows]
+            singles = self._each(self._make_rows.rows, [[record] for record in records])
+            return [row for made in singles for row in made]
 
     def _each(self, make: Callable[[Any], Any], items: list[Any]) -> list[Any]:
         """`make` applied to every item, leaving out (and counting) those it fails on."""
