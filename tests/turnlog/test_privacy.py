@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.turnlog.privacy import CARD_MASK, ID_MASK, MOBILE_MASK, mask_personal_data, pseudonym
+from app.turnlog.privacy import (
+    CARD_MASK,
+    ID_MASK,
+    MOBILE_MASK,
+    PSEUDONYM_HEX,
+    mask_personal_data,
+    pseudonym,
+)
+from app.turnlog.rows import RowMaker
 
 
 def test_resident_id_numbers_are_masked() -> None:
@@ -61,6 +71,13 @@ def test_no_card_number_survives_masking(prefix: str, suffix: str, body: str) ->
     masked = mask_personal_data(prefix + body + suffix)
     assert body not in masked
     assert not re.search(r"[0-9]{11,}", masked)
+
+
+def test_pseudonym_is_the_standard_hmac_sha256_for_keys_of_any_length() -> None:
+    for key in (b"", b"k", b"k" * 32, b"k" * 64, b"k" * 65, bytes(range(256))):
+        for value in ("o1", "", "oAbCdEfGhIjKlMnOpQrStUvWxYz0", "用户", "x" * 300):
+            standard = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
+            assert pseudonym(key, value) == RowMaker(key).pseudonym(value) == standard, (key, value)
 
 
 def test_pseudonym_is_stable_for_one_key() -> None:
