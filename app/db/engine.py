@@ -26,10 +26,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(
-    url: str, *, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S, **kwargs: Any
-) -> Engine:
-    """An engine for `url`."""
+def make_engine(url: str, *, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S, **kwargs: Any) -> Engine:
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)

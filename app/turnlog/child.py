@@ -100,8 +100,8 @@ def main() -> int:
         while True:
             ready, _, _ = select.select([stdin], [], [], config["tick_s"])
             if ready:
-                # The worker sends small frames (so pickling never holds its GIL for long);
-                # gather what has arrived and store it as one transaction.
+                # A batch larger than a frame (FRAME_ITEMS) arrives as several, and more batches
+                # may be waiting: gather what has arrived and store it as one transaction.
                 seqs: list[int] = []
                 items: list[bytes] = []
                 stop = False
