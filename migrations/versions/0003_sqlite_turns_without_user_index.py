@@ -2,7 +2,7 @@
 
 Every row's pseudonymous user id lands on a random page of that index: about 5 µs of the
 writer's ~35 µs per row (bench/turnlog.py), paid on the host that serves the replies. It only
-speeds up erasure, a handful of times a day, which scans a million rows in about 0.6 s off the
+speeds up erasure, a handful of times a day, which scans a million rows in 0.6–0.7 s off the
 hot path. PostgreSQL, on its own server and with far larger tables, keeps it.
 
 Revision ID: 0003
