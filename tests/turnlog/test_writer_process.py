@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,17 @@ def test_records_are_written_by_the_helper_process(logger: TurnLogger, engine: E
     with engine.connect() as conn:
         texts = set(conn.execute(select(TurnRow.text)).scalars())
     assert all("13812345678" not in t for t in texts)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="scheduling policies are Linux only")
+def test_the_helper_yields_the_cpu_to_the_worker(logger: TurnLogger) -> None:
+    logger.submit(record(1))
+    assert logger.flush()  # the helper has read its config and set itself up
+    backend = logger._backend
+    assert isinstance(backend, _ProcessBackend)
+    pid = backend._proc.pid
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(os.getpriority(os.PRIO_PROCESS, 0) + 10, 19)
+    assert os.sched_getscheduler(pid) == os.SCHED_BATCH
 
 
 def test_erasure_runs_in_the_helper_too(logger: TurnLogger, engine: Engine) -> None:
@@ -103,7 +115,6 @@ def test_a_batch_larger_than_a_frame_survives_the_helper_dying_mid_batch(
 
 
 def test_a_stuck_helper_is_killed_at_stop_and_its_records_spooled(engine: Engine, tmp_path: Path) -> None:
-    import os
     import signal
 
     turnlog = TurnLogger(engine, pseudonym_key=KEY, spool_dir=tmp_path / "spool", flush_interval_s=60,
