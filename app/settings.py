@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     # Flow backends: JSON mapping name → {"url": …, "timeout": seconds}.
     flow_endpoints: dict[str, dict[str, object]] = Field(default_factory=dict)
 
-    # Turn log (issue 5): off only to measure its cost (bench/turnlog.py).
+    # Turn log (issue 5). Off: no rows, no helper process, `submit` returns at once.
     turnlog_enabled: bool = True
     # Rows wait here as JSONL while the database is unreachable; replayed when it returns.
     turnlog_spool_dir: Path = Path("./data/spool")

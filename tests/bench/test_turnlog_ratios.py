@@ -1,0 +1,25 @@
+"""bench/turnlog.py's verdict: each "on" segment over the mean of its "off" neighbours."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.turnlog import neighbour_ratios, percentile
+
+
+def test_a_steady_cost_reads_the_same_under_linear_drift() -> None:
+    # Throughput rising 10 req/s per segment, the log costing 4% of it.
+    segments = [("on" if i % 2 else "off", (1000 + 10 * i) * (0.96 if i % 2 else 1.0)) for i in range(11)]
+    assert neighbour_ratios(segments) == pytest.approx([0.96] * 5)
+
+
+def test_segments_at_either_end_have_one_neighbour_and_are_left_out() -> None:
+    segments = [("on", 900.0), ("off", 1000.0), ("on", 950.0), ("off", 1000.0), ("on", 500.0)]
+    assert neighbour_ratios(segments) == [0.95]
+
+
+def test_percentiles_are_read_from_microseconds_in_milliseconds() -> None:
+    values = list(range(1000, 101_000, 1000))  # 1 ms … 100 ms
+    assert percentile(values, 0.99) == 100.0
+    assert percentile(values, 0.50) == 51.0
+    assert percentile([], 0.99) != percentile([], 0.99)  # NaN when nothing was served
