@@ -22,8 +22,8 @@ finished in: wrk cannot split its latencies by segment.
 Afterwards each service is stopped (its logger drains on shutdown) and the rows in its database
 are counted against the deliveries it served with the log on, to show the log kept up rather
 than dropped. The worker's own share of the cost is also timed directly, free of the machine's
-noise: the in-process cost of `TurnLogger.submit` (encoding and queueing one record), and the
-helper process's CPU per logged delivery.
+noise: the in-process cost of `TurnLogger.submit` and of encoding a batch on the drain thread,
+and the helper process's CPU per logged delivery.
 
 Goal (issue 5): ≤ 5% throughput loss with the turn log on.
 
@@ -78,10 +78,11 @@ def count_rows(url: str) -> int:
         engine.dispose()
 
 
-def submit_cost_us(samples: int = 50_000) -> float:
-    """CPU time of one `TurnLogger.submit` (encode and queue a record like the callback's), in µs.
-
-    Timed in this process, so free of the machine noise that the throughput segments carry."""
+def worker_cost_us(samples: int = 50_000) -> tuple[float, float]:
+    """CPU time per record of the log's two steps in the worker, in µs: `TurnLogger.submit` on
+    the event loop's thread, and encoding a batch on the drain thread (`_take`), which shares
+    the worker's GIL. Timed in a loop in this process, so free of the machine's noise, but with
+    warmer caches than a busy worker gives them."""
     from datetime import UTC, datetime
 
     from app.db.engine import make_engine
@@ -89,9 +90,9 @@ def submit_cost_us(samples: int = 50_000) -> float:
     from app.turnlog.record import TurnRecord
 
     engine = make_engine("sqlite://")
-    # Not started: records stay queued, so this times the submit alone.
+    # Not started: records stay queued until this takes them.
     logger = TurnLogger(engine, pseudonym_key=b"bench", spool_dir=Path(tempfile.gettempdir()),
-                        queue_size=samples + 1, batch_size=samples + 1)
+                        queue_size=samples + 1, batch_size=1000)
     stages = dict.fromkeys(("verify", "decrypt", "parse", "dedup", "lock", "load", "handle", "save", "render"), 123)
     record = TurnRecord(
         received_at=datetime.now(UTC), account="gh_0123456789ab", openid="oAbCdEfGhIjKlMnOpQrStUvWxYz0",
@@ -102,10 +103,14 @@ def submit_cost_us(samples: int = 50_000) -> float:
     start = time.thread_time()
     for _ in range(samples):
         logger.submit(record)
-    spent = time.thread_time() - start
-    assert logger.queue_depth == samples
+    submitted = time.thread_time()
+    encoded = 0
+    while batch := logger._take():
+        encoded += len(batch)
+    taken = time.thread_time()
+    assert encoded == samples
     engine.dispose()
-    return spent / samples * 1e6
+    return (submitted - start) / samples * 1e6, (taken - submitted) / samples * 1e6
 
 
 def switch(svc: Service, state: str) -> dict[str, Any]:
@@ -204,9 +209,9 @@ def main() -> int:
         print(f"turn log {state:<3}  server-side p50 {p50[state]:>6.2f} ms  p99 {p99[state]:>6.2f} ms "
               f"over {len(latencies[state])} deliveries; segments {statistics.mean(lengths[state]):.3f} s on average")
     print(f"p99 ratio on/off {p99['on'] / p99['off']:.2f}")
-    submit = submit_cost_us()
-    print(f"TurnLogger.submit, timed in-process: {submit:.1f} µs per record "
-          "(the log's only work on the worker's own thread)")
+    submit, encode = worker_cost_us()
+    print(f"in the worker, timed in a loop: TurnLogger.submit {submit:.1f} µs per record on the event loop's "
+          f"thread, encoding {encode:.1f} µs per record on the drain thread")
     if helper_logged and helper_cpu:
         print(f"writer helper process CPU: {helper_cpu / helper_logged * 1e6:.0f} µs per logged delivery "
               "(off the worker's GIL)")

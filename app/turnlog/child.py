@@ -8,9 +8,8 @@ stdin/stdout with the one process that started it:
     parent → child   ("config", {...})   ("batch", seq, [item…])   ("stop",)   (frames of ≤ 1024 items)
     child → parent   ("ack", [seq…], stats) ("stats", stats)        ("bye", stats)
 
-Each item is already bytes: the worker encodes a record when it is submitted
-(`app.turnlog.rows.encode_record`), while the record is still in the CPU's cache and before
-the garbage collector has to track it, so the worker's drain thread only moves bytes.
+Each item is one record or erasure as bytes (`app.turnlog.rows.encode_record`), encoded by
+the worker's drain thread.
 
 End of input (the worker died) is treated like "stop": the writer finishes, spooling what it
 cannot store, and exits.
