@@ -329,7 +329,10 @@ class TurnLogger:
         next(self._ids)
         if len(self._queue) >= self._queue_size:
             self.stats.dropped += 1
-            metrics.TURNLOG_DROPPED.inc()
+            try:
+                metrics.TURNLOG_DROPPED.inc()
+            except Exception:  # a metrics file we cannot write must not reach the reply
+                log.exception("turnlog: could not count a dropped record")
             return
         self._queue.append(record)
         if len(self._queue) >= self._batch_size and not self._wake.is_set():

@@ -3,7 +3,7 @@
 This is the only place raw OpenIDs and texts are read; what leaves it (to the database or
 the spool file) is safe to keep.
 
-A record travels as bytes (`encode_record`, in the worker at submit time) and becomes a row
+A record travels as bytes (`encode_record`, on the worker's drain thread) and becomes a row
 here, in the writer. Rows are tuples in `COLUMNS` order, already in the form the database
 stores, so the writer hands them to the driver as they are:
 
