@@ -13,8 +13,8 @@ Why not two services measured in turns, as this benchmark did before: on this sh
 throughput swings by ±20% within seconds (other guests' load) and two identical processes can
 differ by a few percent for their whole lives. Rounds seconds apart in separate processes needed
 nine minutes to bound a 5% cost to ±3%; segments half a second apart in one process bound it
-to about ±2% in two minutes (measured with `--aa`, which keeps the log off in both kinds of
-segment, so its ratios show the method's own noise and bias).
+to about ±1% in seven and a half (measured with `--aa`, which keeps the log off in both kinds
+of segment, so its ratios show the method's own noise and bias: 1.002, 0.990–1.012).
 
 p99 is the server's time for each delivery (ASGI call to response sent) by the segment it
 finished in: wrk cannot split its latencies by segment.
@@ -25,7 +25,8 @@ than dropped. The worker's own share of the cost is also timed directly, free of
 noise: the in-process cost of `TurnLogger.submit` and of encoding a batch on the drain thread,
 and the helper process's CPU per logged delivery.
 
-Goal (issue 5): ≤ 5% throughput loss with the turn log on.
+Goal (issue 5): ≤ 5% throughput loss with the turn log on, judged on the whole 95% interval:
+a median above 0.95 with an interval reaching below it is reported as not met.
 
     .venv/bin/python bench/turnlog.py [--segment 0.5] [--segments 240] [--services 3] [--concurrency 16]
                                       [--writer process|thread] [--aa]
@@ -217,9 +218,10 @@ def main() -> int:
               "(off the worker's GIL)")
     print(f"rows written: {rows} for {logged} deliveries served with the log on ({rows / max(logged, 1):.3f}; "
           "deliveries in flight at a switch add or miss a few)")
-    ok = statistics.median(ratios) >= 0.95
+    ok = low >= 0.95
     errors = sum(r.errors for r in loads)
-    print(f"goal: throughput loss ≤ 5% → {'met' if ok else 'NOT met'}; errors: {errors}")
+    print(f"goal: throughput loss ≤ 5%, the whole 95% interval at or above 0.95 → {'met' if ok else 'NOT met'}; "
+          f"errors: {errors}")
     return 0 if ok and errors == 0 else 1
 
 
