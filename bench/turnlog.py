@@ -48,6 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.turnlog.report import percentile
 from bench.callback import SCRIPT, questions_file
 from bench.common import Service, WrkResult, median_interval, service, signed_query, wrk
 
@@ -128,9 +129,10 @@ def neighbour_ratios(segments: list[tuple[str, float]]) -> list[float]:
             for i, (label, rate) in enumerate(segments[1:-1], start=1) if label == "on"]
 
 
-def percentile(values: list[int], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(q * len(ordered)), len(ordered) - 1)] / 1000 if ordered else float("nan")
+def latency_ms(values: list[int], p: float) -> float:
+    """The p-th percentile of server-side times in µs, in ms, computed as `wxbot report` does."""
+    found = percentile(sorted(values), p)
+    return float("nan") if found is None else found / 1000
 
 
 def main() -> int:
@@ -198,8 +200,8 @@ def main() -> int:
 
     low, high = median_interval(ratios)
     quartiles = statistics.quantiles(ratios, n=4)
-    p99 = {state: percentile(values, 0.99) for state, values in latencies.items()}
-    p50 = {state: percentile(values, 0.50) for state, values in latencies.items()}
+    p99 = {state: latency_ms(values, 99) for state, values in latencies.items()}
+    p50 = {state: latency_ms(values, 50) for state, values in latencies.items()}
     print()
     print(f"concurrency {args.concurrency}, {args.services} services × {args.segments} segments of {args.segment} s, "
           f"writer: {args.writer}{', A/A calibration (log off in both)' if args.aa else ''}")

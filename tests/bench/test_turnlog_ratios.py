@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.turnlog import neighbour_ratios, percentile
+from bench.turnlog import latency_ms, neighbour_ratios
 
 
 def test_a_steady_cost_reads_the_same_under_linear_drift() -> None:
@@ -18,8 +18,8 @@ def test_segments_at_either_end_have_one_neighbour_and_are_left_out() -> None:
     assert neighbour_ratios(segments) == [0.95]
 
 
-def test_percentiles_are_read_from_microseconds_in_milliseconds() -> None:
-    values = list(range(1000, 101_000, 1000))  # 1 ms … 100 ms
-    assert percentile(values, 0.99) == 100.0
-    assert percentile(values, 0.50) == 51.0
-    assert percentile([], 0.99) != percentile([], 0.99)  # NaN when nothing was served
+def test_percentiles_are_read_from_microseconds_in_milliseconds_as_the_report_reads_them() -> None:
+    values = list(range(100_000, 0, -1000))  # 100 ms … 1 ms, unsorted as served
+    assert latency_ms(values, 99) == pytest.approx(99.01)  # between ranks, like `wxbot report`
+    assert latency_ms(values, 50) == pytest.approx(50.5)
+    assert latency_ms([], 99) != latency_ms([], 99)  # NaN when nothing was served
