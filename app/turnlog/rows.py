@@ -14,8 +14,9 @@ stores, so the writer hands them to the driver as they are:
 
 The writer builds a batch's rows a column at a time (`RowMaker.rows`): one pass of C-level
 `zip`/`map` per column instead of Python code per field per row roughly halved the Python
-work per row (about 27 → 15 µs in-process; bench/turnlog.py runs the writer beside the worker,
-and its CPU is what the log costs).
+work per row (about 27 → 15 µs in-process). That is CPU in the helper process, beside the
+worker: on a host with a spare core it did not show in the worker's throughput
+(docs/turnlog.md), on one whose cores are all busy it competes with the workers.
 """
 
 from __future__ import annotations
