@@ -15,7 +15,6 @@ from pydantic import BaseModel
 
 from app.deps import ResourcesDep
 from app.stores.base import StoreUnavailable
-from app.turns import TurnProcessor
 from flows import engine
 from handlers.session import Session
 
@@ -40,7 +39,7 @@ def _at(epoch: float) -> datetime:
 @router.get("/admin/sessions/{openid}", response_model=SessionView)
 async def session_view(openid: str, resources: ResourcesDep) -> SessionView:
     try:
-        data = await resources.store.get(TurnProcessor.session_key(openid))
+        data = await resources.store.get(resources.processor.session_key(openid))
     except StoreUnavailable as exc:
         raise HTTPException(status_code=503, detail="session store unavailable") from exc
     if data is None:

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
 from app import admin_sessions, callback, demo, errors, logs, metrics
+from app.accounts import single_account
 from app.db.engine import make_engine
 from app.deps import AdminDep, Resources, ResourcesDep, require_admin
 from app.late import LateReplySender
@@ -97,6 +98,7 @@ def build_resources(
     engine: Engine | None = None,
 ) -> Resources:
     """Every long-lived resource; nothing here does network I/O (start-up does, in the lifespan)."""
+    account = single_account(settings)
     store = build_store(settings.redis_url)
     if isinstance(store, MemoryStore):
         memory_store = store
@@ -117,7 +119,7 @@ def build_resources(
         "knowledge", settings.knowledge_dir, _knowledge_loader(MatchConfig(**MatchSettings().model_dump()))
     )
     flows: Reloadable[FlowRegistry] = Reloadable("flows", settings.flows_dir, _flows_loader)
-    services = AppServices(engine=db, endpoints=parse_endpoints(settings.flow_endpoints))
+    services = AppServices(engine=db, endpoints=parse_endpoints(settings.flow_endpoints), account=account.id)
     wechat = WeChatClient.from_settings(settings, store, observer=metrics.observe_wechat_api)
     late = late_sender or build_late_sender(wechat)
     handoff = _handoff_config(settings)
@@ -130,6 +132,7 @@ def build_resources(
             services=services,
             handoff=handoff,
             session_timeout_s=settings.session_ttl_s,
+            account=account.id,
         )
 
     def erase(openid: str) -> None:
@@ -149,6 +152,7 @@ def build_resources(
         lock_ttl_s=settings.lock_ttl_s,
         rate_limit_per_minute=settings.rate_limit_per_minute,
         on_session_deleted=erase,
+        account=account.id,
     )
     return Resources(
         settings=settings,

@@ -82,7 +82,10 @@ class AppServices:
         endpoints: Mapping[str, Endpoint],
         client: httpx.AsyncClient | None = None,
         on_backend_error: Callable[[str, str], None] | None = None,
+        account: str = "default",
     ) -> None:
+        # Tickets filed through this instance belong to this account (app.accounts id).
+        self.account = account
         self.engine = engine
         self.memory = MemoryTicketBook() if engine is None else None
         self.endpoints = dict(endpoints)
@@ -95,7 +98,9 @@ class AppServices:
             assert self.memory is not None
             return self.memory.create(flow_id, openid, fields)
         # The repository is blocking SQLAlchemy; keep the event loop free while it writes.
-        return await asyncio.to_thread(tickets.create_ticket, self.engine, flow_id, openid, fields)
+        return await asyncio.to_thread(
+            tickets.create_ticket, self.engine, flow_id, openid, fields, account=self.account
+        )
 
     async def call_endpoint(self, name: str, params: Mapping[str, str]) -> EndpointResult:
         endpoint = self.endpoints.get(name)

@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from app.accounts import DEFAULT_ACCOUNT
 from app.late import LateReplySender
+from app.stores import keys
 from app.stores.base import LockTimeout, Store, StoreUnavailable
 from app.turnlog.record import Outcome, TurnRecord
 from app.wechat.render import SUCCESS, render, reply_type
@@ -110,7 +112,10 @@ class TurnProcessor:
         lock_ttl_s: float,
         rate_limit_per_minute: int = 0,
         on_session_deleted: Callable[[str], None] | None = None,
+        account: str = DEFAULT_ACCOUNT,
     ) -> None:
+        # The account id (app.accounts) this processor serves; every key and row carries it.
+        self.account = account
         self.store = store
         self.context = context
         self.late_sender = late_sender
@@ -127,11 +132,10 @@ class TurnProcessor:
 
     # -- keys ---------------------------------------------------------------------------
     def _dedup_key(self, message: Inbound) -> str:
-        return f"dedup:{self.app_id}:{message.dedup_key()}"
+        return keys.dedup(self.app_id, message.dedup_key())
 
-    @staticmethod
-    def session_key(openid: str) -> str:
-        return f"session:{openid}"
+    def session_key(self, openid: str) -> str:
+        return keys.session(self.account, openid)
 
     # -- the turn -------------------------------------------------------------------------
     async def process(self, message: Inbound, stages: Stages) -> Answer:
@@ -176,7 +180,7 @@ class TurnProcessor:
             return False
         window = int(time.time() // 60)
         try:
-            count = await self.store.incr(f"rate:{message.from_user}:{window}", 90)
+            count = await self.store.incr(keys.rate(self.account, message.from_user, window), 90)
         except StoreUnavailable:
             return False
         return count > self.rate_limit_per_minute
@@ -209,7 +213,7 @@ class TurnProcessor:
         openid = message.from_user
         lock_wait = max(0.5, self.lock_ttl_s)
         try:
-            async with self.store.lock(f"user:{openid}", ttl=self.lock_ttl_s, wait=lock_wait):
+            async with self.store.lock(keys.user_lock(self.account, openid), ttl=self.lock_ttl_s, wait=lock_wait):
                 stages.mark("lock")
                 session = await self._load(openid)
                 stages.mark("load")
@@ -330,7 +334,7 @@ class TurnProcessor:
         body = "" if xml == SUCCESS else xml
         return TurnRecord(
             received_at=stages.received_at,
-            account=message.to_user,
+            account=self.account,
             openid=message.from_user,
             msg_type=message.msg_type,
             dedup_key=message.dedup_key(),

@@ -69,4 +69,6 @@ class HandlerContext:
     handoff: HandoffConfig = field(default_factory=HandoffConfig)
     # A flow left idle longer than this is over; the next message says so kindly.
     session_timeout_s: float = 1800.0
+    # The Official Account this turn belongs to (app.accounts); `default` when there is one.
+    account: str = "default"
     # Configurable texts (welcome etc.) are in handlers.texts.

@@ -143,3 +143,5 @@ class Ticket(Base):
     openid: Mapped[str] = mapped_column(String(64), index=True)
     fields: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="open")
+    # The Official Account (app.accounts id) the ticket was filed through; staff queues filter on it.
+    account: Mapped[str] = mapped_column(String(64), default="default", server_default="default", index=True)

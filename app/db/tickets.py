@@ -45,6 +45,7 @@ def create_ticket(
     openid: str,
     fields: Mapping[str, str],
     *,
+    account: str = "default",
     now: datetime | None = None,
 ) -> str:
     """Store a ticket and return its number. Blocking: call it via `asyncio.to_thread`."""
@@ -61,6 +62,7 @@ def create_ticket(
                 openid=openid,
                 fields=dict(fields),
                 status="open",
+                account=account,
             )
         )
     return number

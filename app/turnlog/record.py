@@ -16,7 +16,7 @@ Outcome = Literal["passive", "late", "failed", "duplicate"]
 @dataclass(slots=True)
 class TurnRecord:
     received_at: datetime  # aware UTC
-    account: str  # ToUserName (gh_…)
+    account: str  # the account id (app.accounts), `default` for a single-account deployment
     openid: str  # raw; pseudonymised by the writer, never stored as is
     msg_type: str
     dedup_key: str

@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from app import admin_sessions
 from app.deps import Resources
 from app.main import build_resources
-from app.turns import TurnProcessor
 from flows.state import FlowState
 from handlers.session import Session
 from tests.app.conftest import make_settings
@@ -29,7 +28,7 @@ async def api() -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
 
 
 async def save(resources: Resources, session: Session) -> None:
-    await resources.store.set(TurnProcessor.session_key(session.openid), session.to_bytes(), 60)
+    await resources.store.set(resources.processor.session_key(session.openid), session.to_bytes(), 60)
 
 
 async def test_flow_in_progress_is_shown(api: tuple[httpx.AsyncClient, Resources]) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from app.stores import keys
 from app.wechat.crypto import sign
 from handlers import router
 from handlers.context import HandlerContext, Turn, TurnResult
@@ -191,10 +192,10 @@ async def test_empty_voice_recognition_asks_the_user_to_type(harness: Harness) -
 async def test_unsubscribe_deletes_the_session(harness: Harness) -> None:
     await harness.say(harness.sim.event(OPENID, "subscribe"))
     store = harness.resources.store
-    assert await store.get(f"session:{OPENID}") is not None
+    assert await store.get(keys.session("default", OPENID)) is not None
     reply = await harness.say(harness.sim.event(OPENID, "unsubscribe"))
     assert reply == {}
-    assert await store.get(f"session:{OPENID}") is None
+    assert await store.get(keys.session("default", OPENID)) is None
 
 
 async def test_other_events_are_acknowledged_with_success(harness: Harness) -> None:
@@ -301,7 +302,7 @@ async def test_healthz_reports_the_store(harness: Harness) -> None:
 
 async def test_the_session_survives_between_turns(harness: Harness) -> None:
     await harness.say(harness.sim.event(OPENID, "subscribe"))
-    data = await harness.resources.store.get(f"session:{OPENID}")
+    data = await harness.resources.store.get(keys.session("default", OPENID))
     assert data is not None
     session = Session.from_bytes(data)
     assert [c.target for c in session.choices][:2] == ["booking", "progress"]

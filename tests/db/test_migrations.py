@@ -6,6 +6,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
 from app.db import migrate
@@ -25,13 +26,22 @@ def test_the_user_index_is_on_postgresql_only(engine: Engine) -> None:
     assert "ix_turns_received_at" in indexes
 
 
+def _head() -> str | None:
+    return ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+
+
+def test_migrations_form_one_chain() -> None:
+    # Two migrations written on parallel branches must be relinked, not left as two heads.
+    assert len(ScriptDirectory.from_config(migrate.alembic_config()).get_heads()) == 1
+
+
 def test_upgrade_records_the_head_revision(engine: Engine) -> None:
-    assert migrate.current_revision(engine) == "0003"
+    assert migrate.current_revision(engine) == _head()
 
 
 def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == "0003"
+    assert migrate.current_revision(engine) == _head()
 
 
 def test_downgrade_to_base_drops_every_table(engine: Engine) -> None:

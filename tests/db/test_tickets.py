@@ -35,6 +35,14 @@ def test_ticket_is_stored_with_its_fields(engine: Engine) -> None:
     assert ticket.fields == {"日期": "2026-11-27", "事项": "护照"}
     assert ticket.created_at == NOON
     assert ticket.status == "open"
+    assert ticket.account == "default"
+
+
+def test_ticket_keeps_the_account_it_was_filed_through(engine: Engine) -> None:
+    number = create_ticket(engine, "complaint", "o9", {}, account="rsj", now=NOON)
+    with engine.connect() as conn:
+        account = conn.execute(select(Ticket.account).where(Ticket.number == number)).scalar_one()
+    assert account == "rsj"
 
 
 def test_concurrent_workers_never_share_or_skip_a_number(engine: Engine, database: Database) -> None:
