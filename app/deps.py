@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.engine import Engine
 
+from app.calendar_watch import CalendarWatch
 from app.errors import Unauthorized
 from app.late import LateReplySender
 from app.reload import Reloadable, Reloader
@@ -37,6 +38,7 @@ class Resources:
     services: AppServices | None = None
     wechat: WeChatClient | None = None
     reloader: Reloader | None = None
+    calendar: CalendarWatch | None = None
 
 
 def get_resources(request: Request) -> Resources:

@@ -1,8 +1,8 @@
 """Dates as citizens write them (今天, 后天, 下周三, 12月3日, 2026-12-03…), resolved against a given day.
 
-Working days come from `chinese_calendar`, which knows the State Council's holiday and
-make-up-day arrangements but only for the years it has been published for; outside them we
-fall back to Monday–Friday and say so to the caller (`WorkingDay.known`).
+Working days come from the office calendar (`flows.calendar`): the published schedule where
+there is one, the statutory holidays by rule for any year; `WorkingDay.known` says whether the
+year's schedule (with its make-up working days) is published.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import chinese_calendar
+from flows import calendar
 
 WEEKDAYS = "一二三四五六日"
 _WEEKDAY_INDEX = {**{c: i for i, c in enumerate(WEEKDAYS)}, "天": 6, "七": 6}
@@ -128,39 +128,34 @@ def find_dates(text: str, today: date) -> list[DateMatch]:
 @dataclass(frozen=True, slots=True)
 class WorkingDay:
     working: bool
-    # False when the holiday calendar does not cover the year and we guessed Monday–Friday.
+    # False when the year's schedule is not published: statutory holidays and weekends are
+    # closed by rule, make-up working days are unknown (so the guess errs toward closed).
     known: bool
 
 
 def working_day(day: date) -> WorkingDay:
-    try:
-        return WorkingDay(chinese_calendar.is_workday(day), True)
-    except NotImplementedError:
-        return WorkingDay(day.weekday() < 5, False)
+    status = calendar.active().status(day)
+    return WorkingDay(status.open, status.published)
 
 
 def holiday_name(day: date) -> str:
-    """The Chinese name of the holiday `day` falls in, or "" (also for years not covered)."""
-    try:
-        on_holiday, holiday = chinese_calendar.get_holiday_detail(day)
-    except NotImplementedError:
-        return ""
-    if not on_holiday or holiday is None:
-        return ""
-    names = {
-        "New Year's Day": "元旦", "Spring Festival": "春节", "Tomb-sweeping Day": "清明节",
-        "Labour Day": "劳动节", "Dragon Boat Festival": "端午节", "National Day": "国庆节",
-        "Mid-autumn Festival": "中秋节",
-    }
-    return names.get(str(holiday), "")
+    """The Chinese name of the holiday `day` falls in (「国庆节」), or ""."""
+    status = calendar.active().status(day)
+    return "" if status.open else status.holiday
+
+
+def closed_reason(day: date) -> str:
+    """「1月1日元旦放假」 or 「12月12日（周六）是休息日」; "" for an open day."""
+    return calendar.active().status(day).reason
 
 
 def next_working_day(day: date) -> date:
-    for _ in range(40):
-        if working_day(day).working:
-            return day
-        day += timedelta(days=1)
-    return day
+    return calendar.active().next_open(day) or day
+
+
+def nearest_working_days(day: date, earliest: date) -> list[date]:
+    """The open days either side of a closed `day`, nearest first, none before `earliest`."""
+    return calendar.active().nearest_open(day, earliest=earliest)
 
 
 def display(day: date, today: date | None = None) -> str:

@@ -179,11 +179,19 @@ def _date_problem(slot: Slot, m: dates.DateMatch, today: date) -> str:
     if offset > slot.max_days:
         return f"只能预约{slot.max_days}天以内的日期，请重新选择。"
     if slot.working_day and not dates.working_day(day).working:
-        holiday = dates.holiday_name(day)
-        reason = f"是{holiday}假期" if holiday else "是休息日"
-        suggestion = dates.display(dates.next_working_day(day), today)
-        return f"{dates.display(day, today)}{reason}，大厅不对外办公。请选择工作日，例如最近的{suggestion}。"
+        return _closed_day(day, today, slot)
     return ""
+
+
+def _closed_day(day: date, today: date, slot: Slot) -> str:
+    """「1月1日元旦放假，大厅不对外办公。最近的办公日：12月31日（周四）、1月4日（周一）…」"""
+    earliest = date.fromordinal(today.toordinal() + slot.min_days)
+    nearest = dates.nearest_working_days(day, earliest)
+    text = f"{dates.closed_reason(day)}，大厅不对外办公。"
+    if nearest:
+        shown = "、".join(dates.display(d, today) for d in nearest)
+        text += f"最近的办公日：{shown}，请选择其中一天或其他工作日。"
+    return text
 
 
 def _period(text: str) -> Found | None:

@@ -20,8 +20,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
-
+from flows import calendar
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
 from handlers.messages import EventMessage, UserMessage, user_text
 from handlers.replies import NoReply, TextReply, TransferReply
@@ -154,22 +153,13 @@ def parse_hours(spec: str) -> tuple[time, time] | None:
 
 
 def is_working_day(day: date) -> bool:
-    """A working day by the official calendar: weekends, holidays and make-up days included."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        # The library has no data for this year yet (it is published each winter):
-        # Monday to Friday is the best guess. `calendar_covers` lets the app warn about it.
-        return day.weekday() < 5
+    """A working day by the office calendar (flows.calendar): weekends, holidays and make-up days."""
+    return calendar.active().is_open(day)
 
 
 def calendar_covers(year: int) -> bool:
-    """Whether the holiday calendar knows `year`; outside it weekends are the only days off."""
-    try:
-        chinese_calendar.is_workday(date(year, 1, 1))
-    except NotImplementedError:
-        return False
-    return True
+    """Whether the State Council's schedule for `year` is in the calendar file."""
+    return calendar.active().published(year)
 
 
 def in_service(now: datetime, spec: str) -> bool:

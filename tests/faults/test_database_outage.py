@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
 import pytest
 from sqlalchemy import func, select
 
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
 from app.db.models import Ticket
+from flows import calendar
 from flows.engine import TICKET_FAILED
 from handlers.faq import FALLBACK
 from tests.faults.servers import PostgresServer
@@ -37,7 +37,7 @@ CONFIRM = "确认"
 def booking_details() -> str:
     """Everything the booking flow asks, in one message, for a working day two or more days ahead."""
     day = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=2)
-    while not chinese_calendar.is_workday(day):
+    while not calendar.active().is_open(day):
         day += timedelta(days=1)
     return f"办社保卡，{day.month}月{day.day}日上午，我叫张三，手机13966668888"
 

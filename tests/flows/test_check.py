@@ -143,7 +143,9 @@ def test_load_flows_raises_with_every_problem(tmp_path: Path) -> None:
 
 
 def test_cli_check_passes_on_the_sample_flows() -> None:
-    result = CliRunner().invoke(cli, ["flows", "check", "--flows", str(FLOWS_DIR)])
+    # A fixed day: from December the booking window reaches next year, whose holiday schedule the
+    # shipped calendar may not have yet (tests/app/cli/test_flows.py).
+    result = CliRunner().invoke(cli, ["flows", "check", "--flows", str(FLOWS_DIR), "--today", "2026-11-20"])
     assert result.exit_code == 0, result.output
     assert "ok  booking" in result.output
 

@@ -61,10 +61,10 @@ def test_national_day_is_not_a_working_day() -> None:
     assert dates.holiday_name(date(2026, 10, 1)) == "国庆节"
 
 
-def test_year_beyond_the_calendar_falls_back_to_weekdays() -> None:
+def test_year_beyond_the_calendar_closes_weekends_and_statutory_holidays() -> None:
     assert dates.working_day(date(2031, 1, 6)) == dates.WorkingDay(working=True, known=False)
     assert dates.working_day(date(2031, 1, 4)) == dates.WorkingDay(working=False, known=False)
-    assert dates.holiday_name(date(2031, 1, 1)) == ""
+    assert dates.holiday_name(date(2031, 1, 1)) == "元旦"
 
 
 def test_next_working_day_skips_the_weekend() -> None:

@@ -253,7 +253,8 @@ def test_malformed_hours_are_refused_with_a_reason(spec: str) -> None:
         handoff.parse_hours(spec)
 
 
-def test_years_the_holiday_calendar_lacks_fall_back_to_weekdays() -> None:
+def test_years_without_a_published_schedule_close_weekends_and_statutory_holidays() -> None:
     assert handoff.calendar_covers(2099) is False
     assert handoff.is_working_day(date(2099, 1, 5)) is True  # a Monday
     assert handoff.is_working_day(date(2099, 1, 3)) is False  # a Saturday
+    assert handoff.is_working_day(date(2099, 1, 1)) is False  # 元旦, a Thursday
