@@ -13,17 +13,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import Engine
 
-from app.db import tickets
-from handlers.ports import EndpointResult
+from app.db import bookings, tickets
+from handlers.ports import BookingRequest, BookingResult, EndpointResult, ItemKind, ItemView
 
 log = logging.getLogger("wxbot.services")
 DEFAULT_TIMEOUT_S = 3.0
@@ -101,6 +101,35 @@ class AppServices:
         return await asyncio.to_thread(
             tickets.create_ticket, self.engine, flow_id, openid, fields, account=self.account
         )
+
+    def _db(self) -> Engine:
+        if self.engine is None:
+            raise RuntimeError("bookings and lookups need a database (DATABASE_URL)")
+        return self.engine
+
+    async def book(self, request: BookingRequest) -> BookingResult:
+        return await asyncio.to_thread(bookings.book, self._db(), request, account=self.account)
+
+    async def booked_counts(
+        self, business: str, hall: str, days: Sequence[date]
+    ) -> Mapping[tuple[date, str], int]:
+        return await asyncio.to_thread(bookings.booked_counts, self._db(), business, hall, days, account=self.account)
+
+    async def change_booking(
+        self, openid: str, number: str, day: date, period: str, capacity: int
+    ) -> BookingResult:
+        return await asyncio.to_thread(
+            bookings.change, self._db(), openid, number, day, period, capacity, account=self.account
+        )
+
+    async def cancel_booking(self, openid: str, number: str) -> BookingResult:
+        return await asyncio.to_thread(bookings.cancel, self._db(), openid, number, account=self.account)
+
+    async def find_item(self, openid: str, number: str) -> ItemView | None:
+        return await asyncio.to_thread(bookings.find_item, self._db(), openid, number, account=self.account)
+
+    async def my_items(self, openid: str, kind: ItemKind, limit: int) -> list[ItemView]:
+        return await asyncio.to_thread(bookings.my_items, self._db(), openid, kind, limit, account=self.account)
 
     async def call_endpoint(self, name: str, params: Mapping[str, str]) -> EndpointResult:
         endpoint = self.endpoints.get(name)

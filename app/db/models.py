@@ -1,4 +1,4 @@
-"""Tables: the turn log, pending erasures, and service tickets with their per-day counters.
+"""Tables: the turn log, pending erasures, service tickets with their per-day counters, and bookings.
 
 Schema changes go through alembic (migrations/); these models are the single source the
 migrations are written against.
@@ -6,13 +6,14 @@ migrations are written against.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -145,3 +147,46 @@ class Ticket(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     # The Official Account (app.accounts id) the ticket was filed through; staff queues filter on it.
     account: Mapped[str] = mapped_column(String(64), default="default", server_default="default", index=True)
+
+
+# Only active bookings hold a seat or a citizen's day: a cancelled row leaves both indexes.
+_ACTIVE_BOOKING = text("status = 'booked'")
+
+
+class Booking(Base):
+    """An appointment at a hall: the ticket it was filed as, and the seat it holds (issue 18).
+
+    Capacity is enforced by the database, not by counting first: each active booking holds a
+    seat number 1..capacity of its business, hall, day and period, unique among active rows,
+    so two workers can never hand out the same seat, and one citizen holds at most one active
+    booking per business and day. A cancelled booking leaves both indexes and frees its seat.
+    """
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        Index(
+            "uq_bookings_seat", "account", "business", "hall", "day", "period", "seat",
+            unique=True, sqlite_where=_ACTIVE_BOOKING, postgresql_where=_ACTIVE_BOOKING,
+        ),
+        Index(
+            "uq_bookings_citizen_day", "account", "openid", "business", "day",
+            unique=True, sqlite_where=_ACTIVE_BOOKING, postgresql_where=_ACTIVE_BOOKING,
+        ),
+        Index("ix_bookings_openid", "openid"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # The ticket number printed in the confirmation (`20261206-0005`); it stays through a change.
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    account: Mapped[str] = mapped_column(String(64), default="default")
+    openid: Mapped[str] = mapped_column(String(64))
+    flow_id: Mapped[str] = mapped_column(String(128))
+    business: Mapped[str] = mapped_column(String(64))
+    hall: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    period: Mapped[str] = mapped_column(String(16))
+    seat: Mapped[int] = mapped_column(Integer)
+    # booked | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="booked")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Insert, insert
+from sqlalchemy import Connection, Engine, Insert, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.models import Ticket, TicketCounter
@@ -49,20 +49,33 @@ def create_ticket(
     now: datetime | None = None,
 ) -> str:
     """Store a ticket and return its number. Blocking: call it via `asyncio.to_thread`."""
+    with engine.begin() as conn:
+        return insert_ticket(conn, flow_id, openid, fields, account=account, now=now)
+
+
+def insert_ticket(
+    conn: Connection,
+    flow_id: str,
+    openid: str,
+    fields: Mapping[str, str],
+    *,
+    account: str = "default",
+    now: datetime | None = None,
+) -> str:
+    """`create_ticket` inside the caller's transaction (a booking files its ticket with its seat)."""
     created = (now or datetime.now(UTC)).astimezone(UTC)
     day = created.astimezone(LOCAL_TZ).strftime("%Y%m%d")
-    with engine.begin() as conn:
-        seq = conn.execute(_counter_upsert(engine.dialect.name, day)).scalar_one()
-        number = ticket_number(day, seq)
-        conn.execute(
-            insert(Ticket).values(
-                number=number,
-                created_at=created,
-                flow_id=flow_id,
-                openid=openid,
-                fields=dict(fields),
-                status="open",
-                account=account,
-            )
+    seq = conn.execute(_counter_upsert(conn.dialect.name, day)).scalar_one()
+    number = ticket_number(day, seq)
+    conn.execute(
+        insert(Ticket).values(
+            number=number,
+            created_at=created,
+            flow_id=flow_id,
+            openid=openid,
+            fields=dict(fields),
+            status="open",
+            account=account,
         )
+    )
     return number
