@@ -120,7 +120,7 @@ def _templates(flow: Flow) -> list[tuple[str, tuple[str | int, ...], frozenset[s
     if flow.confirm is not None:
         found.append((flow.confirm.prompt, ("confirm", "prompt"), none))
     action = flow.complete.action
-    after = frozenset({"ticket"}) if action.type == "ticket" else none
+    after = frozenset({"ticket"}) if action.type in ("ticket", "booking") else none
     for i, reply in enumerate(flow.complete.replies):
         found.append((reply.text, ("complete", "replies", i, "text"), after))
     for key, tpl in action.params.items():

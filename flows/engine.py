@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
+from flows import booking
 from flows import slots as parsers
 from flows.schema import CONFIRM_STEP, DONE, RETRY_STEP, SATISFACTION_STEP, Flow, Satisfaction, Slot, Step, holds
 from flows.state import FlowState, Snapshot
@@ -125,7 +126,7 @@ BACKEND_DOWN = "抱歉，查询系统暂时无法访问。请稍后回复「确�
 # After a failed action: what was entered, then how to retry (the verb follows the action).
 RETRY_HEAD = "您填写的信息都还在："
 RETRY_HOW = "回复「确认」重新{verb}，回复「取消」放弃，或回复「人工」联系客服。"
-RETRY_VERBS = {"ticket": "提交", "http": "查询", "none": "办理"}
+RETRY_VERBS = {"ticket": "提交", "booking": "提交", "http": "查询", "none": "办理"}
 RETRY_WORDS = frozenset({"重试", "再试", "再试一次", "重新提交", "重新查询", "再查", "再查一次", "再查一下"})
 # A saved state whose step the flow no longer has (edited without a new version).
 FLOW_UPDATED = "「{title}」的办理流程已更新，需要请您重新填写，给您带来不便敬请谅解。"
@@ -404,6 +405,16 @@ class _Turn:
                 # The citizen keeps what they entered and can confirm again; ops see the log.
                 log.exception("ticket creation failed", extra={"flow": flow.id})
                 return self._retry_later(TICKET_FAILED)
+        elif action.type == "booking":
+            fields = {flow.slots[n].label: shown[n] for n in flow.slots if n in state.slots}
+            try:
+                placed = await booking.place(flow, state.slots, fields, self.services, self.openid, _today(self.now))
+            except Exception:
+                log.exception("booking failed", extra={"flow": flow.id})
+                return self._retry_later(TICKET_FAILED)
+            if not placed.number:
+                return await self._booking_refused(placed)
+            shown["ticket"] = placed.number
         elif action.type == "http":
             params = {key: render(tpl, shown) for key, tpl in action.params.items()}
             result = await self.services.call_endpoint(action.endpoint, params)
@@ -427,6 +438,17 @@ class _Turn:
         state.awaiting = ["satisfaction"]
         self.say(flow.satisfaction.prompt)
         return self.outcome(resolved=True)
+
+    async def _booking_refused(self, placed: booking.Placed) -> Outcome:
+        """Full: the nearest free times, and the date and period asked again. Duplicate: the flow ends."""
+        self.say(placed.refusal)
+        if not placed.reask:
+            return self.outcome(ended=True)
+        for name in placed.reask:
+            self.state.slots.pop(name, None)
+        self.state.step = self.flow.first_step
+        self.state.history = []
+        return await self.settle()
 
     def _retry_later(self, text: str) -> Outcome:
         """The action failed: keep every fact and wait for 「确认」 to run it again.

@@ -181,7 +181,8 @@ class Reply(Strict):
 
 
 class Action(Strict):
-    type: Literal["none", "ticket", "http"] = "none"
+    # booking: a ticket holding a seat (the flow's `booking` section says which slots and how many seats).
+    type: Literal["none", "ticket", "http", "booking"] = "none"
     endpoint: str = ""
     # Request parameters for `http`; values are templates over the slots.
     params: dict[str, str] = Field(default_factory=dict)
@@ -212,6 +213,21 @@ class Satisfaction(Strict):
     sorry: str = "很抱歉这次没能让您满意。如愿意告诉我们哪里需要改进，请回复「投诉建议」，我们会认真处理。"
 
 
+class BookingSpec(Strict):
+    """Seats per business, hall, day and period, and which slots say them (issue 18)."""
+
+    hall: str
+    # Seats per business and half-day, unless `capacity_by_business` names the business.
+    capacity: int = Field(default=20, ge=1, le=1000)
+    capacity_by_business: dict[str, int] = Field(default_factory=dict)
+    business: str = "business"
+    date: str = "date"
+    period: str = "period"
+
+    def capacity_for(self, business: str) -> int:
+        return self.capacity_by_business.get(business, self.capacity)
+
+
 class Flow(Strict):
     id: str
     title: str
@@ -225,6 +241,20 @@ class Flow(Strict):
     confirm: Confirm | None = None
     complete: Complete
     satisfaction: Satisfaction | None = None
+    booking: BookingSpec | None = None
+
+    @model_validator(mode="after")
+    def _booking(self) -> Flow:
+        if (self.complete.action.type == "booking") != (self.booking is not None):
+            raise ValueError("a booking action needs a `booking` section, and only a booking action has one")
+        if self.booking is not None:
+            wanted = {"business": "choice", "date": "date", "period": "period"}
+            for role, kind in wanted.items():
+                name = getattr(self.booking, role)
+                slot = self.slots.get(name)
+                if slot is None or slot.type != kind:
+                    raise ValueError(f"booking.{role} must name a {kind} slot, not {name!r}")
+        return self
 
     @field_validator("id")
     @classmethod

@@ -11,6 +11,7 @@ import pytest
 
 from flows.registry import FlowRegistry, load_flows
 from handlers.ports import EndpointResult
+from tests.fakes.bookings import MemoryBook
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FLOWS_DIR = Path(__file__).resolve().parents[2] / "flows"
@@ -18,10 +19,14 @@ FLOWS_DIR = Path(__file__).resolve().parents[2] / "flows"
 THURSDAY = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)
 
 
-class RecordingServices:
-    """Records every ticket and endpoint call; endpoint answers are set per test."""
+class RecordingServices(MemoryBook):
+    """Records every ticket and endpoint call; endpoint answers are set per test.
+
+    Bookings follow the database's rules in memory (tests.fakes.bookings) and are recorded as tickets.
+    """
 
     def __init__(self, endpoint: EndpointResult | None = None, ticket_error: Exception | None = None) -> None:
+        super().__init__()
         self.tickets: list[tuple[str, str, dict[str, str]]] = []
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.endpoint = endpoint or EndpointResult(
@@ -29,11 +34,11 @@ class RecordingServices:
         )
         self.ticket_error = ticket_error
 
-    async def create_ticket(self, flow_id: str, openid: str, fields: Mapping[str, str]) -> str:
+    def _ticket(self, flow_id: str, openid: str, fields: Mapping[str, str]) -> str:
         if self.ticket_error is not None:
             raise self.ticket_error
         self.tickets.append((flow_id, openid, dict(fields)))
-        return f"20261126-{len(self.tickets):04d}"
+        return super()._ticket(flow_id, openid, fields)
 
     async def call_endpoint(self, name: str, params: Mapping[str, str]) -> EndpointResult:
         self.calls.append((name, dict(params)))
