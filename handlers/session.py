@@ -18,6 +18,23 @@ class ClarifyOption(BaseModel):
     target: str  # faq id, flow id, or a slot value
 
 
+class FollowUp(BaseModel):
+    """A short exchange about a citizen's own booking or list (handlers.followup)."""
+
+    # show | cancel | change
+    action: str
+    # pick (a number from `numbers`) | time (the new day and half-day) | confirm
+    stage: str
+    numbers: list[str] = Field(default_factory=list)
+    number: str = ""
+    # The new time being confirmed (ISO day, 上午/下午).
+    day: str = ""
+    period: str = ""
+    # The message that started it (「改到下周三上午」), read for the time once a booking is picked.
+    said: str = ""
+    expires_at: float = 0.0
+
+
 class Session(BaseModel):
     openid: str
     flow: FlowState | None = None
@@ -37,6 +54,8 @@ class Session(BaseModel):
     last_seen: float = 0.0
     # Awaiting a satisfaction answer for this consultation.
     awaiting_satisfaction: str = ""
+    # Cancelling or changing a booking, or a list of the citizen's items just shown (issue 18).
+    followup: FollowUp | None = None
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_defaults=True).encode()

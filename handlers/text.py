@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import faq, flow, handoff, texts
+from handlers import faq, flow, followup, handoff, texts
 from handlers.context import HandlerContext, Turn, TurnResult
 from handlers.events import welcome_result
 from handlers.messages import user_text
@@ -29,6 +29,10 @@ async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
 
     if handoff.is_request(command):
         return await handoff.request(turn, ctx)
+    # Our own numbers, 「我的预约」, 「取消预约」, 「改约」 and the exchanges they start (issue 18).
+    followed = await followup.handle(turn, ctx, text)
+    if followed is not None:
+        return followed
 
     choices = session.choices
     session.choices = []

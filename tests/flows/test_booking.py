@@ -31,7 +31,9 @@ async def fill(services: RecordingServices, openid: str, day: date, period: str,
         assert (await services.book(request)).status == "booked"
 
 
-async def confirm(booking: Flow, services: RecordingServices, text: str = DETAILS, openid: str = "o_user") -> engine.Outcome:
+async def confirm(
+    booking: Flow, services: RecordingServices, text: str = DETAILS, openid: str = "o_user"
+) -> engine.Outcome:
     start = await engine.start(booking, text, THURSDAY, services, openid)
     assert start.state is not None and start.state.step == CONFIRM_STEP
     return await engine.advance(booking, start.state, "确认", THURSDAY, services, openid)

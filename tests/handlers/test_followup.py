@@ -1,0 +1,180 @@
+"""Following through in the chat: numbers we printed looked up, 我的预约/我的工单, cancel and change."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from flows.registry import FlowRegistry, load_flows
+from handlers import router
+from handlers.context import HandlerContext, Turn, TurnResult
+from handlers.messages import TextMessage
+from handlers.ports import BookingRequest
+from handlers.replies import TextReply
+from handlers.session import Session
+from tests.flows.conftest import FLOWS_DIR, THURSDAY, RecordingServices
+
+HALL = "市政务服务中心"
+NEXT_WEDNESDAY = date(2026, 12, 2)
+
+
+class Chat:
+    def __init__(self, registry: FlowRegistry, services: RecordingServices, openid: str = "o_1") -> None:
+        self.ctx = HandlerContext(matcher=None, flows=registry, services=services)
+        self.session = Session(openid=openid)
+        self.last: TurnResult | None = None
+
+    async def say(self, text: str) -> str:
+        message = TextMessage("gh", self.session.openid, 1, "text", msg_id="1", content=text)
+        result = await router.dispatch(Turn(message, self.session, THURSDAY), self.ctx)
+        assert result.session is not None and isinstance(result.reply, TextReply)
+        self.session, self.last = result.session, result
+        return result.reply.content
+
+
+@pytest.fixture
+def services() -> RecordingServices:
+    return RecordingServices()
+
+
+REGISTRY = load_flows(FLOWS_DIR)
+
+
+@pytest.fixture
+def chat(services: RecordingServices) -> Chat:
+    return Chat(REGISTRY, services)
+
+
+async def book(chat: Chat, text: str = "我想预约明天上午办社保卡，我叫张三，手机13812345678") -> str:
+    assert "请核对预约信息" in await chat.say(text)
+    reply = await chat.say("确认")
+    assert "预约成功" in reply
+    await chat.say("满意")
+    return reply
+
+
+async def test_a_booking_number_shows_status_and_what_to_do_next(chat: Chat) -> None:
+    await book(chat)
+    reply = await chat.say("20261126-0001")
+    assert "预约号 20261126-0001" in reply and "状态：已预约" in reply
+    assert "时间：11月27日（周五）上午" in reply and "下一步：请于11月27日（周五）上午携带本人身份证" in reply
+
+
+async def test_a_complaint_number_shows_status_next_step_due_day_and_the_last_reply(
+    chat: Chat, services: RecordingServices
+) -> None:
+    number = await services.create_ticket("complaint", "o_1", {"问题类别": "服务态度"})
+    services.replies[number] = ("已联系窗口负责人核实，将于本周内回复您。", datetime(2026, 11, 27, 2, tzinfo=UTC))
+    reply = await chat.say(f"帮我查一下{number}的进度")
+    assert f"编号 {number}（投诉建议）" in reply and "当前状态：新建" in reply
+    # Five working days after Thursday 26 November: 27, 30, 1, 2, 3 December.
+    assert "12月3日（周四）前" in reply
+    assert "工作人员最新答复（11月27日）：已联系窗口负责人核实" in reply
+
+
+async def test_another_citizens_number_is_not_found(chat: Chat, services: RecordingServices) -> None:
+    number = await services.create_ticket("complaint", "someone_else", {})
+    assert "没有查到编号" in await chat.say(number)
+
+
+async def test_our_number_typed_into_the_progress_flow_is_looked_up_there(chat: Chat) -> None:
+    await book(chat)
+    assert "受理编号" in await chat.say("办件进度查询")
+    reply = await chat.say("20261126-0001")
+    assert "状态：已预约" in reply and "格式不对" not in reply
+    assert chat.session.flow is None
+
+
+async def test_the_approval_systems_numbers_still_go_to_the_backend(chat: Chat, services: RecordingServices) -> None:
+    await chat.say("办件进度查询")
+    reply = await chat.say("SQ20261120000123")
+    assert services.calls == [("progress", {"number": "SQ20261120000123"})]
+    assert "审核中" in reply
+
+
+async def test_my_bookings_lists_them_newest_first_as_a_numbered_menu(chat: Chat) -> None:
+    await book(chat)
+    await book(chat, "预约下周三下午办公积金，我叫张三，手机13812345678")
+    reply = await chat.say("我的预约")
+    assert reply.index("1. 12月2日（周三）下午 公积金业务") < reply.index("2. 11月27日（周五）上午 社保卡办理")
+    assert "时间：11月27日（周五）上午" in await chat.say("2")
+
+
+async def test_my_tickets_lists_open_complaints(chat: Chat, services: RecordingServices) -> None:
+    number = await services.create_ticket("complaint", "o_1", {})
+    await book(chat)
+    reply = await chat.say("我的工单")
+    assert f"1. 投诉建议 {number}（新建）" in reply and "社保卡" not in reply
+
+
+async def test_nothing_booked_says_so(chat: Chat) -> None:
+    assert "没有待办理的预约" in await chat.say("我的预约")
+
+
+async def test_cancel_asks_to_confirm_then_frees_the_seat(chat: Chat, services: RecordingServices) -> None:
+    await book(chat)
+    assert "确认取消11月27日（周五）上午的「社保卡办理」预约" in await chat.say("取消预约")
+    reply = await chat.say("确认")
+    assert "已取消预约 20261126-0001" in reply and "名额已释放" in reply
+    assert await services.booked_counts("社保卡办理", HALL, [date(2026, 11, 27)]) == {}
+    assert "没有待办理的预约" in await chat.say("我的预约")
+
+
+async def test_cancel_with_several_bookings_asks_which(chat: Chat, services: RecordingServices) -> None:
+    await book(chat)
+    await book(chat, "预约下周三下午办公积金，我叫张三，手机13812345678")
+    assert "请回复数字选择要取消的一个" in await chat.say("我想取消预约")
+    # Newest first: 2 is the 社保卡 booking made first.
+    assert "11月27日（周五）上午的「社保卡办理」" in await chat.say("2")
+    reply = await chat.say("确认")
+    assert "已取消预约" in reply
+    left = await services.my_items("o_1", "booking", 9)
+    assert [item.booking.business for item in left if item.booking] == ["公积金业务"]
+
+
+async def test_saying_no_keeps_the_booking(chat: Chat) -> None:
+    await book(chat)
+    await chat.say("取消预约")
+    assert "保持不变" in await chat.say("不")
+    assert "20261126-0001" in await chat.say("我的预约")
+
+
+async def test_one_sentence_moves_the_booking_keeping_its_number(chat: Chat, services: RecordingServices) -> None:
+    await book(chat)
+    assert "从11月27日（周五）上午改到12月2日（周三）上午" in await chat.say("改到下周三上午")
+    reply = await chat.say("确认")
+    assert "改约成功！预约号不变：20261126-0001" in reply
+    assert await services.booked_counts("社保卡办理", HALL, [date(2026, 11, 27), NEXT_WEDNESDAY]) == {
+        (NEXT_WEDNESDAY, "上午"): 1
+    }
+
+
+async def test_change_asks_for_the_new_time_when_not_given(chat: Chat) -> None:
+    await book(chat)
+    assert "改到哪一天" in await chat.say("我想改约")
+    assert "改到12月2日（周三）上午" in await chat.say("下周三")
+
+
+async def test_change_to_a_holiday_says_why_and_the_nearest_open_days(chat: Chat) -> None:
+    await book(chat)
+    reply = await chat.say("改约")
+    reply = await chat.say("改到11月28日")
+    assert "11月28日（周六）是休息日" in reply and "11月30日（周一）" in reply
+
+
+async def test_change_to_a_full_period_offers_the_nearest_free_times(chat: Chat, services: RecordingServices) -> None:
+    await book(chat)
+    for i in range(20):
+        request = BookingRequest("booking", f"x{i}", "社保卡办理", HALL, NEXT_WEDNESDAY, "上午", 20, {})
+        assert (await services.book(request)).status == "booked"
+    await chat.say("改到下周三上午")
+    reply = await chat.say("确认")
+    assert "12月2日（周三）上午的「社保卡办理」预约已满" in reply and "12月2日（周三）下午" in reply
+    assert "改到12月2日（周三）下午" in await chat.say("12月2日下午")
+    assert "改约成功" in await chat.say("确认")
+
+
+async def test_cancel_words_inside_a_flow_still_cancel_the_flow(chat: Chat) -> None:
+    await chat.say("我要预约")
+    assert "已为您取消「预约办事」" in await chat.say("取消预约")
