@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
-from flows import booking
+from flows import booking, rating
 from flows import slots as parsers
 from flows.schema import CONFIRM_STEP, DONE, RETRY_STEP, SATISFACTION_STEP, Flow, Satisfaction, Slot, Step, holds
 from flows.state import FlowState, Snapshot
@@ -62,19 +62,6 @@ YES_WORDS = frozenset({
     "提交", "确认提交", "确认无误", "无误", "1", "ok", "嗯", "行",
 })
 NO_WORDS = frozenset({"修改", "不对", "有误", "不正确", "错了", "否", "要改", "改一下", "2"})
-# Rating words, searched in this order (「不太满意」 holds 「满意」, so the unsatisfied come first).
-SATISFACTION = [
-    ("不满意", (
-        "不满意", "不太满意", "不是很满意", "不怎么满意", "没满意", "太差", "很差", "真差", "差劲", "差评", "不好",
-        "不行", "失望", "垃圾",
-    )),
-    ("基本满意", ("基本满意", "比较满意", "还算满意", "还行", "一般", "还可以", "凑合", "马马虎虎", "过得去",
-                  "还好", "还不错")),
-    ("满意", ("满意", "很好", "挺好", "真好", "不错", "好评", "点赞", "赞", "棒", "给力", "完美", "五星")),
-]
-SATISFACTION_DIGITS = {"1": "满意", "2": "基本满意", "3": "不满意"}
-# A rating is a short remark; a longer message that happens to hold 「不错」 is something else.
-SATISFACTION_MAX_LENGTH = 15
 # Said instead of a rating: the flow ends with a kind word, and the message is not an FAQ question.
 CLOSING_WORDS = frozenset({
     "谢谢", "谢谢你", "谢谢你们", "谢谢啦", "多谢", "感谢", "不用", "不用了", "不用谢", "不评价", "不用评价", "好的",
@@ -400,7 +387,7 @@ class _Turn:
         if action.type == "ticket":
             fields = {flow.slots[n].label: shown[n] for n in flow.slots if n in state.slots}
             try:
-                shown["ticket"] = await self.services.create_ticket(flow.id, self.openid, fields)
+                shown["ticket"] = state.ticket = await self.services.create_ticket(flow.id, self.openid, fields)
             except Exception:
                 # The citizen keeps what they entered and can confirm again; ops see the log.
                 log.exception("ticket creation failed", extra={"flow": flow.id})
@@ -414,7 +401,7 @@ class _Turn:
                 return self._retry_later(TICKET_FAILED)
             if not placed.number:
                 return await self._booking_refused(placed)
-            shown["ticket"] = placed.number
+            shown["ticket"] = state.ticket = placed.number
         elif action.type == "http":
             params = {key: render(tpl, shown) for key, tpl in action.params.items()}
             result = await self.services.call_endpoint(action.endpoint, params)
@@ -520,17 +507,10 @@ async def start(
 
 
 def _satisfaction(text: str) -> str:
-    said = command(text)
-    if said in SATISFACTION_DIGITS:
-        return SATISFACTION_DIGITS[said]
-    if len(said) > SATISFACTION_MAX_LENGTH or is_question(text):
+    """The 好差评 level of a short reply (flows.rating), or ""."""
+    if is_question(text):
         return ""
-    for value, words in SATISFACTION:
-        if any(word in said for word in words):
-            return value
-    return ""
-
-
+    return rating.parse(text)
 
 
 def _remember(outcome: Outcome, before: Snapshot) -> None:
@@ -577,8 +557,8 @@ async def _advance(
     if state.step == SATISFACTION_STEP:
         value = _satisfaction(text)
         if value:
-            rating = flow.satisfaction or Satisfaction()
-            turn.say(rating.sorry if value == "不满意" else rating.thanks)
+            rated = flow.satisfaction or Satisfaction()
+            turn.say(rated.sorry if value in rating.LOW else rated.thanks)
             return turn.outcome(ended=True, satisfaction=value)
         if said in CLOSING_WORDS:
             turn.say(CLOSING)

@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from flows import rating
+
 SlotType = Literal["choice", "date", "period", "mobile", "id_number", "name", "number", "text", "regex"]
 
 # Targets a step's `next` may name besides another step.
@@ -207,10 +209,11 @@ class Complete(Strict):
 
 
 class Satisfaction(Strict):
-    prompt: str = "请您对本次服务进行评价：回复 1 满意，2 基本满意，3 不满意。"
-    thanks: str = "感谢您的评价，我们会继续改进服务！"
-    # Said instead of `thanks` after 不满意.
-    sorry: str = "很抱歉这次没能让您满意。如愿意告诉我们哪里需要改进，请回复「投诉建议」，我们会认真处理。"
+    # 好差评: five levels (flows.rating); the two lowest are asked for an optional reason.
+    prompt: str = rating.PROMPT
+    thanks: str = rating.THANKS
+    # Said instead of `thanks` after 不满意 or 非常不满意; the reason given next becomes a ticket.
+    sorry: str = rating.ASK_REASON
 
 
 class BookingSpec(Strict):

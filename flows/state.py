@@ -35,6 +35,8 @@ class FlowState(BaseModel):
     asked: list[str] = Field(default_factory=list)
     # Set when the completion ran: the flow only waits for a satisfaction answer now.
     resolved: bool = False
+    # The number the completion filed (ticket or booking): the matter a rating is about.
+    ticket: str = ""
     # Before each message that changed the flow, newest last (bounded): 返回 takes back the last
     # answer, whether it filled one slot, several, or moved on a step.
     undo: list[Snapshot] = Field(default_factory=list)

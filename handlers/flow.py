@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flows import engine
+from flows import engine, rating
 from flows.engine import Outcome
 from flows.registry import FlowRegistry
 from flows.schema import SATISFACTION_STEP, Flow
-from handlers import faq
+from handlers import faq, followup
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
 from handlers.replies import TextReply, TransferReply
 from handlers.session import ClarifyOption, Session
@@ -61,6 +61,9 @@ def _result(
     turn: Turn, ctx: HandlerContext, flow: Flow, outcome: Outcome, prefix: str = "", aside: _Aside | None = None
 ) -> TurnResult:
     session = turn.session
+    if outcome.satisfaction in rating.LOW and session.flow is not None:
+        # 不满意 / 非常不满意: the next message may say why, and becomes a follow-up ticket.
+        followup.ask_reason(turn, ctx, flow, session.flow, outcome.satisfaction)
     session.flow = outcome.state
     waiting = outcome.state is not None and outcome.state.step == SATISFACTION_STEP
     # The turn processor keeps the consultation open while a satisfaction answer is awaited.

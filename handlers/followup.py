@@ -18,9 +18,10 @@ from datetime import date, datetime, timedelta
 from flows import booking as placing
 from flows import calendar
 from flows.dates import display, find_dates
-from flows.engine import YES_WORDS, command
+from flows.engine import HANDOFF_WORDS, YES_WORDS, command, is_question
 from flows.schema import Flow
 from flows.slots import extract
+from flows.state import FlowState
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
 from handlers.ports import BookingView, ItemKind, ItemView
 from handlers.replies import TextReply
@@ -81,6 +82,13 @@ CHANGED = (
     "请届时携带本人身份证原件到{hall}，在自助机输入预约号取号办理。原时段的名额已释放。"
 )
 SAME_TIME = "您的预约已经是{when}，无需改约。"
+# A reason given after a low rating is filed as a ticket of this kind.
+RATING_FLOW = "rating_followup"
+RATING_TITLE = "评价跟进"
+REASON_SKIP = frozenset({"不用了", "不用", "不填", "没有", "没有了", "算了", "不了", "不想填", "无", "谢谢", "好的"})
+REASON_SKIPPED = "好的，感谢您的评价，我们会继续改进服务！"
+REASON_FILED = "已记录您的意见，工单编号：{number}。我们会在5个工作日内跟进并答复您，回复「我的工单」可查看进度。"
+REASON_MIN_LENGTH = 2
 
 
 def _pending(turn: Turn) -> FollowUp | None:
@@ -91,6 +99,14 @@ def _pending(turn: Turn) -> FollowUp | None:
         turn.session.followup = None
         return None
     return pending
+
+
+def ask_reason(turn: Turn, ctx: HandlerContext, flow: Flow, state: FlowState, level: str) -> None:
+    """After 不满意 / 非常不满意: the next message, unless it is something else, is the reason."""
+    turn.session.followup = FollowUp(
+        action="reason", stage="reason", number=state.ticket, level=level, title=flow.title,
+        expires_at=_expiry(turn, ctx),
+    )
 
 
 def _flow_free(turn: Turn) -> bool:
@@ -203,8 +219,7 @@ def describe(item: ItemView, ctx: HandlerContext, now: datetime) -> str:
         if status == "已预约":
             lines.append(BOOKED_NEXT.format(when=_when(view, today), hall=view.hall))
     else:
-        flow = ctx.flows.current(item.flow_id) if ctx.flows is not None else None
-        title = flow.title if flow is not None else "工单"
+        title = _title(ctx, item.flow_id)
         local = item.created_at.astimezone(now.tzinfo)
         status = STATUS_NAMES.get(item.status, item.status)
         due = _due(local, REPLY_WORKING_DAYS)
@@ -223,6 +238,13 @@ def describe(item: ItemView, ctx: HandlerContext, now: datetime) -> str:
     return "\n".join(lines)
 
 
+def _title(ctx: HandlerContext, flow_id: str) -> str:
+    if flow_id == RATING_FLOW:
+        return RATING_TITLE
+    flow = ctx.flows.current(flow_id) if ctx.flows is not None else None
+    return flow.title if flow is not None else "工单"
+
+
 async def _show(turn: Turn, ctx: HandlerContext, number: str) -> TurnResult:
     item = await ctx.services.find_item(turn.session.openid, number)
     if item is None:
@@ -233,8 +255,7 @@ async def _show(turn: Turn, ctx: HandlerContext, number: str) -> TurnResult:
 def _line(item: ItemView, ctx: HandlerContext, today: date) -> str:
     if item.booking is not None:
         return f"{_when(item.booking, today)} {item.booking.business}，预约号 {item.number}"
-    flow = ctx.flows.current(item.flow_id) if ctx.flows is not None else None
-    title = flow.title if flow is not None else "工单"
+    title = _title(ctx, item.flow_id)
     status = STATUS_NAMES.get(item.status, item.status)
     return f"{title} {item.number}（{status}）"
 
@@ -318,6 +339,8 @@ async def _new_time(turn: Turn, ctx: HandlerContext, pending: FollowUp, view: Bo
 async def _continue(turn: Turn, ctx: HandlerContext, text: str, pending: FollowUp) -> TurnResult | None:
     said = command(text)
     openid = turn.session.openid
+    if pending.stage == "reason":
+        return await _reason(turn, ctx, text, pending)
     if pending.stage == "pick":
         if not (said.isdigit() and 1 <= int(said) <= len(pending.numbers)):
             return None
@@ -355,6 +378,22 @@ async def _continue(turn: Turn, ctx: HandlerContext, text: str, pending: FollowU
         text = CANCELLED.format(number=view.number, when=_when(view, _today(turn)), business=view.business)
         return _result(turn, text, "cancelled", resolved=True)
     return await _change(turn, ctx, pending, view)
+
+
+async def _reason(turn: Turn, ctx: HandlerContext, text: str, pending: FollowUp) -> TurnResult | None:
+    said = command(text)
+    if said in REASON_SKIP:
+        turn.session.followup = None
+        return _result(turn, REASON_SKIPPED, "reason_skipped", resolved=True)
+    if len(said) < REASON_MIN_LENGTH or is_question(text) or _intent(turn, text) is not None or said in HANDOFF_WORDS:
+        # A new question or request, not a reason: routed as usual.
+        return None
+    fields = {
+        "评价": pending.level, "评价事项": pending.title, "关联编号": pending.number or "无", "原因": text.strip(),
+    }
+    number = await ctx.services.create_ticket(RATING_FLOW, turn.session.openid, fields)
+    turn.session.followup = None
+    return _result(turn, REASON_FILED.format(number=number), "reason_filed", resolved=True)
 
 
 def _names_a_time(text: str, turn: Turn) -> bool:

@@ -21,9 +21,9 @@ class ClarifyOption(BaseModel):
 class FollowUp(BaseModel):
     """A short exchange about a citizen's own booking or list (handlers.followup)."""
 
-    # show | cancel | change
+    # show | cancel | change | reason
     action: str
-    # pick (a number from `numbers`) | time (the new day and half-day) | confirm
+    # pick (a number from `numbers`) | time (the new day and half-day) | confirm | reason
     stage: str
     numbers: list[str] = Field(default_factory=list)
     number: str = ""
@@ -32,6 +32,9 @@ class FollowUp(BaseModel):
     period: str = ""
     # The message that started it (「改到下周三上午」), read for the time once a booking is picked.
     said: str = ""
+    # reason: the low 好差评 level given, and the title of the matter it was about.
+    level: str = ""
+    title: str = ""
     expires_at: float = 0.0
 
 

@@ -137,7 +137,9 @@ def render_text(data: dict[str, Any]) -> str:
         f"咨询        {cons['count']} 次，已解决 {cons['resolved']} 次（解决率 {_pct(rates['resolution'])}）",
         f"每次解决的交互轮次  平均 {_num(inter['mean'])}  中位数 {_num(inter['median'])}  p90 {_num(inter['p90'])}",
         f"未匹配率    {_pct(rates['fallback'])}    转人工率 {_pct(rates['handoff'])}",
-        f"满意度      {sat['responses']} 人评价，满意（含基本满意）{_pct(sat['satisfied'])}",
+        f"满意度      {sat['responses']} 人评价，满意率（非常满意+满意）{_pct(sat['satisfied'])}"
+        f"，目标 ≥ {sat['target'] * 100:.0f}%",
+        "评价分布    " + "  ".join(f"{level} {n}" for level, n in sat["counts"].items()),
     ]
     if data["top_unanswered"]:
         lines.append("未解答的问题（按相似度归并）：")

@@ -162,11 +162,14 @@ def bar_list(bars: Sequence[tuple[str, str, int]], chart: str, label: str) -> st
     return "".join(parts)
 
 
-SATISFACTION_COLOURS = {"满意": "#1e9e5a", "基本满意": "#8fcf9f", "不满意": "#c8372d"}
+# 好差评's five levels, best first (flows.rating.LEVELS).
+SATISFACTION_COLOURS = {
+    "非常满意": "#13713f", "满意": "#1e9e5a", "基本满意": "#8fcf9f", "不满意": "#e0826f", "非常不满意": "#c8372d",
+}
 
 
 def satisfaction_chart(counts: dict[str, int]) -> str:
-    """One stacked bar of 满意 / 基本满意 / 不满意 with a legend of counts and shares."""
+    """One stacked bar of the five 好差评 levels with a legend of counts and shares."""
     height = 96
     total = sum(counts.values())
     if not total:
@@ -176,7 +179,9 @@ def satisfaction_chart(counts: dict[str, int]) -> str:
     parts = [f'<svg class="chart" data-chart="satisfaction" viewBox="0 0 {WIDTH} {height}" role="img" '
              f'aria-label="满意度">']
     x0 = float(left)
-    order = [k for k in SATISFACTION_COLOURS if k in counts] + [k for k in counts if k not in SATISFACTION_COLOURS]
+    order = [k for k in SATISFACTION_COLOURS if counts.get(k)] + [
+        k for k in counts if k not in SATISFACTION_COLOURS and counts[k]
+    ]
     for key in order:
         value = counts[key]
         w = plot_w * value / total
@@ -185,7 +190,7 @@ def satisfaction_chart(counts: dict[str, int]) -> str:
                      f'height="28" fill="{colour}"><title>{escape(key)}：{value}</title></rect>')
         x0 += w
     for i, key in enumerate(order):
-        lx = left + i * 130
+        lx = left + i * 118
         value = counts[key]
         parts.append(f'<rect x="{lx}" y="56" width="12" height="12" fill="{SATISFACTION_COLOURS.get(key, MUTED)}"/>'
                      f'<text x="{lx + 17}" y="67" font-size="{FONT}">{escape(key)} {value}'

@@ -116,6 +116,7 @@ def render_page(report: Report, days: int, links: Mapping[int, str], now: dateti
         f'<a href="{escape(links[d])}"{" class=on" if d == days else ""}>{label}</a>' for d, label in WINDOWS.items()
     )
     within = data["within_5s"]
+    target = f"{sat['target'] * 100:.0f}%"
     kpis = "".join([
         _kpi("消息投递", f"{data['turns']}"),
         _kpi("响应 p95", _ms(lat["p95"]), warn=(lat["p95"] or 0) > 4000),
@@ -124,7 +125,10 @@ def render_page(report: Report, days: int, links: Mapping[int, str], now: dateti
         _kpi("每次解决的平均轮次", _num(inter["mean"])),
         _kpi("未匹配率", _pct(rates["fallback"])),
         _kpi("转人工率", _pct(rates["handoff"])),
-        _kpi("满意（含基本满意）", _pct(sat["satisfied"])),
+        _kpi(
+            f"满意率（目标 ≥ {target}）", _pct(sat["satisfied"]),
+            warn=sat["satisfied"] is not None and sat["satisfied"] < sat["target"],
+        ),
     ])
     caption = f"平均 {_num(inter['mean'])} · 中位数 {_num(inter['median'])} · p90 {_num(inter['p90'])}"
     generated = now.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
@@ -146,7 +150,8 @@ def render_page(report: Report, days: int, links: Mapping[int, str], now: dateti
 {column_chart(list(hist.items()), "interactions", "已解决咨询的交互轮次")}</section>
 <section id="routes"><h2>答复方式</h2><p class="note">每条消息由哪一路处理。</p>
 {bar_list(routes, "routes", "答复方式")}</section>
-<section id="satisfaction"><h2>满意度</h2><p class="note">共 {sat["responses"]} 人评价。</p>
+<section id="satisfaction"><h2>满意度（好差评）</h2>
+<p class="note">共 {sat["responses"]} 人评价；满意率为「非常满意」与「满意」之和，目标 ≥ {target}。</p>
 {satisfaction_chart(sat["counts"])}</section>
 <section id="unanswered"><h2>未解答的问题</h2>
 <p class="note">按相似度归并，建议补充到知识库（wxbot kb unanswered）。</p>

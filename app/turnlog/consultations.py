@@ -12,12 +12,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flows import rating
+from flows.rating import LEVELS
+
 # Routes that are deliveries but not a user asking something.
 NOT_INTERACTIONS = frozenset({"duplicate", "quiet"})
 # Events that are a user asking something (a menu tap); other events are not.
 INTERACTIVE_EVENTS = frozenset({"click"})
-POSITIVE_SATISFACTION = frozenset({"满意", "基本满意"})
-NEGATIVE_SATISFACTION = frozenset({"不满意"})
+# 好差评 (flows.rating): the three top levels say the matter was dealt with, the two lowest that it was
+# not. Rows from before the five levels hold 满意/基本满意/不满意, the same words.
+POSITIVE_SATISFACTION = frozenset(LEVELS[:3])
+NEGATIVE_SATISFACTION = rating.LOW
 
 
 @dataclass(frozen=True, slots=True)

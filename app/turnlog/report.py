@@ -21,7 +21,6 @@ from sqlalchemy import Engine, func, select
 
 from app.db.models import TurnRow
 from app.turnlog.consultations import (
-    POSITIVE_SATISFACTION,
     Consultation,
     Rules,
     TurnFacts,
@@ -29,6 +28,7 @@ from app.turnlog.consultations import (
     is_interaction,
 )
 from app.turnlog.unanswered import Cluster, cluster
+from flows import rating
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 WECHAT_LIMIT_MS = 5000.0
@@ -110,7 +110,8 @@ class Report:
     def to_json(self, top: int = 10) -> dict[str, Any]:
         consultations = len(self.consultations)
         responses = sum(self.satisfaction.values())
-        satisfied = sum(n for k, n in self.satisfaction.items() if k in POSITIVE_SATISFACTION)
+        # The satisfaction rate of 好差评: the top two of the five levels, against the ≥ 90% target.
+        satisfied = sum(n for k, n in self.satisfaction.items() if k in rating.SATISFIED)
         return {
             "window": {
                 "since": self.since.isoformat() if self.since else None,
@@ -133,7 +134,12 @@ class Report:
             "satisfaction": {
                 "responses": responses,
                 "satisfied": _share(satisfied, responses),
-                "counts": dict(sorted(self.satisfaction.items())),
+                "target": rating.TARGET,
+                # Every level in scale order, zeros included; unknown values (none expected) last.
+                "counts": {
+                    **{level: self.satisfaction.get(level, 0) for level in rating.LEVELS},
+                    **{k: n for k, n in sorted(self.satisfaction.items()) if k not in rating.LEVELS},
+                },
             },
             "routes": dict(self.routes.most_common()),
             "top_unanswered": [

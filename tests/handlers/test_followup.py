@@ -178,3 +178,35 @@ async def test_change_to_a_full_period_offers_the_nearest_free_times(chat: Chat,
 async def test_cancel_words_inside_a_flow_still_cancel_the_flow(chat: Chat) -> None:
     await chat.say("我要预约")
     assert "已为您取消「预约办事」" in await chat.say("取消预约")
+
+
+async def test_a_low_rating_with_a_reason_becomes_a_follow_up_ticket(chat: Chat, services: RecordingServices) -> None:
+    assert "请核对预约信息" in await chat.say("我想预约明天上午办社保卡，我叫张三，手机13812345678")
+    assert "非常满意" in await chat.say("确认")
+    assert "哪里需要改进" in await chat.say("5")
+    assert chat.last is not None and chat.last.meta.satisfaction == "非常不满意"
+    reply = await chat.say("取号机坏了，排了一个小时队")
+    assert "已记录您的意见，工单编号：20261126-0002" in reply
+    assert services.tickets[-1] == (
+        "rating_followup", "o_1",
+        {"评价": "非常不满意", "评价事项": "预约办事", "关联编号": "20261126-0001",
+         "原因": "取号机坏了，排了一个小时队"},
+    )
+    assert "1. 评价跟进 20261126-0002（新建）" in await chat.say("我的工单")
+
+
+async def test_a_low_rating_without_a_reason_files_nothing(chat: Chat, services: RecordingServices) -> None:
+    await chat.say("我想预约明天上午办社保卡，我叫张三，手机13812345678")
+    await chat.say("确认")
+    await chat.say("不满意")
+    assert "感谢您的评价" in await chat.say("不用了")
+    assert len(services.tickets) == 1
+
+
+async def test_a_rating_is_given_once_per_matter(chat: Chat) -> None:
+    await chat.say("我想预约明天上午办社保卡，我叫张三，手机13812345678")
+    await chat.say("确认")
+    await chat.say("满意")
+    assert chat.last is not None and chat.last.meta.satisfaction == "满意"
+    await chat.say("非常满意")
+    assert chat.last.meta.satisfaction == ""

@@ -34,6 +34,12 @@ def test_labels_are_escaped() -> None:
     assert "&lt;script&gt;" in svg
 
 
+def test_satisfaction_chart_shows_the_five_levels_in_scale_order() -> None:
+    svg = satisfaction_chart({"非常满意": 0, "满意": 2, "基本满意": 1, "不满意": 0, "非常不满意": 1})
+    keys = [part.split('"')[0] for part in svg.split('data-key="')[1:]]
+    assert keys == ["满意", "基本满意", "非常不满意"]
+
+
 def test_satisfaction_chart_has_a_segment_per_answer() -> None:
     svg = satisfaction_chart({"满意": 3, "不满意": 1})
     assert 'data-key="满意" data-value="3"' in svg

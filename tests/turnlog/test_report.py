@@ -80,7 +80,21 @@ def test_satisfaction_counts_and_share() -> None:
         at(1, "menu", satisfaction="不满意", user="u2"),
     ]
     data = report_from_facts(rows).to_json()
-    assert data["satisfaction"] == {"responses": 2, "satisfied": 0.5, "counts": {"不满意": 1, "满意": 1}}
+    assert data["satisfaction"] == {
+        "responses": 2, "satisfied": 0.5, "target": 0.9,
+        "counts": {"非常满意": 0, "满意": 1, "基本满意": 0, "不满意": 1, "非常不满意": 0},
+    }
+
+
+def test_the_satisfaction_rate_is_the_top_two_of_five_levels_and_old_rows_still_count() -> None:
+    levels = ["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
+    rows = []
+    for i, level in enumerate([*levels, "满意", "基本满意"]):  # the last two as a three-level row would say
+        rows += [at(0, "flow", flow_id="f", resolved=True, user=f"u{i}")]
+        rows += [at(1, "menu", satisfaction=level, user=f"u{i}")]
+    sat = report_from_facts(rows).to_json()["satisfaction"]
+    assert sat["counts"] == {"非常满意": 1, "满意": 2, "基本满意": 2, "不满意": 1, "非常不满意": 1}
+    assert sat["satisfied"] == round(3 / 7, 4)
 
 
 def test_top_unanswered_groups_similar_questions() -> None:
