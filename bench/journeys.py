@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.settings import DEV_ADMIN_TOKEN  # noqa: E402
 from app.wechat.simulator import Simulator  # noqa: E402
+from bench import followthrough  # noqa: E402
 from bench.common import DEV_TOKEN, free_port, service  # noqa: E402
 
 SERVICE_DESK_BASELINE = 4.0
@@ -114,6 +115,9 @@ class Client:
         response.raise_for_status()
         reply = self.sim.read_reply(response.text, delivery.params["nonce"])
         return reply.get("Content", reply.get("MsgType", ""))
+
+    def say(self, openid: str, text: str) -> str:
+        return self.send(self.sim.text(openid, text))
 
     def session(self, openid: str) -> dict[str, Any] | None:
         response = self.http.get(f"/admin/sessions/{openid}", headers=self.admin)
@@ -207,6 +211,8 @@ def main() -> int:
     parser.add_argument("--admin-token", default=DEV_ADMIN_TOKEN)
     parser.add_argument("--journeys", type=Path, default=ROOT / "bench" / "journeys.yaml")
     parser.add_argument("--max-turns", type=int, default=8)
+    parser.add_argument("--followthrough", type=Path, default=ROOT / "bench" / "journeys_followthrough.yaml",
+                        help="follow-through scripts (bench/followthrough.py); '' to skip")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every transcript")
     args = parser.parse_args()
     journeys = [
@@ -239,6 +245,9 @@ def main() -> int:
                     print(f"time budget of {BUDGET_S:.0f}s reached; stopping early")
                     break
                 results[key].append(play(client, journey, mode, run, args.max_turns))
+        scripts = followthrough.load(args.followthrough) if str(args.followthrough) else []
+        today = followthrough.today_in_shanghai()
+        scripted = [followthrough.play(client, script, run, today) for script in scripts]
 
     print(f"{len(journeys)} journeys against {base} in {time.monotonic() - started:.1f}s")
     ours = report("first message", results["first message"])
@@ -260,8 +269,10 @@ def main() -> int:
             print(f"\n--- {r.journey.id} ({r.mode}) {r.failure or 'ok'} interactions={r.interactions}")
             for said, reply in r.transcript:
                 print(f"  > {said}\n    {reply.replace(chr(10), chr(10) + '    ')}")
+    scripted_ok = followthrough.report(scripted) if scripted else True
     ok = (
-        all(r.completed for r in results["first message"])
+        scripted_ok
+        and all(r.completed for r in results["first message"])
         and ours <= 2.0
         and not any(r.asked_twice for r in results["first message"])
     )

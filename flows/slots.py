@@ -176,21 +176,25 @@ def _date_problem(slot: Slot, m: dates.DateMatch, today: date) -> str:
     if offset < slot.min_days:
         first = dates.display(date.fromordinal(today.toordinal() + slot.min_days), today)
         return f"最早可以选择{first}，请重新选择日期。"
+    if slot.working_day and not dates.working_day(day).working:
+        # The reason first, even beyond the window: 「明年春节能约吗」 deserves 「春节放假」.
+        return _closed_day(day, today, slot)
     if offset > slot.max_days:
         return f"只能预约{slot.max_days}天以内的日期，请重新选择。"
-    if slot.working_day and not dates.working_day(day).working:
-        return _closed_day(day, today, slot)
     return ""
 
 
 def _closed_day(day: date, today: date, slot: Slot) -> str:
     """「1月1日元旦放假，大厅不对外办公。最近的办公日：12月31日（周四）、1月4日（周一）…」"""
     earliest = date.fromordinal(today.toordinal() + slot.min_days)
-    nearest = dates.nearest_working_days(day, earliest)
+    latest = date.fromordinal(today.toordinal() + slot.max_days)
+    nearest = [d for d in dates.nearest_working_days(day, earliest) if d <= latest]
     text = f"{dates.closed_reason(day)}，大厅不对外办公。"
     if nearest:
         shown = "、".join(dates.display(d, today) for d in nearest)
         text += f"最近的办公日：{shown}，请选择其中一天或其他工作日。"
+    elif day > latest:
+        text += f"目前只能预约{slot.max_days}天以内的日期，请重新选择。"
     return text
 
 

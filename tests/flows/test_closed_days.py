@@ -31,3 +31,9 @@ def test_spring_festival_of_next_year_is_refused_by_rule() -> None:
 
 def test_a_weekend_names_the_weekday() -> None:
     assert refusal("12月12日").startswith("12月12日（周六）是休息日")
+
+
+def test_a_holiday_beyond_the_window_still_names_the_holiday() -> None:
+    slot = Slot(type="date", label="预约日期", prompt="哪一天？", working_day=True, max_days=30)
+    found = extract({"date": slot}, ["date"], "2027年2月7日", TODAY, ["date"])
+    assert found.invalid["date"] == "2月7日春节放假，大厅不对外办公。目前只能预约30天以内的日期，请重新选择。"
