@@ -13,6 +13,7 @@ from app.calendar_watch import CalendarWatch
 from flows import calendar
 from flows.calendar import SHIPPED
 from flows.registry import load_flows
+from tests.app.conftest import HarnessFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = load_flows(ROOT / "flows")
@@ -62,3 +63,27 @@ def test_the_file_in_knowledge_dir_is_the_one_installed(tmp_path: Path) -> None:
     watch(path)
     assert not calendar.active().published(2026)
     assert not calendar.active().is_open(date(2026, 1, 4))
+
+
+def synthetic(years: list[int]) -> str:
+    """A calendar file publishing `years` with just the statutory days (test data, not a real schedule)."""
+    lines = ["years:"]
+    for year in years:
+        lines += [f"  {year}:", "    source: 测试用日历（非真实安排）", "    holidays:"]
+        for day, name in sorted(calendar.statutory_holidays(year).items()):
+            lines.append(f"      - {{name: {name}, from: {day.isoformat()}, to: {day.isoformat()}}}")
+    return "\n".join(lines) + "\n"
+
+
+async def test_healthz_reports_the_calendar(harness_factory: HarnessFactory, tmp_path: Path) -> None:
+    harness = await harness_factory()
+    watch = harness.resources.calendar
+    assert watch is not None
+    today = date.today()
+    watch.path = tmp_path / "calendar.yaml"
+    watch.path.write_text("years: {}\n", encoding="utf-8")
+    watch.load()
+    assert (await harness.client.get("/healthz")).json()["calendar"] == "incomplete"
+    watch.path.write_text(synthetic([today.year, today.year + 1]), encoding="utf-8")
+    watch.load()
+    assert (await harness.client.get("/healthz")).json()["calendar"] == "ok"

@@ -80,3 +80,10 @@ async def test_a_business_with_its_own_capacity(booking: Flow, services: Recordi
     assert booking.booking is not None
     assert booking.booking.capacity_for("婚姻登记") == 10
     assert booking.booking.capacity_for("社保卡办理") == 20
+
+
+def test_no_flow_promises_a_text_message(registry: FlowRegistry) -> None:
+    # Nothing sends SMS (issue 18): the mobile number is asked for what actually happens.
+    for flow in registry:
+        texts = [slot.prompt for slot in flow.slots.values()] + [reply.text for reply in flow.complete.replies]
+        assert not any("短信" in text for text in texts), flow.id
