@@ -148,13 +148,14 @@ async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult | Non
     intent = _intent(turn, text)
     if intent is None:
         return None
+    if turn.session.flow is not None:
+        # A finished flow waiting for a rating, or the progress flow asking for a number that
+        # turns out to be one of ours: this message is about something else now.
+        turn.session.flow = None
+        turn.session.awaiting_satisfaction = ""
     if intent == "lookup":
         match = OUR_NUMBER.search(text)
         assert match is not None
-        if turn.session.flow is not None:
-            # The progress flow asked for a number and got one of ours: it is answered here.
-            turn.session.flow = None
-            turn.session.awaiting_satisfaction = ""
         return await _show(turn, ctx, f"{match[1]}-{match[2]}")
     if intent in ("list_booking", "list_ticket"):
         return await _list(turn, ctx, "booking" if intent == "list_booking" else "ticket")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from app.db import bookings
+from app.db.engine import make_engine
 from app.db.models import Booking, Ticket
 from app.db.tickets import create_ticket
 from handlers.ports import BookingRequest
@@ -146,3 +148,39 @@ def test_fifty_citizens_racing_for_the_last_ten_seats_across_two_workers(engine:
     with engine.connect() as conn:
         seats = conn.execute(select(Booking.seat).where(Booking.day == booking_worker.DAY)).scalars().all()
     assert sorted(seats) == list(range(1, booking_worker.CAPACITY + 1))
+
+
+def test_bookings_belong_to_their_account(engine: Engine) -> None:
+    mine = bookings.book(engine, request("o1"), account="rsj", now=NOON).booking
+    assert mine is not None
+    assert bookings.find_item(engine, "o1", mine.number) is None  # the default account does not see it
+    assert bookings.find_item(engine, "o1", mine.number, account="rsj") is not None
+    assert bookings.cancel(engine, "o1", mine.number).status == "not_found"
+    # Seats and the one-per-day rule are per account too.
+    assert bookings.book(engine, request("o1"), now=NOON).status == "booked"
+
+
+def test_two_citizens_moving_into_the_last_seat_at_once_get_it_once(engine: Engine, database: Database) -> None:
+    a = bookings.book(engine, request("a", period="下午"), now=NOON).booking
+    b = bookings.book(engine, request("b", period="下午"), now=NOON).booking
+    bookings.book(engine, request("c"), now=NOON)  # one seat of two left in the morning
+    assert a is not None and b is not None
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def move(openid: str, number: str) -> None:
+        own = make_engine(database.url)
+        try:
+            status = bookings.change(own, openid, number, DAY, "上午", 2).status
+        finally:
+            own.dispose()
+        with lock:
+            outcomes.append(status)
+
+    threads = [threading.Thread(target=move, args=(o, n)) for o, n in (("a", a.number), ("b", b.number))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["booked", "full"]
+    assert bookings.booked_counts(engine, "社保卡办理", HALL, [DAY]) == {(DAY, "上午"): 2, (DAY, "下午"): 1}

@@ -161,3 +161,18 @@ def test_cli_check_fails_with_file_and_line(tmp_path: Path) -> None:
 def test_unknown_slot_in_trigger_fills(tmp_path: Path) -> None:
     broken = GOOD.replace("version: 1\n", "version: 1\ntriggers:\n  fills: [kind, day]\n")
     assert messages(write(tmp_path, broken)) == ["demo.yaml:5: triggers.fills names unknown slot 'day'"]
+
+
+def test_a_booking_action_needs_a_booking_section(tmp_path: Path) -> None:
+    broken = (FLOWS_DIR / "booking.yaml").read_text(encoding="utf-8").replace("booking:\n  hall:", "seats:\n  hall:")
+    (tmp_path / "booking.yaml").write_text(broken, encoding="utf-8")
+    problems = [str(p) for p in check_dir(tmp_path)[1]]
+    assert any("booking.yaml" in p for p in problems)
+
+
+def test_a_booking_section_must_name_the_right_slots(tmp_path: Path) -> None:
+    shipped = (FLOWS_DIR / "booking.yaml").read_text(encoding="utf-8")
+    broken = shipped.replace("  capacity: 20\n", "  capacity: 20\n  period: name\n")
+    (tmp_path / "booking.yaml").write_text(broken, encoding="utf-8")
+    problems = [str(p) for p in check_dir(tmp_path)[1]]
+    assert any("booking.period must name a period slot" in p for p in problems)
