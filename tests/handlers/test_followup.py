@@ -210,3 +210,16 @@ async def test_a_rating_is_given_once_per_matter(chat: Chat) -> None:
     assert chat.last is not None and chat.last.meta.satisfaction == "满意"
     await chat.say("非常满意")
     assert chat.last.meta.satisfaction == ""
+
+
+async def test_cancel_with_nothing_booked_says_so_instead_of_an_faq(chat: Chat) -> None:
+    assert "没有可以取消的预约" in await chat.say("取消预约")
+    assert "没有可以改约的预约" in await chat.say("我想改约")
+
+
+async def test_cancel_right_after_booking_skips_the_rating(chat: Chat) -> None:
+    await chat.say("我想预约明天上午办社保卡，我叫张三，手机13812345678")
+    await chat.say("确认")
+    assert "确认取消" in await chat.say("取消预约")
+    assert chat.session.flow is None and chat.session.awaiting_satisfaction == ""
+    assert "已取消预约" in await chat.say("确认")
