@@ -223,3 +223,8 @@ async def test_cancel_right_after_booking_skips_the_rating(chat: Chat) -> None:
     assert "确认取消" in await chat.say("取消预约")
     assert chat.session.flow is None and chat.session.awaiting_satisfaction == ""
     assert "已取消预约" in await chat.say("确认")
+
+
+async def test_a_suggestion_is_not_taken_for_a_list_request(chat: Chat) -> None:
+    reply = await chat.say("我的建议是大厅增加停车位")
+    assert "您的工单" not in reply and chat.session.flow is not None and chat.session.flow.flow_id == "complaint"
