@@ -2,6 +2,11 @@
 
 verify → decrypt → parse here; dedup → lock → session → route → render in app/turns.py;
 encrypt and respond here; the turn row is written after the response is sent.
+
+`/wechat/{account}` serves one account of an accounts file, `/wechat` the default one (the
+only one without an accounts file). The account is looked up once from the path and passed
+down explicitly; its own token, AES key and encrypt mode check the request, so a delivery
+signed with another account's token is refused.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from app import logs
-from app.deps import Resources, ResourcesDep
+from app.deps import AccountRuntime, Resources, ResourcesDep
 from app.errors import BadRequest, Forbidden, PayloadTooLarge
 from app.turns import Stages
 from app.wechat import crypto
@@ -37,10 +42,19 @@ def _check_timestamp(resources: Resources, timestamp: str | None) -> None:
         raise Forbidden("timestamp outside the accepted window")
 
 
-def _verify(resources: Resources, signature: str | None, timestamp: str | None, nonce: str | None) -> None:
-    token = resources.settings.wechat_token.get_secret_value()
-    crypto.verify((token, timestamp or "", nonce or ""), signature)
+def _verify(
+    resources: Resources, runtime: AccountRuntime, signature: str | None, timestamp: str | None, nonce: str | None
+) -> None:
+    crypto.verify((runtime.account.token, timestamp or "", nonce or ""), signature)
     _check_timestamp(resources, timestamp)
+
+
+def _verify_url(
+    runtime: AccountRuntime, signature: str | None, timestamp: str | None, nonce: str | None, echostr: str | None
+) -> PlainTextResponse:
+    # For Official Accounts echostr is plaintext in every mode (WeCom differs).
+    crypto.verify((runtime.account.token, timestamp or "", nonce or ""), signature)
+    return PlainTextResponse(echostr or "")
 
 
 @router.get("/wechat", response_class=PlainTextResponse)
@@ -51,10 +65,19 @@ async def verify_url(
     nonce: Param = None,
     echostr: Param = None,
 ) -> PlainTextResponse:
-    # For Official Accounts echostr is plaintext in every mode (WeCom differs).
-    token = resources.settings.wechat_token.get_secret_value()
-    crypto.verify((token, timestamp or "", nonce or ""), signature)
-    return PlainTextResponse(echostr or "")
+    return _verify_url(resources.account(None), signature, timestamp, nonce, echostr)
+
+
+@router.get("/wechat/{account}", response_class=PlainTextResponse)
+async def verify_account_url(
+    account: str,
+    resources: ResourcesDep,
+    signature: Param = None,
+    timestamp: Param = None,
+    nonce: Param = None,
+    echostr: Param = None,
+) -> PlainTextResponse:
+    return _verify_url(resources.account(account), signature, timestamp, nonce, echostr)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -74,25 +97,36 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def receive(request: Request) -> Response:
     # All of WeChat's traffic comes through here, so this is a plain Starlette endpoint
     # (registered in app.main): no FastAPI dependency solving or parameter validation per request.
-    stages = Stages()
     resources: Resources = request.app.state.resources
+    return await _receive(request, resources, resources.account(None))
+
+
+async def receive_account(request: Request) -> Response:
+    """`POST /wechat/{account}`: the same, for one account of an accounts file (a dict lookup)."""
+    resources: Resources = request.app.state.resources
+    return await _receive(request, resources, resources.account(request.path_params["account"]))
+
+
+async def _receive(request: Request, resources: Resources, runtime: AccountRuntime) -> Response:
+    stages = Stages()
     query = request.query_params
     signature, timestamp, nonce = query.get("signature"), query.get("timestamp"), query.get("nonce")
     msg_signature = query.get("msg_signature")
     settings = resources.settings
     body = await _read_body(request, settings.max_body_bytes)
-    _verify(resources, signature, timestamp, nonce)
+    _verify(resources, runtime, signature, timestamp, nonce)
     stages.mark("verify")
 
     # The mode comes from configuration, never from what the request claims: an attacker
     # could drop encrypt_type to slip a plaintext body past a safe-mode account.
-    mode = settings.wechat_encrypt_mode
+    mode = runtime.account.encrypt_mode
+    message_crypto = runtime.crypto
     fields = parse_xml(body)
     encrypted = False
     if mode == "safe" or (mode == "compatible" and "Encrypt" in fields):
-        if resources.crypto is None or "Encrypt" not in fields:
+        if message_crypto is None or "Encrypt" not in fields:
             raise BadRequest("encrypted body expected")
-        inner = resources.crypto.decrypt_verified(fields["Encrypt"], timestamp or "", nonce or "", msg_signature)
+        inner = message_crypto.decrypt_verified(fields["Encrypt"], timestamp or "", nonce or "", msg_signature)
         fields = parse_xml(inner)
         encrypted = True
     stages.mark("decrypt")
@@ -101,10 +135,10 @@ async def receive(request: Request) -> Response:
     # Pseudonyms only: a log line must never carry the OpenID or what the user typed.
     logs.bind_turn(resources.pseudonym_key, message.from_user, message.dedup_key())
 
-    answer = await resources.processor.process(message, stages)
+    answer = await runtime.processor.process(message, stages)
     xml = answer.xml
-    if encrypted and xml != SUCCESS and resources.crypto is not None:
-        xml = resources.crypto.encrypt_reply(xml, str(int(time.time())), nonce or "")
+    if encrypted and xml != SUCCESS and message_crypto is not None:
+        xml = message_crypto.encrypt_reply(xml, str(int(time.time())), nonce or "")
         stages.mark("encrypt")
     media_type = "text/plain" if xml == SUCCESS else "application/xml"
     response = Response(content=xml, media_type=media_type)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.engine import Engine
 
+from app.accounts import Account
 from app.calendar_watch import CalendarWatch
-from app.errors import Unauthorized
+from app.errors import NotFound, Unauthorized
 from app.late import LateReplySender
 from app.reload import Reloadable, Reloader
 from app.services import AppServices
@@ -20,6 +22,27 @@ from app.turnlog.logger import TurnLogger
 from app.turns import TurnProcessor, TurnSink
 from app.wechat.crypto import MessageCrypto
 from app.wxapi.client import WeChatClient
+
+if TYPE_CHECKING:
+    from flows.registry import FlowRegistry
+    from knowledge.layered import LayeredMatcher
+    from knowledge.matcher import Matcher
+
+
+@dataclass(slots=True)
+class AccountRuntime:
+    """What serving one Official Account takes: its credentials' crypto, its turn processor (with
+    the account in every key), its ticket services and WeChat API client, and its current content.
+    The store, database, turn log and HTTP pools behind them are shared by every account."""
+
+    account: Account
+    processor: TurnProcessor
+    crypto: MessageCrypto | None
+    services: AppServices
+    late_sender: LateReplySender
+    wechat: WeChatClient | None = None
+    matcher: Callable[[], Matcher | LayeredMatcher | None] = lambda: None
+    flows: Callable[[], FlowRegistry | None] = lambda: None
 
 
 @dataclass(slots=True)
@@ -39,6 +62,19 @@ class Resources:
     wechat: WeChatClient | None = None
     reloader: Reloader | None = None
     calendar: CalendarWatch | None = None
+    # Every account served, by id (one, `default`, without an accounts file), and the one plain
+    # `/wechat` serves. `processor`, `crypto`, `services` and `wechat` above are that account's.
+    accounts: dict[str, AccountRuntime] = field(default_factory=dict)
+    default: AccountRuntime | None = None
+    # Connection pools shared by the accounts' clients, closed once on shutdown.
+    http_clients: list[Any] = field(default_factory=list)
+
+    def account(self, account_id: str | None) -> AccountRuntime:
+        """The account a request names (`None`: the default one); `NotFound` for any other id."""
+        runtime = self.default if account_id is None else self.accounts.get(account_id)
+        if runtime is None:
+            raise NotFound("no such account")
+        return runtime
 
 
 def get_resources(request: Request) -> Resources:

@@ -38,6 +38,11 @@ class PayloadTooLarge(BoundaryError):
     reason = "payload too large"
 
 
+class NotFound(BoundaryError):
+    status_code = 404
+    reason = "not found"
+
+
 class Unauthorized(BoundaryError):
     status_code = 401
     reason = "unauthorized"

@@ -12,33 +12,36 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
 from app import admin_sessions, callback, demo, errors, logs, metrics
-from app.accounts import single_account
+from app.accounts import DEFAULT_ACCOUNT, Account, AccountsError, configured_accounts, default_of
 from app.calendar_watch import CalendarWatch
+from app.content import SharedContent
 from app.db.engine import make_engine
-from app.deps import AdminDep, Resources, ResourcesDep, require_admin
+from app.deps import AccountRuntime, AdminDep, Resources, ResourcesDep, require_admin
 from app.late import LateReplySender
 from app.late_sender import build_late_sender
 from app.ops.router import build_ops_router
 from app.reload import Reloadable, Reloader
 from app.services import AppServices, parse_endpoints
 from app.settings import ConfigError, MatchSettings, Settings
+from app.stores.base import Store
 from app.stores.factory import build_store
 from app.stores.memory import MemoryStore
 from app.turnlog.logger import TurnLogger
 from app.turnlog.record import TurnRecord
 from app.turns import TurnProcessor, TurnSink
 from app.wechat.crypto import MessageCrypto
-from app.wxapi.client import WeChatClient
+from app.wxapi.client import WeChatClient, shared_http
 from flows.registry import FlowRegistry, load_flows
 from handlers import handoff as handoff_handler
 from handlers.context import HandlerContext, HandoffConfig
@@ -79,16 +82,27 @@ def _flows_loader(directory: Path, previous: FlowRegistry | None) -> FlowRegistr
     return load_flows(directory, previous=previous)
 
 
-def _handoff_config(settings: Settings) -> HandoffConfig:
+def _handoff_config(settings: Settings, account: Account) -> HandoffConfig:
+    hours = account.service_hours or settings.service_hours
     try:
-        handoff_handler.parse_hours(settings.service_hours)
+        handoff_handler.parse_hours(hours)
     except ValueError as exc:
-        raise ConfigError(f"SERVICE_HOURS: {exc}") from exc
+        where = "SERVICE_HOURS" if account.id == DEFAULT_ACCOUNT else f"account {account.id}: service_hours"
+        raise ConfigError(f"{where}: {exc}") from exc
     return HandoffConfig(
-        agent_account=settings.kf_account,
-        hours=settings.service_hours,
+        agent_account=account.kf_account if account.kf_account is not None else settings.kf_account,
+        hours=hours,
         fallbacks_before_handoff=settings.fallbacks_before_handoff,
     )
+
+
+def _message_crypto(account: Account) -> MessageCrypto | None:
+    crypto = MessageCrypto(account.token, account.aes_key, account.appid) if len(account.aes_key) == 43 else None
+    if account.encrypt_mode != "plain" and crypto is None:
+        if account.id == DEFAULT_ACCOUNT:
+            raise ConfigError("WECHAT_AES_KEY (43 characters) is required in compatible and safe mode")
+        raise ConfigError(f"account {account.id}: aes_key (43 characters) is required in {account.encrypt_mode} mode")
+    return crypto
 
 
 def build_resources(
@@ -98,56 +112,143 @@ def build_resources(
     sink: TurnSink | None = None,
     engine: Engine | None = None,
 ) -> Resources:
-    """Every long-lived resource; nothing here does network I/O (start-up does, in the lifespan)."""
-    account = single_account(settings)
+    """Every long-lived resource; nothing here does network I/O (start-up does, in the lifespan).
+
+    One store, database, turn log and set of HTTP pools for the whole deployment; per account
+    (app.accounts) a turn processor, message crypto, ticket services, WeChat API client and
+    the account's composition of the shared knowledge and flows.
+    """
+    try:
+        accounts = configured_accounts(settings)
+    except AccountsError as exc:
+        raise ConfigError("ACCOUNTS_FILE:\n" + str(exc)) from exc
     store = build_store(settings.redis_url)
     if isinstance(store, MemoryStore):
         memory_store = store
         metrics.on_scrape("memory_store_keys", lambda: metrics.MEMORY_STORE_KEYS.set(len(memory_store)))
-    aes_key = settings.wechat_aes_key.get_secret_value()
-    message_crypto = (
-        MessageCrypto(settings.wechat_token.get_secret_value(), aes_key, settings.wechat_appid)
-        if len(aes_key) == 43
-        else None
-    )
-    if settings.wechat_encrypt_mode != "plain" and message_crypto is None:
-        raise ConfigError("WECHAT_AES_KEY (43 characters) is required in compatible and safe mode")
     db = engine or make_engine(settings.database_url)
     turnlog = TurnLogger.from_settings(settings, db) if sink is None else None
     turn_sink: TurnSink = sink or LoggingSink(turnlog)
+    match_config = MatchConfig(**MatchSettings().model_dump())
 
-    flows: Reloadable[FlowRegistry] = Reloadable("flows", settings.flows_dir, _flows_loader)
-    calendar = CalendarWatch(settings.knowledge_dir / "calendar.yaml", flows.get)
-    knowledge: Reloadable[Matcher] = Reloadable(
-        "knowledge", settings.knowledge_dir, _knowledge_loader(MatchConfig(**MatchSettings().model_dump()), calendar)
+    content_of: Callable[[Account], tuple[Callable[[], Any], Callable[[], FlowRegistry | None]]]
+    reloadables: list[Reloadable[Any]]
+    # The office calendar is the city's, one for the deployment (KNOWLEDGE_DIR/calendar.yaml),
+    # checked against the booking windows of the default (or first) account's flows.
+    calendar_flows: list[Callable[[], FlowRegistry | None]] = []
+    calendar = CalendarWatch(
+        settings.knowledge_dir / "calendar.yaml", lambda: calendar_flows[0]() if calendar_flows else None
     )
-    services = AppServices(engine=db, endpoints=parse_endpoints(settings.flow_endpoints), account=account.id)
-    wechat = WeChatClient.from_settings(settings, store, observer=metrics.observe_wechat_api)
-    late = late_sender or build_late_sender(wechat)
-    handoff = _handoff_config(settings)
-
-    def context() -> HandlerContext:
-        # Read once per turn: a reload swapping either mid-turn cannot mix two versions.
-        return HandlerContext(
-            matcher=knowledge.get(),
-            flows=flows.get(),
-            services=services,
-            handoff=handoff,
-            session_timeout_s=settings.session_ttl_s,
-            account=account.id,
+    if settings.accounts_file is None:
+        # One account: one knowledge folder and one flows folder, as before accounts existed.
+        knowledge: Reloadable[Matcher] = Reloadable(
+            "knowledge", settings.knowledge_dir, _knowledge_loader(match_config, calendar)
         )
+        flows: Reloadable[FlowRegistry] = Reloadable("flows", settings.flows_dir, _flows_loader)
+        reloadables = [knowledge, flows]
+
+        def content_of(account: Account) -> tuple[Callable[[], Any], Callable[[], FlowRegistry | None]]:
+            return knowledge.get, flows.get
+    else:
+        content = SharedContent(match_config)
+
+        def content_of(account: Account) -> tuple[Callable[[], Any], Callable[[], FlowRegistry | None]]:
+            return content.matcher_for(account.knowledge).get, content.flows_for(account.flows).get
+
+    # Shared by every account: one pool to the flow backends, one to WeChat's API.
+    endpoints = parse_endpoints(settings.flow_endpoints)
+    backend_http = httpx.AsyncClient(follow_redirects=False)
+    api_http = shared_http(settings.wechat_api_base)
 
     def erase(openid: str) -> None:
         eraser = getattr(turn_sink, "erase_user", None)
         if eraser is not None:
             eraser(openid)
 
-    processor = TurnProcessor(
+    runtimes: dict[str, AccountRuntime] = {}
+    for account in accounts:
+        matcher_of, flows_of = content_of(account)
+        services = AppServices(engine=db, endpoints=endpoints, client=backend_http, account=account.id)
+        wechat = (
+            WeChatClient(
+                appid=account.appid,
+                secret=account.appsecret,
+                store=store,
+                base_url=settings.wechat_api_base,
+                observer=metrics.observe_wechat_api,
+                http=api_http,
+            )
+            if account.appsecret and account.appid
+            else None
+        )
+        late = late_sender or build_late_sender(wechat)
+        runtimes[account.id] = AccountRuntime(
+            account=account,
+            processor=_processor(settings, account, store, late, turn_sink, erase, services,
+                                 _handoff_config(settings, account), matcher_of, flows_of),
+            crypto=_message_crypto(account),
+            services=services,
+            late_sender=late,
+            wechat=wechat,
+            matcher=matcher_of,
+            flows=flows_of,
+        )
+    if settings.accounts_file is not None:
+        reloadables = content.reloadables()
+    default_account = default_of(accounts)
+    default = runtimes[default_account.id] if default_account is not None else None
+    first = default or next(iter(runtimes.values()))
+    calendar_flows.append(first.flows)
+    return Resources(
+        settings=settings,
+        store=store,
+        crypto=first.crypto,
+        processor=first.processor,
+        late_sender=first.late_sender,
+        sink=turn_sink,
+        pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
+        reloadables=reloadables,
+        engine=db,
+        turnlog=turnlog,
+        services=first.services,
+        wechat=first.wechat,
+        reloader=Reloader(reloadables, store),
+        accounts=runtimes,
+        default=default,
+        http_clients=[api_http],
+        calendar=calendar,
+    )
+
+
+def _processor(
+    settings: Settings,
+    account: Account,
+    store: Store,
+    late: LateReplySender,
+    sink: TurnSink,
+    erase: Callable[[str], None],
+    services: AppServices,
+    handoff: HandoffConfig,
+    matcher_of: Callable[[], Any],
+    flows_of: Callable[[], FlowRegistry | None],
+) -> TurnProcessor:
+    def context() -> HandlerContext:
+        # Read once per turn: a reload swapping either mid-turn cannot mix two versions.
+        return HandlerContext(
+            matcher=matcher_of(),
+            flows=flows_of(),
+            services=services,
+            handoff=handoff,
+            session_timeout_s=settings.session_ttl_s,
+            account=account.id,
+        )
+
+    return TurnProcessor(
         store=store,
         context=context,
         late_sender=late,
-        sink=turn_sink,
-        app_id=settings.wechat_appid,
+        sink=sink,
+        app_id=account.appid,
         deadline_s=settings.reply_deadline_s,
         session_ttl_s=settings.session_ttl_s,
         dedup_ttl_s=settings.dedup_ttl_s,
@@ -155,22 +256,6 @@ def build_resources(
         rate_limit_per_minute=settings.rate_limit_per_minute,
         on_session_deleted=erase,
         account=account.id,
-    )
-    return Resources(
-        settings=settings,
-        store=store,
-        crypto=message_crypto,
-        processor=processor,
-        late_sender=late,
-        sink=turn_sink,
-        pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
-        reloadables=[knowledge, flows],
-        engine=db,
-        turnlog=turnlog,
-        services=services,
-        wechat=wechat,
-        reloader=Reloader([knowledge, flows], store),
-        calendar=calendar,
     )
 
 
@@ -204,11 +289,19 @@ async def _stop(res: Resources) -> None:
     if res.reloader is not None:
         await res.reloader.stop()
     # Late replies still in flight need the WeChat client and the store: drain them first.
-    await res.processor.drain(wait_s=res.settings.reply_deadline_s + 10)
-    if res.wechat is not None:
-        await res.wechat.aclose()
-    if res.services is not None:
-        await res.services.close()
+    runtimes = list(res.accounts.values()) or []
+    await asyncio.gather(*(rt.processor.drain(wait_s=res.settings.reply_deadline_s + 10) for rt in runtimes))
+    if not runtimes:
+        await res.processor.drain(wait_s=res.settings.reply_deadline_s + 10)
+    clients = {id(c): c for c in (res.wechat, *(rt.wechat for rt in runtimes)) if c is not None}
+    for client in clients.values():
+        await client.aclose()
+    # Accounts share the backend pool: closing it again is a no-op.
+    services = {id(s): s for s in (res.services, *(rt.services for rt in runtimes)) if s is not None}
+    for service in services.values():
+        await service.close()
+    for http in res.http_clients:
+        await http.aclose()
     if res.turnlog is not None:
         await asyncio.to_thread(res.turnlog.stop)
     await res.store.close()
@@ -269,6 +362,8 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     # (app/errors.py) but skips FastAPI's per-request endpoint machinery and the included
     # routers' indirection, about a tenth of the worker's CPU on this path.
     app.add_route("/wechat", callback.receive, methods=["POST"])
+    # Each account of an accounts file: the same plain route, its account a dict lookup.
+    app.add_route("/wechat/{account}", callback.receive_account, methods=["POST"])
     app.include_router(callback.router)
     app.include_router(_admin_router())
     app.include_router(admin_sessions.router, dependencies=[AdminDep])

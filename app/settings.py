@@ -49,6 +49,9 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
     database_url: str = "sqlite:///./data/wxbot.db"
+    # Several Official Accounts in one deployment (app/accounts.py); unset: the single account
+    # configured by the WECHAT_* variables, served at /wechat.
+    accounts_file: Path | None = None
     knowledge_dir: Path = Path("./knowledge")
     flows_dir: Path = Path("./flows")
     admin_token: SecretStr = SecretStr("")

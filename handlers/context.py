@@ -13,6 +13,7 @@ from handlers.session import Session
 
 if TYPE_CHECKING:
     from flows.registry import FlowRegistry
+    from knowledge.layered import LayeredMatcher
     from knowledge.matcher import Matcher
 
 Route = Literal[
@@ -63,7 +64,8 @@ class HandoffConfig:
 class HandlerContext:
     """Everything read-only a handler may consult, built once in the app's lifespan."""
 
-    matcher: Matcher | None
+    # An account's knowledge: one folder's matcher, or shared folders with its overrides (issue 16).
+    matcher: Matcher | LayeredMatcher | None
     flows: FlowRegistry | None
     services: Services
     handoff: HandoffConfig = field(default_factory=HandoffConfig)

@@ -57,13 +57,15 @@ class WeChatClient:
         timeout_s: float = 3.0,
         token_early_s: float = 240.0,
         observer: ApiObserver | None = None,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
+        """`http`: a connection pool shared by several accounts' clients (issue 16); the caller closes it."""
         _redact_httpx_logs()
         self.appid = appid
         self._secret = secret
         self._timeout_s = timeout_s
-        # httpx's own timeouts are per phase; the end-to-end bound is the asyncio.timeout in _call.
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout_s))
+        self._owns_http = http is None
+        self._http = http or shared_http(base_url, timeout_s)
         self.stats = ApiStats(observer)
         self._tokens = AccessTokenCache(
             store, appid, self._fetch_token, fetch_timeout_s=timeout_s, early_s=token_early_s
@@ -86,7 +88,8 @@ class WeChatClient:
         )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     async def __aenter__(self) -> WeChatClient:
         return self
@@ -251,6 +254,12 @@ class _RedactAccessToken(logging.Filter):
 def _masked(arg: object) -> object:
     text = str(arg) if not isinstance(arg, int | float) else ""
     return _TOKEN_IN_URL.sub(r"\1***", text) if "access_token=" in text else arg
+
+
+def shared_http(base_url: str = DEFAULT_BASE_URL, timeout_s: float = 3.0) -> httpx.AsyncClient:
+    """The HTTP client the API calls go through; one can serve every account of a deployment."""
+    # httpx's own timeouts are per phase; the end-to-end bound is the asyncio.timeout in _call.
+    return httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout_s))
 
 
 def _redact_httpx_logs() -> None:
