@@ -153,28 +153,34 @@ class LayeredMatcher:
         return result
 
     def _match(self, query: str, today: date) -> MatchResult:
-        speaking: list[tuple[Matcher, MatchResult, list[Candidate], bool]] = []
+        answer_t, margin_t, clarify_t, floor_t = _thresholds(self._active[0][0])
+        heard: list[tuple[MatchResult, list[Candidate]]] = []
+        speaking: list[tuple[MatchResult, bool]] = []
         for matcher, hide in self._active:
             result = matcher.match(query, today)
             kept = [c for c in result.candidates if c.faq_id not in hide]
-            trimmed = len(kept) != len(result.candidates) or (result.faq_id is not None and result.faq_id in hide)
-            if kept or trimmed:
-                speaking.append((matcher, result, kept, trimmed))
+            if len(kept) != len(result.candidates):
+                lost = [c for c in result.candidates if c.faq_id in hide]
+                trimmed = result.faq_id in hide or any(c.score >= clarify_t for c in lost)
+                # Entries hidden by a later layer are never shown, even in a fallback's list.
+                result = MatchResult(result.decision, result.faq_id, result.score, kept)
+            else:
+                trimmed = False
+            heard.append((result, kept))
+            # A layer speaks when it has a plausible entry to offer, or lost one to a later layer.
+            if trimmed or any(c.score >= clarify_t for c in kept):
+                speaking.append((result, trimmed))
         if not speaking:
-            # Nobody has a candidate: the base layer's own fallback (its best score, for logs).
-            return self._active[0][0].match(query, today)
-        if len(speaking) == 1 and not speaking[0][3]:
-            return speaking[0][1]
+            return heard[0][0]
+        if len(speaking) == 1 and not speaking[0][1]:
+            return speaking[0][0]
         merged = sorted(
-            ((c, matcher, result) for matcher, result, kept, _ in speaking for c in kept),
-            key=lambda item: -item[0].score,
+            ((c, result) for result, kept in heard for c in kept), key=lambda item: -item[0].score
         )
-        answer_t, margin_t, clarify_t, floor_t = _thresholds(self._active[0][0])
-        menu_size = self.config.menu_size
-        top = [c for c, _, _ in merged[:menu_size]]
+        top = [c for c, _ in merged[: self.config.menu_size]]
         if not merged or merged[0][0].score < clarify_t:
             return MatchResult("fallback", None, merged[0][0].score if merged else 0.0, top)
-        best, _, owner = merged[0]
+        best, owner = merged[0]
         runner_up = merged[1][0].score if len(merged) > 1 else 0.0
         # Answer only when the layer the best entry comes from was itself sure of it (it alone
         # knows how the words cover the question) and nothing from another layer comes close.

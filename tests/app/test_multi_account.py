@@ -224,3 +224,27 @@ async def test_the_shared_folder_is_loaded_once_for_both_accounts(city: City) ->
     gjj = city.resources.accounts["gjj"].matcher()
     assert rsj is not None and gjj is not None
     assert rsj.layers[0].matcher is gjj.layers[0].matcher  # type: ignore[union-attr]
+
+
+async def test_a_broken_overlay_keeps_its_account_on_the_last_good_version(city: City, tmp_path: Path) -> None:
+    user = openid()
+    (tmp_path / "rsj" / "faq" / "local.yaml").write_text("category: 公积金\nentries:\n  - id: [broken\n", "utf-8")
+    assert city.resources.reloader is not None
+    reports = {r.name: r for r in await city.resources.reloader.reload("admin")}
+    broken = reports[f"knowledge:{tmp_path / 'rsj'}"]
+    assert broken.status == "failed"
+    assert any(p.startswith("faq/local.yaml:4: ") for p in broken.problems), broken.problems
+    assert all(r.status == "loaded" for name, r in reports.items() if name != broken.name)
+    # rsj keeps serving its last good overlay; gjj is untouched.
+    assert await city.say("rsj", city.sims["rsj"].text(user, "公积金余额怎么查")) == OVERRIDE
+    assert await city.say("rsj", city.sims["rsj"].text(user, "人社局办公地址在哪里")) == OWN
+    assert OVERRIDE not in await city.say("gjj", city.sims["gjj"].text(user, "公积金余额怎么查"))
+
+
+async def test_an_overlay_edit_reaches_only_the_accounts_that_list_it(city: City, tmp_path: Path) -> None:
+    user = openid()
+    (tmp_path / "gjj" / "disable.txt").write_text("# 全部恢复\n", encoding="utf-8")
+    assert city.resources.reloader is not None
+    await city.resources.reloader.poll_once()
+    assert "12329 按语音提示查询" in await city.say("gjj", city.sims["gjj"].text(user, "公积金余额怎么查"))
+    assert await city.say("rsj", city.sims["rsj"].text(user, "公积金余额怎么查")) == OVERRIDE
