@@ -18,7 +18,7 @@ from app.reload import Reloadable
 from flows.layered import FlowLayer
 from flows.layered import compose as compose_flows
 from flows.registry import FlowRegistry
-from knowledge.layered import Layer, LayeredMatcher
+from knowledge.layered import Layer, LayeredMatcher, vocabulary_of
 from knowledge.layered import compose as compose_knowledge
 from knowledge.matcher import MatchConfig, Matcher
 
@@ -65,13 +65,16 @@ class SharedContent:
     def _key(folder: Path) -> Path:
         return Path(folder).resolve()
 
-    def _knowledge_layer(self, folder: Path) -> Reloadable[Layer]:
+    def _knowledge_layer(self, folder: Path, below: Reloadable[Layer] | None) -> Reloadable[Layer]:
+        """`below`: the layer under this one in the first account listing it; its vocabulary is inherited."""
         key = self._key(folder)
         if key not in self._knowledge:
             config = self._config
 
             def load(directory: Path, previous: Layer | None) -> Layer:
-                return Layer.load(directory, config, previous)
+                # Read when this folder loads: the layers below load first (they were registered first).
+                inherit = vocabulary_of([below.get()]) if below is not None else None
+                return Layer.load(directory, config, previous, inherit=inherit)
 
             self._knowledge[key] = Reloadable(f"knowledge:{folder}", Path(folder), load)
         return self._knowledge[key]
@@ -85,7 +88,9 @@ class SharedContent:
     def matcher_for(self, folders: tuple[Path, ...]) -> Composed[Layer, AccountMatcher]:
         key = tuple(self._key(f) for f in folders)
         if key not in self._matchers:
-            layers = [self._knowledge_layer(f) for f in folders]
+            layers: list[Reloadable[Layer]] = []
+            for folder in folders:
+                layers.append(self._knowledge_layer(folder, layers[-1] if layers else None))
             self._matchers[key] = Composed(layers, lambda loaded, _previous: compose_knowledge(loaded))
         return self._matchers[key]
 
@@ -97,4 +102,11 @@ class SharedContent:
         return self._registries[key]
 
     def reloadables(self) -> list[Reloadable[Any]]:
-        return [*self._knowledge.values(), *self._flows.values()]
+        items: list[Reloadable[Any]] = [*self._knowledge.values(), *self._flows.values()]
+        # An overlay kept inside the shared folder (knowledge/accounts/rsj in knowledge) is its
+        # own layer: the shared layer must not reload, and drop its caches, when it changes.
+        folders = {str(Path(item.directory).resolve()) for item in items}
+        for item in items:
+            mine = str(Path(item.directory).resolve())
+            item.exclude = frozenset(f for f in folders if f != mine and f.startswith(mine + "/"))
+        return items

@@ -375,7 +375,14 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
         assert res.engine is not None, "build_resources always makes an engine"
         return res.engine
 
-    app.include_router(build_ops_router(engine=database, require_admin=require_admin))
+    # With an accounts file the dashboard filters by account and compares them (issue 16).
+    ops_accounts = None
+    if settings.accounts_file is not None:
+        try:
+            ops_accounts = {a.id: a.name for a in configured_accounts(settings)}
+        except AccountsError as exc:
+            raise ConfigError("ACCOUNTS_FILE:\n" + str(exc)) from exc
+    app.include_router(build_ops_router(engine=database, require_admin=require_admin, accounts=ops_accounts))
 
     @app.get("/healthz")
     async def healthz(res: ResourcesDep) -> JSONResponse:

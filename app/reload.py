@@ -83,12 +83,18 @@ def describe_problems(exc: BaseException) -> list[str]:
     return [f"{type(exc).__name__}: {exc}"]
 
 
-def fingerprint(directory: Path) -> Fingerprint:
-    """What the folder's watched files look like now: (path, mtime_ns, size), sorted."""
+def fingerprint(directory: Path, exclude: frozenset[str] = frozenset()) -> Fingerprint:
+    """What the folder's watched files look like now: (path, mtime_ns, size), sorted.
+
+    `exclude`: absolute paths of sub-folders watched as resources of their own (an account's
+    overlay inside the shared knowledge folder), so that editing one does not reload the other.
+    """
     found: list[tuple[str, int, int]] = []
     if not directory.is_dir():
         return ()
-    for root, _dirs, files in os.walk(directory):
+    for root, dirs, files in os.walk(directory):
+        if exclude:
+            dirs[:] = [d for d in dirs if os.path.realpath(os.path.join(root, d)) not in exclude]
         for name in files:
             if name.endswith(WATCHED_SUFFIXES) and not name.startswith("."):
                 path = os.path.join(root, name)
@@ -114,6 +120,8 @@ class Reloadable(Generic[T]):
         self._attempted: Fingerprint | None = None
         self._lock = asyncio.Lock()
         self.last_report: ReloadReport | None = None
+        # Sub-folders that are resources of their own (see `fingerprint`).
+        self.exclude: frozenset[str] = frozenset()
 
     @property
     def current(self) -> T:
@@ -131,7 +139,7 @@ class Reloadable(Generic[T]):
 
     def load_now(self) -> T:
         """First load, synchronously (start-up, CLI); raises the loader's error."""
-        files = fingerprint(self.directory)
+        files = fingerprint(self.directory, self.exclude)
         started = time.perf_counter()
         value = self._loader(self.directory, None)
         self._swap(value, files, "start", started)
@@ -144,7 +152,7 @@ class Reloadable(Generic[T]):
             return self._loader(self.directory, previous)
 
     def changed_on_disk(self) -> bool:
-        return fingerprint(self.directory) != self._attempted
+        return fingerprint(self.directory, self.exclude) != self._attempted
 
     async def reload(self, trigger: Trigger, *, force: bool = True) -> ReloadReport:
         """Rebuild in a worker thread and swap; on failure keep the old value and report why.
@@ -152,7 +160,7 @@ class Reloadable(Generic[T]):
         Without `force`, nothing happens unless the files changed since the last attempt.
         """
         async with self._lock:
-            files = await asyncio.to_thread(fingerprint, self.directory)
+            files = await asyncio.to_thread(fingerprint, self.directory, self.exclude)
             if not force and files == self._attempted:
                 return ReloadReport(self.name, "unchanged", trigger, version=self._version)
             self._attempted = files

@@ -69,12 +69,12 @@ def resolve(account_id: str | None, settings: Settings | None = None) -> Account
 def load_matcher(account: Account, config: MatchConfig | None = None) -> Matcher | LayeredMatcher:
     """The account's FAQ as the service composes it; raises `KnowledgeError` naming the folder's files."""
     from knowledge.errors import KnowledgeError
-    from knowledge.layered import Layer, compose
+    from knowledge.layered import Layer, compose, vocabulary_of
 
-    layers = []
+    layers: list[Layer] = []
     for folder in account.knowledge:
         try:
-            layers.append(Layer.load(folder, config))
+            layers.append(Layer.load(folder, config, inherit=vocabulary_of(layers)))
         except KnowledgeError as exc:
             raise KnowledgeError([_in(folder, p) for p in exc.problems]) from None
     return compose(layers)
@@ -106,7 +106,7 @@ def check(file: FileOpt = None) -> None:
     """检查账号文件（文件:行号）和每个账号的知识库、流程；有错误时退出码非 0。"""
     from flows.errors import FlowError
     from knowledge.errors import KnowledgeError
-    from knowledge.layered import Layer
+    from knowledge.layered import Layer, vocabulary_of
     from knowledge.normalize import warm_up
 
     settings = _settings(file)
@@ -121,8 +121,9 @@ def check(file: FileOpt = None) -> None:
     for account in accounts:
         for position, folder in enumerate(account.knowledge):
             if folder not in layers:
+                below = [layers.get(f) for f in account.knowledge[:position]]
                 try:
-                    layers[folder] = Layer.load(folder)
+                    layers[folder] = Layer.load(folder, inherit=vocabulary_of(below))
                 except KnowledgeError as exc:
                     layers[folder] = None
                     errors.extend(f"{_in(folder, p)}" for p in exc.problems)

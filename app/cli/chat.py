@@ -8,10 +8,13 @@ import uuid
 import httpx
 import typer
 
+from app.accounts import Account
+from app.cli.accounts import AccountOpt, resolve
 from app.settings import Settings
 from app.wechat.crypto import MessageCrypto
 from app.wechat.simulator import Simulator
 
+DEFAULT_URL = "http://127.0.0.1:8000/wechat"
 HELP = """命令：/subscribe 关注  /unsubscribe 取消关注  /click KEY 点击菜单  /voice 文字 语音
       /location 纬度 经度 [地点]  /image 图片  /help 帮助  /quit 退出；其他输入作为文字消息发送。"""
 
@@ -24,6 +27,12 @@ def _simulator(settings: Settings) -> Simulator:
     aes = settings.wechat_aes_key.get_secret_value()
     crypto = MessageCrypto(settings.wechat_token.get_secret_value(), aes, settings.wechat_appid) if aes else None
     return Simulator(settings.wechat_token.get_secret_value(), settings.wechat_encrypt_mode, crypto)
+
+
+def _account_simulator(account: Account) -> Simulator:
+    """Signs and encrypts with the account's own token and key, as WeChat does for that account."""
+    crypto = MessageCrypto(account.token, account.aes_key, account.appid) if account.aes_key else None
+    return Simulator(account.token, account.encrypt_mode, crypto)
 
 
 def fields_for(sim: Simulator, openid: str, line: str) -> dict[str, str] | None:
@@ -66,13 +75,20 @@ def send(client: httpx.Client, url: str, sim: Simulator, fields: dict[str, str])
 
 
 def chat(
-    url: str = typer.Option("http://127.0.0.1:8000/wechat", help="回调地址"),
+    url: str = typer.Option("", help="回调地址，默认 http://127.0.0.1:8000/wechat（多账号时为 /wechat/账号id）"),
     openid: str = typer.Option("", help="模拟的用户 OpenID（默认随机）"),
     send_text: str = typer.Option("", "--send", help="只发送这一条消息并打印回复"),
+    account: AccountOpt = None,
 ) -> None:
     """在终端里模拟微信用户与服务号对话。"""
     settings = Settings()
-    sim = _simulator(settings)
+    if account is None and settings.accounts_file is None:
+        sim = _simulator(settings)
+        url = url or DEFAULT_URL
+    else:
+        chosen = resolve(account, settings)
+        sim = _account_simulator(chosen)
+        url = url or f"{DEFAULT_URL}/{chosen.id}"
     user = openid or "o_chat_" + uuid.uuid4().hex[:12]
     with httpx.Client(timeout=10) as client:
         if send_text:

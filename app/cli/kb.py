@@ -17,7 +17,10 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from app.cli.accounts import AccountOpt
+
 if TYPE_CHECKING:
+    from knowledge.layered import LayeredMatcher
     from knowledge.matcher import MatchConfig, Matcher, MatchResult
 
 kb_app = typer.Typer(no_args_is_help=True, help="知识库（FAQ）：检查文件、试问")
@@ -53,6 +56,38 @@ def _today() -> date:
     return datetime.now(TZ).date()
 
 
+def _load_for(knowledge: Path | None, account: str | None) -> tuple[str, Matcher | LayeredMatcher]:
+    """The folder given, or the account's knowledge as the service composes it (`--account`)."""
+    from app.settings import Settings
+
+    settings = Settings()
+    if knowledge is not None or (account is None and settings.accounts_file is None):
+        directory = _directory(knowledge)
+        return str(directory), _load(directory)
+    from app.cli.accounts import load_matcher, resolve
+    from knowledge.errors import KnowledgeError
+    from knowledge.normalize import warm_up
+
+    chosen = resolve(account, settings)
+    label = f"账号 {chosen.id}（{' + '.join(str(p) for p in chosen.knowledge)}）"
+    warm_up()
+    try:
+        return label, load_matcher(chosen, match_config())
+    except KnowledgeError as exc:
+        for problem in exc.problems:
+            typer.echo(f"错误 {problem}", err=True)
+        typer.echo(f"{label}：{len(exc.problems)} 处错误，知识库无法加载。", err=True)
+        raise typer.Exit(code=1) from None
+
+
+def _phrases(matcher: Matcher | LayeredMatcher) -> int:
+    from knowledge.layered import LayeredMatcher
+
+    if isinstance(matcher, LayeredMatcher):
+        return matcher.phrase_count
+    return matcher.index.phrase_count
+
+
 def _load(directory: Path) -> Matcher:
     """Load and index, or print every problem as file:line and exit 1."""
     from knowledge.errors import KnowledgeError
@@ -70,12 +105,11 @@ def _load(directory: Path) -> Matcher:
 
 
 @kb_app.command("check")
-def check(knowledge: KnowledgeOpt = None) -> None:
+def check(knowledge: KnowledgeOpt = None, account: AccountOpt = None) -> None:
     """检查知识库：格式错误（文件:行号）、重复 id、问法冲突、过期条目、回归用例；有错误时退出码非 0。"""
     from knowledge.loader import find_collisions
 
-    directory = _directory(knowledge)
-    matcher = _load(directory)
+    directory, matcher = _load_for(knowledge, account)
     kb = matcher.kb
     today = _today()
     errors: list[str] = []
@@ -117,7 +151,7 @@ def check(knowledge: KnowledgeOpt = None) -> None:
     categories = len({e.category for e in kb.entries})
     typer.echo(
         f"{directory}：{len(kb.entries)} 个条目（生效 {active} 个），{categories} 个分类，"
-        f"{matcher.index.phrase_count} 个问法；回归用例 {len(kb.tests) - failed}/{len(kb.tests)} 通过；"
+        f"{_phrases(matcher)} 个问法；回归用例 {len(kb.tests) - failed}/{len(kb.tests)} 通过；"
         f"{len(errors)} 个错误，{len(warnings)} 个提醒。"
     )
     if errors:
@@ -143,9 +177,10 @@ def ask(
     query: Annotated[str, typer.Argument(help="要试问的问题；- 表示从标准输入逐行读取，每行输出一个 JSON 对象")],
     knowledge: KnowledgeOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
+    account: AccountOpt = None,
 ) -> None:
     """试问：显示匹配结果（回答 / 反问 / 兜底）和候选条目及得分。"""
-    matcher = _load(_directory(knowledge))
+    _, matcher = _load_for(knowledge, account)
     today = _today()
     if query == "-":
         for line in sys.stdin:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from app.turnlog.consultations import Rules
     from app.turnlog.report import Report
     from app.turnlog.unanswered import Cluster
+    from knowledge.layered import LayeredMatcher
     from knowledge.matcher import Matcher
 
 # Below this many rows the report is quick and a progress bar would only flicker.
@@ -71,7 +72,7 @@ def _progress(engine: Engine, start: datetime, end: datetime, rules: Rules) -> I
 
 
 def _load(settings: Settings, since: str | None, until: str | None, idle: float | None,
-          reask: float | None) -> Report:
+          reask: float | None, account: str | None = None) -> Report:
     from app.db.engine import make_engine
     from app.turnlog.report import build_report
 
@@ -80,9 +81,18 @@ def _load(settings: Settings, since: str | None, until: str | None, idle: float 
     engine = make_engine(settings.database_url)
     try:
         with _progress(engine, start, end, rules) as on_rows:
-            return build_report(engine, start, end, rules, on_rows=on_rows)
+            return build_report(engine, start, end, rules, on_rows=on_rows, account=account)
     finally:
         engine.dispose()
+
+
+def _account_id(account: str | None) -> str | None:
+    """`--account` checked against the configured accounts (None: every account)."""
+    if account is None:
+        return None
+    from app.cli.accounts import resolve
+
+    return resolve(account).id
 
 
 SinceOpt = typer.Option(None, "--since", help=f"起始日期（含），默认 {DEFAULT_DAYS} 天前，如 2026-11-01")
@@ -90,6 +100,57 @@ UntilOpt = typer.Option(None, "--until", help="截止日期（不含），默认
 IdleOpt = typer.Option(None, "--idle-minutes", help="空闲多少分钟算新的一次咨询（默认取设置）")
 ReaskOpt = typer.Option(None, "--reask-hours", help="FAQ 答复后多少小时内未再问算解决（默认取设置）")
 KnowledgeOpt = typer.Option(None, "--knowledge-dir", help="知识库目录（默认取设置）")
+AccountOpt = typer.Option(None, "--account", help="只看这个账号（ACCOUNTS_FILE 中的 id）；默认全部账号")
+
+
+def _compare(settings: Settings, since: str | None, until: str | None, idle: float | None,
+             reask: float | None, as_json: bool, top: int) -> None:
+    from app.accounts import AccountsError, configured_accounts
+    from app.db.engine import make_engine
+    from app.turnlog.comparison import compare
+
+    start, end = _window(since, until)
+    names: dict[str, str] | None = None
+    if settings.accounts_file is not None:
+        try:
+            names = {a.id: a.name for a in configured_accounts(settings)}
+        except AccountsError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(code=1) from None
+    engine = make_engine(settings.database_url)
+    try:
+        result = compare(engine, start, end, _rules(settings, idle, reask), accounts=names, top=top)
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return
+    typer.echo(render_comparison(result.to_json()))
+
+
+def render_comparison(data: dict[str, Any]) -> str:
+    header = ("账号", "消息", "p95", "解决率", "轮次", "未匹配率", "满意", "待办工单", "超期")
+    rows = [header]
+    for a in data["accounts"]:
+        label = f"{a['account']} {a['name']}".strip()
+        rows.append((
+            label, str(a["turns"]), _num(a["p95_ms"], " ms"), _pct(a["resolution"]), _num(a["interactions"]),
+            _pct(a["fallback"]), _pct(a["satisfied"]), str(a["open_tickets"]), str(a["overdue_tickets"]),
+        ))
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(r)).rstrip() for r in rows]
+    if data["shared_unanswered"]:
+        lines.append("")
+        lines.append("多个账号都未能解答的问题（集中补充一次即可）：")
+        for item in data["shared_unanswered"]:
+            where = "、".join(f"{k} {v}" for k, v in item["accounts"].items())
+            lines.append(f"  {item['count']:>5}  {item['question']}  （{where}）")
+    return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    # CJK characters take two columns in a terminal.
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
 def report(
@@ -99,9 +160,16 @@ def report(
     top: int = typer.Option(10, help="列出多少个未解答问题"),
     idle_minutes: float | None = IdleOpt,
     reask_hours: float | None = ReaskOpt,
+    account: str | None = AccountOpt,
+    compare: bool = typer.Option(False, "--compare", help="各账号对比表，以及多个账号共有的未解答问题"),
 ) -> None:
     """运营报表：响应时间、咨询轮次、解决率、转人工率、满意度、未解答问题。"""
-    result = _load(Settings(), since, until, idle_minutes, reask_hours).to_json(top=top)
+    if compare:
+        _compare(Settings(), since, until, idle_minutes, reask_hours, as_json, top)
+        return
+    result = _load(Settings(), since, until, idle_minutes, reask_hours, _account_id(account)).to_json(top=top)
+    if account is not None:
+        result["account"] = account
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
@@ -150,7 +218,9 @@ def render_text(data: dict[str, Any]) -> str:
 # --- wxbot kb unanswered ---------------------------------------------------------------------
 
 
-def suggest(clusters: list[Cluster], matcher: Matcher | None, today: date, limit: int) -> list[dict[str, Any]]:
+def suggest(
+    clusters: list[Cluster], matcher: Matcher | LayeredMatcher | None, today: date, limit: int
+) -> list[dict[str, Any]]:
     """For each cluster: the entry it most likely belongs to (if any) and the YAML to paste.
 
     Clusters that land on the same entry are merged: an admin edits each entry once.
@@ -225,17 +295,21 @@ def unanswered(
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
     idle_minutes: float | None = IdleOpt,
     reask_hours: float | None = ReaskOpt,
+    account: str | None = AccountOpt,
 ) -> None:
     """未解答或中途放弃的问题：按相似度归组，给出最可能归属的条目和可粘贴的 YAML。"""
+    from app.cli.accounts import load_matcher, resolve
     from knowledge.errors import KnowledgeError
     from knowledge.matcher import Matcher
 
     settings = Settings()
-    result = _load(settings, since, until, idle_minutes, reask_hours)
-    directory = knowledge_dir or settings.knowledge_dir
-    matcher: Matcher | None
+    result = _load(settings, since, until, idle_minutes, reask_hours, _account_id(account))
+    matcher: Matcher | LayeredMatcher | None
     try:
-        matcher = Matcher.from_directory(directory)
+        if knowledge_dir is not None or (account is None and settings.accounts_file is None):
+            matcher = Matcher.from_directory(knowledge_dir or settings.knowledge_dir)
+        else:
+            matcher = load_matcher(resolve(account, settings))
     except KnowledgeError as exc:
         typer.echo(f"知识库无法加载，只列出问题：{exc}", err=True)
         matcher = None

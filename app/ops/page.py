@@ -57,6 +57,12 @@ ol.unanswered .q span{overflow-wrap:anywhere}
 ol.unanswered .bar{height:6px;background:#e08a1e;border-radius:3px;margin-top:4px}
 ol.unanswered small{color:#6b7280}
 .wide{grid-column:1/-1}
+nav.accounts a{font-size:.8rem}
+.scroll{overflow-x:auto}
+table.compare{border-collapse:collapse;width:100%;font-size:.85rem;white-space:nowrap}
+table.compare th,table.compare td{padding:4px 8px;border-top:1px solid #eef0f3;text-align:right}
+table.compare th:first-child,table.compare td:first-child{text-align:left}
+table.compare td.warn{color:#c8372d;font-weight:600}
 footer{text-align:center;font-size:.75rem;color:#9ca3af;padding-bottom:16px}
 """
 
@@ -103,7 +109,52 @@ def _unanswered(items: list[dict[str, Any]]) -> str:
     return f'<ol class="unanswered">{"".join(rows)}</ol>'
 
 
-def render_page(report: Report, days: int, links: Mapping[int, str], now: datetime) -> str:
+def _comparison(data: Mapping[str, Any]) -> str:
+    """The city-wide table: one row per account, and the gaps several accounts share."""
+    columns = ("账号", "消息", "响应 p95", "解决率", "平均轮次", "未匹配率", "满意", "待办工单", "超期")
+    head = "".join(f"<th>{h}</th>" for h in columns)
+    rows = []
+    for a in data["accounts"]:
+        label = escape(f"{a['name'] or a['account']}")
+        rows.append(
+            f'<tr data-account="{escape(a["account"])}"><td>{label}</td><td>{a["turns"]}</td>'
+            f'<td>{_ms(a["p95_ms"])}</td><td>{_pct(a["resolution"])}</td><td>{_num(a["interactions"])}</td>'
+            f'<td>{_pct(a["fallback"])}</td>'
+            f'<td>{_pct(a["satisfied"])}</td><td>{a["open_tickets"]}</td>'
+            f'<td{" class=warn" if a["overdue_tickets"] else ""}>{a["overdue_tickets"]}</td></tr>'
+        )
+    body = "".join(rows)
+    table = (
+        f'<div class="scroll"><table class="compare"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+    shared = data["shared_unanswered"]
+    if shared:
+        items = "".join(
+            f'<li><div class="q"><span>{escape(item["question"])}</span><b>{item["count"]}</b></div>'
+            f'<small>{escape("、".join(f"{k} {v}" for k, v in item["accounts"].items()))}</small></li>'
+            for item in shared
+        )
+        gaps = (
+            '<h2>多个账号共有的未解答问题</h2><p class="note">补充到共享知识库一次，所有账号受益。</p>'
+            f'<ol class="unanswered">{items}</ol>'
+        )
+    else:
+        gaps = '<p class="note">没有多个账号共有的未解答问题。</p>'
+    return f'<section id="compare" class="wide"><h2>各账号对比</h2>{table}{gaps}</section>'
+
+
+def render_page(
+    report: Report,
+    days: int,
+    links: Mapping[int, str],
+    now: datetime,
+    *,
+    accounts: Mapping[str, tuple[str, str]] | None = None,
+    account: str = "",
+    comparison: Mapping[str, Any] | None = None,
+) -> str:
+    """`accounts`: id ("" for all) → (label, link), shown as a filter when there are several."""
     data = report.to_json(top=10)
     lat = data["latency_ms"]
     cons = data["consultations"]
@@ -115,6 +166,13 @@ def render_page(report: Report, days: int, links: Mapping[int, str], now: dateti
     nav = "".join(
         f'<a href="{escape(links[d])}"{" class=on" if d == days else ""}>{label}</a>' for d, label in WINDOWS.items()
     )
+    account_nav = ""
+    if accounts:
+        account_nav = '<nav class="accounts">' + "".join(
+            f'<a href="{escape(link)}"{" class=on" if key == account else ""}>{escape(label)}</a>'
+            for key, (label, link) in accounts.items()
+        ) + "</nav>"
+    title_suffix = f" · {escape(accounts[account][0])}" if accounts and account in accounts and account else ""
     within = data["within_5s"]
     target = f"{sat['target'] * 100:.0f}%"
     kpis = "".join([
@@ -138,10 +196,12 @@ def render_page(report: Report, days: int, links: Mapping[int, str], now: dateti
 <meta name="robots" content="noindex">
 <title>服务号运营看板</title><style>{CSS}</style></head>
 <body>
-<header><h1>服务号运营看板</h1><p>{WINDOWS.get(days, f"近 {days} 天")} · 更新于 {generated}（北京时间）</p></header>
-<nav>{nav}</nav>
+<header><h1>服务号运营看板{title_suffix}</h1>
+<p>{WINDOWS.get(days, f"近 {days} 天")} · 更新于 {generated}（北京时间）</p></header>
+<nav>{nav}</nav>{account_nav}
 <main>
 <div class="kpis">{kpis}</div>
+{_comparison(comparison) if comparison else ""}
 <section id="latency"><h2>响应时间</h2>
 <p class="note">首次投递的 p50 / p95 / p99（毫秒），微信 5 秒内未收到答复会重试。</p>
 {latency_chart(_series(report))}</section>

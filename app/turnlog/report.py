@@ -220,8 +220,10 @@ _COLUMNS = (
 )
 
 
-def _where(since: datetime | None, end: datetime | None) -> list[Any]:
+def _where(since: datetime | None, end: datetime | None, account: str | None = None) -> list[Any]:
     clauses: list[Any] = []
+    if account is not None:
+        clauses.append(TurnRow.account == account)
     if since is not None:
         clauses.append(TurnRow.received_at >= since)
     if end is not None:
@@ -229,10 +231,12 @@ def _where(since: datetime | None, end: datetime | None) -> list[Any]:
     return clauses
 
 
-def count_rows(engine: Engine, since: datetime | None, until: datetime | None, rules: Rules) -> int:
+def count_rows(
+    engine: Engine, since: datetime | None, until: datetime | None, rules: Rules, account: str | None = None
+) -> int:
     end = until + rules.reask_window if until is not None else None
     with engine.connect() as conn:
-        stmt = select(func.count()).select_from(TurnRow).where(*_where(since, end))
+        stmt = select(func.count()).select_from(TurnRow).where(*_where(since, end, account))
         return int(conn.execute(stmt).scalar_one())
 
 
@@ -242,12 +246,13 @@ def iter_users(
     until: datetime | None,
     rules: Rules,
     on_rows: Callable[[int], None] | None = None,
+    account: str | None = None,
 ) -> Iterator[list[TurnFacts]]:
-    """Each user's rows in time order, streamed (bounded memory per user)."""
+    """Each user's rows in time order, streamed (bounded memory per user); one account's only with `account`."""
     end = until + rules.reask_window if until is not None else None
     stmt = (
         select(*_COLUMNS)
-        .where(*_where(since, end))
+        .where(*_where(since, end, account))
         .order_by(TurnRow.user_id, TurnRow.received_at, TurnRow.id)
     )
     current: list[TurnFacts] = []
@@ -279,11 +284,13 @@ def build_report(
     rules: Rules | None = None,
     on_rows: Callable[[int], None] | None = None,
     bucket: timedelta | None = None,
+    account: str | None = None,
 ) -> Report:
+    """The report over every account's turns, or over one account's (`account`, an app.accounts id)."""
     rules = rules or Rules()
     report = Report(since, until, bucket=bucket or pick_bucket(since, until))
     acc = _Accumulator(report, rules)
-    for rows in iter_users(engine, since, until, rules, on_rows):
+    for rows in iter_users(engine, since, until, rules, on_rows, account=account):
         acc.add_user(rows)
     return acc.finish()
 
