@@ -37,9 +37,11 @@ def _at(epoch: float) -> datetime:
 
 
 @router.get("/admin/sessions/{openid}", response_model=SessionView)
-async def session_view(openid: str, resources: ResourcesDep) -> SessionView:
+async def session_view(openid: str, resources: ResourcesDep, account: str | None = None) -> SessionView:
+    """`?account=ID` with an accounts file: the user's session on that account (the default one otherwise)."""
+    processor = resources.account(account).processor if account is not None else resources.processor
     try:
-        data = await resources.store.get(resources.processor.session_key(openid))
+        data = await resources.store.get(processor.session_key(openid))
     except StoreUnavailable as exc:
         raise HTTPException(status_code=503, detail="session store unavailable") from exc
     if data is None:

@@ -132,17 +132,21 @@ class Settings(BaseSettings):
             "ADMIN_TOKEN": self.admin_token.get_secret_value(),
             "PSEUDONYM_KEY": self.pseudonym_key.get_secret_value(),
         }
-        if self.wechat_encrypt_mode != "plain":
+        multi = self.accounts_file is not None
+        if multi:
+            # The accounts' own secrets are checked when the accounts file is read (app.accounts).
+            del secrets["WECHAT_TOKEN"], secrets["WECHAT_APPID"]
+        if self.wechat_encrypt_mode != "plain" and not multi:
             secrets["WECHAT_AES_KEY"] = self.wechat_aes_key.get_secret_value()
         dev_values = {DEV_TOKEN, DEV_AES_KEY, DEV_ADMIN_TOKEN, DEV_PSEUDONYM_KEY}
         for name, value in secrets.items():
             if value.strip().lower() in _PLACEHOLDERS or value in dev_values:
                 problems.append(f"{name} is missing or a placeholder")
-        token = self.wechat_token.get_secret_value()
+        token = self.wechat_token.get_secret_value() if not multi else ""
         if token and not (3 <= len(token) <= 32 and token.isalnum()):
             problems.append("WECHAT_TOKEN must be 3-32 letters or digits")
         aes = self.wechat_aes_key.get_secret_value()
-        if self.wechat_encrypt_mode != "plain" and aes and len(aes) != 43:
+        if self.wechat_encrypt_mode != "plain" and aes and len(aes) != 43 and not multi:
             problems.append("WECHAT_AES_KEY (EncodingAESKey) must be 43 characters")
         if len(self.admin_token.get_secret_value()) < 16 and "ADMIN_TOKEN is missing or a placeholder" not in problems:
             problems.append("ADMIN_TOKEN must be at least 16 characters")

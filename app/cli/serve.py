@@ -31,7 +31,18 @@ def serve(
 
     settings = Settings()
     settings.check_production()
-    if settings.app_env == "dev":
+    if settings.accounts_file is not None:
+        from app.accounts import AccountsError, configured_accounts
+
+        try:
+            accounts = configured_accounts(settings)
+        except AccountsError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(code=1) from None
+        typer.echo(f"wxbot: {len(accounts)} accounts from {settings.accounts_file}:")
+        for account in accounts:
+            typer.echo(f"  http://{host}:{port}/wechat/{account.id}  {account.name}  ({account.encrypt_mode})")
+    elif settings.app_env == "dev":
         typer.echo("wxbot dev profile — point `wxbot chat` or WeChat's test account at:")
         typer.echo(f"  URL            http://{host}:{port}/wechat")
         typer.echo(f"  Token          {_demo(settings.wechat_token.get_secret_value(), DEV_TOKEN)}")

@@ -141,3 +141,18 @@ def test_the_default_is_the_account_called_default_or_the_only_one(folders: Path
         pick(accounts, None)
     with pytest.raises(AccountsError):
         pick(accounts, "nope")
+
+
+def test_prod_with_an_accounts_file_needs_no_wechat_variables(folders: Path) -> None:
+    settings = make_settings(
+        app_env="prod", accounts_file=folders / "accounts.yaml", admin_token="a" * 20, pseudonym_key="p" * 20
+    )
+    settings.check_production()  # the accounts' secrets are checked when the file is read
+
+
+def test_prod_refuses_the_demo_secrets_in_an_accounts_file(folders: Path) -> None:
+    text = two_accounts(folders).replace("token: gjjtoken", "token: wxbotdev")
+    settings = make_settings(app_env="prod", admin_token="a" * 20, pseudonym_key="p" * 20)
+    with pytest.raises(AccountsError) as caught:
+        load_accounts(write(folders, text), settings=settings, environ=ENV)
+    assert any("示例值" in p.message for p in caught.value.problems)

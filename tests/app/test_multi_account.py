@@ -248,3 +248,13 @@ async def test_an_overlay_edit_reaches_only_the_accounts_that_list_it(city: City
     await city.resources.reloader.poll_once()
     assert "12329 按语音提示查询" in await city.say("gjj", city.sims["gjj"].text(user, "公积金余额怎么查"))
     assert await city.say("rsj", city.sims["rsj"].text(user, "公积金余额怎么查")) == OVERRIDE
+
+
+async def test_staff_see_a_users_session_on_the_account_they_name(city: City) -> None:
+    user = openid()
+    await city.say("rsj", city.sims["rsj"].text(user, "我要预约"))
+    headers = {"Authorization": "Bearer dev-admin-token"}
+    found = await city.client.get(f"/admin/sessions/{user}", params={"account": "rsj"}, headers=headers)
+    assert found.status_code == 200 and found.json()["flow"] == "booking"
+    missing = await city.client.get(f"/admin/sessions/{user}", params={"account": "gjj"}, headers=headers)
+    assert missing.status_code == 404
