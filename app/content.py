@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import structlog
+
 from app.reload import Reloadable
 from flows.layered import FlowLayer
 from flows.layered import compose as compose_flows
@@ -22,6 +24,7 @@ from knowledge.layered import Layer, LayeredMatcher, vocabulary_of
 from knowledge.layered import compose as compose_knowledge
 from knowledge.matcher import MatchConfig, Matcher
 
+log = structlog.get_logger(__name__)
 L = TypeVar("L")
 V = TypeVar("V")
 AccountMatcher = Matcher | LayeredMatcher
@@ -46,7 +49,10 @@ class Composed(Generic[L, V]):
         if loaded:
             # A layer that never loaded (broken at start-up) is left out until it loads: the
             # account serves what it can rather than nothing.
-            self._value = self._build(loaded, self._value)
+            try:
+                self._value = self._build(loaded, self._value)
+            except Exception:  # a composition that cannot be built must not fail every turn
+                log.exception("compose_failed", layers=[str(getattr(v, "directory", "?")) for v in loaded])
         self._from = current
         return self._value
 
