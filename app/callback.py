@@ -134,6 +134,9 @@ async def _receive(request: Request, resources: Resources, runtime: AccountRunti
     stages.mark("parse")
     # Pseudonyms only: a log line must never carry the OpenID or what the user typed.
     logs.bind_turn(resources.pseudonym_key, message.from_user, message.dedup_key())
+    if resources.default is not runtime or len(resources.accounts) > 1:
+        # Log context only, for people reading the logs: the turn itself gets its account passed in.
+        logs.bind(account=runtime.account.id)
 
     answer = await runtime.processor.process(message, stages)
     xml = answer.xml

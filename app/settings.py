@@ -99,6 +99,12 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    @field_validator("accounts_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `ACCOUNTS_FILE=` in a .env means no accounts file, not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("flow_endpoints", mode="before")
     @classmethod
     def _parse_endpoints(cls, value: object) -> object:

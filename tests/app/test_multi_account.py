@@ -258,3 +258,21 @@ async def test_staff_see_a_users_session_on_the_account_they_name(city: City) ->
     assert found.status_code == 200 and found.json()["flow"] == "booking"
     missing = await city.client.get(f"/admin/sessions/{user}", params={"account": "gjj"}, headers=headers)
     assert missing.status_code == 404
+
+
+def test_each_account_replies_late_through_its_own_wechat_client(tmp_path: Path) -> None:
+    from app.late_sender import CustomerServiceSender
+
+    write_overlays(tmp_path)
+    path = accounts_file(tmp_path)
+    text = path.read_text(encoding="utf-8").replace("encrypt_mode: safe\n", "encrypt_mode: safe\n    appsecret: s3\n")
+    path.write_text(text, encoding="utf-8")
+    resources = build_resources(make_settings(accounts_file=path), sink=RecordingSink())
+    for account in ("rsj", "gjj"):
+        runtime = resources.accounts[account]
+        assert runtime.wechat is not None and runtime.wechat.appid == APPIDS[account]
+        assert isinstance(runtime.late_sender, CustomerServiceSender)
+        assert runtime.late_sender._client is runtime.wechat
+        assert runtime.processor.late_sender is runtime.late_sender
+    # One connection pool to WeChat for every account.
+    assert resources.accounts["rsj"].wechat._http is resources.accounts["gjj"].wechat._http  # type: ignore[union-attr]
