@@ -1,8 +1,8 @@
 """One view across a city's accounts (issue 16): the same figures per account, side by side, and
 the unanswered questions several accounts share — the content gap to fill once, centrally.
 
-Each account's figures come from `build_report` over that account's rows alone (consultations
-never span accounts); open and overdue tickets from the tickets table by its `account` column.
+Each account's figures come from its rows alone (consultations never span accounts), all read in
+one pass over the window; open and overdue tickets from the tickets table by its `account` column.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
-from app.db.models import Ticket, TurnRow
+from app.db.models import Ticket
 from app.turnlog.consultations import Rules
-from app.turnlog.report import Report, build_report
+from app.turnlog.report import Report, build_reports_by_account
 from app.turnlog.unanswered import cluster
 
 # An open ticket older than this is overdue (three days: the usual 「三个工作日内答复」 promise).
@@ -64,16 +64,6 @@ class Comparison:
         }
 
 
-def accounts_in_log(engine: Engine, since: datetime | None, until: datetime | None) -> list[str]:
-    stmt = select(TurnRow.account).distinct()
-    if since is not None:
-        stmt = stmt.where(TurnRow.received_at >= since)
-    if until is not None:
-        stmt = stmt.where(TurnRow.received_at < until)
-    with engine.connect() as conn:
-        return sorted(str(a) for a in conn.execute(stmt).scalars())
-
-
 def ticket_counts(
     engine: Engine, now: datetime, overdue_after: timedelta = OVERDUE_AFTER
 ) -> dict[str, tuple[int, int]]:
@@ -106,12 +96,13 @@ def compare(
     """Figures for each account (`accounts`: id → name; default: every account in the log)."""
     rules = rules or Rules()
     now = now or datetime.now(UTC)
-    names = dict(accounts) if accounts is not None else {a: "" for a in accounts_in_log(engine, since, until)}
+    reports = build_reports_by_account(engine, since, until, rules, list(accounts) if accounts is not None else None)
+    names = dict(accounts) if accounts is not None else {a: "" for a in reports}
     tickets = ticket_counts(engine, now)
     result = Comparison()
     asked: dict[str, Counter[str]] = {}
     for account, name in names.items():
-        report = build_report(engine, since, until, rules, account=account)
+        report = reports[account]
         result.accounts.append(_figures(account, name, report, tickets.get(account, (0, 0))))
         for c in report.unanswered:
             for text, count in c.texts.items():

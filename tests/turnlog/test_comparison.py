@@ -76,3 +76,17 @@ def test_wxbot_report_compare_prints_the_table(
     assert "多个账号都未能解答的问题" in result.stdout
     single = CliRunner().invoke(app, ["report", "--json", "--since", "2026-11-25", "--until", "2026-11-27"])
     assert single.exit_code == 0, single.output
+
+
+def test_one_pass_over_all_accounts_matches_one_report_per_account(engine: Engine, tmp_path: Path) -> None:
+    from app.turnlog.report import build_reports_by_account
+
+    log_two_accounts(engine, tmp_path)
+    since, until = T0 - timedelta(hours=1), T0 + timedelta(hours=1)
+    together = build_reports_by_account(engine, since, until, Rules())
+    assert set(together) == {"rsj", "gjj", "gaj"}
+    for account, report in together.items():
+        alone = build_report(engine, since, until, Rules(), account=account)
+        assert report.to_json() == alone.to_json()
+    # An account asked for without rows is reported empty, not left out.
+    assert build_reports_by_account(engine, since, until, Rules(), ["quiet"])["quiet"].to_json()["turns"] == 0
