@@ -60,8 +60,10 @@ class Composed(Generic[L, V]):
 class SharedContent:
     """The folders every account uses, each loaded once, and the per-account compositions."""
 
-    def __init__(self, config: MatchConfig) -> None:
+    def __init__(self, config: MatchConfig, *, on_loaded: Callable[[Path], None] | None = None) -> None:
+        """`on_loaded(folder)`: called after each knowledge folder loads (the office calendar rides on one)."""
         self._config = config
+        self._on_loaded = on_loaded
         self._knowledge: dict[Path, Reloadable[Layer]] = {}
         self._flows: dict[Path, Reloadable[FlowLayer]] = {}
         self._matchers: dict[tuple[Path, ...], Composed[Layer, AccountMatcher]] = {}
@@ -76,11 +78,15 @@ class SharedContent:
         key = self._key(folder)
         if key not in self._knowledge:
             config = self._config
+            on_loaded = self._on_loaded
 
             def load(directory: Path, previous: Layer | None) -> Layer:
                 # Read when this folder loads: the layers below load first (they were registered first).
                 inherit = vocabulary_of([below.get()]) if below is not None else None
-                return Layer.load(directory, config, previous, inherit=inherit)
+                layer = Layer.load(directory, config, previous, inherit=inherit)
+                if on_loaded is not None:
+                    on_loaded(directory)
+                return layer
 
             self._knowledge[key] = Reloadable(f"knowledge:{folder}", Path(folder), load)
         return self._knowledge[key]

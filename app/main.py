@@ -150,7 +150,14 @@ def build_resources(
         def content_of(account: Account) -> tuple[Callable[[], Any], Callable[[], FlowRegistry | None]]:
             return knowledge.get, flows.get
     else:
-        content = SharedContent(match_config)
+        calendar_dir = settings.knowledge_dir.resolve()
+
+        def reload_calendar(folder: Path) -> None:
+            # calendar.yaml lives in KNOWLEDGE_DIR and is reloaded with that folder, as with one account.
+            if folder.resolve() == calendar_dir:
+                calendar.load()
+
+        content = SharedContent(match_config, on_loaded=reload_calendar)
 
         def content_of(account: Account) -> tuple[Callable[[], Any], Callable[[], FlowRegistry | None]]:
             return content.matcher_for(account.knowledge).get, content.flows_for(account.flows).get
