@@ -276,3 +276,11 @@ def test_each_account_replies_late_through_its_own_wechat_client(tmp_path: Path)
         assert runtime.processor.late_sender is runtime.late_sender
     # One connection pool to WeChat for every account.
     assert resources.accounts["rsj"].wechat._http is resources.accounts["gjj"].wechat._http  # type: ignore[union-attr]
+
+
+async def test_healthz_reports_every_folder_and_the_deployments_calendar(city: City) -> None:
+    body = (await city.client.get("/healthz")).json()
+    assert body["status"] == "ok", body
+    folders = [name for name in body if name.startswith(("knowledge:", "flows:"))]
+    assert len(folders) == 4 and all(body[name] == "loaded" for name in folders)
+    assert body.get("calendar") in ("ok", "incomplete")

@@ -83,7 +83,7 @@ def test_a_one_account_command_needs_account_when_there_are_several(example: Pat
 
 
 def test_flows_and_menu_checks_take_the_account(example: Path) -> None:
-    code, out, _ = run("flows", "check", "--account", "gjj")
+    code, out, _ = run("flows", "check", "--account", "gjj", "--today", "2026-06-01")
     assert code == 0 and "business_licence" not in out and "booking" in out
     code, out, _ = run("menu", "show", "--account", "gjj")
     assert code == 0 and "knowledge/accounts/gjj/menu.yaml" in out
