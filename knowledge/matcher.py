@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from knowledge.index import Hit, PhraseIndex, ScoreWeights
 from knowledge.loader import load_knowledge
 from knowledge.normalize import add_words
+from knowledge.rerank import RERANK_DEPTH, Reranker
 from knowledge.schema import FaqEntry, KnowledgeBase
 
 Decision = Literal["answer", "clarify", "fallback"]
@@ -51,11 +52,43 @@ class MatchConfig(BaseModel):
     # …and the score the entries after the first need to join it.
     menu_floor: float = Field(default=0.1, ge=0.0, le=1.0)
 
+    # The second stage (knowledge.rerank): on by default; MATCH_RERANK=false switches it off and the
+    # thresholds above apply to the first stage's scores again.
+    rerank: bool = True
+    # With the second stage, the same decisions on its probabilities (0..1, summing to at most 1
+    # over the candidates) that an entry is the one asked about. Tuned on out-of-fold scores under
+    # ≤ 3% answered-wrong and out-of-scope answered on the dev data, ≤ 5% on a knowledge base twice
+    # as dense (bench/faq_accuracy.py --train; each of 5 folds chose 0.825–0.85 / 0 / 0.25–0.27).
+    # A probability of 0.8 leaves the runner-up at most 0.2: the margin is implied.
+    rerank_answer_threshold: float = Field(default=0.825, ge=0.0, le=1.0)
+    rerank_answer_margin: float = Field(default=0.0, ge=0.0, le=1.0)
+    rerank_clarify_threshold: float = Field(default=0.23, ge=0.0, le=1.0)
+    rerank_menu_floor: float = Field(default=0.0, ge=0.0, le=1.0)
+
     @model_validator(mode="after")
     def _ordered(self) -> MatchConfig:
         if self.clarify_threshold > self.answer_threshold:
             raise ValueError("clarify_threshold must not exceed answer_threshold")
+        if self.rerank_clarify_threshold > self.rerank_answer_threshold:
+            raise ValueError("rerank_clarify_threshold must not exceed rerank_answer_threshold")
         return self
+
+    def thresholds(self, reranked: bool) -> Thresholds:
+        """The thresholds that apply to scores of the first stage, or of the second (`reranked`)."""
+        if reranked:
+            return Thresholds(
+                self.rerank_answer_threshold, self.rerank_answer_margin, self.rerank_clarify_threshold,
+                self.rerank_menu_floor,
+            )
+        return Thresholds(self.answer_threshold, self.answer_margin, self.clarify_threshold, self.menu_floor)
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    answer: float
+    margin: float
+    clarify: float
+    menu_floor: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +135,18 @@ class Matcher:
         self.index: PhraseIndex = PhraseIndex(
             docs, kb.vocabulary, weights, reuse=previous.index if previous is not None else None
         )
+        self.reranker: Reranker | None = None
+        if self.config.rerank:
+            reuse = previous.reranker if previous is not None else None
+            if reuse is not None and reuse.index is self.index:
+                self.reranker = reuse
+            else:
+                self.reranker = Reranker(self.index, reuse=reuse)
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """The thresholds that apply to this matcher's scores (`MatchResult.score`, candidates)."""
+        return self.config.thresholds(self.reranker is not None)
 
     @classmethod
     def from_directory(
@@ -141,22 +186,33 @@ class Matcher:
             entry = self.kb.entry(faq_id)
             return entry is not None and entry.is_active(today)
 
-        hits = self.index.search(query, k=max(config.menu_size, 2), allow=active)
-        decision, shown = decide(hits, config)
+        reranker = self.reranker
+        if reranker is None:
+            hits = self.index.search(query, k=max(config.menu_size, 2), allow=active)
+        else:
+            analysis = self.index.analyze(query)
+            first = self.index.search(query, k=max(config.menu_size, RERANK_DEPTH), allow=active, analysis=analysis)
+            hits = reranker.rerank(query, first, analysis)
+        decision, shown = decide(hits, config, reranked=reranker is not None)
         candidates = [Candidate(h.doc_id, self.kb.by_id[h.doc_id].question, round(h.score, 4)) for h in shown]
         best = hits[0].score if hits else 0.0
         return MatchResult(decision, hits[0].doc_id if decision == "answer" else None, best, candidates)
 
 
-def decide(hits: list[Hit], config: MatchConfig) -> tuple[Decision, list[Hit]]:
-    """The decision for ranked hits, and the hits to show (the menu, for "clarify")."""
+def decide(hits: list[Hit], config: MatchConfig, *, reranked: bool = False) -> tuple[Decision, list[Hit]]:
+    """The decision for ranked hits, and the hits to show (the menu, for "clarify").
+
+    `reranked`: the scores are the second stage's probabilities (its own thresholds apply, and it
+    has already weighed coverage, so `_indistinct` does not).
+    """
+    t = config.thresholds(reranked)
     top = hits[: config.menu_size]
-    if not hits or hits[0].score < config.clarify_threshold:
+    if not hits or hits[0].score < t.clarify:
         return "fallback", top
     best, runner_up = hits[0].score, (hits[1].score if len(hits) > 1 else 0.0)
-    if best >= config.answer_threshold and best - runner_up >= config.answer_margin and not _indistinct(hits, config):
+    if best >= t.answer and best - runner_up >= t.margin and (reranked or not _indistinct(hits, config)):
         return "answer", top
-    return "clarify", [top[0], *(h for h in top[1:] if h.score >= config.menu_floor)]
+    return "clarify", [top[0], *(h for h in top[1:] if h.score >= t.menu_floor)]
 
 
 def _indistinct(hits: list[Hit], config: MatchConfig) -> bool:
