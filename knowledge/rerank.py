@@ -16,8 +16,8 @@ of the top `RERANK_DEPTH` candidates again with features the first stage has no 
 A conditional logit turns the features into the probability that each candidate is the entry
 that answers the query, next to "none of these"; `WEIGHTS` were learned on the dev data
 (bench/faq_accuracy.py --train, with cross-validation over entries) and are plain constants:
-nothing but the standard library at run time. Decisions then compare probabilities (MatchConfig.rerank_*), which are comparable across
-queries in a way raw similarity scores are not.
+nothing but the standard library at run time. Decisions then compare probabilities
+(MatchConfig.rerank_*), which are comparable across queries in a way raw similarity scores are not.
 """
 
 from __future__ import annotations
