@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -133,8 +134,14 @@ class Reranker:
             phrasings.append(found)
         self._phrasings: list[Phrasing] = phrasings
         n = max(len(phrasings), 1)
-        self._avg_words = sum(len(p.words) for p in phrasings) / n or 1.0
-        self._avg_chars = sum(len(p.text) for p in phrasings) / n or 1.0
+        avg_words = sum(len(p.words) for p in phrasings) / n or 1.0
+        avg_chars = sum(len(p.text) for p in phrasings) / n or 1.0
+        # Per phrasing, what every query would recompute: BM25's length normalisation (words,
+        # characters) and the phrasing's own word weight (for precision).
+        self._w_norm = array("d", (_K1 * (1 - _B + _B * len(p.words) / avg_words) for p in phrasings))
+        self._c_norm = array("d", (_K1 * (1 - _B + _B * len(p.text) / avg_chars) for p in phrasings))
+        idf = index.word_idf
+        self._own = array("d", (sum(map(idf, p.words)) or 1.0 for p in phrasings))
 
     def rerank(self, query: str, hits: list[Hit], analysis: Analysis | None = None) -> list[Hit]:
         """`hits` (the first stage's, best first) re-scored as probabilities, best first."""
@@ -169,33 +176,50 @@ class Reranker:
         scores = [h.score for h in hits]
 
         raw: list[list[float]] = []
+        phrasings, w_norm, c_norm, own = self._phrasings, self._w_norm, self._c_norm, self._own
+        similarity = Indel.normalized_similarity
+        w_items = list(w_idf.items())
+        c_items = list(c_idf.items())
+        k1 = _K1 + 1
         for rank, hit in enumerate(hits):
             bm_w = bm_c = ratio = precision = 0.0
             agree = conflict = missing = neg_agree = 0.0
             chars_seen: set[str] = set()
             counted = 0
-            first = True
             std_agree = 0.0
             for p in index.doc_phrases(hit.doc_id)[:MAX_PHRASES]:
-                ph = self._phrasings[p]
-                counted += 1
-                bm_w = max(bm_w, self._bm25_words(ph, w_idf))
-                bm_c = max(bm_c, self._bm25_chars(ph, c_idf))
-                ratio = max(ratio, Indel.normalized_similarity(a.text, ph.text))
-                own = sum(index.word_idf(w) for w in ph.words) or 1.0
-                precision = max(precision, sum(w_idf[w] for w in ph.words if w in w_idf) / own)
-                chars_seen.update(ph.text)
+                ph = phrasings[p]
+                words, text = ph.words, ph.text
+                norm = w_norm[p]
+                shared = 0.0
+                total = 0.0
+                for w, weight in w_items:
+                    tf = words.count(w)
+                    if tf:
+                        shared += weight
+                        total += weight * tf * k1 / (tf + norm)
+                bm_w = max(bm_w, total)
+                precision = max(precision, shared / own[p])
+                norm = c_norm[p]
+                total = 0.0
+                for g, weight in c_items:
+                    tf = text.count(g)
+                    if tf:
+                        total += weight * tf * k1 / (tf + norm)
+                bm_c = max(bm_c, total)
+                ratio = max(ratio, similarity(a.text, text))
+                chars_seen.update(text)
                 if q_types:
                     if q_types & ph.types:
                         agree += 1
-                        if first:
+                        if not counted:
                             std_agree = 1.0
                     elif ph.types:
                         conflict += 1
                     else:
                         missing += 1
                 neg_agree += ph.negated == q_neg
-                first = False
+                counted += 1
             n = max(counted, 1)
             entry_chars = sum(c_idf[c] for c in set(a.text) if c in chars_seen) / c_self
             others = [s for i, s in enumerate(scores) if i != rank]
@@ -228,26 +252,3 @@ class Reranker:
             for row in raw:
                 row[col] /= top
         return raw
-
-    def _bm25_words(self, ph: Phrasing, idf: dict[str, float]) -> float:
-        if not ph.words:
-            return 0.0
-        norm = _K1 * (1 - _B + _B * len(ph.words) / self._avg_words)
-        total = 0.0
-        for w, weight in idf.items():
-            tf = ph.words.count(w)
-            if tf:
-                total += weight * tf * (_K1 + 1) / (tf + norm)
-        return total
-
-    def _bm25_chars(self, ph: Phrasing, idf: dict[str, float]) -> float:
-        text = ph.text
-        if not text:
-            return 0.0
-        norm = _K1 * (1 - _B + _B * len(text) / self._avg_chars)
-        total = 0.0
-        for g, weight in idf.items():
-            tf = text.count(g)
-            if tf:
-                total += weight * tf * (_K1 + 1) / (tf + norm)
-        return total
