@@ -151,10 +151,7 @@ class Reloadable(Generic[T]):
     def health(self) -> dict[str, Any]:
         """For /healthz: loaded, failed (nothing serves) or stale (the files on disk fail to load
         and an older version serves), with the serving version, its age and the problems."""
-        if self._value is None:
-            status = "failed"
-        else:
-            status = "stale" if self.failing else "loaded"
+        status = "failed" if self._value is None else "stale" if self.failing else "loaded"
         body: dict[str, Any] = {"status": status, "version": self._version, "failures": self.failures}
         if self.loaded_at is not None:
             body["age_s"] = round(time.time() - self.loaded_at, 1)
