@@ -158,8 +158,10 @@ def lint(matcher: Matcher, today: date) -> LintReport:
             words = [w for w in segment(normalize(phrase), vocabulary) if w not in vocabulary.stopwords]
             if not words:
                 report.stopword_only.append((entry, phrase))
+            # Winning is what citizens get (both stages); near-duplicates are about wording (first).
+            top = matcher.match(phrase, today).candidates
+            wins += bool(top) and top[0].faq_id == entry.id
             hits = index.search(phrase, k=4)
-            wins += bool(hits) and hits[0].doc_id == entry.id
             own = next((h.score for h in hits if h.doc_id == entry.id), 0.0)
             for h in hits:
                 if h.doc_id != entry.id and h.score >= NEAR_DUPLICATE and h.score >= own - 0.05:
@@ -198,7 +200,7 @@ def synonym_candidates(entries: Iterable[FaqEntry], matcher: Matcher, limit: int
                 if sum(only1.values()) == 1 and sum(only2.values()) == 1 and sum((b1 & b2).values()) >= 1:
                     [w1], [w2] = list(only1), list(only2)
                     # Question words and numbers line up with anything: 「在哪里办」/「怎么办」.
-                    if w1.isdigit() or w2.isdigit() or question_types(w1) or question_types(w2):
+                    if w1.isdigit() or w2.isdigit() or (question_types(w1) | question_types(w2)) - {"cancel"}:
                         continue
                     key = (min(w1, w2), max(w1, w2))
                     counts[key] += 1
