@@ -51,7 +51,7 @@ def test_labels_for_unknown_entries_are_ignored(matcher: Matcher) -> None:
 
 
 def test_min_count_keeps_only_wordings_asked_often_enough(matcher: Matcher) -> None:
-    labels = [Label("公积金付房租能提吗", "rent"), Label("不干了公积金怎么拿", "leave"), Label("不干了公积金怎么拿", "leave")]
+    labels = [Label("公积金付房租能提吗", "rent"), *[Label("不干了公积金怎么拿", "leave")] * 2]
     assert [p.entry.id for p in propose(labels, matcher, TODAY, min_count=2)] == ["leave"]
 
 
