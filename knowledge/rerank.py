@@ -84,11 +84,22 @@ FEATURES = (
     "exact",
     "type_agree",
     "type_conflict",
-    "type_missing",
     "standard_type_agree",
     "negation_agree",
     "entry_bm25_chars",
+    # The same comparisons against the entry's phrasing closest to the query (edit similarity):
+    # the one a sibling's wording would be told apart by.
+    "closest_type_agree",
+    "closest_type_conflict",
+    "closest_negation_agree",
+    "problem_mismatch",
+    "when_mismatch",
+    "whether_mismatch",
+    "entry_word_coverage",
+    "standard_precision",
 )
+# "Why did X fail" and "X failed" ask about a problem; "how do I X" does not.
+_PROBLEM = frozenset({"why", "failed"})
 
 
 def question_types(normalized: str) -> frozenset[str]:
@@ -182,11 +193,13 @@ class Reranker:
         c_items = list(c_idf.items())
         k1 = _K1 + 1
         for rank, hit in enumerate(hits):
-            bm_w = bm_c = ratio = precision = 0.0
-            agree = conflict = missing = neg_agree = 0.0
+            bm_w = bm_c = ratio = precision = std_precision = 0.0
+            agree = conflict = neg_agree = 0.0
             chars_seen: set[str] = set()
+            words_seen: set[str] = set()
             counted = 0
             std_agree = 0.0
+            closest: Phrasing | None = None
             for p in index.doc_phrases(hit.doc_id)[:MAX_PHRASES]:
                 ph = phrasings[p]
                 words, text = ph.words, ph.text
@@ -200,6 +213,9 @@ class Reranker:
                         total += weight * tf * k1 / (tf + norm)
                 bm_w = max(bm_w, total)
                 precision = max(precision, shared / own[p])
+                if not counted:
+                    std_precision = shared / own[p]
+                words_seen.update(words)
                 norm = c_norm[p]
                 total = 0.0
                 for g, weight in c_items:
@@ -207,7 +223,9 @@ class Reranker:
                     if tf:
                         total += weight * tf * k1 / (tf + norm)
                 bm_c = max(bm_c, total)
-                ratio = max(ratio, similarity(a.text, text))
+                alike = similarity(a.text, text)
+                if closest is None or alike > ratio:
+                    ratio, closest = alike, ph
                 chars_seen.update(text)
                 if q_types:
                     if q_types & ph.types:
@@ -216,12 +234,13 @@ class Reranker:
                             std_agree = 1.0
                     elif ph.types:
                         conflict += 1
-                    else:
-                        missing += 1
                 neg_agree += ph.negated == q_neg
                 counted += 1
             n = max(counted, 1)
             entry_chars = sum(c_idf[c] for c in set(a.text) if c in chars_seen) / c_self
+            entry_words = sum(v for w, v in w_items if w in words_seen) / w_self
+            c_types = closest.types if closest is not None else frozenset()
+            c_neg = closest.negated if closest is not None else False
             others = [s for i, s in enumerate(scores) if i != rank]
             raw.append(
                 [
@@ -240,10 +259,17 @@ class Reranker:
                     1.0 if hit.exact else 0.0,
                     agree / n,
                     conflict / n,
-                    missing / n,
                     std_agree,
                     neg_agree / n,
                     entry_chars,
+                    1.0 if q_types & c_types else 0.0,
+                    1.0 if q_types and c_types and not q_types & c_types else 0.0,
+                    1.0 if c_neg == q_neg else 0.0,
+                    1.0 if bool(q_types & _PROBLEM) != bool(c_types & _PROBLEM) else 0.0,
+                    1.0 if ("when" in q_types) != ("when" in c_types) else 0.0,
+                    1.0 if ("whether" in q_types) != ("whether" in c_types) else 0.0,
+                    entry_words,
+                    std_precision,
                 ]
             )
         # Relative BM25: the share of the best candidate's, so that the model compares candidates.
