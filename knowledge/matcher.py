@@ -1,13 +1,16 @@
 """`Matcher`: for one user message, answer an FAQ entry, offer a numbered choice, or fall back.
 
-The decision follows from the scores of the best active entries (see `knowledge.index`):
-answer when the best is confident *and* clearly ahead of the runner-up (two close entries mean we
-do not know which one the user meant); offer a menu of the close ones when the best is plausible;
-fall back otherwise. Thresholds live in `MatchConfig`, whose defaults were chosen on the dev set
-with bench/faq_accuracy.py: `--tune` cross-validates over halves of the entries, under bounds kept
-below the goals (at most 3% wrong answers, 2% out-of-scope answered) so that unseen questions stay
-within 5%; with two seeds it picked (0.42, 0.06, 0.22) and (0.44, 0.08, 0.24) for (answer,
-margin, clarify), and the defaults lean slightly further towards a menu over a wrong answer.
+Two stages: the index (`knowledge.index`) finds the best active entries, and the second stage
+(`knowledge.rerank`, on unless MATCH_RERANK=false) re-scores its top 10 as probabilities. The
+decision follows from the scores: answer when the best is confident *and* clearly ahead of the
+runner-up (two close entries mean we do not know which one the user meant); offer a menu of the
+close ones when the best is plausible; fall back otherwise. A citizen told the wrong thing with
+confidence is worse off than one shown a menu (issue 14).
+
+Thresholds live in `MatchConfig`, one set per stage. The defaults were chosen with
+bench/faq_accuracy.py by cross-validation over the entries of the dev data, under ≤ 3% answered
+wrong and ≤ 3% out-of-scope answered (≤ 5% on a knowledge base twice as dense built from the same
+data), so that unseen questions stay within 5%.
 
 Disabled entries are not indexed at all; entries outside their validity dates are filtered per
 query, so an entry expires at midnight without a reload.
