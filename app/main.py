@@ -395,10 +395,14 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     async def healthz(res: ResourcesDep) -> JSONResponse:
         store_ok = await res.store.ping()
         loaded = {item.name: item.get() is not None for item in res.reloadables}
+        health = {item.name: item.health() for item in res.reloadables}
+        # "stale": the files on disk fail to load and the last good version keeps serving.
+        fresh = all(h["status"] == "loaded" for h in health.values())
         body: dict[str, Any] = {
-            "status": "ok" if store_ok and all(loaded.values()) else "degraded",
+            "status": "ok" if store_ok and fresh else "degraded",
             "store": "ok" if store_ok else "unavailable",
-            **{name: "loaded" if ok else "failed" for name, ok in loaded.items()},
+            **{name: h["status"] for name, h in health.items()},
+            "reload": health,
         }
         if res.turnlog is not None:
             body["turnlog"] = "spooling" if res.turnlog.database_down else "ok"

@@ -75,6 +75,30 @@ TURNLOG_DROPPED = Counter("wxbot_turnlog_dropped_total", "Turn records dropped b
 TURNLOG_ERRORS = Counter("wxbot_turnlog_errors_total", "Turn-log failures, by kind.", ["kind"])
 
 
+# Hot reloads (app.reload): a file that fails to load leaves the old version serving, which is
+# right for citizens but must not go unnoticed by the admins (issue 14).
+RELOAD_FAILURES = Counter("wxbot_reload_failures_total",
+                          "Reloads that failed (the files on disk do not load), by resource.", ["resource"])
+RELOAD_FAILING = Gauge("wxbot_reload_failing",
+                       "1 while the files on disk fail to load and an older version serves, by resource.",
+                       ["resource"], multiprocess_mode="livemax")
+RELOAD_VERSION = Gauge("wxbot_reload_version", "Version serving (1 after the first load), by resource.",
+                       ["resource"], multiprocess_mode="livemax")
+RELOAD_LAST_SUCCESS = Gauge("wxbot_reload_last_success_timestamp_seconds",
+                            "Unix time the serving version was loaded (its age: time() minus this), by resource.",
+                            ["resource"], multiprocess_mode="livemax")
+
+
+def observe_reload(resource: str, *, failed: bool, version: int, loaded_at: float | None) -> None:
+    """One reload attempt's outcome (resource names come from code, never from users)."""
+    if failed:
+        RELOAD_FAILURES.labels(resource).inc()
+    RELOAD_FAILING.labels(resource).set(1 if failed else 0)
+    RELOAD_VERSION.labels(resource).set(version)
+    if loaded_at is not None:
+        RELOAD_LAST_SUCCESS.labels(resource).set(loaded_at)
+
+
 def _route_label(route: str) -> str:
     return route if route in KNOWN_ROUTES else "other"
 

@@ -27,6 +27,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import structlog
 
+from app import metrics
 from app.stores.base import Store, StoreUnavailable
 from knowledge.gcpause import collector_paused
 
@@ -122,6 +123,11 @@ class Reloadable(Generic[T]):
         self.last_report: ReloadReport | None = None
         # Sub-folders that are resources of their own (see `fingerprint`).
         self.exclude: frozenset[str] = frozenset()
+        # Health: when the serving version was loaded (wall clock), and failed attempts since.
+        self.loaded_at: float | None = None
+        self.failures = 0
+        # The last attempt failed: the files on disk do not load, and the old version (if any) serves.
+        self.failing = False
 
     @property
     def current(self) -> T:
@@ -141,9 +147,31 @@ class Reloadable(Generic[T]):
         """First load, synchronously (start-up, CLI); raises the loader's error."""
         files = fingerprint(self.directory, self.exclude)
         started = time.perf_counter()
-        value = self._loader(self.directory, None)
+        try:
+            value = self._loader(self.directory, None)
+        except Exception as exc:
+            self._attempted = files
+            self._failed(ReloadReport(self.name, "failed", "start", describe_problems(exc), _ms(started)))
+            raise
         self._swap(value, files, "start", started)
         return value
+
+    def health(self) -> dict[str, Any]:
+        """For /healthz: loaded, failed (nothing serves) or stale (the files on disk fail to load
+        and an older version serves), with the serving version, its age and the problems."""
+        status = "failed" if self._value is None else "stale" if self.failing else "loaded"
+        body: dict[str, Any] = {"status": status, "version": self._version, "failures": self.failures}
+        if self.loaded_at is not None:
+            body["age_s"] = round(time.time() - self.loaded_at, 1)
+        if self.failing and self.last_report is not None:
+            body["problems"] = self.last_report.problems[:10]
+        return body
+
+    def _failed(self, report: ReloadReport) -> None:
+        self.last_report = report
+        self.failures += 1
+        self.failing = True
+        metrics.observe_reload(self.name, failed=True, version=self._version, loaded_at=self.loaded_at)
 
     def _load(self, previous: T | None) -> T:
         # Parsing and indexing allocate enough to trigger full collections, which would stop the
@@ -172,7 +200,7 @@ class Reloadable(Generic[T]):
                 report = ReloadReport(
                     self.name, "failed", trigger, problems, _ms(started), version=self._version
                 )
-                self.last_report = report
+                self._failed(report)
                 has_problems = bool(getattr(exc, "problems", None))
                 log.error(
                     "reload_failed",
@@ -192,6 +220,9 @@ class Reloadable(Generic[T]):
         self._version += 1
         report = ReloadReport(self.name, "loaded", trigger, [], _ms(started), version=self._version)
         self.last_report = report
+        self.loaded_at = time.time()
+        self.failing = False
+        metrics.observe_reload(self.name, failed=False, version=self._version, loaded_at=self.loaded_at)
         log.info("reloaded", resource=self.name, trigger=trigger, duration_ms=round(report.duration_ms, 1),
                  version=self._version)
         return report

@@ -9,7 +9,8 @@ For 1k, 10k and 100k phrasings, each in a fresh process (clean RSS):
 - index build time, cold (segmenting every phrase) and warm (a reload reusing the old index);
 - RSS growth of the built matcher (an upper bound on the index's memory: it includes what the
   allocator keeps after the build); with `--tracemalloc`, the index's own retained allocations;
-- latency per `Matcher.match`, p50 / p99 / max, on one core;
+- latency per `Matcher.match`, p50 / p99 / max, on one core, with the second stage (the default)
+  and with the first stage only (MATCH_RERANK=false);
 - baseline in the same run: a linear scan (rapidfuzz `extractOne` with `ratio`, in C) over every
   phrasing, to show how the two grow; ratios printed.
 
@@ -47,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 import jieba  # noqa: E402
 from rapidfuzz import fuzz, process  # noqa: E402
 
-from knowledge.matcher import Matcher  # noqa: E402
+from knowledge.matcher import MatchConfig, Matcher  # noqa: E402
 from knowledge.normalize import DEFAULT_VOCABULARY, normalize, warm_up  # noqa: E402
 from knowledge.schema import FaqEntry, KnowledgeBase  # noqa: E402
 
@@ -172,13 +173,20 @@ def measure_one(n_phrases: int, n_queries: int, trace: bool = False) -> dict[str
     warm_s = time.perf_counter() - t0
     del rebuilt
 
-    for q in queries[:50]:  # warm caches
-        matcher.match(q, TODAY)
-    latencies = []
-    for q in queries:
-        t0 = time.perf_counter()
-        matcher.match(q, TODAY)
-        latencies.append(1000 * (time.perf_counter() - t0))
+    # The first stage alone (MATCH_RERANK=false), sharing the built index: what the second costs.
+    first_only = Matcher(kb, MatchConfig(rerank=False), previous=matcher, cache_size=0)
+    timings: dict[str, list[float]] = {}
+    for name, m in (("latency", matcher), ("first_stage", first_only)):
+        for q in queries[:50]:  # warm caches
+            m.match(q, TODAY)
+        latencies = timings[name] = []
+        cpu = timings[name + "_cpu"] = []
+        for q in queries:
+            c0 = time.thread_time()
+            t0 = time.perf_counter()
+            m.match(q, TODAY)
+            latencies.append(1000 * (time.perf_counter() - t0))
+            cpu.append(1000 * (time.thread_time() - c0))
 
     # Baseline: a linear scan over every phrasing (C speed), on fewer queries when it is slow.
     choices = [normalize(p) for e in synthetic.entries for p in e.phrasings()]
@@ -197,7 +205,12 @@ def measure_one(n_phrases: int, n_queries: int, trace: bool = False) -> dict[str
         "index_retained_mb": retained_mb,
         "build_peak_mb": peak_mb,
         "total_rss_mb": _rss_mb(),
-        "latency": _percentiles(latencies),
+        "latency": _percentiles(timings["latency"]),
+        "first_stage": _percentiles(timings["first_stage"]),
+        # CPU time of this thread per query: what our code costs, without the time the process
+        # waited for a core (on a loaded machine that wait dominates wall-clock p99).
+        "latency_cpu": _percentiles(timings["latency_cpu"]),
+        "first_stage_cpu": _percentiles(timings["first_stage_cpu"]),
         "baseline": _percentiles(base),
         "baseline_queries": n_base,
     }
@@ -358,7 +371,13 @@ def main() -> None:
         if r["index_retained_mb"] is not None:
             print(f"  index allocations retained {r['index_retained_mb']:.1f} MB, "
                   f"peak while building {r['build_peak_mb']:.1f} MB (tracemalloc; build time inflated)")
+        first = r["first_stage"]
         print(f"  ours               {_fmt(lat)}")
+        print(f"  first stage only   {_fmt(first)}  "
+              f"(MATCH_RERANK=false; ours / first p99 ×{lat['p99'] / first['p99']:.2f})")
+        cpu, first_cpu = r["latency_cpu"], r["first_stage_cpu"]
+        print(f"  ours, CPU time     {_fmt(cpu)}")
+        print(f"  first stage, CPU   {_fmt(first_cpu)}  (ours / first p99 ×{cpu['p99'] / first_cpu['p99']:.2f})")
         print(f"  baseline scan      {_fmt(base)}  ({r['baseline_queries']} queries)")
         print(f"  ours / baseline    p50 ×{lat['p50'] / base['p50']:.2f}  p99 ×{lat['p99'] / base['p99']:.2f}")
 

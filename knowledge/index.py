@@ -80,7 +80,13 @@ class Analysis:
 
 
 def analyze(text: str, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> Analysis:
-    words = tuple(w for w in segment(normalize(text), vocabulary) if w not in vocabulary.stopwords)
+    segmented = segment(normalize(text), vocabulary)
+    words = tuple(w for w in segmented if w not in vocabulary.stopwords)
+    # A text made only of stopwords (「你好」, 「在吗」, 「谢谢」) keeps them: otherwise an entry
+    # written for greetings could never be reached, and such a message would match nothing rather
+    # than the entry meant for it. Texts with any content word are unaffected.
+    if not words:
+        words = tuple(segmented)
     return Analysis(words, "".join(words))
 
 
@@ -230,9 +236,12 @@ class PhraseIndex:
         # a parallel array of shares (str.find is a cheap lookup), to stay small at 100k phrases.
         self._doc_chars: list[str] = []
         self._doc_shares: list[array[float]] = []
+        # Each document's phrases are contiguous: the first one's number, per document (and a sentinel).
+        doc_first = array("I")
         for doc_id, phrases in docs:
             d = len(self._doc_ids)
             self._doc_ids.append(doc_id)
+            doc_first.append(len(self._words))
             doc_texts: list[str] = []
             doc_w: set[str] = set()
             doc_b: set[str] = set()
@@ -267,6 +276,9 @@ class PhraseIndex:
             self._doc_chars.append("".join(char_counts))
             self._doc_shares.append(array("f", (n / size for n in char_counts.values())))
         del known
+        doc_first.append(len(self._words))
+        self._doc_first = doc_first
+        self._doc_number = {doc_id: d for d, doc_id in enumerate(self._doc_ids)}
         self._owner = owner
         n_docs = max(len(self._doc_ids), 1)
         self._w = _Field(w_df, n_docs)
@@ -299,11 +311,39 @@ class PhraseIndex:
     def phrase_count(self) -> int:
         return len(self._words)
 
-    def search(self, query: str, k: int = 3, allow: Callable[[str], bool] | None = None) -> list[Hit]:
-        """The `k` best documents for `query`, best first, scores in 0..1; `allow` filters documents."""
+    @property
+    def phrase_texts(self) -> list[str]:
+        """Every indexed phrase as written, in phrase-number order."""
+        return self._texts
+
+    @property
+    def phrase_words(self) -> list[str]:
+        """Every indexed phrase's canonical words, space-padded (" word word "), in phrase-number order."""
+        return self._words
+
+    def doc_phrases(self, doc_id: str) -> range:
+        """The phrase numbers of one document (empty for an unknown one)."""
+        d = self._doc_number.get(doc_id)
+        return range(0) if d is None else range(self._doc_first[d], self._doc_first[d + 1])
+
+    def word_idf(self, word: str) -> float:
+        return self._w.weight(word)
+
+    def char_idf(self, gram: str) -> float:
+        """IDF of a character (one) or a character bigram (two)."""
+        return self._c.weight(gram) if len(gram) == 1 else self._b.weight(gram)
+
+    def analyze(self, query: str) -> Analysis:
+        """The query as this index reads it."""
         # Cost grows with the message; a question fits well within the bound (the longest of 3,380
         # real ones in the dev set has 97 characters), an essay is matched on its beginning.
-        a = analyze(query[:MAX_QUERY_CHARS], self.vocabulary)
+        return analyze(query[:MAX_QUERY_CHARS], self.vocabulary)
+
+    def search(
+        self, query: str, k: int = 3, allow: Callable[[str], bool] | None = None, *, analysis: Analysis | None = None
+    ) -> list[Hit]:
+        """The `k` best documents for `query`, best first, scores in 0..1; `allow` filters documents."""
+        a = analysis or self.analyze(query)
         if not a.words or not self._words:
             return []
         # Query weights are IDF², since a shared feature carries the same IDF on both sides.

@@ -1,5 +1,8 @@
 """`wxbot kb check` and `wxbot ask`: what admins run before (and after) editing the knowledge base.
 
+`kb suggest` turns the citizens' picks from 「您是不是想问」 menus into `similar:` lines, and
+`kb lint` looks for entries that get in each other's way (knowledge/learning.py).
+
 `kb check` is the same validation a reload does, plus what only a person can fix: two entries
 sharing a phrasing, standard questions that match another entry, expired entries, and the admins'
 own regression cases (knowledge/tests.yaml). `ask` shows what the matcher decides for a question,
@@ -156,6 +159,81 @@ def check(knowledge: KnowledgeOpt = None, account: AccountOpt = None) -> None:
     )
     if errors:
         raise typer.Exit(code=1)
+
+
+@kb_app.command("suggest")
+def suggest(
+    since: Annotated[str | None, typer.Option("--since", help="起始日期（含），默认 7 天前，如 2026-11-01")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="截止日期（不含），默认现在")] = None,
+    knowledge: KnowledgeOpt = None,
+    apply: Annotated[
+        Path | None, typer.Option("--apply", help="把全部建议写入这个审阅文件（YAML 片段），而不是只打印")
+    ] = None,
+    min_count: Annotated[int, typer.Option("--min-count", help="至少被选过几次才建议")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
+) -> None:
+    """群众在「您是不是想问」菜单里选中的条目：把他们的问法建议为该条目的 similar（按相似归并，附次数）。"""
+    from app.cli.report import _rules, _window
+    from app.db.engine import make_engine
+    from app.settings import Settings
+    from app.turnlog.picks import all_menu_picks
+    from app.turnlog.report import iter_users
+    from knowledge.learning import propose
+
+    settings = Settings()
+    matcher = _load(_directory(knowledge))
+    start, end = _window(since, until)
+    engine = make_engine(settings.database_url)
+    try:
+        labels = all_menu_picks(iter_users(engine, start, end, _rules(settings, None, None)))
+    finally:
+        engine.dispose()
+    proposals = propose(labels, matcher, _today(), min_count=min_count)
+    if as_json:
+        items = [{"id": p.entry.id, "question": p.entry.question, "file": p.entry.file, "line": p.entry.line,
+                  "count": p.count, "phrasings": [{"text": t, "count": n} for t, n in p.phrasings],
+                  "yaml": p.yaml()} for p in proposals]
+        typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
+    elif not proposals:
+        typer.echo(f"这段时间群众从菜单中选择了 {len(labels)} 次，没有需要补充的问法。")
+    else:
+        typer.echo(f"群众从菜单中选择了 {len(labels)} 次；以下问法建议加入对应条目的 similar：")
+        for n, p in enumerate(proposals, start=1):
+            typer.echo(f"\n{n}. {p.entry.id}「{p.entry.question}」 ×{p.count}")
+            typer.echo(p.yaml())
+    if apply is not None:
+        header = (
+            "# wxbot kb suggest：群众从「您是不是想问」菜单中选择的条目及其问法，供审阅。\n"
+            "# 确认无误后把各段 similar 下的行粘贴到对应文件的条目中，再运行 wxbot kb check。\n"
+        )
+        apply.write_text(header + "".join(f"\n{p.yaml()}\n" for p in proposals), encoding="utf-8")
+        phrasings = sum(len(p.phrasings) for p in proposals)
+        typer.echo(f"已写入 {apply}（{len(proposals)} 个条目，{phrasings} 个问法）", err=True)
+
+
+@kb_app.command("lint")
+def lint(knowledge: KnowledgeOpt = None) -> None:
+    """知识库体检：相互混淆的条目、永远匹配不到的条目、全是停用词的问法、可能有用的同义词。"""
+    from knowledge.learning import lint as run_lint
+
+    matcher = _load(_directory(knowledge))
+    report = run_lint(matcher, _today())
+    by_id = matcher.kb.by_id
+    typer.echo(f"相互混淆的条目（问法更像另一个条目，考虑合并或写得更有区分度）：{len(report.near_duplicates)}")
+    for d in report.near_duplicates:
+        a, b = by_id[d.a], by_id[d.b]
+        typer.echo(
+            f"  {a.id}「{a.question}」 ↔ {b.id}「{b.question}」：{d.shared}/{d.total} 个问法相近，如「{d.example}」"
+        )
+    typer.echo(f"永远匹配不到的条目（自己的问法都匹配到了别的条目）：{len(report.never_win)}")
+    for e in report.never_win:
+        typer.echo(f"  {e.file}:{e.line}: {e.id}「{e.question}」")
+    typer.echo(f"全是停用词的问法（只有一字不差的问候才能匹配到）：{len(report.stopword_only)}")
+    for e, phrase in report.stopword_only:
+        typer.echo(f"  {e.file}:{e.line}: {e.id}「{phrase}」")
+    typer.echo(f"可能有用的同义词（同一条目的问法中一一对应的词）：{len(report.synonyms)}")
+    for s in report.synonyms:
+        typer.echo(f"  - [{s.word}, {s.other}]  ×{s.count}  例：{s.example}")
 
 
 def _as_json(query: str, result: MatchResult) -> str:

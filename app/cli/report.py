@@ -225,8 +225,9 @@ def suggest(
 
     Clusters that land on the same entry are merged: an admin edits each entry once.
     """
-    floor = matcher.config.clarify_threshold if matcher is not None else 1.0
-    strong = matcher.config.answer_threshold if matcher is not None else 1.0
+    # The thresholds of the stage whose scores the candidates carry (MATCH_RERANK).
+    floor = matcher.thresholds.clarify if matcher is not None else 1.0
+    strong = matcher.thresholds.answer if matcher is not None else 1.0
     by_entry: dict[str, dict[str, Any]] = {}
     known: dict[str, set[str]] = {}
     items: list[dict[str, Any]] = []

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from app.reload import Reloadable, Reloader, describe_problems
 from app.stores.base import StoreUnavailable
@@ -249,3 +250,37 @@ async def test_a_broken_knowledge_file_is_reported_with_file_and_line(tmp_path: 
 
 def test_describe_problems_falls_back_to_the_error_itself() -> None:
     assert describe_problems(ValueError("boom")) == ["ValueError: boom"]
+
+
+def _failures(resource: str) -> float:
+    return REGISTRY.get_sample_value("wxbot_reload_failures_total", {"resource": resource}) or 0.0
+
+
+async def test_files_that_fail_to_load_are_counted_and_shown_stale_while_the_old_version_serves(
+    folder: Path, loader: TextLoader
+) -> None:
+    item = Reloadable("stale-check", folder, loader)
+    item.load_now()
+    assert item.health()["status"] == "loaded"
+    before = _failures("stale-check")
+    touch(folder / "value.txt", "broken")
+    await item.reload("poll")
+    health = item.health()
+    assert (health["status"], health["version"], health["failures"]) == ("stale", 1, 1)
+    assert health["problems"] == ["value.txt:3: broken on purpose"] and health["age_s"] >= 0
+    assert item.current == "v1"
+    assert _failures("stale-check") == before + 1
+    assert REGISTRY.get_sample_value("wxbot_reload_failing", {"resource": "stale-check"}) == 1
+
+    touch(folder / "value.txt", "v2")
+    await item.reload("poll")
+    assert item.health()["status"] == "loaded" and item.health()["version"] == 2
+    assert REGISTRY.get_sample_value("wxbot_reload_failing", {"resource": "stale-check"}) == 0
+
+
+def test_a_first_load_that_fails_is_counted_and_nothing_serves(folder: Path, loader: TextLoader) -> None:
+    (folder / "value.txt").write_text("broken", encoding="utf-8")
+    item = Reloadable("never-loaded", folder, loader)
+    with pytest.raises(BadFile):
+        item.load_now()
+    assert item.health()["status"] == "failed" and _failures("never-loaded") == 1

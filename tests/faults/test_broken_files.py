@@ -104,3 +104,29 @@ def test_broken_flow_file_keeps_the_previous_flow_and_its_fix_is_picked_up_unask
         time.sleep(0.25)
     assert updated in replies[-1], replies[-1]
     assert all(prompt in r for r in replies[:-1]), "a reply between the fix and the reload mixed versions"
+
+
+def test_healthz_and_metrics_show_files_that_fail_to_load_while_the_old_version_serves(
+    desk: Desk, wire: Wire, restore: Callable[[Path], str]
+) -> None:
+    path = desk.knowledge_dir / "faq" / "hall.yaml"
+    original = restore(path)
+    before = wire.client.get("/healthz").json()
+    assert before["knowledge"] == "loaded" and before["reload"]["knowledge"]["version"] >= 1
+
+    path.write_text(original + "  - id: [unclosed\n", encoding="utf-8")
+    reload_problems(wire)
+    health = wire.client.get("/healthz").json()
+    knowledge = health["reload"]["knowledge"]
+    assert (health["status"], health["knowledge"]) == ("degraded", "stale")
+    assert knowledge["version"] == before["reload"]["knowledge"]["version"] and knowledge["age_s"] >= 0
+    assert knowledge["failures"] >= 1 and any("hall.yaml" in p for p in knowledge["problems"])
+    exposition = wire.client.get("/metrics").text
+    failures = re.search(r'^wxbot_reload_failures_total\{resource="knowledge"\} ([0-9.]+)$', exposition, re.M)
+    assert failures is not None and float(failures.group(1)) >= 1
+    assert re.search(r'^wxbot_reload_failing\{resource="knowledge"\} 1\.0$', exposition, re.M)
+    assert re.search(r'^wxbot_reload_last_success_timestamp_seconds\{resource="knowledge"\} ', exposition, re.M)
+
+    path.write_text(original, encoding="utf-8")
+    assert wire.admin("POST", "/admin/reload").status_code == 200
+    assert wire.client.get("/healthz").json()["knowledge"] == "loaded"

@@ -189,3 +189,20 @@ def test_find_collisions_reports_a_phrasing_shared_by_two_entries() -> None:
     ]
     [problem] = find_collisions(entries)
     assert "x" in problem.message and "y" in problem.message
+
+
+def test_a_broken_faq_file_is_the_only_error_reported(kb_dir: Path) -> None:
+    # tests.yaml expects entries of shebao.yaml: with that file unreadable they are unknown, not
+    # missing, and one error per case would bury the real one.
+    (kb_dir / "faq" / "shebao.yaml").write_text("category: 社保\nentries:\n  - id: [unclosed\n", encoding="utf-8")
+    [problem] = problems_of(kb_dir)
+    assert problem.file == "faq/shebao.yaml" and "YAML" in problem.message
+
+
+def test_general_synonyms_apply_under_the_folders_own(kb_dir: Path) -> None:
+    write(kb_dir / "synonyms.yaml", "- [社保, 社会保险]\n- [销户, 关户]\n")
+    synonyms = load_knowledge(kb_dir).vocabulary.synonyms
+    # A general group: close / cancel / terminate an account.
+    assert synonyms["关闭账户"] == synonyms["注销账号"]
+    # The folder's group decides what its words mean: 销户 stays canonical here.
+    assert "销户" not in synonyms and synonyms["关户"] == "销户"

@@ -123,3 +123,50 @@ def test_kb_unanswered_text_output_reads_as_a_to_do_list(seeded: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "最可能属于 shebao-card-lost" in result.stdout
     assert "建议新建" in result.stdout
+
+
+@pytest.fixture
+def picked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Citizens who were offered a menu and picked an entry from it (clarify row, then the number)."""
+    url = f"sqlite:///{tmp_path / 'picks.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)
+    engine = make_engine(url)
+    upgrade(engine)
+    rows = []
+    for i, question in enumerate(["社保卡不见了去哪弄", "社保卡不见了去哪弄", "社保卡不见了去哪弄啊"]):
+        at = NOW - timedelta(hours=2, minutes=i)
+        rows.append(to_row(f"c{i}", record(2 * i, openid=f"p{i}", route="clarify", faq_id="", text=question,
+                                           received_at=at), b"k"))
+        rows.append(to_row(f"p{i}", record(2 * i + 1, openid=f"p{i}", route="faq", faq_id="shebao-card-lost",
+                                           text="1", received_at=at + timedelta(seconds=20)), b"k"))
+    insert_rows(engine, rows)
+    engine.dispose()
+    knowledge = tmp_path / "knowledge"
+    (knowledge / "faq").mkdir(parents=True)
+    (knowledge / "faq" / "shebao.yaml").write_text(KNOWLEDGE, encoding="utf-8")
+    return knowledge
+
+
+def test_kb_suggest_proposes_what_citizens_picked_from_menus_with_counts(picked: Path) -> None:
+    result = runner.invoke(app, ["kb", "suggest", "--json", "--knowledge", str(picked), *window()])
+    assert result.exit_code == 0, result.output
+    [item] = json.loads(result.stdout)
+    assert item["id"] == "shebao-card-lost" and item["count"] == 3
+    assert item["phrasings"] == [{"text": "社保卡不见了去哪弄", "count": 3}]
+    assert '- "社保卡不见了去哪弄"  # ×3' in item["yaml"]
+
+
+def test_kb_suggest_apply_writes_a_review_file(picked: Path, tmp_path: Path) -> None:
+    review = tmp_path / "review.yaml"
+    result = runner.invoke(app, ["kb", "suggest", "--knowledge", str(picked), "--apply", str(review), *window()])
+    assert result.exit_code == 0, result.output
+    text = review.read_text(encoding="utf-8")
+    assert "shebao-card-lost" in text and '- "社保卡不见了去哪弄"  # ×3' in text
+
+
+def test_kb_lint_lists_its_four_checks(picked: Path) -> None:
+    result = runner.invoke(app, ["kb", "lint", "--knowledge", str(picked)])
+    assert result.exit_code == 0, result.output
+    for heading in ("相互混淆的条目", "永远匹配不到的条目", "全是停用词的问法", "可能有用的同义词"):
+        assert heading in result.stdout

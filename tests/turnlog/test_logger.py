@@ -278,15 +278,28 @@ def test_replaying_the_same_spool_twice_writes_each_row_once(engine: Engine, tmp
 # --- the fault test: the database goes away under load and comes back ------------------------
 
 
+OUTAGE_MIN_S = 1.0
+
+
 def run_load_through_outage(
     turnlog: TurnLogger, engine: Engine, outage: tuple[threading.Event, threading.Event], total: int
 ) -> None:
-    """Submit `total` records steadily; the database stops at one third and is back at two thirds."""
+    """Submit `total` records steadily; the database stops at one third and is back at two thirds.
+
+    The first record is written before the load starts, so a writer process still starting up on
+    a busy machine cannot sleep through the whole outage; and the outage lasts at least a second,
+    many flush intervals, however fast the records go in.
+    """
     down, up = outage
-    for n in range(total):
+    turnlog.submit(record(0))
+    assert turnlog.flush(), "the writer never came up"
+    went_down = 0.0
+    for n in range(1, total):
         if n == total // 3:
             down.set()
+            went_down = time.monotonic()
         if n == 2 * total // 3:
+            time.sleep(max(0.0, went_down + OUTAGE_MIN_S - time.monotonic()))
             up.set()
         turnlog.submit(record(n))
         time.sleep(0.002)

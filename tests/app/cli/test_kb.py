@@ -17,9 +17,26 @@ from tests.knowledge.conftest import BASIC
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     target = tmp_path / "knowledge"
     shutil.copytree(BASIC, target)
-    for name in ("MATCH_ANSWER_THRESHOLD", "MATCH_ANSWER_MARGIN", "MATCH_CLARIFY_THRESHOLD", "MATCH_MENU_SIZE"):
-        monkeypatch.delenv(name, raising=False)
+    _default_thresholds(monkeypatch)
     return target
+
+
+def _default_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ANSWER_THRESHOLD", "ANSWER_MARGIN", "CLARIFY_THRESHOLD", "MENU_SIZE", "MENU_FLOOR", "RERANK"):
+        monkeypatch.delenv(f"MATCH_{name}", raising=False)
+        monkeypatch.delenv(f"MATCH_RERANK_{name}", raising=False)
+
+
+SHIPPED = Path(__file__).resolve().parents[3] / "knowledge"
+
+
+def test_check_passes_on_the_shipped_knowledge_base(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The sample knowledge base passes its own checks (every regression case in knowledge/tests.yaml
+    # holds with the default thresholds), so that a failing `kb check` always means something.
+    _default_thresholds(monkeypatch)
+    code, out, err = run("kb", "check", "--knowledge", str(SHIPPED))
+    assert code == 0, err
+    assert "0 个错误" in out
 
 
 def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
@@ -81,6 +98,15 @@ def test_ask_dash_answers_one_json_line_per_input_line(folder: Path) -> None:
 
 
 def test_ask_reads_thresholds_from_the_environment(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MATCH_RERANK_ANSWER_THRESHOLD", "1.0")
+    code, out, _err = run("ask", "--knowledge", str(folder), "--json", "社保卡丢了怎么补办")
+    assert code == 0 and json.loads(out)["decision"] == "clarify"
+
+
+def test_ask_reads_first_stage_thresholds_when_the_second_stage_is_off(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MATCH_RERANK", "false")
     monkeypatch.setenv("MATCH_ANSWER_THRESHOLD", "1.0")
     code, out, _err = run("ask", "--knowledge", str(folder), "--json", "社保卡丢了怎么补办")
     assert code == 0 and json.loads(out)["decision"] == "clarify"
