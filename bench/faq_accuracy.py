@@ -368,7 +368,7 @@ def reranked(p: Prepared, w: np.ndarray) -> list[list[Hit]]:
         e = np.exp(z - top)
         probs = e / (e.sum() + math.exp(-top))
         order = np.argsort(-probs, kind="stable")
-        out.append([replace(hits[i], score=float(probs[i])) for i in order])
+        out.append([replace(hits[i], score=float(probs[i]), first=hits[i].score) for i in order])
     return out
 
 

@@ -56,6 +56,8 @@ class Hit:
     # …unless one of the document's phrases restates the query: nearly the same text, or exactly
     # the query's words (synonyms and stopwords aside).
     exact: bool = False
+    # The first stage's score, kept when a second stage re-scores the hit (None: not re-scored).
+    first: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

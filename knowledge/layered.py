@@ -194,8 +194,11 @@ class LayeredMatcher:
             else:
                 trimmed = False
             heard.append((result, kept))
-            # A layer speaks when it has a plausible entry to offer, or lost one to a later layer.
-            if trimmed or any(c.score >= clarify_t for c in kept):
+            # A layer speaks when it has a plausible entry to offer by its own judgement, or lost
+            # one to a later layer. Its own decision counts, not only the scores: a second stage's
+            # scores are shares among a layer's few candidates, so a small overlay can give a weak
+            # candidate a share above the menu threshold while itself deciding it knows nothing.
+            if trimmed or (result.decision != "fallback" and any(c.score >= clarify_t for c in kept)):
                 speaking.append((result, trimmed))
         if not speaking:
             return heard[0][0]

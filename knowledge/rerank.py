@@ -167,7 +167,7 @@ class Reranker:
         top = max(max(z), 0.0)
         e = [math.exp(v - top) for v in z]
         total = sum(e) + math.exp(-top)
-        out = [Hit(h.doc_id, v / total, h.phrase, h.coverage, h.exact) for h, v in zip(hits, e, strict=True)]
+        out = [Hit(h.doc_id, v / total, h.phrase, h.coverage, h.exact, h.score) for h, v in zip(hits, e, strict=True)]
         out.sort(key=lambda h: -h.score)
         return out
 
