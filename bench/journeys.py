@@ -256,6 +256,11 @@ class Citizen:
                 return self.journey.at_confirm
             return "确认"
         options = [(int(m[1]), m[2].strip()) for m in MENU_LINE.finditer(reply)]
+        if options and "wants" in self.journey.knows:
+            # A list of services: the citizen picks the one they came for.
+            picked = self._pick(options, self.journey.knows["wants"][0])
+            if picked is not None:
+                return picked
         kinds = [k for k in self.asked(reply) if k in self.journey.knows]
         if self.one_at_a_time:
             kinds = kinds[:1]
@@ -269,10 +274,6 @@ class Citizen:
                 return picked
         if kinds:
             return "，".join(self._value(k) for k in kinds)
-        if options and "wants" in self.journey.knows:
-            picked = self._pick(options, self.journey.knows["wants"][0])
-            if picked is not None:
-                return picked
         return ""
 
 
