@@ -442,6 +442,31 @@ def main() -> int:
     halves = {"tune": ROOT / "bench" / "journeys.yaml", "eval": ROOT / "bench" / "journeys_eval.yaml"}
     chosen = list(halves) if args.half == "both" else [args.half]
 
+    run = str(int(time.time()))
+    met: dict[str, bool] = {}
+    # Each half and the follow-through scripts get a service of their own (when this script starts
+    # it): the scripts fill a half-day's seats on purpose, and the halves' bookings must not fill
+    # them first, nor one half's bookings the other's.
+    for half in chosen:
+        journeys = load(halves[half])
+        if args.only:
+            journeys = [j for j in journeys if j.id.startswith(args.only)]
+        with _client(args) as client:
+            print(f"against {client.http.base_url}")
+            met[half] = run_half(client, f"{half} half ({halves[half].name})", journeys, run, args)
+    scripts = followthrough.load(args.followthrough) if str(args.followthrough) and not args.only else []
+    scripted = []
+    if scripts:
+        with _client(args) as client:
+            today = followthrough.today_in_shanghai()
+            scripted = [followthrough.play(client, script, run, today) for script in scripts]
+    scripted_ok = followthrough.report(scripted) if scripted else True
+    return 0 if scripted_ok and met.get("eval", met.get("tune", False)) else 1
+
+
+@contextlib.contextmanager
+def _client(args: argparse.Namespace) -> Iterator[Client]:
+    """A client of `--url`, or of a fresh service with a fake progress backend on 127.0.0.1."""
     with contextlib.ExitStack() as stack:
         base = args.url
         if base is None:
@@ -456,21 +481,8 @@ def main() -> int:
             base = stack.enter_context(service(args.app, env=env)).base
         client = Client(base, args.token, args.admin_token)
         if not client.serves_sessions():
-            print(f"{base} does not answer GET /admin/sessions/{{openid}} with this admin token", file=sys.stderr)
-            return 2
-        run = str(int(time.time()))
-        print(f"against {base}")
-        met = {}
-        for half in chosen:
-            journeys = load(halves[half])
-            if args.only:
-                journeys = [j for j in journeys if j.id.startswith(args.only)]
-            met[half] = run_half(client, f"{half} half ({halves[half].name})", journeys, run, args)
-        scripts = followthrough.load(args.followthrough) if str(args.followthrough) and not args.only else []
-        today = followthrough.today_in_shanghai()
-        scripted = [followthrough.play(client, script, run, today) for script in scripts]
-    scripted_ok = followthrough.report(scripted) if scripted else True
-    return 0 if scripted_ok and met.get("eval", met.get("tune", False)) else 1
+            raise SystemExit(f"{base} does not answer GET /admin/sessions/{{openid}} with this admin token")
+        yield client
 
 
 if __name__ == "__main__":
