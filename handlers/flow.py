@@ -77,7 +77,7 @@ def _result(
 
 
 def _faq(turn: Turn, ctx: HandlerContext, text: str) -> tuple[str, float] | None:
-    """The FAQ answer the matcher is confident about, with its score."""
+    """The id of the FAQ entry the matcher is confident about, with its score."""
     matcher = ctx.matcher
     if matcher is None:
         return None
@@ -85,7 +85,7 @@ def _faq(turn: Turn, ctx: HandlerContext, text: str) -> tuple[str, float] | None
     if result.decision != "answer" or result.faq_id is None:
         return None
     entry = matcher.entry(result.faq_id)
-    return (entry.answer, result.score) if entry is not None else None
+    return (entry.id, result.score) if entry is not None else None
 
 
 def _faq_answer(turn: Turn, ctx: HandlerContext, aside: _Aside) -> engine.FaqAnswer | None:
@@ -267,6 +267,9 @@ async def maybe_start(turn: Turn, ctx: HandlerContext, text: Utterance | str) ->
         # better than any trigger phrase: answer it. 「怎么查办理进度」 stays with the flow, which
         # does the checking.
         faq_hit = _faq(turn, ctx, said.text)
-        if faq_hit is not None and faq_hit[1] >= score + FAQ_PREFERENCE_MARGIN:
+        # An entry that only describes this very service (the flow lists it under `faq:`) is
+        # answered best by doing it.
+        describes_flow = faq_hit is not None and faq_hit[0] in flow.faq
+        if faq_hit is not None and faq_hit[1] >= score + FAQ_PREFERENCE_MARGIN and not describes_flow:
             return None
     return await _start(turn, ctx, flow, said)
