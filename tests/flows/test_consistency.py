@@ -53,7 +53,7 @@ def test_flows_check_fails_on_a_contradiction_it_can_see(tmp_path: Path) -> None
     knowledge = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE_DIR, knowledge)
     hall = knowledge / "faq" / "dating.yaml"
-    text = hall.read_text(encoding="utf-8").replace("可预约今天起 30 天内的工作日", "可预约未来 7 个工作日")
+    text = hall.read_text(encoding="utf-8").replace("可预约 30 天内的工作日", "可预约未来 7 个工作日")
     hall.write_text(text, encoding="utf-8")
     result = check(knowledge)
     assert result.exit_code == 1
