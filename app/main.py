@@ -42,6 +42,7 @@ from app.turnlog.record import TurnRecord
 from app.turns import TurnProcessor, TurnSink
 from app.wechat.crypto import MessageCrypto
 from app.wxapi.client import WeChatClient, shared_http
+from flows import homophones
 from flows.registry import FlowRegistry, load_flows
 from handlers import handoff as handoff_handler
 from handlers.context import HandlerContext, HandoffConfig
@@ -267,11 +268,13 @@ def _processor(
 
 
 async def _start(res: Resources) -> None:
-    # jieba's dictionary (~1 s, ~80 MB) loads once, before the first user is served.
+    # jieba's dictionary (~1 s, ~80 MB) loads once, before the first user is served; so does the
+    # pinyin table trigger words are matched with (issue 13, ~0.2 s).
     await asyncio.to_thread(warm_up)
     if res.calendar is not None:
         # Before the knowledge base: a broken FAQ file must not leave the shipped calendar in service.
         await asyncio.to_thread(res.calendar.load)
+    await asyncio.to_thread(homophones.warm_up)
     for item in res.reloadables:
         try:
             await asyncio.to_thread(item.load_now)

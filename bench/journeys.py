@@ -1,22 +1,28 @@
-"""Interactions per completed consultation for the service flows (issue 4), over signed HTTP.
+"""Interactions per completed consultation for the service flows (issues 4 and 13), over signed HTTP.
 
-Plays bench/journeys.yaml against a running service: each journey sends the citizen's first
-message to POST /wechat (plaintext mode, signature = sha1(sorted([token, timestamp, nonce]))),
-then reads GET /admin/sessions/{openid} (admin token) to see which slots the service is waiting
-for, and a scripted citizen answers exactly those from the journey's facts (「确认」 at the
-confirmation, 「确认」 again after a failed submission) until the flow completes.
+Plays citizen journeys against a running service, for each half separately: the tuning half
+(bench/journeys.yaml, read while working) and the evaluation half (bench/journeys_eval.yaml,
+written before issue 13's changes and never tuned on). Each journey sends the citizen's own
+messages to POST /wechat (plaintext mode, signature = sha1(sorted([token, timestamp, nonce]))),
+then a scripted citizen **reads each reply** and answers only what it asks, as a person would:
+it recognises the kind of question by everyday words (「姓名」 → their name, 「哪一天」 → the day
+they want, 「手机」 → their number …), answers every question of the reply it knows the answer
+to in one message, picks from a numbered list by the words it wants (the option's number, or
+「第二个」, or its own words when no option says what it wants), and says 「确认」 when asked to
+check the details. It never sees slot names: GET /admin/sessions/{openid} is read only by the
+judge, to see whether the consultation reached its goal (the flow completed).
 
-Reported: interactions per completed consultation (mean, median, p90; each user message is one
-interaction, counted up to the completion; the rating answer after it is reported separately),
-completion rate, and every slot asked twice. Baselines in the same run: the same journeys started
-from the menu (a `flow:<id>` click, then answering what is asked one fact at a time — the desk
-without reading the first message, the citizen giving one fact per message as at a desk), and
-the service-desk report's 4 interactions.
+Reported per half: completion rate over all journeys, interactions per completed consultation
+(mean, median, p90; each citizen message is one interaction, counted up to the completion; the
+rating answer after it is reported separately; consultations are the journeys whose goal is a
+flow), completion per goal, and every question asked twice. Baselines in the same run: the desk
+(the same flow journeys started from the menu — a `flow:<id>` click, then one fact per message)
+and the service-desk report's 4 interactions.
 
-Goal: mean ≤ 2.0, completion 100%, no slot asked twice.
+Goal (issue 13, evaluation half): completion ≥ 97%, mean ≤ 1.8 interactions (moonshot 1.5).
 
-    .venv/bin/python bench/journeys.py [--url http://127.0.0.1:8000] [--admin-token T] [--token T]
-                                       [--journeys bench/journeys.yaml] [--max-turns 8] [-v]
+    .venv/bin/python bench/journeys.py [--half tune|eval|both] [--url http://127.0.0.1:8000]
+                                       [--admin-token T] [--token T] [--max-turns 8] [-v] [--only ID]
 
 Without --url it starts its own service on 127.0.0.1 (app.main:create_app, or --app) with a fake
 progress backend on 127.0.0.1, and stops both; with --url the service's own FLOW_ENDPOINTS answer
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import statistics
 import sys
 import threading
@@ -51,7 +58,6 @@ from bench import followthrough  # noqa: E402
 from bench.common import DEV_TOKEN, free_port, service  # noqa: E402
 
 SERVICE_DESK_BASELINE = 4.0
-BUDGET_S = 240.0
 
 
 # -- the fake approval system -------------------------------------------------------------------
@@ -83,12 +89,74 @@ def fake_backend() -> Iterator[str]:
 
 
 # -- the scripted citizen ------------------------------------------------------------------------
+# How a person recognises what a reply asks: everyday words, in the order they appear. This is the
+# citizen's reading, not the service's slot names; `knows` keys are these kinds.
+QUESTIONS: list[tuple[str, re.Pattern[str]]] = [
+    ("business", re.compile(r"哪项业务|什么业务|办理业务|哪个业务|办什么")),
+    ("day", re.compile(r"哪一天|哪天|日期|几号")),
+    ("time", re.compile(r"上午.{0,20}下午|时段")),
+    ("name", re.compile(r"姓名|名字|全名|称呼")),
+    ("phone", re.compile(r"手机|电话")),
+    ("number", re.compile(r"编号|受理号|流水号|申请号")),
+    ("category", re.compile(r"哪一类|类别")),
+    ("problem", re.compile(r"描述|具体情况|经过|详细说")),
+    ("kind", re.compile(r"类型|主体")),
+    ("premises", re.compile(r"场所")),
+    ("partners", re.compile(r"股东")),
+]
+RESUMED = "继续办理"
+ACKNOWLEDGED = re.compile(r"^\s*(已记录|好的，已将|已为您)")
+# A line that asks the citizen something; what it asks is read from it and the lines below it.
+ASKING = re.compile(r"[？?]|请问|请[^，。]{0,6}(告诉|输入|留下|回复|描述|选择|核对)")
+CONFIRM = re.compile(r"核对|回复「确认」")
+MENU_LINE = re.compile(r"^\s*(\d{1,2})[.、．]\s*(.+)$", re.M)
+ORDINALS = "一二三四五六七八九十"
+# Replies that fail a citizen who was not asking a question, or whose question we did not get.
+BAD_REPLY = re.compile(
+    r"暂时没有找到与您的问题相符|您是不是想问|已经是全部内容了|没有识别出|没有看懂|格式不对|格式不正确"
+)
+# Plainly saying a business cannot be booked here.
+REFUSED = re.compile(r"(不能|无法|不支持|暂不提供|不提供|没有开通|暂未开通|不在)[^。\n]{0,16}预约")
+SERVICES_LISTED = re.compile(r"预约办事[\s\S]*投诉建议|投诉建议[\s\S]*预约办事")
+TRANSFER = "transfer_customer_service"
+FLOWS = ("booking", "progress", "complaint", "business_licence")
+
+
 @dataclass
 class Journey:
     id: str
-    flow: str
-    first: str
-    facts: dict[str, str]
+    goals: list[str]
+    says: list[str]
+    knows: dict[str, list[str]]
+    click: str = ""
+    picks: str = "number"
+    at_confirm: str = ""
+    check: list[str] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)
+
+    @property
+    def flow(self) -> str:
+        """The flow this journey completes, if its goal is one (a consultation)."""
+        return next((g for g in self.goals if g in FLOWS), "")
+
+    @classmethod
+    def read(cls, raw: dict[str, Any]) -> Journey:
+        goal = raw["goal"]
+        knows = {
+            str(k): [str(x) for x in v] if isinstance(v, list) else [str(v)]
+            for k, v in (raw.get("knows") or {}).items()
+        }
+        return cls(
+            id=str(raw["id"]),
+            goals=[str(g) for g in goal] if isinstance(goal, list) else [str(goal)],
+            says=[str(s) for s in raw.get("says") or []],
+            knows=knows,
+            click=str(raw.get("click") or ""),
+            picks=str(raw.get("picks") or "number"),
+            at_confirm=str(raw.get("at_confirm") or ""),
+            check=[str(c) for c in raw.get("check") or []],
+            where=[str(w) for w in raw.get("where") or []],
+        )
 
 
 @dataclass
@@ -113,6 +181,8 @@ class Client:
         delivery = self.sim.deliver(fields)
         response = self.http.post("/wechat", params=delivery.params, content=delivery.body)
         response.raise_for_status()
+        if not response.text.strip() or response.text.strip() == "success":
+            return ""
         reply = self.sim.read_reply(response.text, delivery.params["nonce"])
         return reply.get("Content", reply.get("MsgType", ""))
 
@@ -132,50 +202,168 @@ class Client:
         return response.status_code == 404
 
 
-def answer(awaiting: list[str], facts: dict[str, str], one_at_a_time: bool) -> str:
-    if awaiting == ["confirm"]:
-        return "确认"
-    known = [facts[name] for name in awaiting if name in facts]
-    return "，".join(known[:1] if one_at_a_time else known)
+class Citizen:
+    """Answers a reply from what the journey's citizen knows, reading only the reply."""
+
+    def __init__(self, journey: Journey, one_at_a_time: bool) -> None:
+        self.journey = journey
+        self.one_at_a_time = one_at_a_time
+        self.times_asked: dict[str, int] = {}
+        self.confirmed_once = False
+
+    def asked(self, reply: str) -> list[str]:
+        """The kinds of question in `reply`, in the order the reply asks them.
+
+        A person reads the question, not what the reply acknowledges (「已记录：姓名 张三」) nor an
+        answer given on the way (the text before 「我们继续办理…」).
+        """
+        if RESUMED in reply:
+            reply = reply[reply.rindex(RESUMED) :]
+        lines = [line for line in reply.splitlines() if not ACKNOWLEDGED.match(line)]
+        asking = [i for i, line in enumerate(lines) if ASKING.search(line)]
+        if not asking:
+            # An answer, a notice or a list of ways out: nothing asked of the citizen.
+            return []
+        reply = "\n".join(lines[asking[-1] :])
+        found = []
+        for kind, pattern in QUESTIONS:
+            m = pattern.search(reply)
+            if m is not None:
+                found.append((m.start(), kind))
+        return [kind for _at, kind in sorted(found)]
+
+    def _value(self, kind: str) -> str:
+        answers = self.journey.knows[kind]
+        n = self.times_asked.get(kind, 0)
+        self.times_asked[kind] = n + 1
+        return answers[min(n, len(answers) - 1)]
+
+    def _pick(self, options: list[tuple[int, str]], wanted: str) -> str | None:
+        """The option whose words say what the citizen wants, as they would pick it."""
+        for number, text in options:
+            if wanted in text or (len(text) >= 2 and text.split("：")[0] in wanted):
+                if self.journey.picks == "ordinal":
+                    return f"第{ORDINALS[number - 1]}个"
+                if self.journey.picks == "words":
+                    return wanted
+                return str(number)
+        return None
+
+    def answer(self, reply: str) -> str:
+        if CONFIRM.search(reply):
+            if self.journey.at_confirm and not self.confirmed_once:
+                self.confirmed_once = True
+                return self.journey.at_confirm
+            return "确认"
+        options = [(int(m[1]), m[2].strip()) for m in MENU_LINE.finditer(reply)]
+        if options and "wants" in self.journey.knows:
+            # A list of services: the citizen picks the one they came for.
+            picked = self._pick(options, self.journey.knows["wants"][0])
+            if picked is not None:
+                return picked
+        kinds = [k for k in self.asked(reply) if k in self.journey.knows]
+        if self.one_at_a_time:
+            kinds = kinds[:1]
+        if options and len(kinds) == 1:
+            # A list to pick from for the one question asked: pick the option that says it.
+            n = self.times_asked.get(kinds[0], 0)
+            answers = self.journey.knows[kinds[0]]
+            picked = self._pick(options, answers[min(n, len(answers) - 1)])
+            if picked is not None:
+                self.times_asked[kinds[0]] = n + 1
+                return picked
+        if kinds:
+            return "，".join(self._value(k) for k in kinds)
+        return ""
+
+
+def _goal_met(journey: Journey, played: Played, state: dict[str, Any] | None, replies: list[str]) -> bool:
+    """Whether the journey has reached one of its goals after the latest reply."""
+    last = replies[-1] if replies else ""
+    for goal in journey.goals:
+        if goal in FLOWS and state is not None and state["flow"] == goal and state["resolved"]:
+            tail = "\n".join(replies[-3:])
+            missing = [word for word in journey.check if word not in tail]
+            if missing:
+                played.failure = f"completed with the wrong facts (no {'、'.join(missing)})"
+            return not missing
+        if goal.startswith("says:") and goal.removeprefix("says:") in last and not BAD_REPLY.search(last):
+            return True
+        if goal == "refuse" and REFUSED.search(last) and any(w in last for w in journey.where):
+            return True
+        if goal == "menu" and SERVICES_LISTED.search(last):
+            return True
+        if goal == "handoff" and (last == TRANSFER or ("人工客服" in last and "服务时间" in last)):
+            return True
+        if goal == "answered" and last and not BAD_REPLY.search(last) and not MENU_LINE.search(last):
+            return True
+    return False
 
 
 def play(client: Client, journey: Journey, mode: str, run: str, max_turns: int) -> Played:
     played = Played(journey, mode)
     openid = f"bench-{run}-{mode}-{journey.id}"
-    asked: set[str] = set()
+    citizen = Citizen(journey, one_at_a_time=mode == "desk")
+    replies: list[str] = []
+
+    def say(text: str, shown: str | None = None) -> str:
+        if text.startswith("["):
+            reply = client.send(client.sim.event(openid, "CLICK", text[1:-1]))
+        else:
+            reply = client.send(client.sim.text(openid, text))
+            played.interactions += 1
+        played.transcript.append((shown or text, reply))
+        replies.append(reply)
+        return reply
+
     if mode == "desk":
-        reply = client.send(client.sim.event(openid, "CLICK", f"flow:{journey.flow}"))
-        played.transcript.append((f"[menu flow:{journey.flow}]", reply))
+        say(f"[flow:{journey.flow}]")
+        unprompted: list[str] = []
     else:
-        reply = client.send(client.sim.text(openid, journey.first))
-        played.transcript.append((journey.first, reply))
-    played.interactions = 1
-    for _ in range(max_turns):
+        if journey.click:
+            say(f"[{journey.click}]")
+        unprompted = list(journey.says)
+    polite_only = all(g == "polite" for g in journey.goals)
+    asked_before: set[str] = set()
+    for _ in range(max_turns + len(unprompted)):
+        if unprompted:
+            reply = say(unprompted.pop(0))
+            if polite_only:
+                if BAD_REPLY.search(reply) or reply == TRANSFER or not reply:
+                    played.failure = f"not answered as a person would: {reply[:40]!r}"
+                    return played
+                if not unprompted:
+                    played.completed = True
+                    return played
+                continue
         state = client.session(openid)
-        if state is None:
-            played.failure = "flow ended without completing" if played.interactions > 1 else "no flow started"
-            return played
-        if state["flow"] != journey.flow:
-            played.failure = f"started {state['flow']}, expected {journey.flow}"
-            return played
-        if state["resolved"]:
+        if _goal_met(journey, played, state, replies):
             played.completed = True
-            if state["awaiting"] == ["satisfaction"]:
+            if state is not None and state["awaiting"] == ["satisfaction"]:
                 reply = client.send(client.sim.text(openid, "满意"))
                 played.transcript.append(("满意", reply))
                 played.rated = client.session(openid) is None
             return played
-        awaiting = [name for name in state["awaiting"] if name != "confirm"]
-        played.asked_twice += [name for name in awaiting if name in asked]
-        asked.update(awaiting)
-        text = answer(state["awaiting"], journey.facts, one_at_a_time=mode == "desk")
-        if not text:
-            played.failure = f"citizen does not know {state['awaiting']}"
+        if played.failure:
             return played
-        reply = client.send(client.sim.text(openid, text))
-        played.transcript.append((text, reply))
-        played.interactions += 1
-    played.failure = f"not completed within {max_turns} turns"
+        if unprompted:
+            continue
+        if state is not None and journey.flow and state["flow"] != journey.flow:
+            played.failure = f"started {state['flow']}, expected {journey.flow}"
+            return played
+        if played.interactions >= max_turns:
+            break
+        last = replies[-1]
+        kinds = [k for k in citizen.asked(last) if not CONFIRM.search(last)]
+        once = [k for k in kinds if k in journey.knows and len(journey.knows[k]) == 1]
+        played.asked_twice += [k for k in once if k in asked_before]
+        asked_before.update(kinds)
+        text = citizen.answer(last)
+        if not text:
+            played.failure = "the citizen does not know what to answer"
+            return played
+        say(text)
+    played.failure = played.failure or f"not completed within {max_turns} interactions"
     return played
 
 
@@ -186,21 +374,52 @@ def percentile(values: list[int], q: float) -> float:
 
 
 def report(name: str, results: list[Played], show_twice: bool = True) -> float:
-    done = [r.interactions for r in results if r.completed]
-    rate = len(done) / len(results) if results else 0.0
+    """One line of figures; returns the mean interactions per completed consultation."""
+    rate = sum(r.completed for r in results) / len(results) if results else 0.0
+    done = [r.interactions for r in results if r.completed and r.journey.flow]
     mean = statistics.mean(done) if done else float("nan")
-    twice = [f"{r.journey.id}:{slot}" for r in results for slot in r.asked_twice]
+    twice = [f"{r.journey.id}:{kind}" for r in results for kind in r.asked_twice]
     median = statistics.median(done) if done else float("nan")
     p90 = percentile(done, 0.9) if done else float("nan")
-    ratings = [1 if r.rated else 0 for r in results if r.completed]
-    with_rating = mean + statistics.mean(ratings) if done else float("nan")
+    ratings = [1 if r.rated else 0 for r in results if r.completed and r.journey.flow]
+    with_rating = mean + statistics.mean(ratings) if ratings else float("nan")
     shown = " " + ", ".join(twice) if twice and show_twice else ""
     print(
-        f"{name:<14} completed {len(done)}/{len(results)} ({rate:.0%})  interactions mean {mean:.2f}  "
-        f"median {median:.1f}  p90 {p90:.1f}  with rating answer mean {with_rating:.2f}  "
-        f"slots asked twice {len(twice)}{shown}"
+        f"  {name:<14} completed {sum(r.completed for r in results)}/{len(results)} ({rate:.1%})  "
+        f"interactions per completed consultation ({len(done)}): mean {mean:.2f}  median {median:.1f}  "
+        f"p90 {p90:.1f}  with rating answer {with_rating:.2f}  asked twice {len(twice)}{shown}"
     )
     return mean
+
+
+def load(path: Path) -> list[Journey]:
+    return [Journey.read(raw) for raw in yaml.safe_load(path.read_text(encoding="utf-8")) or []]
+
+
+def run_half(client: Client, name: str, journeys: list[Journey], run: str, args: argparse.Namespace) -> bool:
+    started = time.monotonic()
+    ours = [play(client, j, "text", run, args.max_turns) for j in journeys]
+    desk = [play(client, j, "desk", run, args.max_turns) for j in journeys if j.flow]
+    print(f"\n== {name}: {len(journeys)} journeys ({len(desk)} consultations) in {time.monotonic() - started:.1f}s")
+    mean = report("first message", ours)
+    desk_mean = report("desk baseline", desk, show_twice=False)
+    rate = sum(r.completed for r in ours) / len(ours) if ours else 0.0
+    print(
+        f"  ratio ours/desk baseline {mean / desk_mean:.2f}   ours/service-desk report "
+        f"({SERVICE_DESK_BASELINE:g}) {mean / SERVICE_DESK_BASELINE:.2f}"
+    )
+    by_goal: dict[str, list[bool]] = {}
+    for r in ours:
+        by_goal.setdefault(r.journey.flow or r.journey.goals[0], []).append(r.completed)
+    print("  completion by goal: " + "  ".join(f"{g} {sum(v)}/{len(v)}" for g, v in sorted(by_goal.items())))
+    for r in ours:
+        if r.failure or r.asked_twice or args.verbose:
+            print(f"\n  --- {r.journey.id} {r.failure or 'ok'} interactions={r.interactions}")
+            for said, reply in r.transcript:
+                print(f"    > {said}\n      {reply.replace(chr(10), chr(10) + '      ')}")
+    met = rate >= 0.97 and mean <= 1.8
+    print(f"  goal (completion ≥ 97%, mean ≤ 1.8): {'met' if met else 'NOT met'}")
+    return met
 
 
 def main() -> int:
@@ -209,17 +428,45 @@ def main() -> int:
     parser.add_argument("--app", default="app.main:create_app", help="uvicorn factory for the started service")
     parser.add_argument("--token", default=DEV_TOKEN)
     parser.add_argument("--admin-token", default=DEV_ADMIN_TOKEN)
-    parser.add_argument("--journeys", type=Path, default=ROOT / "bench" / "journeys.yaml")
+    parser.add_argument("--half", choices=("tune", "eval", "both"), default="both")
+    parser.add_argument("--only", help="play only the journeys whose id starts with this")
     parser.add_argument("--max-turns", type=int, default=8)
-    parser.add_argument("--followthrough", type=Path, default=ROOT / "bench" / "journeys_followthrough.yaml",
-                        help="follow-through scripts (bench/followthrough.py); '' to skip")
+    parser.add_argument(
+        "--followthrough",
+        type=Path,
+        default=ROOT / "bench" / "journeys_followthrough.yaml",
+        help="follow-through scripts (bench/followthrough.py); '' to skip",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every transcript")
     args = parser.parse_args()
-    journeys = [
-        Journey(j["id"], j["flow"], j["first"], {k: str(v) for k, v in (j.get("facts") or {}).items()})
-        for j in yaml.safe_load(args.journeys.read_text(encoding="utf-8"))
-    ]
+    halves = {"tune": ROOT / "bench" / "journeys.yaml", "eval": ROOT / "bench" / "journeys_eval.yaml"}
+    chosen = list(halves) if args.half == "both" else [args.half]
 
+    run = str(int(time.time()))
+    met: dict[str, bool] = {}
+    # Each half and the follow-through scripts get a service of their own (when this script starts
+    # it): the scripts fill a half-day's seats on purpose, and the halves' bookings must not fill
+    # them first, nor one half's bookings the other's.
+    for half in chosen:
+        journeys = load(halves[half])
+        if args.only:
+            journeys = [j for j in journeys if j.id.startswith(args.only)]
+        with _client(args) as client:
+            print(f"against {client.http.base_url}")
+            met[half] = run_half(client, f"{half} half ({halves[half].name})", journeys, run, args)
+    scripts = followthrough.load(args.followthrough) if str(args.followthrough) and not args.only else []
+    scripted = []
+    if scripts:
+        with _client(args) as client:
+            today = followthrough.today_in_shanghai()
+            scripted = [followthrough.play(client, script, run, today) for script in scripts]
+    scripted_ok = followthrough.report(scripted) if scripted else True
+    return 0 if scripted_ok and met.get("eval", met.get("tune", False)) else 1
+
+
+@contextlib.contextmanager
+def _client(args: argparse.Namespace) -> Iterator[Client]:
+    """A client of `--url`, or of a fresh service with a fake progress backend on 127.0.0.1."""
     with contextlib.ExitStack() as stack:
         base = args.url
         if base is None:
@@ -234,50 +481,8 @@ def main() -> int:
             base = stack.enter_context(service(args.app, env=env)).base
         client = Client(base, args.token, args.admin_token)
         if not client.serves_sessions():
-            print(f"{base} does not answer GET /admin/sessions/{{openid}} with this admin token", file=sys.stderr)
-            return 2
-        started = time.monotonic()
-        run = str(int(time.time()))
-        results: dict[str, list[Played]] = {"first message": [], "desk baseline": []}
-        for mode, key in (("text", "first message"), ("desk", "desk baseline")):
-            for journey in journeys:
-                if time.monotonic() - started > BUDGET_S:
-                    print(f"time budget of {BUDGET_S:.0f}s reached; stopping early")
-                    break
-                results[key].append(play(client, journey, mode, run, args.max_turns))
-        scripts = followthrough.load(args.followthrough) if str(args.followthrough) else []
-        today = followthrough.today_in_shanghai()
-        scripted = [followthrough.play(client, script, run, today) for script in scripts]
-
-    print(f"{len(journeys)} journeys against {base} in {time.monotonic() - started:.1f}s")
-    ours = report("first message", results["first message"])
-    desk = report("desk baseline", results["desk baseline"], show_twice=False)
-    print(
-        f"ratio ours/desk baseline {ours / desk:.2f}   ours/service-desk report ({SERVICE_DESK_BASELINE:g}) "
-        f"{ours / SERVICE_DESK_BASELINE:.2f}"
-    )
-    per_flow: dict[str, list[int]] = {}
-    for r in results["first message"]:
-        if r.completed:
-            per_flow.setdefault(r.journey.flow, []).append(r.interactions)
-    print(
-        "per flow (first message): "
-        + "  ".join(f"{flow} {statistics.mean(v):.2f}" for flow, v in sorted(per_flow.items()))
-    )
-    for r in results["first message"]:
-        if r.failure or r.asked_twice or args.verbose:
-            print(f"\n--- {r.journey.id} ({r.mode}) {r.failure or 'ok'} interactions={r.interactions}")
-            for said, reply in r.transcript:
-                print(f"  > {said}\n    {reply.replace(chr(10), chr(10) + '    ')}")
-    scripted_ok = followthrough.report(scripted) if scripted else True
-    ok = (
-        scripted_ok
-        and all(r.completed for r in results["first message"])
-        and ours <= 2.0
-        and not any(r.asked_twice for r in results["first message"])
-    )
-    print("\ngoal (mean ≤ 2.0, completion 100%, no slot asked twice):", "met" if ok else "NOT met")
-    return 0 if ok else 1
+            raise SystemExit(f"{base} does not answer GET /admin/sessions/{{openid}} with this admin token")
+        yield client
 
 
 if __name__ == "__main__":

@@ -23,7 +23,19 @@ _DIGITS = {
 # A month and day up to this many days ago is taken as that recent day, further back as next year's.
 PAST_MONTH_DAY_LIMIT = 92
 _NUM = r"(?:\d{1,2}|[一二两三四五六七八九十]{1,3})"
-_RELATIVE_DAYS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "大后天": 3}
+_RELATIVE_DAYS = {
+    "今天": 0,
+    "今日": 0,
+    "明天": 1,
+    "明日": 1,
+    "后天": 2,
+    "大后天": 3,
+    # Past days are dates too, so that 「昨天」 is answered 'cannot book a past date', not 'no date'.
+    "昨天": -1,
+    "昨日": -1,
+    "前天": -2,
+    "大前天": -3,
+}
 
 _PATTERNS = [
     # 2026-12-03, 2026/12/3, 2026.12.03, 2026年12月3日
@@ -33,7 +45,7 @@ _PATTERNS = [
     ("md", re.compile(rf"(?P<m>{_NUM})\s*月\s*(?P<d>{_NUM})\s*[日号]?")),
     ("rel", re.compile("|".join(sorted(_RELATIVE_DAYS, key=len, reverse=True)))),
     ("after", re.compile(rf"(?P<n>{_NUM})\s*天[以之]?后")),
-    ("week", re.compile(r"(?P<which>下下|下|这|本)?\s*(?:个)?(?:周|星期|礼拜)(?P<w>[一二三四五六日天七])")),
+    ("week", re.compile(r"(?P<which>下下|下|这|本|上)?\s*(?:个)?(?:周|星期|礼拜)(?P<w>[一二三四五六日天七])")),
     ("d", re.compile(rf"(?<![月\d年])(?P<d>{_NUM})\s*[日号](?!子|窗口|楼|门|线|厅)")),
 ]
 
@@ -96,6 +108,8 @@ def _resolve(kind: str, m: re.Match[str], today: date) -> date | None:
             return monday + timedelta(days=weekday)
         if which == "下":
             return monday + timedelta(days=7 + weekday)
+        if which == "上":
+            return monday + timedelta(days=weekday - 7)
         if which == "下下":
             return monday + timedelta(days=14 + weekday)
         # A bare 「周三」 means the coming Wednesday (today if it is Wednesday).

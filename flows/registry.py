@@ -46,7 +46,8 @@ class FlowRegistry:
         """
         if self._index is None:
             self._index = PhraseIndex(
-                (flow.id, [*flow.triggers.phrases, flow.title]) for flow in self._current.values()
+                (flow.id, [*flow.triggers.phrases, *flow.triggers.examples, flow.title])
+                for flow in self._current.values()
             )
         return self._index
 

@@ -40,6 +40,14 @@ class Option(Strict):
     synonyms: list[str] = Field(default_factory=list)
 
 
+class Elsewhere(Strict):
+    """Businesses a choice does not offer, and where they are done instead."""
+
+    words: list[str] = Field(min_length=1)
+    # Said plainly, e.g. 「驾驶证业务请通过「交管12123」App 预约，或到车管所办理。」
+    say: str
+
+
 class Slot(Strict):
     type: SlotType
     label: str
@@ -55,8 +63,19 @@ class Slot(Strict):
     # Whether every message (not only answers to this slot's question) is searched for it.
     # None: the type's default (pattern-like types yes; number and free text no).
     scan: bool | None = None
+    # Said when the citizen says they do not know or cannot find the answer (「不知道编号」):
+    # where it is printed, or another way to go on. No attempt is counted.
+    unknown: str = ""
     # choice
     options: list[Option] = Field(default_factory=list)
+    # choice: what is not offered and where it is done (checked before the options fail).
+    elsewhere: list[Elsewhere] = Field(default_factory=list)
+    # choice: said when the answer to this question alone names nothing offered; {said} is the
+    # citizen's words. The options are listed after it.
+    not_offered: str = ""
+    # choice: the option that takes the citizen's own words when nothing else fits (「其他」);
+    # the value kept is 「其他（<their words>）」.
+    other: str = ""
     # date
     working_day: bool = False
     min_days: int = 0
@@ -75,8 +94,10 @@ class Slot(Strict):
     def _type_fields(self) -> Slot:
         if self.type == "choice" and not self.options:
             raise ValueError("a choice slot needs options")
-        if self.type != "choice" and self.options:
-            raise ValueError(f"options are only for choice slots, not {self.type}")
+        if self.type != "choice" and (self.options or self.elsewhere or self.not_offered or self.other):
+            raise ValueError(f"options, elsewhere, not_offered and other are only for choice slots, not {self.type}")
+        if self.other and self.other not in [opt.value for opt in self.options]:
+            raise ValueError(f"other: {self.other!r} is not one of the options")
         if self.type == "regex" and not self.pattern:
             raise ValueError("a regex slot needs a pattern")
         for expr in [self.pattern, *self.patterns]:
@@ -162,8 +183,15 @@ class Step(Strict):
 class Triggers(Strict):
     # Phrases matched against the user's message by the FAQ phrase index.
     phrases: list[str] = Field(default_factory=list)
-    # Intent words: a message containing one starts the flow. "A+B" needs both A and B.
+    # Action words: a message containing one starts the flow. "A+B" needs both A and B; "A…B"
+    # needs B within a few characters after A. Matched tolerant of one IME homophone (预越 → 预约).
     keywords: list[str] = Field(default_factory=list)
+    # Topic words (the business, not the action): they start the flow only when no other flow's
+    # action word is in the message — 「预约去大厅办营业执照」 is a booking, not licence guidance.
+    topics: list[str] = Field(default_factory=list)
+    # Citizens' own phrasings, matched like `phrases` (whole-message similarity); admins add
+    # the wordings they see in the unanswered report here.
+    examples: list[str] = Field(default_factory=list)
     # A message containing one of these is not for this flow (「营业执照丢了」 is not a new licence).
     exclude: list[str] = Field(default_factory=list)
     # Menu keys (custom-menu click EventKey) that start the flow, e.g. flow:booking.
@@ -244,6 +272,9 @@ class Flow(Strict):
     confirm: Confirm | None = None
     complete: Complete
     satisfaction: Satisfaction | None = None
+    # FAQ entries whose answers describe this flow's rules (booking window, open days):
+    # `wxbot flows check` reads them against the flow (flows.consistency).
+    faq: list[str] = Field(default_factory=list)
     booking: BookingSpec | None = None
 
     @model_validator(mode="after")

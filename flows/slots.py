@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from flows import dates
+from flows import dates, homophones
 from flows.schema import Slot
 
 DEFAULT_ERRORS = {
@@ -138,11 +138,14 @@ class _Masked:
             self.chars[i] = " "
 
 
+_ORDINAL_AROUND = re.compile(r"^(?:选|就|那就|我选)?第?|(?:个|项|条|种|吧|就行)+$")
+
+
 def _choice(slot: Slot, text: str, focus: bool) -> Found | None:
     stripped = text.strip().strip("。.!！ ")
     if focus:
-        number = dates.chinese_number(stripped.removeprefix("第").removesuffix("个").removesuffix("项"))
-        if number is not None and 1 <= number <= len(slot.options) and len(stripped) <= 4:
+        number = dates.chinese_number(_ORDINAL_AROUND.sub("", stripped))
+        if number is not None and 1 <= number <= len(slot.options) and len(stripped) <= 5:
             return Found(slot.options[number - 1].value, 0, len(text))
     lowered = text.lower()
     best: Found | None = None
@@ -150,7 +153,44 @@ def _choice(slot: Slot, text: str, focus: bool) -> Found | None:
         at = lowered.find(term.lower())
         if at >= 0 and (best is None or len(term) > best.end - best.start):
             best = Found(value, at, at + len(term))
+    if best is None:
+        # 「公即金」「居注证」: an option named with one IME homophone.
+        for term, value in option_terms(slot):
+            at = homophones.find(term.lower(), lowered) if len(term) >= 3 else -1
+            if at >= 0:
+                return Found(value, at, at + len(term))
+    if best is None and focus:
+        best = _shortened(slot, text)
     return best
+
+
+def _shortened(slot: Slot, text: str) -> Found | None:
+    """An answer that is part of one option's words only (「结婚」 of 结婚证, 「户籍」 of 户籍与身份证).
+
+    Only for the question just asked: out of context a short word is too easily something else.
+    """
+    for m in re.finditer(r"[\u4e00-\u9fa5A-Za-z]{2,6}", text):
+        piece = m.group(0).lower()
+        owners = {value for term, value in option_terms(slot) if piece in term.lower()}
+        if len(owners) == 1 and piece not in _NOT_NAMES:
+            return Found(owners.pop(), m.start(), m.end())
+    return None
+
+
+def elsewhere(slot: Slot, text: str) -> str | None:
+    """What `slot` says about a business it does not offer that `text` names, or None."""
+    for place in slot.elsewhere:
+        if any(homophones.find(word, text) >= 0 for word in place.words):
+            return place.say
+    return None
+
+
+def other(slot: Slot, text: str) -> Found | None:
+    """The citizen's own words for `slot`'s 「其他」 option (the question was asked alone)."""
+    words = _SPLIT.sub("", text)
+    if not slot.other or len(words) < 2 or words in _NOT_NAMES or words in _ACKS:
+        return None
+    return Found(f"{slot.other}（{words[:20]}）", 0, len(text))
 
 
 def _date(slot: Slot, text: str, today: date) -> tuple[Found | None, str, tuple[int, int]]:
@@ -171,7 +211,7 @@ def _date_problem(slot: Slot, m: dates.DateMatch, today: date) -> str:
         return "这个日期不存在，请核对后重新输入，例如 12月3日。"
     day = m.value
     if day < today:
-        return f"{dates.display(day, today)}已经过去了，请选择今天或以后的日期。"
+        return f"不能预约过去的日期：{dates.display(day, today)}已经过去了，请选择今天或以后的日期。"
     offset = (day - today).days
     if offset < slot.min_days:
         first = dates.display(date.fromordinal(today.toordinal() + slot.min_days), today)
@@ -288,7 +328,7 @@ _COMPOUND_SURNAMES = (
 )
 _NAME = re.compile(r"[\u4e00-\u9fa5]{2,4}|[\u4e00-\u9fa5]{1,8}·[\u4e00-\u9fa5·]{1,10}")
 _NAME_LABEL = re.compile(
-    r"(?P<label>我叫|叫我|我的名字是|我的名字叫|我的姓名是|姓名|名字|预约人|联系人|申请人|办理人|我是|本人)"
+    r"(?P<label>我叫|叫我|她叫|他叫|我的名字是|我的名字叫|我的姓名是|姓名|名字|预约人|联系人|申请人|办理人|我是|本人)"
     r"\s*(?:是|为|叫)?\s*[:：]?\s*(?P<value>[\u4e00-\u9fa5·]{2,12})"
 )
 # A labelled name ends where the sentence goes on (「我叫张三想预约」).
@@ -301,7 +341,14 @@ _NOT_NAMES = frozenset(
 )
 
 
-def _looks_like_name(value: str) -> bool:
+# 「王先生」「李女士」: how to address someone, not the full name a booking is made in.
+_HONORIFIC = re.compile(
+    r"^(?:[\u4e00-\u9fa5]{1,2})(?:先生|女士|小姐|老师|师傅|同志|阿姨|大爷|大妈|姐|哥|总|经理|老板)$"
+)
+HONORIFIC_ONLY = "请告诉我您的全名（例如「王建国」），「{value}」这样的称呼不能用于登记。"
+
+
+def looks_like_name(value: str) -> bool:
     if "·" in value:
         return True
     if len(value) > 4 or value in _NOT_NAMES:
@@ -316,8 +363,8 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool) -> tuple[Found | 
         end = _NAME_END.search(value, 2)
         value = value[: end.start()] if end else value
         weak = m["label"] in ("我是", "本人")
-        plausible = value not in _NOT_NAMES and not CORRECTION_CUE.search(value)
-        if plausible and _NAME.fullmatch(value) and _text_ok(slot, value) and (not weak or _looks_like_name(value)):
+        plausible = value not in _NOT_NAMES and not CORRECTION_CUE.search(value) and not _HONORIFIC.match(value)
+        if plausible and _NAME.fullmatch(value) and _text_ok(slot, value) and (not weak or looks_like_name(value)):
             return Found(value, m.start("value"), m.start("value") + len(value)), ""
     if not answer:
         return None, ""
@@ -325,9 +372,11 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool) -> tuple[Found | 
     pieces = [_NAME_TRIM.sub("", p) for p in _SPLIT.split(cleaned) for p in p.split()]
     pieces = [p for p in pieces if p and p not in _ACKS]
     for piece in pieces:
+        if _HONORIFIC.match(piece) and (piece[0] in _SURNAMES or piece.startswith(_COMPOUND_SURNAMES)):
+            return None, HONORIFIC_ONLY.format(value=piece)
         ok = _NAME.fullmatch(piece) is not None and _text_ok(slot, piece)
         # The whole reply to 「请问预约人的姓名是？」 is taken even with a rare surname.
-        if ok and (_looks_like_name(piece) or (alone and len(pieces) == 1 and piece not in _NOT_NAMES)):
+        if ok and (looks_like_name(piece) or (alone and len(pieces) == 1 and piece not in _NOT_NAMES)):
             at = text.find(piece)
             return Found(piece, at, at + len(piece)), ""
     return None, "invalid" if (alone or len(pieces) == 1) and pieces else ""
@@ -385,6 +434,8 @@ def extract(
         problem = ""
         if slot.type == "choice":
             found = _choice(slot, current, in_focus)
+            if found is None and in_focus and residual and list(focus) == [name] and elsewhere(slot, text) is None:
+                found = other(slot, current)
         elif slot.type == "date":
             found, problem, span = _date(slot, current, today)
             if problem:
@@ -406,7 +457,7 @@ def extract(
             found, problem = _name(slot, current, in_focus and residual, alone=alone)
         elif slot.type == "text":
             found = _text_patterns(slot, current)
-            if found is None and slot.scan and content_length(current, noise) >= slot.min_length:
+            if found is None and slot.scan and residual and content_length(current, noise) >= slot.min_length:
                 # Free text read whole (a complaint's description): the citizen's own words. What
                 # counts is what is left besides other answers: a bare phone number describes nothing.
                 whole = text.strip()
@@ -426,7 +477,7 @@ def extract(
         if found is not None:
             result.found[name] = found
             masked.take(found.start, found.end)
-        elif problem and slot.type in ("text", "name") and len(focus) > 1:
+        elif problem == "invalid" and slot.type in ("text", "name") and len(focus) > 1:
             # Leftover words that are not a valid name are only an error when the name was
             # the one thing asked; with several questions open they are just other words.
             continue

@@ -22,17 +22,29 @@ FAQ_PREFIX = "faq:"
 CATEGORY_PREFIX = "cat:"
 HANDOFF_KEY = "handoff"
 SERVICES_KEY = "MENU_SERVICES"
-# Questions listed for a category click; more would not fit a phone screen.
+# Questions listed per page for a category click; more would not fit a phone screen. The rest
+# follow on 「更多」, numbered on, and every number shown can be picked.
 CATEGORY_LIMIT = 9
 
 CATEGORY_HEAD = "以下是「{category}」类常见问题，回复数字查看答案："
 CATEGORY_TAIL = "没有您要找的问题？请直接输入您想咨询的内容。"
+CATEGORY_MORE = "（共{total}个问题，回复「更多」查看第{start}-{end}个）"
 
 
 def welcome_result(turn: Turn) -> TurnResult:
     session = turn.session
     session.choices = [ClarifyOption(kind="flow", target=flow) for _n, flow, _d in texts.SERVICES]
     return TurnResult(TextReply(texts.welcome()), "menu", session)
+
+
+def services_result(turn: Turn) -> TurnResult:
+    """The list of services for someone who has something to do but has not said what."""
+    result = welcome_result(turn)
+    lines = [texts.SERVICES_HEAD]
+    lines += [f"{i}. {name}：{desc}" for i, (name, _flow, desc) in enumerate(texts.SERVICES, start=1)]
+    lines.append(texts.WELCOME_TAIL)
+    result.reply = TextReply("\n".join(lines))
+    return result
 
 
 async def subscribe(turn: Turn, ctx: HandlerContext) -> TurnResult:
@@ -91,16 +103,28 @@ def _category(turn: Turn, ctx: HandlerContext, category: str) -> TurnResult | No
     if ctx.matcher is None:
         return None
     today = turn.now.date()
+    # File order: admins put the most asked first.
     entries = [e for e in ctx.matcher.kb.entries if e.category == category and e.is_active(today)]
-    entries = entries[:CATEGORY_LIMIT]  # file order: admins put the most asked first
     if not entries:
         return None
     session = turn.session
     session.choices = [ClarifyOption(kind="faq", target=entry.id) for entry in entries]
-    lines = [CATEGORY_HEAD.format(category=category)]
-    lines += [f"{i}. {entry.question}" for i, entry in enumerate(entries, start=1)]
-    lines.append(CATEGORY_TAIL)
-    return TurnResult(TextReply("\n".join(lines)), "menu", session)
+    numbered = [f"{i}. {entry.question}" for i, entry in enumerate(entries, start=1)]
+    pages = [numbered[i : i + CATEGORY_LIMIT] for i in range(0, len(numbered), CATEGORY_LIMIT)]
+    texts_ = []
+    for n, page in enumerate(pages):
+        lines = [CATEGORY_HEAD.format(category=category)] if n == 0 else []
+        lines += page
+        if n == 0 and len(pages) > 1:
+            start = (n + 1) * CATEGORY_LIMIT + 1
+            end = min(len(entries), start + CATEGORY_LIMIT - 1)
+            lines.append(CATEGORY_MORE.format(total=len(entries), start=start, end=end))
+        else:
+            lines.append(CATEGORY_TAIL)
+        texts_.append("\n".join(lines))
+    # The later pages wait for 「更多」; the menu's numbers stay valid while they are read.
+    session.more = texts_[1:]
+    return TurnResult(TextReply(texts_[0]), "menu", session)
 
 
 async def _welcome_click(turn: Turn, ctx: HandlerContext) -> TurnResult:

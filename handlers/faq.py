@@ -9,6 +9,8 @@ hand-off route (handlers.handoff.after_fallbacks) watches.
 
 from __future__ import annotations
 
+from flows import words
+from flows.utterance import command_form
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
 from handlers.replies import TextReply
 from handlers.session import ClarifyOption
@@ -21,15 +23,22 @@ FALLBACK = (
     "2. 回复「菜单」查看可以办理的服务；\n"
     "3. 回复「人工」联系人工客服。"
 )
+# The fallback's numbered ways forward, as `command` choices: each number does what it says.
+REPHRASE = "rephrase"
+MENU = "menu"
+HANDOFF = "handoff"
+FALLBACK_CHOICES = (REPHRASE, MENU, HANDOFF)
+COMMAND_LABELS = {REPHRASE: "换个说法", MENU: "查看可以办理的服务", HANDOFF: "人工客服"}
+OFFER_FLOW = "需要现在办理吗？请回复数字："
 UNAVAILABLE = "抱歉，智能问答暂时无法使用，请稍后再试，或回复「人工」联系人工客服。"
 GONE = "抱歉，您选择的问题已更新或下线。请直接输入您的问题，我们重新为您查找。"
 # Typed instead of a question: show the service list (the welcome menu) rather than a fallback.
-MENU_WORDS = frozenset({"菜单", "主菜单", "服务菜单", "服务", "服务列表", "功能", "目录", "帮助", "help", "menu"})
+MENU_WORDS = words.MENU
 
 
 async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult:
     session = turn.session
-    if text.strip().strip("。.!！?？ ").lower() in MENU_WORDS:
+    if command_form(text) in MENU_WORDS:
         # Imported here: handlers.events imports this module for `faq:` menu clicks.
         from handlers.events import welcome_result
 
@@ -41,14 +50,16 @@ async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult:
     if result.decision == "answer" and result.faq_id is not None:
         entry = matcher.entry(result.faq_id)
         if entry is not None:
-            return _answer(turn, entry.id, entry.answer, result.score)
+            return _answer(turn, entry.id, _offered(turn, ctx, entry.id, entry.answer), result.score)
     if result.decision == "clarify" and result.candidates:
         session.choices = [ClarifyOption(kind="faq", target=c.faq_id) for c in result.candidates]
         lines = [CLARIFY_HEAD]
         lines += [f"{i}. {c.question}" for i, c in enumerate(result.candidates, start=1)]
         lines.append(CLARIFY_TAIL)
         return TurnResult(TextReply("\n".join(lines)), "clarify", session, TurnMeta(score=result.score))
-    return _fallback(turn, FALLBACK, result.score)
+    fell_back = _fallback(turn, FALLBACK, result.score)
+    session.choices = [ClarifyOption(kind="command", target=target) for target in FALLBACK_CHOICES]
+    return fell_back
 
 
 def answer_entry(turn: Turn, ctx: HandlerContext, faq_id: str, *, via_menu: bool) -> TurnResult:
@@ -61,7 +72,22 @@ def answer_entry(turn: Turn, ctx: HandlerContext, faq_id: str, *, via_menu: bool
     if entry is None or not entry.is_active(turn.now.date()):
         return _fallback(turn, GONE, None)
     text = f"【{entry.question}】\n{entry.answer}" if via_menu else entry.answer
-    return _answer(turn, entry.id, text, None)
+    return _answer(turn, entry.id, _offered(turn, ctx, entry.id, text), None)
+
+
+def _offered(turn: Turn, ctx: HandlerContext, faq_id: str, text: str) -> str:
+    """An answer that describes a service (a flow lists it under `faq:`) offers to start it.
+
+    「办件进度怎么查」 answered outside a flow ends with 「1. 办件进度查询」, so the citizen can do
+    it now instead of retyping the words the answer tells them to send.
+    """
+    if ctx.flows is None or turn.session.flow is not None:
+        return text
+    flow = next((f for f in ctx.flows if faq_id in f.faq), None)
+    if flow is None:
+        return text
+    turn.session.choices = [ClarifyOption(kind="flow", target=flow.id)]
+    return f"{text}\n{OFFER_FLOW}\n1. {flow.title}"
 
 
 def _answer(turn: Turn, faq_id: str, text: str, score: float | None) -> TurnResult:

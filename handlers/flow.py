@@ -8,17 +8,16 @@ question asked mid-flow, hand-off, and the turn's meta for the turn log.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from flows import engine, rating
+from flows import engine, intents, rating
 from flows.engine import Outcome
 from flows.registry import FlowRegistry
 from flows.schema import SATISFACTION_STEP, Flow
+from flows.utterance import Utterance, is_question, understand
 from handlers import faq, followup
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
 from handlers.replies import TextReply, TransferReply
 from handlers.session import ClarifyOption, Session
-from knowledge.normalize import normalize
 
 # A trigger phrase this similar to the message starts the flow on its own (PhraseIndex, 0..1).
 TRIGGER_THRESHOLD = 0.7
@@ -78,7 +77,7 @@ def _result(
 
 
 def _faq(turn: Turn, ctx: HandlerContext, text: str) -> tuple[str, float] | None:
-    """The FAQ answer the matcher is confident about, with its score."""
+    """The id of the FAQ entry the matcher is confident about, with its score."""
     matcher = ctx.matcher
     if matcher is None:
         return None
@@ -86,7 +85,7 @@ def _faq(turn: Turn, ctx: HandlerContext, text: str) -> tuple[str, float] | None
     if result.decision != "answer" or result.faq_id is None:
         return None
     entry = matcher.entry(result.faq_id)
-    return (entry.answer, result.score) if entry is not None else None
+    return (entry.id, result.score) if entry is not None else None
 
 
 def _faq_answer(turn: Turn, ctx: HandlerContext, aside: _Aside) -> engine.FaqAnswer | None:
@@ -131,17 +130,7 @@ def resume(turn: Turn, ctx: HandlerContext, result: TurnResult) -> TurnResult:
     return result
 
 
-def _keyword(flow: Flow, text: str) -> int:
-    """Length of the longest intent word of `flow` in `text` (0: none). "A+B" needs A and B."""
-    best = 0
-    for keyword in flow.triggers.keywords:
-        parts = [p for p in keyword.split("+") if p]
-        if parts and all(p in text for p in parts):
-            best = max(best, sum(len(p) for p in parts))
-    return best
-
-
-def _flow_answers(flow: Flow, text: str) -> bool:
+def _flow_answers(flow: Flow, said: Utterance) -> bool:
     """Whether a question naming `flow` is one the flow itself is there to answer.
 
     A guidance flow (no action) is an FAQ answer tailored by a question or two: 「开办企业需要
@@ -150,57 +139,42 @@ def _flow_answers(flow: Flow, text: str) -> bool:
     """
     if flow.complete.action.type == "none":
         return True
-    return any(
-        engine.is_question(keyword) and all(p in text for p in keyword.split("+") if p)
-        for keyword in flow.triggers.keywords
-    )
+    intent = said.intent(flow.id)
+    return intent is not None and intent.kind == "action" and is_question(intent.word)
 
 
-def triggered(registry: FlowRegistry, text: str, now: datetime) -> tuple[Flow, float] | None:
-    """The flow a message asks for, with the trigger-phrase score, or None.
-
-    In this order: an intent word (the longest wins), a trigger phrase close enough, the facts a
-    flow names in `triggers.fills` all given in a statement, or a bare identifier the flow starts
-    with (a 受理编号 on its own). Every message asks this, and the answer depends only on the
-    registry, the text and the day (relative dates), so it is remembered per registry.
-    """
-    return registry.remembered(("triggered", text, now.date()), lambda: _triggered(registry, text, now))
+def understood(ctx: HandlerContext, said: Utterance) -> Utterance:
+    """`said` with its intents ranked against the current flows (once per turn)."""
+    if ctx.flows is not None and not said.intents:
+        intents.rank(said, ctx.flows)
+    return said
 
 
-def _triggered(registry: FlowRegistry, text: str, now: datetime) -> tuple[Flow, float] | None:
-    norm = normalize(text)
-    allowed = {flow.id: flow for flow in registry if not registry.excluded(flow.id, norm)}
-    if not allowed:
-        return None
-    hits = [hit for hit in registry.trigger_hits(text) if hit.doc_id in allowed][:3]
-    scores = {hit.doc_id: hit.score for hit in hits}
-    by_keyword = [(_keyword(flow, norm), scores.get(flow.id, 0.0), flow) for flow in allowed.values()]
-    by_keyword = [c for c in by_keyword if c[0] > 0]
-    if by_keyword:
-        _length, score, flow = max(by_keyword, key=lambda c: (c[0], c[1]))
-        return flow, score
-    if hits and hits[0].score >= TRIGGER_THRESHOLD:
-        return allowed[hits[0].doc_id], hits[0].score
-    if not engine.is_question(text):
-        for flow in allowed.values():
-            if flow.triggers.fills and set(flow.triggers.fills) <= engine.mentions(flow, text, now):
-                return flow, scores.get(flow.id, 0.0)
-    for flow in allowed.values():
-        if engine.identifier_only(flow, text, now):
-            return flow, scores.get(flow.id, 0.0)
+def triggered(registry: FlowRegistry, said: Utterance) -> tuple[Flow, float] | None:
+    """The flow a message asks for, with its trigger-phrase score, or None (see flows.intents)."""
+    if not said.intents:
+        intents.rank(said, registry)
+    for intent in said.intents:
+        flow = registry.current(intent.flow_id)
+        if flow is not None:
+            return flow, intent.phrase_score
     return None
 
 
-async def start(turn: Turn, ctx: HandlerContext, flow_id: str, text: str) -> TurnResult | None:
+def _said(turn: Turn, said: Utterance | str) -> Utterance:
+    return said if isinstance(said, Utterance) else understand(said, turn.now.date())
+
+
+async def start(turn: Turn, ctx: HandlerContext, flow_id: str, text: Utterance | str) -> TurnResult | None:
     registry = ctx.flows
     flow = registry.current(flow_id) if registry is not None else None
     if flow is None:
         return None
-    return await _start(turn, ctx, flow, text)
+    return await _start(turn, ctx, flow, _said(turn, text))
 
 
-async def _start(turn: Turn, ctx: HandlerContext, flow: Flow, text: str, prefix: str = "") -> TurnResult:
-    outcome = await engine.start(flow, text, turn.now, ctx.services, turn.session.openid)
+async def _start(turn: Turn, ctx: HandlerContext, flow: Flow, said: Utterance, prefix: str = "") -> TurnResult:
+    outcome = await engine.start(flow, said, turn.now, ctx.services, turn.session.openid)
     return _result(turn, ctx, flow, outcome, prefix)
 
 
@@ -210,17 +184,18 @@ def _prefixed(result: TurnResult, prefix: str) -> TurnResult:
     return result
 
 
-async def _afresh(turn: Turn, ctx: HandlerContext, text: str, notice: str) -> TurnResult:
+async def _afresh(turn: Turn, ctx: HandlerContext, said: Utterance, notice: str) -> TurnResult:
     """The flow is gone: say so, and treat the message as if there had been no flow."""
-    result = await maybe_start(turn, ctx, text)
+    result = await maybe_start(turn, ctx, said)
     if result is None:
-        result = await faq.handle(turn, ctx, text)
+        result = await faq.handle(turn, ctx, said.text)
     return _prefixed(result, notice)
 
 
 async def continue_(
-    turn: Turn, ctx: HandlerContext, text: str, choices: list[ClarifyOption]
+    turn: Turn, ctx: HandlerContext, text: Utterance | str, choices: list[ClarifyOption]
 ) -> TurnResult | None:
+    said = _said(turn, text)
     session = turn.session
     state = session.flow
     registry = ctx.flows
@@ -236,26 +211,26 @@ async def continue_(
         if state.resolved:
             return None
         minutes = round(ctx.session_timeout_s / 60)
-        return await _afresh(turn, ctx, text, EXPIRED.format(title=title, minutes=minutes))
+        return await _afresh(turn, ctx, said, EXPIRED.format(title=title, minutes=minutes))
     if flow is None:
         _clear(session)
         if state.resolved:
             return None
         if current is None:
-            return await _afresh(turn, ctx, text, RETIRED.format(title=title))
+            return await _afresh(turn, ctx, said, RETIRED.format(title=title))
         # This process no longer knows the version the session started on: restart cleanly.
-        return await _start(turn, ctx, current, text, VERSION_CHANGED.format(title=title))
+        return await _start(turn, ctx, current, said, VERSION_CHANGED.format(title=title))
 
-    if not state.resolved and not engine.prefill(flow, text, turn.now):
+    if not state.resolved and not said.prefill(flow):
         # 「算了，我想查一下办件进度」 while asked for a name: the message is about another flow,
         # not an answer, even though its words could pass for free text.
-        other = triggered(registry, text, turn.now)
-        if other is not None and other[0].id != flow.id:
+        other = triggered(registry, said)
+        if other is not None and other[0].id != flow.id and _switches(said, other[0]):
             _clear(session)
-            return await _start(turn, ctx, other[0], text, SWITCHED.format(old=flow.title, new=other[0].title))
+            return await _start(turn, ctx, other[0], said, SWITCHED.format(old=flow.title, new=other[0].title))
     aside = _Aside()
     outcome = await engine.advance(
-        flow, state, text, turn.now, ctx.services, session.openid, faq=_faq_answer(turn, ctx, aside)
+        flow, state, said, turn.now, ctx.services, session.openid, faq=_faq_answer(turn, ctx, aside)
     )
     if outcome.passthrough:
         _clear(session)
@@ -263,29 +238,38 @@ async def continue_(
     return _result(turn, ctx, flow, outcome, aside=aside)
 
 
+def _switches(said: Utterance, other: Flow) -> bool:
+    """Whether a message mid-flow asks for `other` strongly enough to leave the current flow.
+
+    An action word or a close trigger phrase does; a topic word alone (「办营业执照要带什么」
+    while booking) is a question about the business, answered by the FAQ within the flow.
+    """
+    intent = said.intent(other.id)
+    return intent is not None and intent.kind in ("action", "phrase")
+
+
 def _clear(session: Session) -> None:
     session.flow = None
     session.awaiting_satisfaction = ""
 
 
-async def maybe_start(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult | None:
+async def maybe_start(turn: Turn, ctx: HandlerContext, text: Utterance | str) -> TurnResult | None:
+    said = _said(turn, text)
     registry = ctx.flows
-    if registry is None or not text.strip():
+    if registry is None or not said.text:
         return None
-    found = triggered(registry, text, turn.now)
+    found = triggered(registry, said)
     if found is None:
         return None
     flow, score = found
-    if (
-        score < TRIGGER_THRESHOLD
-        and engine.is_question(text)
-        and not engine.prefill(flow, text, turn.now)
-        and not _flow_answers(flow, normalize(text))
-    ):
+    if score < TRIGGER_THRESHOLD and said.question and not said.prefill(flow) and not _flow_answers(flow, said):
         # 「预约需要带什么材料」 names the flow but asks a question an FAQ entry matches much
         # better than any trigger phrase: answer it. 「怎么查办理进度」 stays with the flow, which
         # does the checking.
-        faq_hit = _faq(turn, ctx, text)
-        if faq_hit is not None and faq_hit[1] >= score + FAQ_PREFERENCE_MARGIN:
+        faq_hit = _faq(turn, ctx, said.text)
+        # An entry that only describes this very service (the flow lists it under `faq:`) is
+        # answered best by doing it.
+        describes_flow = faq_hit is not None and faq_hit[0] in flow.faq
+        if faq_hit is not None and faq_hit[1] >= score + FAQ_PREFERENCE_MARGIN and not describes_flow:
             return None
-    return await _start(turn, ctx, flow, text)
+    return await _start(turn, ctx, flow, said)

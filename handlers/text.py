@@ -1,25 +1,29 @@
-"""Text turns (typed, or voice recognised): paging, numbered choices, flows, FAQ — in that order."""
+"""Text turns (typed, or voice recognised): paging, numbered choices, flows, small talk, FAQ — in that order.
+
+The message is read once, here, into an `Utterance` (flows.utterance): every later decision —
+which flow it asks for, whether it answers the flow in progress, whether it is small talk or a
+question for the FAQ — reads that value.
+"""
 
 from __future__ import annotations
 
+from flows import words
+from flows.utterance import Utterance, understand
 from handlers import faq, flow, followup, handoff, texts
 from handlers.context import HandlerContext, Turn, TurnResult
-from handlers.events import welcome_result
+from handlers.events import services_result, welcome_result
 from handlers.messages import user_text
-from handlers.paging import MORE_WORDS, next_page
+from handlers.paging import next_page
 from handlers.replies import TextReply
-
-
-def _normalised_command(text: str) -> str:
-    return text.strip().strip("。.!！?？ ").lower()
+from handlers.session import ClarifyOption
 
 
 async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
-    text = user_text(turn.message) or ""
+    said = flow.understood(ctx, understand(user_text(turn.message) or "", turn.now.date()))
     session = turn.session
-    command = _normalised_command(text)
+    command = said.command
 
-    if command in MORE_WORDS:
+    if command in words.MORE:
         if not session.more:
             return TurnResult(TextReply(texts.NO_MORE), "more", session)
         page, session.more = next_page(session.more)
@@ -30,45 +34,113 @@ async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
     if handoff.is_request(command):
         return await handoff.request(turn, ctx)
     # Our own numbers, 「我的预约」, 「取消预约」, 「改约」 and the exchanges they start (issue 18).
-    followed = await followup.handle(turn, ctx, text)
+    followed = await followup.handle(turn, ctx, said.raw)
     if followed is not None:
         return followed
 
     choices = session.choices
     session.choices = []
-    if choices and command.isdigit() and 1 <= int(command) <= len(choices):
-        picked = choices[int(command) - 1]
-        if picked.kind == "faq":
-            # A menu offered mid-flow: after the answer, the flow's question again.
-            return flow.resume(turn, ctx, faq.answer_entry(turn, ctx, picked.target, via_menu=True))
-        if picked.kind == "flow":
-            result = await flow.start(turn, ctx, picked.target, text="")
-            if result is not None:
-                return result
+    if choices and said.pick is not None:
+        picked = await _pick(turn, ctx, choices, said.pick)
+        if picked is not None:
+            return picked
     if session.flow is not None:
-        result = await flow.continue_(turn, ctx, text, choices)
+        result = await flow.continue_(turn, ctx, said, choices)
         if result is not None:
             return result
-    result = await flow.maybe_start(turn, ctx, text)
+    result = await flow.maybe_start(turn, ctx, said)
     if result is not None:
         return result
-    small_talk = _small_talk(turn, command)
+    small_talk = _small_talk(turn, said)
     if small_talk is not None:
         return small_talk
-    return await faq.handle(turn, ctx, text)
+    return await faq.handle(turn, ctx, said.text)
 
 
-def _small_talk(turn: Turn, command: str) -> TurnResult | None:
-    """Thanks and flow commands said outside a flow: a polite answer, not an FAQ miss.
+async def _pick(turn: Turn, ctx: HandlerContext, choices: list[ClarifyOption], number: int) -> TurnResult | None:
+    """The answer to a pick from the menu just shown (「2」「第二个」), or None when it is not one."""
+    if not 1 <= number <= len(choices):
+        if turn.session.flow is not None:
+            # A number beyond the menu may be the flow's answer (a count, an option).
+            return None
+        return _menu_again(turn, ctx, choices)
+    picked = choices[number - 1]
+    if picked.kind == "faq":
+        # A menu offered mid-flow: after the answer, the flow's question again.
+        return flow.resume(turn, ctx, faq.answer_entry(turn, ctx, picked.target, via_menu=True))
+    if picked.kind == "flow":
+        return await _started_or_welcome(turn, ctx, picked.target)
+    if picked.kind == "command":
+        return await _command(turn, ctx, picked.target)
+    return None
+
+
+async def _started_or_welcome(turn: Turn, ctx: HandlerContext, flow_id: str) -> TurnResult:
+    result = await flow.start(turn, ctx, flow_id, text="")
+    return result if result is not None else welcome_result(turn)
+
+
+async def _command(turn: Turn, ctx: HandlerContext, target: str) -> TurnResult:
+    """The ways forward the fallback lists: 1 换个说法, 2 菜单, 3 人工 — each does what it says."""
+    if target == faq.REPHRASE:
+        return TurnResult(TextReply(texts.REPHRASE), "menu", turn.session)
+    if target == faq.MENU:
+        return services_result(turn)
+    return await handoff.request(turn, ctx)
+
+
+def _menu_again(turn: Turn, ctx: HandlerContext, choices: list[ClarifyOption]) -> TurnResult:
+    """A number the menu does not have: say which numbers it has, and show it again."""
+    session = turn.session
+    session.choices = choices
+    lines = [texts.OUT_OF_RANGE.format(last=len(choices))]
+    lines += [f"{i}. {label}" for i, label in enumerate(_labels(ctx, choices), start=1)]
+    return TurnResult(TextReply("\n".join(lines)), "menu", session)
+
+
+def _labels(ctx: HandlerContext, choices: list[ClarifyOption]) -> list[str]:
+    services = {flow_id: name for name, flow_id, _desc in texts.SERVICES}
+    labels = []
+    for choice in choices:
+        label = choice.target
+        if choice.kind == "faq" and ctx.matcher is not None:
+            entry = ctx.matcher.entry(choice.target)
+            label = entry.question if entry is not None else label
+        elif choice.kind == "flow":
+            label = services.get(choice.target, label)
+        elif choice.kind == "command":
+            label = faq.COMMAND_LABELS.get(choice.target, label)
+        labels.append(label)
+    return labels
+
+
+def _small_talk(turn: Turn, said: Utterance) -> TurnResult | None:
+    """Greetings, thanks, acknowledgements and flow commands outside a flow: answered as a person
+    would, never as an FAQ miss or a guessed FAQ menu (「好的」 is not a question about 个税退税).
 
     Counting these as unanswered questions would also push the user towards a hand-off
     (N consecutive fallbacks) for saying 谢谢.
     """
-    if command in texts.THANKS_WORDS:
-        turn.session.consecutive_fallbacks = 0
-        return TurnResult(TextReply(texts.YOU_ARE_WELCOME), "menu", turn.session)
+    session = turn.session
+    command = said.command
+    if said.small_talk == "thanks":
+        session.consecutive_fallbacks = 0
+        return TurnResult(TextReply(texts.YOU_ARE_WELCOME), "menu", session)
     if command in texts.NO_FLOW_COMMANDS:
         result = welcome_result(turn)
         result.reply = TextReply(texts.NOTHING_TO_LEAVE + "\n" + texts.welcome())
         return result
+    kind = said.small_talk
+    if kind == "greeting":
+        return welcome_result(turn)
+    if kind in ("vague", "capabilities"):
+        return services_result(turn)
+    if kind in ("laugh", "emoji"):
+        # Nothing said yet: a smile back, and the services, numbered so a number works next.
+        result = services_result(turn)
+        assert isinstance(result.reply, TextReply)
+        result.reply = TextReply(f"{texts.SMILE}\n{result.reply.content}")
+        return result
+    if kind in texts.SMALL_TALK:
+        return TurnResult(TextReply(texts.SMALL_TALK[kind]), "menu", session)
     return None

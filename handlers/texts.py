@@ -39,3 +39,13 @@ THANKS_WORDS = frozenset(
 YOU_ARE_WELCOME = "不客气，很高兴能帮到您！如还有其他问题，随时输入即可。"
 NO_FLOW_COMMANDS = frozenset({"返回", "上一步", "重新开始", "取消", "退出", "结束"})
 NOTHING_TO_LEAVE = "您当前没有正在办理的业务。"
+
+# Small talk outside a flow (flows.utterance classifies it): answered as a person would.
+SMALL_TALK = {
+    "ack": "好的。如还有其他问题，请直接输入；回复「菜单」可查看可以办理的服务。",
+    "dismiss": "好的，有需要随时找我。",
+}
+SMILE = "😊"
+SERVICES_HEAD = "请问您要办什么事？可以直接说，例如「预约明天办社保卡」「社保卡丢了怎么补办」，或回复数字："
+REPHRASE = "好的，请换个说法，简单说说您要办的事或遇到的问题，例如「社保卡丢了怎么补办」「预约下周一办居住证」。"
+OUT_OF_RANGE = "请回复 1 到 {last} 之间的数字："

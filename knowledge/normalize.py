@@ -210,6 +210,12 @@ def _fold_char(ch: str) -> str:
     return ch
 
 
+def to_simplified(text: str) -> str:
+    """Traditional characters → simplified (OpenCC t2s), nothing else changed."""
+    converted: str = _get_converter().convert(text)
+    return converted
+
+
 def normalize(text: str) -> str:
     """Fold width, script (traditional → simplified), case and punctuation; idempotent."""
     text = unicodedata.normalize("NFKC", text)

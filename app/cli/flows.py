@@ -12,11 +12,13 @@ import typer
 
 from app.cli.accounts import AccountOpt
 from flows.calendar import CalendarError, load_calendar, window_gaps
+from flows.consistency import contradictions
+from flows.errors import Problem
 from flows.registry import check_dir
+from flows.schema import Flow
 
 if TYPE_CHECKING:
     from app.settings import Settings
-    from flows.schema import Flow
 
 
 def register(app: typer.Typer) -> None:
@@ -33,19 +35,25 @@ def check(
     today: Annotated[
         str | None, typer.Option("--today", help="按这一天检查预约窗口（YYYY-MM-DD），默认今天")
     ] = None,
+    knowledge_dir: Annotated[
+        Path | None, typer.Option("--knowledge", help="知识库目录，默认为 KNOWLEDGE_DIR 设置")
+    ] = None,
     account: AccountOpt = None,
 ) -> None:
-    """检查流程文件：格式错误（文件:行号）、无法到达的步骤、模板和条件中未定义的槽位、预约窗口是否超出已发布的放假安排。"""
+    """检查流程文件：格式错误（文件:行号）、无法到达的步骤、模板和条件中未定义的槽位、预约窗口是否超出已发布的放假安排，
+    以及流程 `faq:` 所列常见问题的答案与流程规则（可预约天数、工作日）是否矛盾。"""
     from app.settings import Settings
 
     settings = Settings()
     calendar_file = calendar_file or settings.knowledge_dir / "calendar.yaml"
+    knowledge_dir = knowledge_dir or settings.knowledge_dir
     day = date.fromisoformat(today) if today else datetime.now(ZoneInfo("Asia/Shanghai")).date()
     if flows_dir is None and (account is not None or settings.accounts_file is not None):
         _check_account(account, settings, calendar_file, day)
         return
     directory = flows_dir or settings.flows_dir
     flows, problems = check_dir(directory)
+    problems += _faq_contradictions(flows, knowledge_dir)
     messages = [str(problem) for problem in problems] + _calendar_gaps(flows.values(), calendar_file, day)
     for message in messages:
         typer.echo(message, err=True)
@@ -88,3 +96,22 @@ def _check_account(account: str | None, settings: Settings, calendar_file: Path,
         raise typer.Exit(code=1)
     for flow in registry:
         typer.echo(f"ok  {flow.id} v{flow.version}  {flow.title}: {len(flow.steps)} step(s), {len(flow.slots)} slot(s)")
+
+
+def _faq_contradictions(flows: dict[str, Flow], knowledge_dir: Path) -> list[Problem]:
+    """What the FAQ answers a flow names say against the flow's own rules (one source of truth)."""
+    if not any(flow.faq for flow in flows.values()):
+        return []
+    from knowledge.errors import KnowledgeError
+    from knowledge.loader import load_knowledge
+
+    try:
+        kb = load_knowledge(knowledge_dir)
+    except KnowledgeError as exc:
+        return [Problem(str(knowledge_dir), 0, f"cannot check the FAQ against the flows: {exc}")]
+    answers = {entry.id: entry.answer for entry in kb.entries}
+    return [
+        Problem(f"{flow.id}.yaml", 0, message)
+        for flow in flows.values()
+        for message in contradictions(flow, answers)
+    ]

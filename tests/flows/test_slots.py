@@ -174,7 +174,7 @@ def test_a_ten_digit_mobile_with_spaces_is_an_error() -> None:
 
 def test_a_day_earlier_this_month_is_in_the_past_not_next_year() -> None:
     found = extract({"d": slot("date")}, "11月20日", focus=("d",))
-    assert found.invalid["d"].startswith("11月20日（周五）已经过去了")
+    assert found.invalid["d"].startswith("不能预约过去的日期：11月20日（周五）已经过去了")
 
 
 def test_a_month_long_gone_means_next_year() -> None:

@@ -10,9 +10,9 @@ from typing import cast
 import pytest
 
 from flows.registry import FlowRegistry, load_flows
-from handlers import events, faq, flow, handoff, texts
+from handlers import events, faq, flow, handoff, router, texts
 from handlers.context import HandlerContext, HandoffConfig, Turn, TurnResult
-from handlers.messages import EventMessage
+from handlers.messages import EventMessage, TextMessage
 from handlers.ports import EndpointResult
 from handlers.replies import NoReply, TextReply, TransferReply
 from handlers.session import ClarifyOption, Session
@@ -38,6 +38,13 @@ def context(matcher: Matcher | None = None, flows: FlowRegistry | None = SAMPLE_
     return HandlerContext(
         matcher=matcher, flows=flows, services=NoServices(), handoff=HandoffConfig(hours="09:00-17:30")
     )
+
+
+NOW = THURSDAY_10AM
+
+
+def text_message(content: str) -> TextMessage:
+    return TextMessage(to_user="gh_test", from_user=OPENID, create_time=2, msg_type="text", msg_id="m", content=content)
 
 
 def click(key: str, now: datetime = THURSDAY_10AM, session: Session | None = None) -> Turn:
@@ -121,8 +128,23 @@ async def test_category_key_offers_its_active_questions_as_numbered_choices(matc
     assert lines[1:4] == ["1. 社保问题1", "2. 社保问题2", "3. 社保问题3"]
     assert "已停用的问题" not in result.reply.content
     assert result.session is not None
-    assert len(result.session.choices) == events.CATEGORY_LIMIT
     assert result.session.choices[0] == ClarifyOption(kind="faq", target="sb-01")
+
+
+async def test_a_long_category_pages_through_every_entry_and_every_number_works(matcher: Matcher) -> None:
+    ctx = context(matcher=matcher)
+    first = await events.click(click("cat:社保"), ctx)
+    assert isinstance(first.reply, TextReply) and first.session is not None
+    shown = first.reply.content
+    assert f"{events.CATEGORY_LIMIT}. " in shown and f"{events.CATEGORY_LIMIT + 1}. " not in shown
+    assert "回复「更多」" in shown
+    active = len(first.session.choices)
+    assert active > events.CATEGORY_LIMIT
+    more = await router.dispatch(Turn(text_message("更多"), first.session, NOW), ctx)
+    assert isinstance(more.reply, TextReply) and more.session is not None
+    assert f"{active}. " in more.reply.content and "已经是全部内容" not in more.reply.content
+    picked = await router.dispatch(Turn(text_message(str(active)), more.session, NOW), ctx)
+    assert isinstance(picked.reply, TextReply) and picked.route == "faq"
 
 
 async def test_category_without_entries_says_the_menu_is_not_ready(matcher: Matcher) -> None:

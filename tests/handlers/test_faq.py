@@ -129,3 +129,56 @@ def test_a_disabled_or_unknown_entry_is_not_answered(ctx: HandlerContext) -> Non
     for faq_id in ("sb-retired", "no-such-entry"):
         result = faq.answer_entry(turn("1"), ctx, faq_id, via_menu=True)
         assert result.route == "fallback"
+
+
+async def test_every_number_the_fallback_shows_does_what_it_says(ctx: HandlerContext) -> None:
+    fell = await router.dispatch(turn("明天会不会下雨"), ctx)
+    assert fell.route == "fallback" and fell.session is not None
+    session = fell.session
+    rephrase = await router.dispatch(turn("1", session.model_copy(deep=True)), ctx)
+    assert "换个说法" in reply_text(rephrase) and rephrase.route != "fallback"
+    menu = await router.dispatch(turn("2", session.model_copy(deep=True)), ctx)
+    assert "1. 预约办事" in reply_text(menu) and menu.route == "menu"
+    human = await router.dispatch(turn("3", session.model_copy(deep=True)), ctx)
+    assert human.route == "handoff"
+
+
+async def test_a_number_beyond_the_menu_shows_the_menu_again(ctx: HandlerContext) -> None:
+    first = await router.dispatch(turn("公积金"), ctx)
+    assert first.session is not None and len(first.session.choices) == 3
+    again = await router.dispatch(turn("4", first.session), ctx)
+    text = reply_text(again)
+    assert text.startswith("请回复 1 到 3 之间的数字") and "3. " in text
+    assert again.route != "fallback" and again.session is not None and len(again.session.choices) == 3
+
+
+async def test_an_ordinal_picks_from_the_menu(ctx: HandlerContext, matcher: Matcher) -> None:
+    first = await router.dispatch(turn("公积金"), ctx)
+    assert first.session is not None
+    picked = first.session.choices[0].target
+    second = await router.dispatch(turn("第一个", first.session), ctx)
+    assert second.route == "faq" and second.meta.faq_id == picked
+
+
+@pytest.mark.parametrize("said", ["好的", "确认", "算了", "你好", "hello", "👍", "嗯嗯"])
+async def test_small_talk_is_not_an_faq_miss_nor_a_guessed_menu(ctx: HandlerContext, said: str) -> None:
+    session = Session(openid=OPENID, consecutive_fallbacks=1)
+    result = await router.dispatch(turn(said, session), ctx)
+    assert result.route not in ("fallback", "clarify", "faq")
+    assert "您是不是想问" not in reply_text(result) and "没有找到" not in reply_text(result)
+    # Neither counted as unanswered nor towards the automatic hand-off.
+    assert result.session is not None and result.session.consecutive_fallbacks == 1
+
+
+@pytest.mark.parametrize("said", ["有事想办一下", "我想问点事", "你们能干啥"])
+async def test_a_vague_opener_gets_the_list_of_services(ctx: HandlerContext, said: str) -> None:
+    result = await router.dispatch(turn(said), ctx)
+    assert result.route == "menu" and "1. 预约办事" in reply_text(result)
+    assert result.session is not None and [c.kind for c in result.session.choices] == ["flow"] * 4
+
+
+async def test_an_emoji_gets_a_smile_and_numbered_services_so_a_number_works_next(ctx: HandlerContext) -> None:
+    smiled = await router.dispatch(turn("🙂"), ctx)
+    assert "1. 预约办事" in reply_text(smiled) and smiled.session is not None
+    picked = await router.dispatch(turn("2", smiled.session), ctx)
+    assert picked.route != "fallback"

@@ -364,3 +364,30 @@ async def test_a_question_about_the_business_already_chosen_still_gets_the_faq_m
     content = text_of(await chat.say(UNSURE))
     assert "您是不是想问" in content and "已记录" not in content
     assert len(chat.session.choices) == 3
+
+
+async def test_an_faq_answer_describing_a_service_offers_to_start_it(registry: FlowRegistry) -> None:
+    progress = registry.current("progress")
+    assert progress is not None and progress.faq
+    entries = (
+        FaqEntry(id=progress.faq[0], category="大厅", question="回执单丢了怎么办", similar=(), answer="请到窗口查询。"),
+    )
+    chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    answered = await chat.say("回执单丢了怎么办")
+    assert answered.route == "faq" and "1. 办件进度查询" in text_of(answered)
+    started = await chat.say("1")
+    assert started.meta.flow_id == "progress" and chat.session.flow is not None
+
+
+async def test_a_question_whose_answer_describes_a_service_starts_it(registry: FlowRegistry) -> None:
+    progress = registry.current("progress")
+    assert progress is not None and progress.faq
+    entries = (
+        FaqEntry(
+            id=progress.faq[0], category="大厅", question="怎么查办理进度", similar=("请问怎么查办理进度",),
+            answer="发送「进度查询」。",
+        ),
+    )
+    chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    result = await chat.say("请问怎么查办理进度")
+    assert result.meta.flow_id == "progress" and chat.session.flow is not None

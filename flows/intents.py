@@ -1,0 +1,142 @@
+"""Which service flows a message asks for, with scores: the flows' `triggers` (YAML) scored.
+
+The triggers are data that admins edit in `flows/*.yaml`; this module is the only code that
+scores them. In order of strength:
+
+1. an action word (`keywords`: 预约, 投诉, 查进度 …), found tolerant of one IME homophone;
+2. a trigger phrase or a citizen's example (`phrases`, `examples`) the whole message is close to;
+3. a topic word (`topics`: the business, 营业执照): weaker than any flow's action word, so
+   「预约去大厅办营业执照」 is a booking, not licence guidance;
+4. the facts a flow names in `fills`, all given in a statement (「下周三下午去办居住证」);
+5. a bare identifier the flow starts with (a 受理编号 on its own).
+
+A message naming one of a flow's `exclude` words is not for that flow (「营业执照丢了」).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from flows.homophones import find
+from flows.registry import FlowRegistry
+from flows.schema import Flow
+from flows.utterance import Utterance
+
+# A trigger phrase this similar to the message starts the flow on its own (PhraseIndex, 0..1).
+PHRASE_THRESHOLD = 0.7
+# 「开…店」: the second part within this many characters after the first.
+NEAR = 4
+
+ACTION = 4.0
+PHRASE = 3.0
+TOPIC = 2.0
+FACTS = 1.0
+IDENTIFIER = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    flow_id: str
+    # Tier (ACTION … IDENTIFIER) plus a fraction that orders flows within a tier.
+    score: float
+    # "action" | "phrase" | "topic" | "facts" | "identifier"
+    kind: str
+    # The trigger word or phrase that matched ("" for facts and identifiers).
+    word: str
+    # How close the message is to the flow's best trigger phrase (0..1), whatever the kind.
+    phrase_score: float
+
+
+@lru_cache(maxsize=4096)
+def _parsed(keyword: str) -> tuple[str, tuple[str, ...]]:
+    """("near", (A, B)) for "A…B"; ("all", parts) for "A+B" or a plain word."""
+    if "…" in keyword:
+        first, _, second = keyword.partition("…")
+        return "near", (first, second)
+    return "all", tuple(p for p in keyword.split("+") if p)
+
+
+def keyword_length(keyword: str, norm: str) -> int:
+    """Characters of `keyword` found in `norm` (0: not found). "A+B" needs both; "A…B" in order."""
+    how, parts = _parsed(keyword)
+    if how == "near":
+        first, second = parts
+        at = find(first, norm)
+        while at >= 0:
+            tail = norm[at + len(first) : at + len(first) + NEAR + len(second)]
+            if find(second, tail) >= 0:
+                return len(first) + len(second)
+            at = find(first, norm, at + 1)
+        return 0
+    if parts and all(find(p, norm) >= 0 for p in parts):
+        return sum(len(p) for p in parts)
+    return 0
+
+
+def best_word(keywords: Iterable[str], norm: str) -> tuple[int, str]:
+    best, word = 0, ""
+    for keyword in keywords:
+        length = keyword_length(keyword, norm)
+        if length > best:
+            best, word = length, keyword
+    return best, word
+
+
+def _compact(norm: str) -> str:
+    # Trigger words are found across the spaces that punctuation became (「预约，社保卡」).
+    return re.sub(r"\s+", "", norm)
+
+
+def rank(utterance: Utterance, registry: FlowRegistry) -> list[Intent]:
+    """Every flow the message asks for, best first; also stored on `utterance.intents`.
+
+    Citizens repeat the same phrasings, and the answer depends only on the registry (immutable),
+    the text and the day (relative dates), so it is remembered per registry.
+    """
+    key = ("intents", utterance.text, utterance.today)
+    ranked = registry.remembered(key, lambda: _rank(utterance, registry))
+    utterance.intents = list(ranked)
+    return utterance.intents
+
+
+def _rank(utterance: Utterance, registry: FlowRegistry) -> tuple[Intent, ...]:
+    norm = _compact(utterance.norm)
+    allowed = {flow.id: flow for flow in registry if not registry.excluded(flow.id, utterance.norm)}
+    if not allowed:
+        return ()
+    hits = {hit.doc_id: hit.score for hit in registry.trigger_hits(utterance.text) if hit.doc_id in allowed}
+    found: list[Intent] = []
+    for flow in allowed.values():
+        found.extend(_score(flow, utterance, norm, hits.get(flow.id, 0.0)))
+    # One intent per flow, its strongest.
+    best: dict[str, Intent] = {}
+    for intent in found:
+        if intent.flow_id not in best or intent.score > best[intent.flow_id].score:
+            best[intent.flow_id] = intent
+    ranked = sorted(best.values(), key=lambda i: i.score, reverse=True)
+    if ranked and ranked[0].kind == "action":
+        # A business named beside another flow's action word is what the action is about.
+        ranked = [i for i in ranked if i.kind != "topic"]
+    return tuple(ranked)
+
+
+def _score(flow: Flow, utterance: Utterance, norm: str, phrase: float) -> list[Intent]:
+    out: list[Intent] = []
+    length, word = best_word(flow.triggers.keywords, norm)
+    if length:
+        out.append(Intent(flow.id, ACTION + length / 100 + phrase / 1000, "action", word, phrase))
+    if phrase >= PHRASE_THRESHOLD:
+        out.append(Intent(flow.id, PHRASE + phrase / 10, "phrase", "", phrase))
+    length, word = best_word(flow.triggers.topics, norm)
+    if length:
+        out.append(Intent(flow.id, TOPIC + length / 100 + phrase / 1000, "topic", word, phrase))
+    if out:
+        return out
+    if flow.triggers.fills and not utterance.question and set(flow.triggers.fills) <= utterance.mentions(flow):
+        out.append(Intent(flow.id, FACTS + phrase / 10, "facts", "", phrase))
+    elif utterance.identifier_only(flow):
+        out.append(Intent(flow.id, IDENTIFIER + phrase / 10, "identifier", "", phrase))
+    return out

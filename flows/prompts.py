@@ -1,0 +1,123 @@
+"""What a flow says: its questions, the confirmation, the retry notice and what was understood.
+
+Pure functions of the flow, the state and the time; the engine decides *when* each is said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from flows import slots as parsers
+from flows.schema import CONFIRM_STEP, DONE, RETRY_STEP, SATISFACTION_STEP, Flow, Slot, Step, holds
+from flows.state import FlowState
+from flows.templates import render
+
+# After a failed action: what was entered, then how to retry (the verb follows the action).
+RETRY_HEAD = "您填写的信息都还在："
+
+
+RETRY_HOW = "回复「确认」重新{verb}，回复「取消」放弃，或回复「人工」联系客服。"
+
+
+RETRY_VERBS = {"ticket": "提交", "booking": "提交", "http": "查询", "none": "办理"}
+
+
+RECORDED = "已记录：{facts}。"
+
+
+def values(flow: Flow, state: FlowState, now: datetime) -> dict[str, str]:
+    """Slot values as shown to the user, for templates."""
+    shown = {"title": flow.title}
+    for name, value in state.slots.items():
+        slot = flow.slots.get(name)
+        shown[name] = parsers.display(slot, value, now.date()) if slot else value
+    return shown
+
+
+def choice_list(slot: Slot) -> str:
+    return "\n".join(f"{i}. {opt.value}" for i, opt in enumerate(slot.options, start=1))
+
+
+def single_prompt(slot: Slot) -> str:
+    if slot.type == "choice":
+        return f"{slot.prompt}\n{choice_list(slot)}\n（回复数字即可）"
+    return slot.prompt
+
+
+def missing(flow: Flow, state: FlowState, step: Step) -> list[str]:
+    return [n for n in step.ask if n not in state.slots and flow.slots[n].required]
+
+
+def to_ask(flow: Flow, state: FlowState, step: Step) -> list[str]:
+    required = missing(flow, state, step)
+    if not required:
+        return []
+    # Optional slots ride along with required ones once; never asked on their own.
+    optional = [n for n in step.ask if n not in state.slots and not flow.slots[n].required and n not in state.asked]
+    return [n for n in step.ask if n in required or n in optional]
+
+
+def prompt_for(flow: Flow, names: list[str], now: datetime, state: FlowState) -> str:
+    if len(names) == 1:
+        return render(single_prompt(flow.slots[names[0]]), values(flow, state, now))
+    lines = ["请告诉我以下信息（可以一句话说完）："]
+    for name in names:
+        slot = flow.slots[name]
+        hint = slot.hint
+        if slot.type == "choice" and not hint:
+            hint = "、".join(opt.value for opt in slot.options)
+        extra = "（可不填）" if not slot.required else ""
+        lines.append(f"· {slot.label}{extra}" + (f"：{hint}" if hint else ""))
+    return "\n".join(lines)
+
+
+def confirm_text(flow: Flow, state: FlowState, now: datetime) -> str:
+    assert flow.confirm is not None
+    return render(flow.confirm.prompt, values(flow, state, now))
+
+
+def retry_text(flow: Flow, state: FlowState, now: datetime) -> str:
+    shown = values(flow, state, now)
+    lines = [RETRY_HEAD, *(f"{slot.label}：{shown[n]}" for n, slot in flow.slots.items() if n in state.slots)]
+    lines.append(RETRY_HOW.format(verb=RETRY_VERBS[flow.complete.action.type]))
+    return "\n".join(lines)
+
+
+def current_prompt(flow: Flow, state: FlowState, now: datetime) -> str:
+    """What the flow is waiting for, as it would ask it now (repeated after a digression)."""
+    if state.step == CONFIRM_STEP:
+        return confirm_text(flow, state, now)
+    if state.step == RETRY_STEP:
+        return retry_text(flow, state, now)
+    if state.step == SATISFACTION_STEP:
+        return flow.satisfaction.prompt if flow.satisfaction else ""
+    names = state.awaiting or to_ask(flow, state, flow.step(state.step))
+    return prompt_for(flow, names, now, state) if names else ""
+
+
+def next_step(step: Step, slots: Mapping[str, str]) -> str:
+    if isinstance(step.next, str):
+        return step.next
+    for branch in step.next:
+        if holds(branch.when, dict(slots)):
+            return branch.goto
+    return DONE
+
+
+def ack(flow: Flow, state: FlowState, names: list[str], now: datetime) -> str:
+    shown = values(flow, state, now)
+    facts = "；".join(f"{slot.label} {shown[n]}" for n, slot in flow.slots.items() if n in names)
+    return RECORDED.format(facts=facts) if facts else ""
+
+
+def path_filled(flow: Flow, state: FlowState) -> bool:
+    step_id = flow.first_step
+    for _ in range(len(flow.steps) + 1):
+        if step_id == DONE:
+            return True
+        step = flow.step(step_id)
+        if missing(flow, state, step):
+            return False
+        step_id = next_step(step, state.slots)
+    return False

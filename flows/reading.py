@@ -1,0 +1,83 @@
+"""What one message does to a flow's slots: the `Utterance`'s values applied to the state.
+
+The values were found once, when the message was read (`flows.utterance`); this module decides
+which of them the state takes: an empty slot takes any value; a filled one changes on a
+correction (「不对，改成后天」, 「日期改成12月3日」, anything at the confirmation) and, for the
+facts citizens restate to change them (a date, a half-day, a mobile), whenever a statement gives
+a new one (「12月31号下午」 after 「下周二上午」).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from flows import slots as parsers
+from flows.schema import Flow
+from flows.state import FlowState
+from flows.utterance import Utterance
+
+# Restated without 改 to change them: a new day or half-day is the citizen changing their mind.
+RESTATED_TO_CHANGE = frozenset({"date", "period", "mobile"})
+
+
+@dataclass(slots=True)
+class Reading:
+    """What one message did to the slots."""
+
+    filled: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    # Values the message gave again, unchanged (「SQ2026…」 re-sent to look it up once more).
+    restated: list[str] = field(default_factory=list)
+    # Slot → why what the user wrote for it cannot be accepted.
+    invalid: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def took(self) -> bool:
+        return bool(self.filled or self.changed)
+
+
+def read(flow: Flow, state: FlowState, said: Utterance, *, correcting: bool, question: bool = False) -> Reading:
+    """Apply what `said` gives `flow` to `state` (its slots are changed in place)."""
+    focus = tuple(n for n in state.awaiting if n in flow.slots)
+    found = said.reading(flow, focus, residual=not question)
+    targeted = said.correction(flow)
+    reading = Reading()
+    cue = correcting or bool(parsers.CORRECTION_CUE.search(said.text))
+    for name, hit in {**found.found, **targeted}.items():
+        old = state.slots.get(name)
+        if old is None:
+            state.slots[name] = hit.value
+            reading.filled.append(name)
+        elif old == hit.value:
+            reading.restated.append(name)
+        elif cue or name in targeted or (not question and flow.slots[name].type in RESTATED_TO_CHANGE):
+            state.slots[name] = hit.value
+            reading.changed.append(name)
+    taken = {*reading.filled, *reading.changed}
+    reading.invalid = {n: msg for n, msg in found.invalid.items() if n not in taken}
+    return reading
+
+
+def bare_name(flow: Flow, state: FlowState, said: Utterance) -> Reading:
+    """At the confirmation, a reply that is only a name corrects the flow's one name slot.
+
+    「王建国」 after 「姓名：王先生」 is the citizen giving their full name, not a bad phone number.
+    """
+    names = tuple(n for n, slot in flow.slots.items() if slot.type == "name")
+    reading = Reading()
+    if len(names) != 1 or said.question:
+        return reading
+    name = names[0]
+    hit = said.reading(flow, names, names=names).found.get(name)
+    # 「名字写错了」 says what is wrong, not what is right: no surname first, so nothing is taken
+    # and the engine asks for the new value; 「不对，是刘德明」 is taken.
+    if hit is None or state.slots.get(name) == hit.value or not parsers.looks_like_name(hit.value):
+        return reading
+    # Only a name, perhaps with the words of a correction around it (「不对，是王建国」).
+    core = re.sub(r"[\s，,。.!！、]|^(?:是|叫|应该是)", "", parsers.CORRECTION_CUE.sub("", said.command))
+    if len(hit.value) < len(core) - 2:
+        return reading
+    (reading.changed if name in state.slots else reading.filled).append(name)
+    state.slots[name] = hit.value
+    return reading

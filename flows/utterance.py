@@ -1,0 +1,237 @@
+"""What one message says, read once: the value the router, the flows and the FAQ decide from.
+
+A message's text is normalised once (full-width digits and letters folded, traditional → simplified with OpenCC,
+so 「預約下週三」 reads as 「预约下周三」 everywhere) and read once into an `Utterance`: its
+command form, whether it is a question, an acknowledgement or small talk, a pick from a numbered
+list (「2」「第二个」), the dates it names, the intents it expresses (`flows.intents`, with
+scores) and, per flow, every slot value it gives with its span. Slot readings are computed the
+first time a flow asks for them and kept in the value, so the trigger check, the prefill, the
+identifier check and the flow's own reading of the message share one extraction instead of
+re-parsing the text (docs/ARCHITECTURE.md, "Understand a message once, decide many times").
+
+Rasa's NLU `Message` (intent, intent_ranking, entities) and Dialogflow CX's `QueryResult` are the
+models: the dialogue policies only read it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING
+
+from flows import dates, words
+from flows import slots as parsers
+from flows.schema import Flow
+from knowledge.normalize import normalize, to_simplified
+
+if TYPE_CHECKING:
+    from flows.intents import Intent
+
+_QUESTION = re.compile(
+    r"[?？]|吗|么$|怎么|怎样|咋|如何|什么|啥|哪|几点|(?<!好)几天(?!了)|多少|多久|多长|为什么|为啥|能否|可否|能不能|可不可以|可以不|"
+    r"是否|有没有|有无|要不要|需不需要|是不是|请问|行不行|好不好|对不对|何时|多会儿"
+)
+# 「停车方便不」「有结果了没有」: a statement closed by a bare negation asks a yes/no question.
+_TAIL_QUESTION = re.compile(r"..(?:不|没|没有|不是|没呢)[\s。.!！~～]*$")
+# 「方便不方便」: A-not-A.
+_A_NOT_A = re.compile(r"([\u4e00-\u9fa5]{1,2})不\1")
+_CONTENT = re.compile(r"[0-9A-Za-z\u4e00-\u9fff]")
+# Punctuation and spaces around a short command (「好的。」「取消!」).
+_STRIP = "。.!！~～?？,，、 \t\r\n"
+
+
+def is_question(text: str) -> bool:
+    """Whether `text` asks something (a question mark, a question word, 「…不」 at the end)."""
+    return bool(_QUESTION.search(text) or _TAIL_QUESTION.search(text) or _A_NOT_A.search(text))
+
+
+# Full-width digits and Latin letters (ＳＱ２０２６…) → ASCII; Chinese punctuation (，。？) is kept
+# as typed: it is part of a complaint's description or a rating's reason, which are stored.
+_WIDTH = {code: code - 0xFEE0 for code in [*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B)]}
+_WIDTH[0x3000] = 0x20
+
+
+def fold(raw: str) -> str:
+    """The message as every reader sees it: digits and letters half-width, simplified characters."""
+    return to_simplified(raw.translate(_WIDTH)).strip()
+
+
+def command_form(text: str) -> str:
+    return text.strip().strip(_STRIP).lower()
+
+
+def _pick(command: str) -> int | None:
+    said = words.around(command)
+    if said.isdigit():
+        return int(said) if len(said) <= 2 else None
+    m = words.ORDINAL.match(said)
+    if m is None or not (said.startswith(("第", "选")) or said.endswith(("个", "项", "条", "种"))):
+        return None
+    return dates.chinese_number(m["n"])
+
+
+_PIECES = re.compile(r"[\s,，。.!！~～、]+")
+
+
+def _small_talk(command: str) -> str:
+    if not command or not _CONTENT.search(command):
+        # Only emoji, punctuation or a sticker's placeholder.
+        return "emoji"
+    # 「收到，谢谢」「好的 再见」: every piece is small talk; the kindest kind answers.
+    pieces = [p for p in _PIECES.split(command) if p and _CONTENT.search(p)]
+    for kind, listed in (
+        ("thanks", words.THANKS),
+        ("greeting", words.GREETING),
+        ("dismiss", words.DISMISS),
+        ("ack", words.ACKNOWLEDGE),
+    ):
+        if command in listed:
+            return kind
+    known = words.THANKS | words.GREETING | words.DISMISS | words.ACKNOWLEDGE
+    if len(pieces) > 1 and all(p in known for p in pieces):
+        for kind, listed in (("thanks", words.THANKS), ("dismiss", words.DISMISS), ("greeting", words.GREETING)):
+            if any(p in listed for p in pieces):
+                return kind
+        return "ack"
+    if words.LAUGH.match(command):
+        return "laugh"
+    if words.CAPABILITIES.search(command):
+        return "capabilities"
+    if words.vague(command):
+        return "vague"
+    return ""
+
+
+@dataclass(slots=True)
+class Utterance:
+    raw: str
+    # Folded text (see `fold`): what every slot parser reads; spans refer to it.
+    text: str
+    # `text` without the punctuation around it, lower-cased: compared against word lists.
+    command: str
+    # The matcher's normal form (punctuation folded to spaces): what trigger words are found in.
+    norm: str
+    today: date
+    question: bool
+    # A pick from a numbered list: a bare number or an ordinal (「第二个」).
+    pick: int | None
+    # 「不知道编号」: the citizen cannot give what was asked.
+    dont_know: bool
+    # "", or what kind of small talk this is: greeting, thanks, ack, dismiss, laugh, emoji,
+    # capabilities (「你们能干啥」) or vague (「有事想办一下」).
+    small_talk: str
+    dates: list[dates.DateMatch]
+    # The flows this message asks for, best first (`flows.intents.rank`); empty until ranked.
+    intents: list[Intent] = field(default_factory=list)
+    _readings: dict[tuple[object, ...], parsers.Extraction] = field(default_factory=dict, repr=False)
+
+    # -- slots ---------------------------------------------------------------------------------
+    def reading(
+        self, flow: Flow, focus: tuple[str, ...] = (), *, names: tuple[str, ...] | None = None, residual: bool = True
+    ) -> parsers.Extraction:
+        """The slot values this message gives `flow` (those in `focus` were just asked for).
+
+        Computed once per flow and focus and kept: every decision about this message and this
+        flow reads the same extraction.
+        """
+        chosen = tuple(flow.slots) if names is None else names
+        key = (flow.id, flow.version, chosen, focus, residual)
+        found = self._readings.get(key)
+        if found is None:
+            found = parsers.extract(
+                flow.slots, list(chosen), self.text, self.today, focus, noise(flow), residual=residual
+            )
+            self._readings[key] = found
+        return found
+
+    def scan(self, flow: Flow) -> parsers.Extraction:
+        """What the message says for `flow` out of context (no slot was asked)."""
+        return self.reading(flow)
+
+    def mentions(self, flow: Flow) -> set[str]:
+        """The slots the message speaks of, taken or refused (「周六」 names a date even if refused)."""
+        found = self.scan(flow)
+        return {*found.found, *found.invalid}
+
+    def prefill(self, flow: Flow) -> list[str]:
+        """The slots the message would fill if it started `flow`."""
+        return list(self.scan(flow).found)
+
+    def identifier_only(self, flow: Flow) -> bool:
+        """Whether the message is little more than an identifier `flow` starts with (a bare 受理编号)."""
+        names = tuple(n for n in flow.steps[0].ask if flow.slots[n].type in ("regex", "id_number"))
+        if not names:
+            return False
+        found = self.reading(flow, names, names=names).found
+        for hit in found.values():
+            rest = self.text[: hit.start] + self.text[hit.end :]
+            if parsers.content_length(rest, noise(flow)) <= IDENTIFIER_EXTRA_CHARS:
+                return True
+        return False
+
+    def correction(self, flow: Flow) -> dict[str, parsers.Found]:
+        """「手机号改为139…」: the words after 改成, read for the slot the label names."""
+        key = ("correction", flow.id, flow.version)
+        if key in self._readings:
+            return self._readings[key].found
+        result = parsers.Extraction()
+        self._readings[key] = result
+        m = _TARGETED.search(self.text)
+        if m is None:
+            return result.found
+        label = m["label"].removeprefix("把").removesuffix("的")
+        for name, slot in flow.slots.items():
+            field_words = (slot.label, *_FIELD_WORDS.get(slot.type, ()))
+            if label and any(label in word or word in label for word in field_words):
+                found = parsers.extract(flow.slots, [name], m["value"], self.today, [name])
+                if name in found.found:
+                    result.found[name] = found.found[name]
+                    break
+        return result.found
+
+    def intent(self, flow_id: str) -> Intent | None:
+        return next((i for i in self.intents if i.flow_id == flow_id), None)
+
+
+# 「日期改成后天」: which slot (by its label) and the new words.
+_TARGETED = re.compile(
+    r"(?P<label>[\u4e00-\u9fa5A-Za-z]{1,8}?)(?:写错了|填错了|弄错了|错了|不对|有误)?[\s，,]*"
+    r"(?:改成|改为|换成|改到|换到|应该是|应为|是)\s*(?P<value>.+)"
+)
+# Everyday words for a field, by slot type (「名字改成…」 for 预约人姓名, 「电话改成…」 for 手机号码).
+_FIELD_WORDS = {
+    "date": ("日期", "时间", "日子", "哪天", "那天", "天"),
+    "period": ("时段", "上下午", "上午下午"),
+    "mobile": ("手机", "电话", "号码", "联系方式"),
+    "name": ("名字", "姓名", "名"),
+    "id_number": ("身份证",),
+}
+# 「SQ2026…查一下」: words besides a bare identifier that still leave it a bare identifier.
+IDENTIFIER_EXTRA_CHARS = 4
+
+
+def noise(flow: Flow) -> list[str]:
+    """A flow's own trigger words: 「我要投诉」 alone does not describe a complaint."""
+    found = [*flow.triggers.phrases, flow.title]
+    for keyword in [*flow.triggers.keywords, *flow.triggers.topics]:
+        found.extend(p for p in re.split(r"[+…]", keyword) if p)
+    return found
+
+
+def understand(raw: str, today: date) -> Utterance:
+    """Read `raw` once. Intents are ranked by the caller that knows the flows (`flows.intents`)."""
+    text = fold(raw)
+    command = command_form(text)
+    return Utterance(
+        raw=raw,
+        text=text,
+        command=command,
+        norm=normalize(text),
+        today=today,
+        question=is_question(text),
+        pick=_pick(command),
+        dont_know=bool(words.DONT_KNOW.search(command)),
+        small_talk=_small_talk(command),
+        dates=dates.find_dates(text, today),
+    )

@@ -1,0 +1,174 @@
+"""The everyday words that are not answers: commands, acknowledgements and small talk.
+
+One place for every word list the dialogue layer reads a message against, so that the router,
+the flows and the FAQ agree on what 「好的」 or 「算了」 is. Compared against the message's
+`command` form (traditional folded to simplified, trailing punctuation stripped, lower case).
+"""
+
+from __future__ import annotations
+
+import re
+
+CANCEL = frozenset({"取消", "退出", "取消办理", "退出办理", "不办了", "算了", "结束", "不用办了", "放弃"})
+BACK = frozenset({"返回", "上一步", "返回上一步", "回到上一步", "后退", "退回"})
+RESTART = frozenset({"重新开始", "重来", "重新填写", "从头开始", "重新办理"})
+HANDOFF = frozenset({"人工", "转人工", "人工客服", "人工服务", "找人工"})
+HELP = frozenset({"菜单", "主菜单", "帮助", "help", "怎么操作", "怎么填", "不会填", "不会弄", "怎么弄"})
+MENU = frozenset({"菜单", "主菜单", "服务菜单", "服务", "服务列表", "功能", "目录", "帮助", "help", "menu"})
+MORE = frozenset({"更多", "更多内容", "继续", "下一页"})
+GREETING = frozenset(
+    {
+        "你好",
+        "您好",
+        "在吗",
+        "在不在",
+        "有人吗",
+        "hello",
+        "hi",
+        "喂",
+        "你好啊",
+        "您好啊",
+        "哈喽",
+        "嗨",
+        "早上好",
+        "上午好",
+        "下午好",
+        "晚上好",
+        "早",
+        "早安",
+        "hey",
+        "在么",
+        "你好呀",
+        "您好呀",
+        "nihao",
+    }
+)
+YES = frozenset(
+    {
+        "确认",
+        "确定",
+        "是",
+        "是的",
+        "对",
+        "对的",
+        "没错",
+        "正确",
+        "好",
+        "好的",
+        "可以",
+        "没问题",
+        "提交",
+        "确认提交",
+        "确认无误",
+        "无误",
+        "1",
+        "ok",
+        "嗯",
+        "行",
+    }
+)
+NO = frozenset({"修改", "不对", "有误", "不正确", "错了", "否", "要改", "改一下", "2"})
+THANKS = frozenset(
+    {
+        "谢谢",
+        "谢谢你",
+        "谢谢您",
+        "多谢",
+        "感谢",
+        "好的谢谢",
+        "好的，谢谢",
+        "好的 谢谢",
+        "谢了",
+        "thanks",
+        "thank you",
+        "谢谢啦",
+        "谢啦",
+        "感谢感谢",
+        "谢谢了",
+        "辛苦了",
+        "辛苦",
+        "thx",
+        "3q",
+    }
+)
+# Said to close or acknowledge, not to ask: 「好的」 is not a question about 个税退税.
+ACKNOWLEDGE = frozenset(
+    {
+        "好的",
+        "好",
+        "嗯",
+        "嗯嗯",
+        "ok",
+        "okay",
+        "收到",
+        "知道了",
+        "明白",
+        "明白了",
+        "了解",
+        "了解了",
+        "行",
+        "可以",
+        "确认",
+        "确定",
+        "是的",
+        "对",
+        "对的",
+        "没问题",
+        "好吧",
+        "哦",
+        "噢",
+        "喔",
+        "懂了",
+        "清楚了",
+        "好嘞",
+        "好滴",
+        "好哒",
+        "得嘞",
+        "嗯呢",
+        "嗯好",
+        "好的好的",
+        "没事",
+        "没事了",
+        "没有了",
+        "没了",
+        "就这样",
+        "再见",
+        "拜拜",
+        "bye",
+        "88",
+    }
+)
+# 「算了」「不用了」 outside a flow: nothing to cancel, so a kind word and the door left open.
+DISMISS = frozenset({"算了", "不用了", "不用", "不办了", "不需要了", "不要了", "算了吧", "那算了"})
+LAUGH = re.compile(r"^(?:哈|呵|嘿|嘻|hh|ha|he|233)+.{0,2}$")
+# Asking what the service can do: the list of services answers it.
+CAPABILITIES = re.compile(
+    r"(你们|你|这里|这个号|公众号).{0,4}(能|可以|会)(干|做|办|帮)(啥|什么|嘛|些什么)|有(哪些|什么)(服务|功能)|你是谁|你是机器人"
+)
+# A vague opener (「有事想办一下」「想问个事」): once these words are taken out nothing is left.
+_VAGUE_WORDS = re.compile(
+    r"你好|您好|请问|我们|我|想要|想|要|有|个|点|件|些|事情|事儿|事|一下|下|办理|办|问问|问|咨询|了解|能|帮忙|帮|"
+    r"那个|这个|就是|麻烦|一点|儿|吗|呢|啊|吧|呀|的|了|在|来|打扰|随便|你们|点儿|不知道|不清楚|啥|什么|该"
+)
+_VAGUE_CORE = re.compile(r"事|问|办|咨询")
+# 「不知道编号」「编号找不到了」: the citizen cannot give what was asked.
+DONT_KNOW = re.compile(
+    r"不知道|不清楚|不记得|忘了|忘记|找不到|没找到|丢了|弄丢|没有(?:编号|号|回执)|记不得|没留|不晓得"
+)
+# 「第二个」「第3项」: a pick from a numbered list, said in words.
+ORDINAL = re.compile(r"^(?:选)?第?\s*(?P<n>\d{1,2}|[一二两三四五六七八九十]{1,3})\s*(?:个|项|条|种|号)?(?:吧|吧。)?$")
+# Courtesy around an answer that changes nothing (「1吧」「就2」).
+_AROUND = re.compile(r"^(?:就|选|要|那就|我选|选择)|(?:吧|呢|啊|哦|就行|就好|好了)$")
+
+
+def vague(command: str) -> bool:
+    """Whether `command` says only that the citizen wants something, not what."""
+    if not command or len(command) > 12 or not _VAGUE_CORE.search(command):
+        return False
+    rest = _VAGUE_WORDS.sub("", re.sub(r"[\s,，。.!！?？~～]", "", command))
+    return rest == ""
+
+
+def around(command: str) -> str:
+    """`command` without the courtesy words around a short answer."""
+    return _AROUND.sub("", command).strip()

@@ -1,0 +1,225 @@
+"""The engine on what citizens really write (issue 13), one kind of message per test."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows import engine
+from flows.registry import FlowRegistry
+from flows.schema import CONFIRM_STEP, Flow
+from flows.state import FlowState
+from tests.flows.conftest import THURSDAY, RecordingServices
+
+
+def flow_of(registry: FlowRegistry, flow_id: str) -> Flow:
+    flow = registry.current(flow_id)
+    assert flow is not None
+    return flow
+
+
+@pytest.fixture
+def booking(registry: FlowRegistry) -> Flow:
+    return flow_of(registry, "booking")
+
+
+async def say(
+    flow: Flow, state: FlowState | None, text: str, services: RecordingServices, **kw: object
+) -> engine.Outcome:
+    assert state is not None
+    return await engine.advance(flow, state, text, THURSDAY, services, "o_user", **kw)  # type: ignore[arg-type]
+
+
+class FakeFaq:
+    """Records what the engine asked the FAQ; answers with `answer`, or a menu when allowed."""
+
+    def __init__(self, answer: str | None = None, menu: str | None = None) -> None:
+        self.answer = answer
+        self.menu = menu
+        self.asked: list[tuple[str, bool]] = []
+
+    def __call__(self, text: str, *, menu: bool, numbered: bool) -> str | None:
+        self.asked.append((text, menu))
+        if self.answer is not None:
+            return self.answer
+        return self.menu if menu else None
+
+
+async def test_a_name_given_for_someone_else_in_the_first_message_is_taken(
+    booking: Flow, services: RecordingServices
+) -> None:
+    out = await engine.start(booking, "给我妈约个号办医保，她叫刘桂兰", THURSDAY, services)
+    assert out.state is not None and out.state.slots.get("name") == "刘桂兰"
+    assert "name" not in out.state.awaiting
+
+
+async def test_a_form_of_address_is_not_taken_as_the_full_name(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    out = await say(booking, start.state, "王先生，13812345678", services)
+    assert out.state is not None and "name" not in out.state.slots
+    assert "全名" in out.reply and "王先生" in out.reply
+    named = await say(booking, out.state, "王建国", services)
+    assert named.state is not None and named.state.slots["name"] == "王建国"
+
+
+async def test_a_bare_full_name_at_the_confirmation_corrects_the_name(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "明天上午办社保卡，我叫王建，电话13812345678", THURSDAY, services)
+    assert start.state is not None and start.state.step == CONFIRM_STEP
+    out = await say(booking, start.state, "王建国", services)
+    assert out.state is not None and out.state.slots["name"] == "王建国"
+    assert "手机号码格式" not in out.reply and "王建国" in out.reply
+
+
+async def test_a_new_day_and_half_day_at_the_confirmation_need_no_change_word(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "明天上午办社保卡，我叫张三，电话13812345678", THURSDAY, services)
+    out = await say(booking, start.state, "12月15号下午", services)
+    assert out.state is not None and out.state.slots["date"] == "2026-12-15" and out.state.slots["period"] == "下午"
+
+
+async def test_a_new_day_while_collecting_replaces_the_earlier_one(booking: Flow, services: RecordingServices) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    out = await say(booking, start.state, "还是12月3号吧", services)
+    assert out.state is not None and out.state.slots["date"] == "2026-12-03"
+
+
+async def test_a_past_day_is_answered_it_cannot_be_booked(booking: Flow, services: RecordingServices) -> None:
+    out = await engine.start(booking, "我想约昨天上午去办公积金", THURSDAY, services)
+    assert "不能预约过去的日期" in out.reply
+    assert out.state is not None and "date" not in out.state.slots
+
+
+async def test_an_uncertain_faq_question_mid_flow_gets_a_menu_not_a_misreading(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我想预约明天上午去办社保卡", THURSDAY, services)
+    faq = FakeFaq(menu="您是不是想问：\n· 去市民中心办事停车方便吗")
+    out = await say(booking, start.state, "停车方便不", services, faq=faq)
+    assert faq.asked == [("停车方便不", True)]
+    assert "您是不是想问" in out.reply and "没有识别出" not in out.reply
+    assert out.state is not None and out.state.attempts == {}
+
+
+async def test_a_question_the_faq_answers_is_not_a_complaint_description(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "我要投诉", THURSDAY, services)
+    out = await say(complaint, start.state, "服务态度", services)
+    faq = FakeFaq(answer="投诉会在5个工作日内处理。")
+    aside = await say(complaint, out.state, "投诉多久能有结果？", services, faq=faq)
+    assert aside.state is not None and "description" not in aside.state.slots
+    assert "5个工作日" in aside.reply
+
+
+async def test_a_question_no_faq_entry_is_sure_of_is_the_citizens_account(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "我要投诉", THURSDAY, services)
+    out = await say(complaint, start.state, "办事效率", services)
+    told = await say(complaint, out.state, "凭什么让我来回跑了三趟还办不成？", services, faq=FakeFaq())
+    assert told.state is not None and "三趟" in told.state.slots.get("description", "")
+
+
+async def test_not_knowing_the_number_says_where_it_is_and_costs_no_attempt(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    progress = flow_of(registry, "progress")
+    start = await engine.start(progress, "查一下进度", THURSDAY, services)
+    out = await say(progress, start.state, "不知道编号", services)
+    assert "回执" in out.reply and "我的办件" in out.reply and "格式不对" not in out.reply
+    assert out.state is not None and out.state.attempts == {} and out.state.awaiting == ["number"]
+
+
+async def test_a_business_booked_elsewhere_is_said_plainly_with_where(
+    booking: Flow, services: RecordingServices
+) -> None:
+    out = await engine.start(booking, "我想预约驾驶证换证", THURSDAY, services)
+    assert "不在本号预约" in out.reply and "交管12123" in out.reply
+    assert out.state is not None and "business" not in out.state.slots
+
+
+async def test_a_business_named_again_that_is_booked_elsewhere_never_loops(
+    booking: Flow, services: RecordingServices
+) -> None:
+    out = await engine.start(booking, "我要预约", THURSDAY, services)
+    for _ in range(booking.slots["business"].max_attempts):
+        out = await say(booking, out.state, "驾照", services)
+        assert "交管12123" in out.reply
+    assert "人工" in out.reply
+
+
+async def test_a_business_not_offered_is_said_plainly(booking: Flow, services: RecordingServices) -> None:
+    out = await engine.start(booking, "我要预约", THURSDAY, services)
+    out = await say(booking, out.state, "社保卡", services)
+    asked = await engine.start(booking, "我要预约", THURSDAY, services)
+    assert asked.state is not None
+    asked.state.awaiting = ["business"]
+    refused = await say(booking, asked.state, "办狗证", services)
+    assert "暂不能在本号预约" in refused.reply and "1. 社保卡办理" in refused.reply
+
+
+async def test_other_takes_the_citizens_own_words(registry: FlowRegistry, services: RecordingServices) -> None:
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "我要投诉", THURSDAY, services)
+    assert start.state is not None
+    start.state.awaiting = ["category"]
+    out = await say(complaint, start.state, "食堂饭菜", services)
+    assert out.state is not None and out.state.slots["category"] == "其他（食堂饭菜）"
+
+
+async def test_a_city_hotline_matter_is_registered_and_points_to_12345(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    out = await engine.start(complaint, "我家门口的路灯坏了一个多星期了，晚上黑漆漆的", THURSDAY, services)
+    assert out.resolved and "12345" in out.reply
+    assert services.tickets and services.tickets[0][2]["问题类别"] == "城市管理"
+
+
+async def test_guidance_for_a_small_restaurant_names_the_food_licence(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    licence = flow_of(registry, "business_licence")
+    start = await engine.start(licence, "我想开个小饭馆，个体户", THURSDAY, services)
+    out = await say(licence, start.state, "租的门面", services)
+    assert out.resolved and "食品经营许可证" in out.reply
+
+
+async def test_part_of_one_options_words_answers_the_question_asked(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我要预约", THURSDAY, services)
+    out = await say(booking, start.state, "结婚，下周四下午，岳云，13812344002", services)
+    assert out.state is not None and out.state.slots["business"] == "婚姻登记"
+
+
+async def test_a_business_booked_elsewhere_is_said_even_when_the_rest_is_taken(
+    booking: Flow, services: RecordingServices
+) -> None:
+    start = await engine.start(booking, "我要预约", THURSDAY, services)
+    out = await say(booking, start.state, "低保，下周二上午，柯南，13812344102", services)
+    assert "街道" in out.reply and "不在本号预约" in out.reply
+    assert out.state is not None and "business" not in out.state.slots and "mobile" in out.state.slots
+
+
+async def test_a_complaint_worded_with_a_question_word_is_still_the_description(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "我对你们服务不满意", THURSDAY, services)
+    out = await say(complaint, start.state, "服务态度，窗口让我自己去网上查，什么都不解释", services, faq=FakeFaq())
+    assert out.state is not None and out.state.slots.get("category") == "服务态度"
+    assert "什么都不解释" in out.state.slots.get("description", "")
+
+
+@pytest.mark.parametrize("said", ["姓名不对，是王建国", "不对，是王建国"])
+async def test_a_name_correction_without_a_change_word_is_taken(
+    booking: Flow, services: RecordingServices, said: str
+) -> None:
+    start = await engine.start(booking, "明天上午办社保卡，我叫王建，电话13812345678", THURSDAY, services)
+    out = await say(booking, start.state, said, services)
+    assert out.state is not None and out.state.slots["name"] == "王建国"

@@ -1,0 +1,94 @@
+"""`flows.intents`: the flows' YAML triggers scored, action words over topic words, homophones tolerated."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from flows.homophones import find
+from flows.intents import keyword_length, rank
+from flows.registry import FlowRegistry, load_flows
+from flows.utterance import understand
+
+TODAY = date(2026, 11, 26)
+
+
+def top(registry: FlowRegistry, text: str) -> str:
+    ranked = rank(understand(text, TODAY), registry)
+    return ranked[0].flow_id if ranked else ""
+
+
+@pytest.mark.parametrize(
+    ("word", "text", "at"),
+    [
+        ("预约", "我想遇约下周二", 2),
+        ("投诉", "我要头诉", 2),
+        ("进度", "查询进读", 2),
+        ("公积金", "公即金的业务", 0),
+        ("居住证", "我要办居注证", 3),
+        ("建议", "简易程序", -1),
+        ("店", "点", -1),
+    ],
+)
+def test_a_word_is_found_despite_one_ime_homophone(word: str, text: str, at: int) -> None:
+    assert find(word, text) == at
+
+
+def test_plus_needs_every_part_and_ellipsis_needs_them_close_in_order() -> None:
+    assert keyword_length("执照+办", "办个执照") == 3
+    assert keyword_length("开…馆", "我想开个小饭馆") == 2
+    assert keyword_length("开…馆", "饭馆几点开门") == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "flow"),
+    [
+        ("我要预约去大厅办营业执照", "booking"),
+        ("营业执照怎么办理", "business_licence"),
+        ("给我排个号，下礼拜三下午去弄医保", "booking"),
+        ("我要反映个情况", "complaint"),
+        ("有个想法想给你们说说", "complaint"),
+        ("我家门口的路灯坏了一个多星期了", "complaint"),
+        ("上个月交的居住证申请，现在弄得咋样了", "progress"),
+        ("SQ20261123001010", "progress"),
+        ("我想开个小饭馆，要办什么手续", "business_licence"),
+        ("我要頭訴", "complaint"),
+        ("查询进读", "progress"),
+    ],
+)
+def test_the_flow_a_citizen_asks_for_in_their_own_words(registry: FlowRegistry, text: str, flow: str) -> None:
+    assert top(registry, text) == flow
+
+
+def test_an_action_word_drops_topic_intents_of_other_flows(registry: FlowRegistry) -> None:
+    ranked = rank(understand("预约一下，要办个体户营业执照", TODAY), registry)
+    assert ranked[0].flow_id == "booking" and ranked[0].kind == "action"
+    assert all(intent.kind != "topic" for intent in ranked)
+
+
+def test_an_exclude_word_keeps_a_message_from_its_flow(registry: FlowRegistry) -> None:
+    assert "business_licence" not in {i.flow_id for i in rank(understand("营业执照丢了", TODAY), registry)}
+
+
+def test_trigger_phrases_admins_add_are_data(tmp_path: Path) -> None:
+    source = Path(__file__).resolve().parents[2] / "flows" / "complaint.yaml"
+    text = source.read_text(encoding="utf-8").replace("topics: [路灯,", "topics: [广场舞, 路灯,")
+    (tmp_path / "complaint.yaml").write_text(text, encoding="utf-8")
+    registry = load_flows(tmp_path)
+    assert top(registry, "楼下广场舞每天放到十点") == "complaint"
+
+
+def test_a_long_text_is_searched_exactly_only() -> None:
+    assert find("预约", "遇约" + "办" * 300) == -1
+    assert find("预约", "办" * 300 + "预约") == 300
+
+
+def test_the_pinyin_table_is_read_without_pypinyins_phrase_tables() -> None:
+    # pypinyin's package import loads a phrase table costing ~55 MB in every worker (issue 2's budget).
+    code = "import sys, flows.homophones as h; h.warm_up(); print(any(m.startswith('pypinyin') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

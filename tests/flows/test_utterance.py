@@ -1,0 +1,118 @@
+"""`flows.utterance`: a message read once into one value, and every flag the dialogue decides from."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from flows.registry import FlowRegistry
+from flows.utterance import is_question, understand
+
+TODAY = date(2026, 11, 26)
+
+
+def test_traditional_characters_are_read_as_simplified_before_anything_else() -> None:
+    said = understand("預約下週三上午辦理護照", TODAY)
+    assert said.text == "预约下周三上午办理护照"
+    assert said.raw == "預約下週三上午辦理護照"
+    assert [d.value for d in said.dates] == [date(2026, 12, 2)]
+
+
+def test_full_width_digits_are_folded() -> None:
+    assert understand("ＳＱ２０２６１１２００００１２３", TODAY).text == "SQ20261120000123"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("好的", "ack"),
+        ("确认", "ack"),
+        ("嗯嗯", "ack"),
+        ("算了", "dismiss"),
+        ("不用了", "dismiss"),
+        ("你好", "greeting"),
+        ("hello", "greeting"),
+        ("早上好", "greeting"),
+        ("谢谢啦", "thanks"),
+        ("👍", "emoji"),
+        ("😊😊", "emoji"),
+        ("哈哈哈", "laugh"),
+        ("有事想办一下", "vague"),
+        ("我想问点事", "vague"),
+        ("你们能干啥", "capabilities"),
+        ("不知道问啥", "vague"),
+        ("社保卡丢了怎么补办", ""),
+        ("我想预约", ""),
+    ],
+)
+def test_small_talk_is_told_from_requests(text: str, kind: str) -> None:
+    assert understand(text, TODAY).small_talk == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "pick"),
+    [
+        ("2", 2), ("第一个", 1), ("第二项", 2), ("第3个", 3), ("选第二个", 2), ("2吧", 2), ("二", None),
+        ("我要预约", None),
+    ],
+)
+def test_a_pick_from_a_numbered_list_in_digits_or_ordinals(text: str, pick: int | None) -> None:
+    assert understand(text, TODAY).pick == pick
+
+
+@pytest.mark.parametrize(
+    ("text", "question"),
+    [
+        ("停车方便不", True),
+        ("有结果了没有", True),
+        ("方便不方便", True),
+        ("大厅在哪儿啊", True),
+        ("二楼卫生间一直没有纸，水龙头坏了好几天", False),
+        ("下周二上午", False),
+    ],
+)
+def test_questions_include_a_trailing_negation_and_a_not_a(text: str, question: bool) -> None:
+    assert is_question(text) is question
+
+
+def test_not_knowing_is_recognised() -> None:
+    assert understand("不知道编号", TODAY).dont_know
+    assert understand("编号找不到了", TODAY).dont_know
+    assert not understand("SQ20261120000123", TODAY).dont_know
+
+
+def test_slot_readings_are_computed_once_per_flow(registry: FlowRegistry) -> None:
+    booking = registry.current("booking")
+    assert booking is not None
+    said = understand("我想预约明天上午去办社保卡", TODAY)
+    first = said.scan(booking)
+    assert said.scan(booking) is first
+    assert said.prefill(booking) == list(first.found)
+    assert said.mentions(booking) >= {"business", "date", "period"}
+
+
+def test_a_correction_names_its_slot_and_is_read_for_it(registry: FlowRegistry) -> None:
+    booking = registry.current("booking")
+    assert booking is not None
+    said = understand("手机号改为13912345678", TODAY)
+    assert said.correction(booking)["mobile"].value == "13912345678"
+
+
+def test_a_bare_identifier_is_recognised_for_the_flow_that_starts_with_it(registry: FlowRegistry) -> None:
+    progress = registry.current("progress")
+    assert progress is not None
+    assert understand("SQ20261123001010", TODAY).identifier_only(progress)
+    assert not understand("我想问一下SQ20261123001010这个编号是什么意思能不能帮我解释一下", TODAY).identifier_only(
+        progress
+    )
+
+
+@pytest.mark.parametrize(("text", "kind"), [("收到，谢谢", "thanks"), ("好的 再见", "ack"), ("嗯，知道了", "ack")])
+def test_small_talk_said_in_several_pieces_is_still_small_talk(text: str, kind: str) -> None:
+    assert understand(text, TODAY).small_talk == kind
+
+
+def test_chinese_punctuation_is_kept_as_typed() -> None:
+    # A complaint's description and a rating's reason are stored as the citizen wrote them.
+    assert understand("取号机坏了，排了一个小时队！", TODAY).text == "取号机坏了，排了一个小时队！"
