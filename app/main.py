@@ -405,7 +405,9 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             "reload": health,
         }
         if res.turnlog is not None:
-            body["turnlog"] = "spooling" if res.turnlog.database_down else "ok"
+            body.update(res.turnlog.health())
+            if body["turnlog"] == "spool_failed":  # rows are being lost: someone must look
+                body["status"] = "degraded"
         if res.calendar is not None:
             # 「incomplete」: a booking window reaches a year whose holiday schedule is not in calendar.yaml.
             body["calendar"] = res.calendar.health()
