@@ -62,13 +62,18 @@ class MemoryTicketBook:
 
     def __init__(self) -> None:
         self._counters: dict[str, itertools.count[int]] = {}
+        self._by_delivery: dict[str, str] = {}
         self.tickets: list[tuple[str, str, str, dict[str, str]]] = []
 
-    def create(self, flow_id: str, openid: str, fields: Mapping[str, str]) -> str:
+    def create(self, flow_id: str, openid: str, fields: Mapping[str, str], delivery: str | None = None) -> str:
+        if delivery and delivery in self._by_delivery:
+            return self._by_delivery[delivery]
         day = datetime.now(UTC).astimezone(LOCAL_TZ).strftime("%Y%m%d")
         seq = next(self._counters.setdefault(day, itertools.count(1)))
         number = tickets.ticket_number(day, seq)
         self.tickets.append((number, flow_id, openid, dict(fields)))
+        if delivery:
+            self._by_delivery[delivery] = number
         return number
 
 
@@ -93,13 +98,19 @@ class AppServices:
         # Metrics hook: (endpoint name, error kind).
         self.on_backend_error = on_backend_error
 
-    async def create_ticket(self, flow_id: str, openid: str, fields: Mapping[str, str]) -> str:
+    def for_delivery(self, delivery: str) -> DeliveryServices:
+        """This port bound to one delivery: what it creates is keyed on it (see DeliveryServices)."""
+        return DeliveryServices(self, delivery)
+
+    async def create_ticket(
+        self, flow_id: str, openid: str, fields: Mapping[str, str], *, delivery: str | None = None
+    ) -> str:
         if self.engine is None:
             assert self.memory is not None
-            return self.memory.create(flow_id, openid, fields)
+            return self.memory.create(flow_id, openid, fields, delivery)
         # The repository is blocking SQLAlchemy; keep the event loop free while it writes.
         return await asyncio.to_thread(
-            tickets.create_ticket, self.engine, flow_id, openid, fields, account=self.account
+            tickets.create_ticket, self.engine, flow_id, openid, fields, account=self.account, delivery=delivery
         )
 
     def _db(self) -> Engine:
@@ -131,7 +142,9 @@ class AppServices:
     async def my_items(self, openid: str, kind: ItemKind, limit: int) -> list[ItemView]:
         return await asyncio.to_thread(bookings.my_items, self._db(), openid, kind, limit, account=self.account)
 
-    async def call_endpoint(self, name: str, params: Mapping[str, str]) -> EndpointResult:
+    async def call_endpoint(
+        self, name: str, params: Mapping[str, str], *, delivery: str | None = None
+    ) -> EndpointResult:
         endpoint = self.endpoints.get(name)
         if endpoint is None:
             log.error("flow endpoint %r is not configured (FLOW_ENDPOINTS)", name)
@@ -140,7 +153,12 @@ class AppServices:
             if endpoint.method == "GET":
                 response = await self.client.get(endpoint.url, params=dict(params), timeout=endpoint.timeout)
             else:
-                response = await self.client.post(endpoint.url, json=dict(params), timeout=endpoint.timeout)
+                # A POST may create something (a booking): the backend can recognise a retried
+                # delivery by this key (the IETF Idempotency-Key header draft).
+                headers = {"Idempotency-Key": delivery} if delivery else None
+                response = await self.client.post(
+                    endpoint.url, json=dict(params), timeout=endpoint.timeout, headers=headers
+                )
         except httpx.TimeoutException:
             log.warning("flow endpoint %r timed out after %.1fs", name, endpoint.timeout)
             return self._failed(name, "timeout")
@@ -167,3 +185,29 @@ class AppServices:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+class DeliveryServices:
+    """The `Services` port for one turn, bound to the delivery being processed.
+
+    The handlers stay free of I/O and of delivery bookkeeping: whatever a turn creates through
+    this port is keyed on `delivery` (AppID + MsgId, or the event key), so a retry or replay of
+    the same delivery, even with the session store down, gets the same ticket back instead of
+    filing another (issue 15). `created` lists what this turn filed, so the turn can say so even
+    when the session could not be kept.
+    """
+
+    __slots__ = ("_base", "created", "delivery")
+
+    def __init__(self, base: AppServices, delivery: str) -> None:
+        self._base = base
+        self.delivery = delivery
+        self.created: list[str] = []
+
+    async def create_ticket(self, flow_id: str, openid: str, fields: Mapping[str, str]) -> str:
+        number = await self._base.create_ticket(flow_id, openid, fields, delivery=self.delivery)
+        self.created.append(number)
+        return number
+
+    async def call_endpoint(self, name: str, params: Mapping[str, str]) -> EndpointResult:
+        return await self._base.call_endpoint(name, params, delivery=self.delivery)

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from app.accounts import DEFAULT_ACCOUNT
 from app.late import LateReplySender
+from app.services import AppServices
 from app.stores import keys
 from app.stores.base import LockTimeout, Store, StoreUnavailable
 from app.turnlog.record import Outcome, TurnRecord
@@ -209,15 +210,28 @@ class TurnProcessor:
         record.reply_bytes = len(xml.encode())
         return Answer(xml, record)
 
+    def delivery_id(self, message: Inbound) -> str:
+        """What identifies this delivery for side effects: AppID + MsgId (or the event key)."""
+        return f"{self.app_id}:{message.dedup_key()}"
+
+    def _turn_context(self, message: Inbound) -> HandlerContext:
+        context = self.context()
+        if isinstance(context.services, AppServices):
+            # Bound to this delivery: a ticket filed by a retry is the one the first try filed.
+            context.services = context.services.for_delivery(self.delivery_id(message))
+        return context
+
     async def _handle(self, message: Inbound, stages: Stages) -> _Handled:
         openid = message.from_user
         lock_wait = max(0.5, self.lock_ttl_s)
+        context = self._turn_context(message)
+        result: TurnResult | None = None
         try:
             async with self.store.lock(keys.user_lock(self.account, openid), ttl=self.lock_ttl_s, wait=lock_wait):
                 stages.mark("lock")
                 session = await self._load(openid)
                 stages.mark("load")
-                result = await self._dispatch(message, session)
+                result = await self._dispatch(message, session, context)
                 stages.mark("handle")
                 saved = await self._save(openid, result)
                 stages.mark("save")
@@ -227,12 +241,20 @@ class TurnProcessor:
             # continued safely, so the user is asked to come back in a moment.
             log.warning("store unavailable during turn: %s", type(exc).__name__)
             stages.mark("lock")
-            result = await self._dispatch(message, Session(openid=openid))
+            if result is None:
+                result = await self._dispatch(message, Session(openid=openid), context)
+            # else: the store failed after the handlers ran (saving, unlocking): their result
+            # stands, and running them again would repeat what they did.
+            if result.session is None and self.on_session_deleted is not None:
+                # The user left: erasure does not wait for the session store (issue 15).
+                self.on_session_deleted(openid)
+            created = getattr(context.services, "created", None)
             # Without the session we cannot tell a question the FAQ does not know from an
             # answer to a flow's question (「明天上午」, a name, a number): both fall back, and a
             # citizen mid-flow told "no answer found" would think the flow is lost. A clarify
-            # menu cannot work either, since the choice cannot be remembered.
-            if result.route in ("flow", "fallback", "clarify"):
+            # menu cannot work either, since the choice cannot be remembered. A turn that did
+            # file something says so instead: the citizen needs that number.
+            if result.route in ("flow", "fallback", "clarify") and not created:
                 result = TurnResult(TextReply(STORE_DOWN_FLOW), result.route, None, result.meta)
             stages.mark("handle")
             return _Handled(result, False)
@@ -258,11 +280,11 @@ class TurnProcessor:
         await self.store.set(self.session_key(openid), result.session.to_bytes(), self.session_ttl_s * 2)
         return True
 
-    async def _dispatch(self, message: Inbound, session: Session) -> TurnResult:
+    async def _dispatch(self, message: Inbound, session: Session, context: HandlerContext) -> TurnResult:
         now = datetime.now(SHANGHAI)
         self._advance_consultation(session, now.timestamp())
         try:
-            result = await router.dispatch(Turn(message, session, now), self.context())
+            result = await router.dispatch(Turn(message, session, now), context)
         except Exception:
             # Anything after the boundary is logged and answered; the user never sees an error.
             log.exception("handler failed")

@@ -1,0 +1,81 @@
+"""Side effects happen once per delivery, even when the store that recognises retries is down.
+
+Issue 15: with Redis stopped, five concurrent retries of one complaint filed five tickets, and
+the citizen was told none of the numbers (the reply was the "come back later" text). Tickets are
+keyed on the delivery (AppID + MsgId, or the event key) under a database unique constraint, so
+every retry gets the same ticket, and a turn that created something says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.db.engine import make_engine
+from app.db.migrate import upgrade
+from app.db.models import Ticket
+from tests.db.fixtures import Database
+from tests.faults.servers import PausableRedis
+from tests.faults.service import Service, Wire, serve_sample_account, wire_to
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
+
+# Category, description and mobile in one message: the complaint flow files its ticket at once.
+COMPLAINT = "我要投诉，今天上午在三号窗口办理社保业务，工作人员态度很差一直玩手机，电话13812345678"
+NUMBER = re.compile(r"编号：(\d{8}-\d{4})")
+
+
+@pytest.fixture
+def database_url(database: Database) -> str:
+    engine = make_engine(database.url)
+    upgrade(engine)
+    engine.dispose()
+    return database.url
+
+
+@pytest.fixture
+def service(redis_server: PausableRedis, database_url: str, tmp_path: Path) -> Iterator[Service]:
+    yield from serve_sample_account({"REDIS_URL": redis_server.url, "DATABASE_URL": database_url}, tmp_path)
+
+
+@pytest.fixture
+def wire(service: Service) -> Iterator[Wire]:
+    yield from wire_to(service)
+
+
+def tickets(database_url: str) -> int:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(Ticket)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_concurrent_retries_with_the_store_down_file_one_ticket_and_tell_its_number(
+    service: Service, wire: Wire, redis_server: PausableRedis, database_url: str
+) -> None:
+    redis_server.stop()
+    delivery = wire.sim.text("o-complainer", COMPLAINT)
+    with ThreadPoolExecutor(5) as pool:
+        replies = list(pool.map(lambda _: wire.deliver(delivery), range(5)))
+
+    numbers = {m.group(1) if (m := NUMBER.search(r.content)) else None for r in replies}
+    assert tickets(database_url) == 1
+    assert len(numbers) == 1 and None not in numbers, [r.content for r in replies]
+    assert service.crashes() == []
+
+
+def test_a_new_message_with_the_same_text_is_a_new_ticket(
+    service: Service, wire: Wire, redis_server: PausableRedis, database_url: str
+) -> None:
+    redis_server.stop()
+    first = wire.say("o-twice", COMPLAINT)
+    second = wire.say("o-twice", COMPLAINT)
+    assert NUMBER.search(first.content) and NUMBER.search(second.content)
+    assert tickets(database_url) == 2
