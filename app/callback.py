@@ -20,7 +20,8 @@ from fastapi.responses import PlainTextResponse, Response
 from app import logs
 from app.deps import AccountRuntime, Resources, ResourcesDep
 from app.errors import BadRequest, Forbidden, PayloadTooLarge
-from app.turns import Stages
+from app.stores import keys
+from app.turns import Replay, Stages
 from app.wechat import crypto
 from app.wechat.parse import parse_xml, to_message
 from app.wechat.render import SUCCESS
@@ -55,6 +56,17 @@ def _verify_url(
     # For Official Accounts echostr is plaintext in every mode (WeCom differs).
     crypto.verify((runtime.account.token, timestamp or "", nonce or ""), signature)
     return PlainTextResponse(echostr or "")
+
+
+def _replay(
+    resources: Resources, runtime: AccountRuntime, signature: str | None, timestamp: str | None, nonce: str | None
+) -> Replay | None:
+    """The replay record for a verified request: kept until its timestamp leaves the window."""
+    window = resources.settings.timestamp_window_s
+    if window <= 0 or not signature:
+        return None
+    ttl = int(timestamp or "0") + window - time.time() + 1
+    return Replay(keys.replay(runtime.account.appid, timestamp or "", nonce or "", signature), max(1.0, ttl))
 
 
 @router.get("/wechat", response_class=PlainTextResponse)
@@ -138,7 +150,7 @@ async def _receive(request: Request, resources: Resources, runtime: AccountRunti
         # Log context only, for people reading the logs: the turn itself gets its account passed in.
         logs.bind(account=runtime.account.id)
 
-    answer = await runtime.processor.process(message, stages)
+    answer = await runtime.processor.process(message, stages, _replay(resources, runtime, signature, timestamp, nonce))
     xml = answer.xml
     if encrypted and xml != SUCCESS and message_crypto is not None:
         xml = message_crypto.encrypt_reply(xml, str(int(time.time())), nonce or "")

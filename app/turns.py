@@ -92,6 +92,14 @@ class Answer:
     record: TurnRecord | None
 
 
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A request's signed parameters (`app.stores.keys.replay`) and how long they stay valid."""
+
+    key: str
+    ttl_s: float
+
+
 @dataclass(slots=True)
 class _Handled:
     result: TurnResult
@@ -139,13 +147,19 @@ class TurnProcessor:
         return keys.session(self.account, openid)
 
     # -- the turn -------------------------------------------------------------------------
-    async def process(self, message: Inbound, stages: Stages) -> Answer:
+    async def process(self, message: Inbound, stages: Stages, replay: Replay | None = None) -> Answer:
+        """Answer one delivery. `replay` is the request's signed parameters, recorded for the
+        whole timestamp window: the same signed request seen again is never processed again,
+        even after the (shorter-lived) dedup record with the reply has expired (issue 15)."""
         deadline = stages.started + self.deadline_s
         key = self._dedup_key(message)
         try:
-            claimed = await self.store.set_if_absent(key, _IN_FLIGHT, self.dedup_ttl_s)
+            claimed = replay is None or await self.store.set_if_absent(replay.key, b"1", replay.ttl_s)
+            if claimed:
+                claimed = await self.store.set_if_absent(key, _IN_FLIGHT, self.dedup_ttl_s)
         except StoreUnavailable:
             # Without the store we cannot recognise retries; answering twice beats not answering.
+            # Side effects are keyed on the delivery in the database (DeliveryServices).
             log.warning("dedup store unavailable; processing without dedup")
             claimed = True
         stages.mark("dedup")
