@@ -175,7 +175,8 @@ def build_resources(
     runtimes: dict[str, AccountRuntime] = {}
     for account in accounts:
         matcher_of, flows_of = content_of(account)
-        services = AppServices(engine=db, endpoints=endpoints, client=backend_http, account=account.id)
+        services = AppServices(engine=db, endpoints=endpoints, client=backend_http, account=account.id,
+                               pseudonym_key=settings.pseudonym_key.get_secret_value().encode())
         wechat = (
             WeChatClient(
                 appid=account.appid,

@@ -23,6 +23,7 @@ import httpx
 from sqlalchemy import Engine
 
 from app.db import bookings, tickets
+from app.turnlog.privacy import Pseudonymiser, mask_identity_numbers
 from handlers.ports import BookingRequest, BookingResult, EndpointResult, ItemKind, ItemView
 
 log = logging.getLogger("wxbot.services")
@@ -88,9 +89,12 @@ class AppServices:
         client: httpx.AsyncClient | None = None,
         on_backend_error: Callable[[str, str], None] | None = None,
         account: str = "default",
+        pseudonym_key: bytes = b"",
     ) -> None:
         # Tickets filed through this instance belong to this account (app.accounts id).
         self.account = account
+        # Tickets carry the user's pseudonym (as the turn log does) so erasure can find them.
+        self._pseudonym = Pseudonymiser(pseudonym_key)
         self.engine = engine
         self.memory = MemoryTicketBook() if engine is None else None
         self.endpoints = dict(endpoints)
@@ -105,12 +109,16 @@ class AppServices:
     async def create_ticket(
         self, flow_id: str, openid: str, fields: Mapping[str, str], *, delivery: str | None = None
     ) -> str:
+        # Identity numbers never reach a ticket, whatever slot they were typed into; the
+        # contact mobile stays while the matter is open (docs/privacy.md, ticket retention).
+        fields = {label: mask_identity_numbers(value) for label, value in fields.items()}
         if self.engine is None:
             assert self.memory is not None
             return self.memory.create(flow_id, openid, fields, delivery)
         # The repository is blocking SQLAlchemy; keep the event loop free while it writes.
         return await asyncio.to_thread(
-            tickets.create_ticket, self.engine, flow_id, openid, fields, account=self.account, delivery=delivery
+            tickets.create_ticket, self.engine, flow_id, openid, fields, account=self.account, delivery=delivery,
+            user_id=self._pseudonym(openid),
         )
 
     def _db(self) -> Engine:
