@@ -138,6 +138,11 @@ class TurnProcessor:
         self.on_session_deleted = on_session_deleted
         # Turns that outlived their deadline; kept so they are not garbage-collected mid-flight.
         self._late_tasks: set[asyncio.Task[None]] = set()
+        # Store writes that must happen but found the store down (a leaving user's session):
+        # retried every `retry_interval_s` until the store takes them.
+        self.retry_interval_s = 1.0
+        self._pending_deletes: set[str] = set()
+        self._retrier: asyncio.Task[None] | None = None
 
     # -- keys ---------------------------------------------------------------------------
     def _dedup_key(self, message: Inbound) -> str:
@@ -259,9 +264,12 @@ class TurnProcessor:
                 result = await self._dispatch(message, Session(openid=openid), context)
             # else: the store failed after the handlers ran (saving, unlocking): their result
             # stands, and running them again would repeat what they did.
-            if result.session is None and self.on_session_deleted is not None:
-                # The user left: erasure does not wait for the session store (issue 15).
-                self.on_session_deleted(openid)
+            if result.session is None:
+                # The user left: erasure does not wait for the session store (issue 15). The
+                # turn log records it durably now; the session goes when the store returns.
+                if self.on_session_deleted is not None:
+                    self.on_session_deleted(openid)
+                self.delete_later(self.session_key(openid))
             created = getattr(context.services, "created", None)
             # Without the session we cannot tell a question the FAQ does not know from an
             # answer to a flow's question (「明天上午」, a name, a number): both fall back, and a
@@ -355,6 +363,26 @@ class TurnProcessor:
         """Wait for late turns on shutdown so their replies are not lost."""
         if self._late_tasks:
             await asyncio.wait(self._late_tasks, timeout=wait_s)
+        if self._retrier is not None:
+            self._retrier.cancel()
+
+    # -- writes retried until the store takes them -------------------------------------------
+    def delete_later(self, *store_keys: str) -> None:
+        """Delete these keys as soon as the store answers again (it just failed)."""
+        self._pending_deletes.update(store_keys)
+        if self._retrier is None or self._retrier.done():
+            self._retrier = asyncio.get_running_loop().create_task(self._retry_pending())
+
+    async def _retry_pending(self) -> None:
+        while self._pending_deletes:
+            await asyncio.sleep(self.retry_interval_s)
+            batch = list(self._pending_deletes)
+            try:
+                await self.store.delete(*batch)
+            except StoreUnavailable:
+                continue
+            self._pending_deletes.difference_update(batch)
+            log.info("deleted %d keys the store refused earlier", len(batch))
 
     # -- logging ---------------------------------------------------------------------------
     def _record(

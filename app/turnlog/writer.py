@@ -335,5 +335,7 @@ class Writer:
         self._next_expiry = time.monotonic() + 3600
         try:
             store.expire_erasures(self._engine, self._clock())
+            # Tickets closed since their user left lose their personal data (docs/privacy.md).
+            store.erase_closed_tickets(self._engine, self._clock())
         except Exception as exc:
             self._mark_down(exc)
