@@ -65,7 +65,10 @@ class Settings(BaseSettings):
     # deliveries about 5 s apart, so 30 s covers a late third try; longer only costs memory
     # (every reply is kept that long: at 1000 messages/s, 120 s held ~150 MB in one worker).
     dedup_ttl_s: float = Field(default=30, gt=0)
-    lock_ttl_s: float = Field(default=30, gt=0)
+    # The per-user lock's lease: on the order of the reply deadline, so a lock whose release
+    # was lost (a Redis blip) frees itself before the user's next message needs it (issue 15).
+    # A turn running longer (a late reply) may then overlap the user's next message.
+    lock_ttl_s: float = Field(default=6, gt=0)
     max_body_bytes: int = 64 * 1024
     # Signed requests older or newer than this are refused as replays.
     timestamp_window_s: int = 300

@@ -176,7 +176,7 @@ class TurnProcessor:
             await self._mark(key, _DONE + xml.encode())
             return Answer(xml, self._record(message, stages, result, "passive", xml))
 
-        task = asyncio.create_task(self._handle(message, stages))
+        task = asyncio.create_task(self._handle(message, stages, deadline))
         remaining = max(0.0, deadline - time.perf_counter())
         try:
             handled = await asyncio.wait_for(asyncio.shield(task), timeout=remaining)
@@ -240,9 +240,12 @@ class TurnProcessor:
             context.services = context.services.for_delivery(self.delivery_id(message))
         return context
 
-    async def _handle(self, message: Inbound, stages: Stages) -> _Handled:
+    async def _handle(self, message: Inbound, stages: Stages, deadline: float) -> _Handled:
         openid = message.from_user
-        lock_wait = max(0.5, self.lock_ttl_s)
+        # The wait for the user's lock ends inside the deadline with room for an answer: a
+        # lock left behind costs a stateless answer, never a blank `success` (issue 15).
+        reserve = min(1.0, self.deadline_s / 4)
+        lock_wait = max(0.05, min(self.lock_ttl_s, deadline - reserve - time.perf_counter()))
         context = self._turn_context(message)
         result: TurnResult | None = None
         try:

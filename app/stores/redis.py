@@ -13,8 +13,9 @@ without touching Redis; then one call probes (the others keep failing fast meanw
 success closes the breaker. `ping` always probes, so health checks see the truth.
 
 Locks are `SET NX PX` with a random token, polled with a short backoff, and released by a Lua
-compare-and-delete, so a holder whose lease ran out cannot free the next holder's lock. Unlike
-the in-process store, waiters are not served in arrival order.
+compare-and-delete, so a holder whose lease ran out cannot free the next holder's lock. A
+release that fails is retried until Redis answers (or the lease ends). Unlike the in-process
+store, waiters are not served in arrival order.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ class RedisStore:
         self._cooldown_s = cooldown_s
         # Monotonic time until which calls fail without I/O; 0 while Redis is healthy.
         self._open_until = 0.0
+        # Locks whose release failed (Redis unreachable): name → (token, lease end, monotonic).
+        # Retried until Redis answers or the lease ends, so a blip does not leave a user
+        # locked for a whole lease (issue 15).
+        self._pending_unlocks: dict[str, tuple[str, float]] = {}
+        self._unlock_retrier: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(
@@ -133,6 +139,9 @@ class RedisStore:
         deadline = loop.time() + wait
         delay = _POLL_FIRST_S
         while True:
+            if name in self._pending_unlocks:
+                # Our own earlier holder could not release it: try that first.
+                await self._retry_unlock(name)
             with self._guard("lock"):
                 if await self._redis.set(name, token, px=lease, nx=True):
                     break
@@ -141,22 +150,50 @@ class RedisStore:
                 raise LockTimeout(key)
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, _POLL_MAX_S)
+        acquired = time.monotonic()
         try:
             yield
         finally:
-            await self._unlock(name, token)
+            await self._unlock(name, token, acquired + ttl)
 
-    async def _unlock(self, name: str, token: str) -> None:
-        # Never raises: the work under the lock is done, and if Redis is unreachable the
-        # lease frees the lock soon enough; failing the caller here would gain nothing.
+    async def _unlock(self, name: str, token: str, lease_end: float) -> None:
+        # Never raises: the work under the lock is done. If Redis is unreachable the release
+        # is retried in the background until Redis answers or the lease ends by itself.
         try:
             with self._guard("unlock"):
                 released = await self._release(keys=[name], args=[token])
         except StoreUnavailable as exc:
             log.warning("redis_unlock_failed", error=type(exc.__cause__ or exc).__name__)
+            self._pending_unlocks[name] = (token, lease_end)
+            if self._unlock_retrier is None or self._unlock_retrier.done():
+                self._unlock_retrier = asyncio.get_running_loop().create_task(self._retry_unlocks())
             return
         if not released:
             log.warning("lock_lease_expired_before_release")
+
+    async def _retry_unlock(self, name: str) -> bool:
+        """One attempt to release a lock whose release failed; True when it is settled."""
+        pending = self._pending_unlocks.get(name)
+        if pending is None:
+            return True
+        token, lease_end = pending
+        if time.monotonic() >= lease_end:
+            self._pending_unlocks.pop(name, None)
+            return True
+        try:
+            with self._guard("unlock"):
+                await self._release(keys=[name], args=[token])
+        except StoreUnavailable:
+            return False
+        self._pending_unlocks.pop(name, None)
+        return True
+
+    async def _retry_unlocks(self) -> None:
+        while self._pending_unlocks:
+            await asyncio.sleep(max(self._cooldown_s, 0.05))
+            for name in list(self._pending_unlocks):
+                if not await self._retry_unlock(name):
+                    break  # still unreachable: wait for the next round
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -171,6 +208,8 @@ class RedisStore:
         return ok
 
     async def close(self) -> None:
+        if self._unlock_retrier is not None:
+            self._unlock_retrier.cancel()
         await self._redis.aclose()
 
 
