@@ -27,7 +27,7 @@ from app.accounts import DEFAULT_ACCOUNT, Account, AccountsError, configured_acc
 from app.calendar_watch import CalendarWatch
 from app.content import SharedContent
 from app.db.engine import make_engine
-from app.deps import AccountRuntime, AdminDep, Resources, ResourcesDep, require_admin
+from app.deps import AccountRuntime, AdminDep, Resources, ResourcesDep, require_ops_reader
 from app.late import LateReplySender
 from app.late_sender import build_late_sender
 from app.ops.router import build_ops_router
@@ -390,7 +390,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             ops_accounts = {a.id: a.name for a in configured_accounts(settings)}
         except AccountsError as exc:
             raise ConfigError("ACCOUNTS_FILE:\n" + str(exc)) from exc
-    app.include_router(build_ops_router(engine=database, require_admin=require_admin, accounts=ops_accounts))
+    app.include_router(build_ops_router(engine=database, require_admin=require_ops_reader, accounts=ops_accounts))
 
     @app.get("/healthz")
     async def healthz(res: ResourcesDep) -> JSONResponse:
