@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # A turn running longer (a late reply) may then overlap the user's next message.
     lock_ttl_s: float = Field(default=6, gt=0)
     max_body_bytes: int = 64 * 1024
+    # A request body must arrive within this (WeChat sends a few KB at once); slower is a 408.
+    body_read_timeout_s: float = Field(default=5.0, gt=0)
     # Signed requests older or newer than this are refused as replays.
     timestamp_window_s: int = 300
     # Messages one user may send per minute before we answer politely instead of doing the work.
