@@ -125,6 +125,17 @@ def require_ops_reader(
     raise Unauthorized("admin token missing or wrong")
 
 
+def require_metrics_token(
+    resources: ResourcesDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """`/metrics` when METRICS_TOKEN is set: the scraper sends it as a bearer token."""
+    expected = resources.settings.metrics_token
+    if expected is None or not _same(_bearer(authorization), expected.get_secret_value()):
+        raise Unauthorized("metrics token missing or wrong")
+
+
 AdminDep = Depends(require_admin)
 
-__all__ = ["AdminDep", "Resources", "ResourcesDep", "ops_cookie", "require_admin", "require_ops_reader"]
+__all__ = ["AdminDep", "Resources", "ResourcesDep", "ops_cookie", "require_admin", "require_metrics_token",
+           "require_ops_reader"]

@@ -27,7 +27,7 @@ from app.accounts import DEFAULT_ACCOUNT, Account, AccountsError, configured_acc
 from app.calendar_watch import CalendarWatch
 from app.content import SharedContent
 from app.db.engine import make_engine
-from app.deps import AccountRuntime, AdminDep, Resources, ResourcesDep, require_ops_reader
+from app.deps import AccountRuntime, AdminDep, Resources, ResourcesDep, require_metrics_token, require_ops_reader
 from app.late import LateReplySender
 from app.late_sender import build_late_sender
 from app.ops.router import build_ops_router
@@ -375,7 +375,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.include_router(callback.router)
     app.include_router(_admin_router())
     app.include_router(admin_sessions.router, dependencies=[AdminDep])
-    app.include_router(metrics.build_metrics_router())
+    app.include_router(metrics.build_metrics_router([require_metrics_token] if settings.metrics_token else []))
     if settings.app_env == "dev":
         app.include_router(demo.router)
 

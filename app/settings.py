@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     knowledge_dir: Path = Path("./knowledge")
     flows_dir: Path = Path("./flows")
     admin_token: SecretStr = SecretStr("")
+    # GET /metrics: unset, it is open (restrict it at the network edge, as Prometheus targets
+    # usually are); set, scrapes need `Authorization: Bearer <METRICS_TOKEN>`.
+    metrics_token: SecretStr | None = None
     # Key for pseudonymous user ids in the turn log (keyed hash of the OpenID).
     pseudonym_key: SecretStr = SecretStr("")
 
