@@ -38,7 +38,11 @@ log = logging.getLogger("wxbot.turns")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 SORRY = "抱歉，系统刚才开了个小差，请稍后再试，或回复「人工」联系客服。"
-TOO_FAST = "您发送消息的速度有点快，请稍等片刻再发送，我们会逐条为您解答。"
+# Says what happens (issue 15): the limited message is not handled, so the citizen must resend it.
+TOO_FAST = "您发送消息的速度有点快，刚才这条消息没有处理。请稍等片刻，再重新发送您的问题。"
+# Events counted against the rate limit: what a user does by hand (menu clicks). Follow and
+# unfollow never are: leaving must always erase.
+_LIMITED_EVENTS = frozenset({"click", "scancode_push", "scancode_waitmsg", "location_select"})
 STORE_DOWN_FLOW = "系统正在恢复中，您正在办理的业务请稍后再继续；如有问题也可以直接输入咨询。"
 # Dedup states kept under the claim key.
 _IN_FLIGHT = b"P"
@@ -196,7 +200,9 @@ class TurnProcessor:
 
         Counted after dedup, so WeChat's own retries never count against the user.
         """
-        if self.rate_limit_per_minute <= 0 or isinstance(message, EventMessage):
+        if self.rate_limit_per_minute <= 0:
+            return False
+        if isinstance(message, EventMessage) and message.event.lower() not in _LIMITED_EVENTS:
             return False
         window = int(time.time() // 60)
         try:
