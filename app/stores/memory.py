@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from app.stores.base import LockTimeout
+from app.stores.base import LockTimeout, Started, TurnEnd, TurnStart
 
 log = structlog.get_logger(__name__)
 
@@ -129,6 +130,48 @@ class MemoryStore:
                     log.warning("memory_store_full", max_keys=self._max_keys)
                 self.evictions += 1
                 return
+
+    # -- a turn's two composite operations (app.stores.base) ---------------------------------
+
+    async def begin_turn(self, start: TurnStart) -> Started:
+        # No await inside: atomic on the event loop, as the Redis script is on the server.
+        now = time.monotonic()
+        if start.replay_key is not None:
+            if self._live(start.replay_key, now) is not None:
+                return Started("duplicate", dedup_value=self._live(start.dedup_key, now))
+            self._put(start.replay_key, b"1", start.replay_ttl, now)
+        current = self._live(start.dedup_key, now)
+        if current is not None:
+            return Started("duplicate", dedup_value=current)
+        self._put(start.dedup_key, start.in_flight, start.dedup_ttl, now)
+        if start.rate_key is not None and start.rate_limit > 0:
+            count = int(self._live(start.rate_key, now) or b"0") + 1
+            if count == 1:
+                self._put(start.rate_key, b"1", start.rate_ttl, now)
+            else:
+                self._data[start.rate_key] = (str(count).encode(), self._data[start.rate_key][1])
+            if count > start.rate_limit:
+                return Started("limited")
+        loop_now = asyncio.get_running_loop().time()
+        state = self._locks.setdefault(start.lock_key, _Lock())
+        if state.waiters or state.held(loop_now):
+            return Started("locked")
+        token = secrets.token_hex(8)
+        state.token, state.expires = token, loop_now + start.lock_ttl
+        return Started("new", lock_token=token, session=self._live(start.session_key, now))
+
+    async def finish_turn(self, end: TurnEnd) -> None:
+        now = time.monotonic()
+        if end.session is None:
+            self._data.pop(end.session_key, None)
+        else:
+            self._put(end.session_key, end.session, end.session_ttl, now)
+        current = self._live(end.dedup_key, now)
+        if current is None or current == end.in_flight:
+            self._put(end.dedup_key, end.dedup_value, end.dedup_ttl, now)
+        state = self._locks.get(end.lock_key)
+        if state is not None and state.token == end.lock_token:
+            self._release(end.lock_key, state.token)
 
     # -- locks -----------------------------------------------------------------------------
 
