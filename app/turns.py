@@ -25,7 +25,7 @@ from app.accounts import DEFAULT_ACCOUNT
 from app.late import LateReplySender
 from app.services import AppServices
 from app.stores import keys
-from app.stores.base import LockTimeout, Store, StoreUnavailable
+from app.stores.base import LockTimeout, Started, Store, StoreUnavailable, TurnEnd, TurnStart
 from app.turnlog.record import Outcome, TurnRecord
 from app.wechat.render import SUCCESS, render, reply_type
 from handlers import router
@@ -108,6 +108,9 @@ class Replay:
 class _Handled:
     result: TurnResult
     session_saved: bool
+    xml: str
+    # The dedup record already holds the reply (finish_turn wrote it).
+    marked: bool = False
 
 
 class TurnProcessor:
@@ -163,24 +166,23 @@ class TurnProcessor:
         deadline = stages.started + self.deadline_s
         key = self._dedup_key(message)
         try:
-            claimed = replay is None or await self.store.set_if_absent(replay.key, b"1", replay.ttl_s)
-            if claimed:
-                claimed = await self.store.set_if_absent(key, _IN_FLIGHT, self.dedup_ttl_s)
+            # One round trip: replay record, dedup claim, rate count, lock, session (issue 15).
+            started: Started | None = await self.store.begin_turn(self._turn_start(message, key, replay))
         except StoreUnavailable:
             # Without the store we cannot recognise retries; answering twice beats not answering.
             # Side effects are keyed on the delivery in the database (DeliveryServices).
             log.warning("dedup store unavailable; processing without dedup")
-            claimed = True
+            started = None
         stages.mark("dedup")
-        if not claimed:
-            return await self._answer_retry(message, key, deadline, stages)
-        if await self._over_rate_limit(message):
+        if started is not None and started.status == "duplicate":
+            return await self._answer_retry(message, key, deadline, stages, started.dedup_value)
+        if started is not None and started.status == "limited":
             result = TurnResult(TextReply(TOO_FAST), "limited", None)
             xml = self._render(message, result)
             await self._mark(key, _DONE + xml.encode())
             return Answer(xml, self._record(message, stages, result, "passive", xml))
 
-        task = asyncio.create_task(self._handle(message, stages, deadline))
+        task = asyncio.create_task(self._handle(message, stages, deadline, key, started))
         remaining = max(0.0, deadline - time.perf_counter())
         try:
             handled = await asyncio.wait_for(asyncio.shield(task), timeout=remaining)
@@ -190,43 +192,44 @@ class TurnProcessor:
             self._late_tasks.add(late)
             late.add_done_callback(self._late_tasks.discard)
             return Answer(SUCCESS, None)
-        xml = self._render(message, handled.result)
-        stages.mark("render")
-        await self._mark(key, _DONE + xml.encode())
-        return Answer(xml, self._record(message, stages, handled.result, "passive", xml))
+        if not handled.marked:
+            await self._mark(key, _DONE + handled.xml.encode())
+        return Answer(handled.xml, self._record(message, stages, handled.result, "passive", handled.xml))
 
-    async def _over_rate_limit(self, message: Inbound) -> bool:
-        """A flood from one user is answered politely without running handlers.
+    def _turn_start(self, message: Inbound, key: str, replay: Replay | None) -> TurnStart:
+        openid = message.from_user
+        counted = self.rate_limit_per_minute > 0 and not (
+            isinstance(message, EventMessage) and message.event.lower() not in _LIMITED_EVENTS
+        )
+        # Counted after dedup (in the script), so WeChat's own retries never count.
+        rate_key = keys.rate(self.account, openid, int(time.time() // 60)) if counted else None
+        return TurnStart(
+            dedup_key=key, dedup_ttl=self.dedup_ttl_s, in_flight=_IN_FLIGHT,
+            replay_key=replay.key if replay is not None else None,
+            replay_ttl=replay.ttl_s if replay is not None else 1.0,
+            rate_key=rate_key, rate_ttl=90, rate_limit=self.rate_limit_per_minute,
+            lock_key=keys.user_lock(self.account, openid), lock_ttl=self.lock_ttl_s,
+            session_key=self.session_key(openid),
+        )
 
-        Counted after dedup, so WeChat's own retries never count against the user.
-        """
-        if self.rate_limit_per_minute <= 0:
-            return False
-        if isinstance(message, EventMessage) and message.event.lower() not in _LIMITED_EVENTS:
-            return False
-        window = int(time.time() // 60)
-        try:
-            count = await self.store.incr(keys.rate(self.account, message.from_user, window), 90)
-        except StoreUnavailable:
-            return False
-        return count > self.rate_limit_per_minute
-
-    async def _answer_retry(self, message: Inbound, key: str, deadline: float, stages: Stages) -> Answer:
+    async def _answer_retry(
+        self, message: Inbound, key: str, deadline: float, stages: Stages, state: bytes | None
+    ) -> Answer:
         """A retry waits for the first delivery's reply, then gets the identical reply."""
         while True:
-            try:
-                state = await self.store.get(key)
-            except StoreUnavailable:
-                state = None
             if state is not None and state.startswith(_DONE):
                 xml = state[len(_DONE) :].decode()
                 break
             if state is None or state == _LATE or time.perf_counter() >= deadline:
                 # The first delivery missed its deadline: its reply goes out late, so this
-                # retry must not show anything.
+                # retry must not show anything. (None: a replay whose record has expired.)
                 xml = SUCCESS
                 break
             await asyncio.sleep(_POLL_S)
+            try:
+                state = await self.store.get(key)
+            except StoreUnavailable:
+                state = None
         stages.mark("retry_wait")
         record = self._record(message, stages, TurnResult(NoReply(), "event", None), "duplicate")
         record.route = "duplicate"
@@ -246,15 +249,32 @@ class TurnProcessor:
             context.services = context.services.for_delivery(self.delivery_id(message))
         return context
 
-    async def _handle(self, message: Inbound, stages: Stages, deadline: float) -> _Handled:
+    async def _handle(
+        self, message: Inbound, stages: Stages, deadline: float, key: str, started: Started | None
+    ) -> _Handled:
         openid = message.from_user
-        # The wait for the user's lock ends inside the deadline with room for an answer: a
-        # lock left behind costs a stateless answer, never a blank `success` (issue 15).
-        reserve = min(1.0, self.deadline_s / 4)
-        lock_wait = max(0.05, min(self.lock_ttl_s, deadline - reserve - time.perf_counter()))
         context = self._turn_context(message)
         result: TurnResult | None = None
         try:
+            if started is not None and started.lock_token is not None:
+                # The common case: begin_turn took the lock and read the session.
+                stages.mark("lock")
+                session = self._session_from(openid, started.session)
+                stages.mark("load")
+                result = await self._dispatch(message, session, context)
+                stages.mark("handle")
+                xml = self._render(message, result)
+                stages.mark("render")
+                await self.store.finish_turn(self._turn_end(openid, key, result, xml, started.lock_token))
+                stages.mark("save")
+                if result.session is None and self.on_session_deleted is not None:
+                    self.on_session_deleted(openid)
+                return _Handled(result, True, xml, marked=True)
+            # The user's lock is busy (their previous message still running), or the store failed
+            # at the start: wait for the lock, within the deadline with room for an answer. A lock
+            # left behind costs a stateless answer, never a blank `success` (issue 15).
+            reserve = min(1.0, self.deadline_s / 4)
+            lock_wait = max(0.05, min(self.lock_ttl_s, deadline - reserve - time.perf_counter()))
             async with self.store.lock(keys.user_lock(self.account, openid), ttl=self.lock_ttl_s, wait=lock_wait):
                 stages.mark("lock")
                 session = await self._load(openid)
@@ -263,7 +283,9 @@ class TurnProcessor:
                 stages.mark("handle")
                 saved = await self._save(openid, result)
                 stages.mark("save")
-                return _Handled(result, saved)
+            xml = self._render(message, result)
+            stages.mark("render")
+            return _Handled(result, saved, xml)
         except (StoreUnavailable, LockTimeout) as exc:
             # Degrade: answer statelessly. FAQ answers need no session; a flow cannot be
             # continued safely, so the user is asked to come back in a moment.
@@ -288,10 +310,22 @@ class TurnProcessor:
             if result.route in ("flow", "fallback", "clarify") and not created:
                 result = TurnResult(TextReply(STORE_DOWN_FLOW), result.route, None, result.meta)
             stages.mark("handle")
-            return _Handled(result, False)
+            return _Handled(result, False, self._render(message, result))
+
+    def _turn_end(self, openid: str, key: str, result: TurnResult, xml: str, token: str) -> TurnEnd:
+        return TurnEnd(
+            session_key=self.session_key(openid),
+            session=result.session.to_bytes() if result.session is not None else None,
+            # Kept past the flow timeout so the next message can say the flow expired.
+            session_ttl=self.session_ttl_s * 2,
+            dedup_key=key, dedup_value=_DONE + xml.encode(), dedup_ttl=self.dedup_ttl_s, in_flight=_IN_FLIGHT,
+            lock_key=keys.user_lock(self.account, openid), lock_token=token,
+        )
 
     async def _load(self, openid: str) -> Session:
-        data = await self.store.get(self.session_key(openid))
+        return self._session_from(openid, await self.store.get(self.session_key(openid)))
+
+    def _session_from(self, openid: str, data: bytes | None) -> Session:
         if data is None:
             return Session(openid=openid)
         try:
