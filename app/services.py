@@ -14,7 +14,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -126,8 +126,12 @@ class AppServices:
             raise RuntimeError("bookings and lookups need a database (DATABASE_URL)")
         return self.engine
 
-    async def book(self, request: BookingRequest) -> BookingResult:
-        return await asyncio.to_thread(bookings.book, self._db(), request, account=self.account)
+    async def book(self, request: BookingRequest, *, delivery: str | None = None) -> BookingResult:
+        masked = replace(request, fields={k: mask_identity_numbers(v) for k, v in request.fields.items()})
+        return await asyncio.to_thread(
+            bookings.book, self._db(), masked, account=self.account, delivery=delivery,
+            user_id=self._pseudonym(request.openid),
+        )
 
     async def booked_counts(
         self, business: str, hall: str, days: Sequence[date]
@@ -219,3 +223,28 @@ class DeliveryServices:
 
     async def call_endpoint(self, name: str, params: Mapping[str, str]) -> EndpointResult:
         return await self._base.call_endpoint(name, params, delivery=self.delivery)
+
+    async def book(self, request: BookingRequest) -> BookingResult:
+        result = await self._base.book(request, delivery=self.delivery)
+        if result.booking is not None and result.status == "booked":
+            self.created.append(result.booking.number)
+        return result
+
+    async def booked_counts(
+        self, business: str, hall: str, days: Sequence[date]
+    ) -> Mapping[tuple[date, str], int]:
+        return await self._base.booked_counts(business, hall, days)
+
+    async def change_booking(
+        self, openid: str, number: str, day: date, period: str, capacity: int
+    ) -> BookingResult:
+        return await self._base.change_booking(openid, number, day, period, capacity)
+
+    async def cancel_booking(self, openid: str, number: str) -> BookingResult:
+        return await self._base.cancel_booking(openid, number)
+
+    async def find_item(self, openid: str, number: str) -> ItemView | None:
+        return await self._base.find_item(openid, number)
+
+    async def my_items(self, openid: str, kind: ItemKind, limit: int) -> list[ItemView]:
+        return await self._base.my_items(openid, kind, limit)

@@ -7,7 +7,7 @@
 - `erased_at`: when the ticket's personal data was erased (the user left and the ticket was closed).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-06
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
