@@ -79,3 +79,31 @@ def test_a_new_message_with_the_same_text_is_a_new_ticket(
     second = wire.say("o-twice", COMPLAINT)
     assert NUMBER.search(first.content) and NUMBER.search(second.content)
     assert tickets(database_url) == 2
+
+
+def test_under_load_with_the_store_down_every_delivery_is_answered_logged_once_and_files_once(
+    service: Service, wire: Wire, redis_server: PausableRedis, database_url: str
+) -> None:
+    """The figure for docs/reliability.md: 10 complaints each delivered 5 times at once, mixed with
+    50 FAQ questions, 16 in flight, Redis stopped throughout."""
+    from tests.faults.service import count_turn_rows
+
+    redis_server.stop()
+    complaints = [wire.sim.text(f"o-load-{n}", COMPLAINT) for n in range(10)]
+    work = [("complaint", c) for c in complaints for _ in range(5)]
+    work += [("faq", wire.sim.text(f"o-faq-{n}", "社保卡丢了怎么补办")) for n in range(50)]
+    with ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(lambda item: (item[0], item[1]["MsgId"], wire.deliver(item[1])), work))
+
+    told: dict[str, set[str]] = {}
+    for kind, msg_id, reply in replies:
+        if kind == "complaint" and (m := NUMBER.search(reply.content)):
+            told.setdefault(msg_id, set()).add(m.group(1))
+    assert sorted({r.status for _, _, r in replies}) == [200]
+    assert all(r.content for _, _, r in replies), "a delivery was answered blank"
+    assert tickets(database_url) == 10
+    assert len(told) == 10 and all(len(numbers) == 1 for numbers in told.values())
+    assert service.stop()
+    assert count_turn_rows(database_url) == wire.deliveries == 100
+    print(f"\nFIGURE deliveries={wire.deliveries} answered={len(replies)} tickets={tickets(database_url)} "
+          f"complaints=10 slowest={wire.slowest():.2f}s")
