@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import secrets
+import itertools
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -53,6 +53,10 @@ class MemoryStore:
         self._expiry: list[tuple[float, str]] = []
         self._locks: dict[str, _Lock] = {}
         self.evictions = 0
+        self._tokens = itertools.count(1)
+        # Replay records (begin_turn): hash of the signed parameters → expiry, oldest first.
+        self._replays: dict[int, float] = {}
+        self._replay_order: deque[tuple[float, int]] = deque()
 
     def __len__(self) -> int:
         """Keys held, counting expired ones not yet swept: what the memory actually holds."""
@@ -136,10 +140,8 @@ class MemoryStore:
     async def begin_turn(self, start: TurnStart) -> Started:
         # No await inside: atomic on the event loop, as the Redis script is on the server.
         now = time.monotonic()
-        if start.replay_key is not None:
-            if self._live(start.replay_key, now) is not None:
-                return Started("duplicate", dedup_value=self._live(start.dedup_key, now))
-            self._put(start.replay_key, b"1", start.replay_ttl, now)
+        if start.replay_key is not None and not self._claim_replay(start.replay_key, start.replay_ttl, now):
+            return Started("duplicate", dedup_value=self._live(start.dedup_key, now))
         current = self._live(start.dedup_key, now)
         if current is not None:
             return Started("duplicate", dedup_value=current)
@@ -156,9 +158,28 @@ class MemoryStore:
         state = self._locks.setdefault(start.lock_key, _Lock())
         if state.waiters or state.held(loop_now):
             return Started("locked")
-        token = secrets.token_hex(8)
+        token = str(next(self._tokens))  # unique in this process; no system call per turn
         state.token, state.expires = token, loop_now + start.lock_ttl
         return Started("new", lock_token=token, session=self._live(start.session_key, now))
+
+    def _claim_replay(self, key: str, ttl: float, now: float) -> bool:
+        """Record a request's signed parameters for the timestamp window; False if seen.
+
+        Kept apart from the keys: one per delivery for five minutes would crowd the key cap
+        and evict retry replies. A 64-bit hash and an expiry is ~80 bytes a delivery (the
+        chance of two of 300k colliding is ~1e-9, and a collision only answers `success`)."""
+        replays = self._replays
+        while self._replay_order and self._replay_order[0][0] <= now:
+            _, old = self._replay_order.popleft()
+            if replays.get(old, now + 1) <= now:
+                del replays[old]
+        digest = hash(key)
+        expires = replays.get(digest)
+        if expires is not None and expires > now:
+            return False
+        replays[digest] = now + ttl
+        self._replay_order.append((now + ttl, digest))
+        return True
 
     async def finish_turn(self, end: TurnEnd) -> None:
         now = time.monotonic()
