@@ -71,7 +71,7 @@ MATRIX: dict[str, list[str]] = {
         "tests/app/test_round_trips.py::test_a_delivery_costs_two_redis_round_trips",
         "tests/stores/test_turn_ops.py::test_finish_never_overwrites_a_late_mark",
     ],
-    "suite needs ../shared": [
+    "suite needs the shared folder beside the repo": [
         "tests/test_self_contained.py::test_no_test_reads_the_shared_folder_beside_the_repo",
     ],
 }
