@@ -11,6 +11,7 @@ signed with another account's token is refused.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated
 
@@ -19,8 +20,9 @@ from fastapi.responses import PlainTextResponse, Response
 
 from app import logs
 from app.deps import AccountRuntime, Resources, ResourcesDep
-from app.errors import BadRequest, Forbidden, PayloadTooLarge
-from app.turns import Stages
+from app.errors import BadRequest, Forbidden, PayloadTooLarge, RequestTimeout
+from app.stores import keys
+from app.turns import Replay, Stages
 from app.wechat import crypto
 from app.wechat.parse import parse_xml, to_message
 from app.wechat.render import SUCCESS
@@ -57,6 +59,17 @@ def _verify_url(
     return PlainTextResponse(echostr or "")
 
 
+def _replay(
+    resources: Resources, runtime: AccountRuntime, signature: str | None, timestamp: str | None, nonce: str | None
+) -> Replay | None:
+    """The replay record for a verified request: kept until its timestamp leaves the window."""
+    window = resources.settings.timestamp_window_s
+    if window <= 0 or not signature:
+        return None
+    ttl = int(timestamp or "0") + window - time.time() + 1
+    return Replay(keys.replay(runtime.account.appid, timestamp or "", nonce or "", signature), max(1.0, ttl))
+
+
 @router.get("/wechat", response_class=PlainTextResponse)
 async def verify_url(
     resources: ResourcesDep,
@@ -80,17 +93,22 @@ async def verify_account_url(
     return _verify_url(resources.account(account), signature, timestamp, nonce, echostr)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge("declared body over the limit")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge("body over the limit")
-        chunks.append(chunk)
+    try:
+        # A read deadline: a client trickling its body must not hold a worker's slot (issue 15).
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge("body over the limit")
+                chunks.append(chunk)
+    except TimeoutError as exc:
+        raise RequestTimeout("body not received within the read deadline") from exc
     return b"".join(chunks)
 
 
@@ -113,7 +131,7 @@ async def _receive(request: Request, resources: Resources, runtime: AccountRunti
     signature, timestamp, nonce = query.get("signature"), query.get("timestamp"), query.get("nonce")
     msg_signature = query.get("msg_signature")
     settings = resources.settings
-    body = await _read_body(request, settings.max_body_bytes)
+    body = await _read_body(request, settings.max_body_bytes, settings.body_read_timeout_s)
     _verify(resources, runtime, signature, timestamp, nonce)
     stages.mark("verify")
 
@@ -138,7 +156,7 @@ async def _receive(request: Request, resources: Resources, runtime: AccountRunti
         # Log context only, for people reading the logs: the turn itself gets its account passed in.
         logs.bind(account=runtime.account.id)
 
-    answer = await runtime.processor.process(message, stages)
+    answer = await runtime.processor.process(message, stages, _replay(resources, runtime, signature, timestamp, nonce))
     xml = answer.xml
     if encrypted and xml != SUCCESS and message_crypto is not None:
         xml = message_crypto.encrypt_reply(xml, str(int(time.time())), nonce or "")

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Cookie, Depends, Header, Query, Request
 from sqlalchemy.engine import Engine
 
 from app.accounts import Account
 from app.calendar_watch import CalendarWatch
 from app.errors import NotFound, Unauthorized
 from app.late import LateReplySender
+from app.ops.router import OPS_COOKIE, ops_cookie
 from app.reload import Reloadable, Reloader
 from app.services import AppServices
 from app.settings import Settings
@@ -85,20 +86,56 @@ def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
+def _bearer(authorization: str | None) -> str:
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return ""
+
+
+def _same(given: str, expected: str) -> bool:
+    return bool(expected and given) and hmac.compare_digest(given.encode(), expected.encode())
+
+
 def require_admin(
     resources: ResourcesDep,
     authorization: Annotated[str | None, Header()] = None,
-    token: Annotated[str | None, Query(alias="token")] = None,
 ) -> None:
-    """Admin endpoints take `Authorization: Bearer <ADMIN_TOKEN>` (or `?token=` for the dashboard)."""
-    expected = resources.settings.admin_token.get_secret_value()
-    given = ""
-    if authorization and authorization.lower().startswith("bearer "):
-        given = authorization[7:].strip()
-    elif token:
-        given = token
-    if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
+    """Admin endpoints take `Authorization: Bearer <ADMIN_TOKEN>`, never a query string: a token
+    there ends up in logs, history and Referer headers (issue 15)."""
+    if not _same(_bearer(authorization), resources.settings.admin_token.get_secret_value()):
         raise Unauthorized("admin token missing or wrong")
 
 
+def require_ops_reader(
+    request: Request,
+    resources: ResourcesDep,
+    authorization: Annotated[str | None, Header()] = None,
+    token: Annotated[str | None, Query(alias="token")] = None,
+    cookie: Annotated[str | None, Cookie(alias=OPS_COOKIE)] = None,
+) -> None:
+    """Reading the dashboard: the header, the /ops cookie, or (GET only) `?token=`, which the
+    dashboard trades for the cookie at once (app.ops.router)."""
+    expected = resources.settings.admin_token.get_secret_value()
+    if _same(_bearer(authorization), expected):
+        return
+    if expected and cookie and _same(cookie, ops_cookie(expected)):
+        return
+    if request.method == "GET" and token and _same(token, expected):
+        return
+    raise Unauthorized("admin token missing or wrong")
+
+
+def require_metrics_token(
+    resources: ResourcesDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """`/metrics` when METRICS_TOKEN is set: the scraper sends it as a bearer token."""
+    expected = resources.settings.metrics_token
+    if expected is None or not _same(_bearer(authorization), expected.get_secret_value()):
+        raise Unauthorized("metrics token missing or wrong")
+
+
 AdminDep = Depends(require_admin)
+
+__all__ = ["AdminDep", "Resources", "ResourcesDep", "ops_cookie", "require_admin", "require_metrics_token",
+           "require_ops_reader"]

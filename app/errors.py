@@ -11,11 +11,15 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
+from starlette.requests import ClientDisconnect
 
 from app.wechat.crypto import DecryptError, SignatureError
 from app.wechat.parse import MalformedMessage
 
 log = logging.getLogger("wxbot.errors")
+
+# nginx's "client closed request": not an HTTP status anyone receives, only what the log says.
+CLIENT_CLOSED = 499
 
 
 class BoundaryError(Exception):
@@ -46,6 +50,13 @@ class NotFound(BoundaryError):
 class Unauthorized(BoundaryError):
     status_code = 401
     reason = "unauthorized"
+
+
+class RequestTimeout(BoundaryError):
+    """The body did not arrive within BODY_READ_TIMEOUT_S (a slow or stalled client)."""
+
+    status_code = 408
+    reason = "request timeout"
 
 
 class TooManyRequests(BoundaryError):
@@ -86,7 +97,14 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error", extra={"path": _route_path(request)})
         return PlainTextResponse("internal error", status_code=500)
 
+    async def disconnected(request: Request, exc: Exception) -> PlainTextResponse:
+        # The client went away (WeChat gave up, a proxy timed out): nothing to answer and
+        # nothing broken here. One info line, no traceback; 499 as nginx logs it (issue 15).
+        log.info("client disconnected", extra={"path": _route_path(request), "status": CLIENT_CLOSED})
+        return PlainTextResponse("client closed request", status_code=CLIENT_CLOSED)
+
     app.add_exception_handler(BoundaryError, boundary)
+    app.add_exception_handler(ClientDisconnect, disconnected)
     for exc_type in _MAPPED:
         app.add_exception_handler(exc_type, mapped)
     app.add_exception_handler(Exception, unexpected)

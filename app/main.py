@@ -27,7 +27,7 @@ from app.accounts import DEFAULT_ACCOUNT, Account, AccountsError, configured_acc
 from app.calendar_watch import CalendarWatch
 from app.content import SharedContent
 from app.db.engine import make_engine
-from app.deps import AccountRuntime, AdminDep, Resources, ResourcesDep, require_admin
+from app.deps import AccountRuntime, AdminDep, Resources, ResourcesDep, require_metrics_token, require_ops_reader
 from app.late import LateReplySender
 from app.late_sender import build_late_sender
 from app.ops.router import build_ops_router
@@ -176,7 +176,8 @@ def build_resources(
     runtimes: dict[str, AccountRuntime] = {}
     for account in accounts:
         matcher_of, flows_of = content_of(account)
-        services = AppServices(engine=db, endpoints=endpoints, client=backend_http, account=account.id)
+        services = AppServices(engine=db, endpoints=endpoints, client=backend_http, account=account.id,
+                               pseudonym_key=settings.pseudonym_key.get_secret_value().encode())
         wechat = (
             WeChatClient(
                 appid=account.appid,
@@ -377,7 +378,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.include_router(callback.router)
     app.include_router(_admin_router())
     app.include_router(admin_sessions.router, dependencies=[AdminDep])
-    app.include_router(metrics.build_metrics_router())
+    app.include_router(metrics.build_metrics_router([require_metrics_token] if settings.metrics_token else []))
     if settings.app_env == "dev":
         app.include_router(demo.router)
 
@@ -392,7 +393,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             ops_accounts = {a.id: a.name for a in configured_accounts(settings)}
         except AccountsError as exc:
             raise ConfigError("ACCOUNTS_FILE:\n" + str(exc)) from exc
-    app.include_router(build_ops_router(engine=database, require_admin=require_admin, accounts=ops_accounts))
+    app.include_router(build_ops_router(engine=database, require_admin=require_ops_reader, accounts=ops_accounts))
 
     @app.get("/healthz")
     async def healthz(res: ResourcesDep) -> JSONResponse:
@@ -408,7 +409,9 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             "reload": health,
         }
         if res.turnlog is not None:
-            body["turnlog"] = "spooling" if res.turnlog.database_down else "ok"
+            body.update(res.turnlog.health())
+            if body["turnlog"] == "spool_failed":  # rows are being lost: someone must look
+                body["status"] = "degraded"
         if res.calendar is not None:
             # 「incomplete」: a booking window reaches a year whose holiday schedule is not in calendar.yaml.
             body["calendar"] = res.calendar.health()

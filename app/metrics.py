@@ -71,7 +71,13 @@ TURNLOG_WRITTEN = Counter("wxbot_turnlog_written_total", "Turn rows written to t
 TURNLOG_SPOOLED = Counter("wxbot_turnlog_spooled_total",
                           "Turn rows written to the spool (database unreachable).")
 TURNLOG_REPLAYED = Counter("wxbot_turnlog_replayed_total", "Spooled turn rows replayed into the database.")
-TURNLOG_DROPPED = Counter("wxbot_turnlog_dropped_total", "Turn records dropped because the queue was full.")
+TURNLOG_DROPPED = Counter("wxbot_turnlog_dropped_total",
+                          "Turn records lost: the queue was full, or the spool could not be written (disk full).")
+TURNLOG_SPOOL_FAILING = Gauge("wxbot_turnlog_spool_failing",
+                              "1 while the last write to the turn-log spool failed (disk full, I/O error).",
+                              multiprocess_mode="max")
+TURNLOG_QUARANTINED_BYTES = Counter("wxbot_turnlog_spool_quarantined_bytes_total",
+                                    "Spool bytes that were not whole records (torn, corrupted), set aside as *.torn.")
 TURNLOG_ERRORS = Counter("wxbot_turnlog_errors_total", "Turn-log failures, by kind.", ["kind"])
 
 

@@ -14,7 +14,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ import httpx
 from sqlalchemy import Engine
 
 from app.db import bookings, tickets
+from app.turnlog.privacy import Pseudonymiser, mask_identity_numbers
 from handlers.ports import BookingRequest, BookingResult, EndpointResult, ItemKind, ItemView
 
 log = logging.getLogger("wxbot.services")
@@ -62,13 +63,18 @@ class MemoryTicketBook:
 
     def __init__(self) -> None:
         self._counters: dict[str, itertools.count[int]] = {}
+        self._by_delivery: dict[str, str] = {}
         self.tickets: list[tuple[str, str, str, dict[str, str]]] = []
 
-    def create(self, flow_id: str, openid: str, fields: Mapping[str, str]) -> str:
+    def create(self, flow_id: str, openid: str, fields: Mapping[str, str], delivery: str | None = None) -> str:
+        if delivery and delivery in self._by_delivery:
+            return self._by_delivery[delivery]
         day = datetime.now(UTC).astimezone(LOCAL_TZ).strftime("%Y%m%d")
         seq = next(self._counters.setdefault(day, itertools.count(1)))
         number = tickets.ticket_number(day, seq)
         self.tickets.append((number, flow_id, openid, dict(fields)))
+        if delivery:
+            self._by_delivery[delivery] = number
         return number
 
 
@@ -83,9 +89,12 @@ class AppServices:
         client: httpx.AsyncClient | None = None,
         on_backend_error: Callable[[str, str], None] | None = None,
         account: str = "default",
+        pseudonym_key: bytes = b"",
     ) -> None:
         # Tickets filed through this instance belong to this account (app.accounts id).
         self.account = account
+        # Tickets carry the user's pseudonym (as the turn log does) so erasure can find them.
+        self._pseudonym = Pseudonymiser(pseudonym_key)
         self.engine = engine
         self.memory = MemoryTicketBook() if engine is None else None
         self.endpoints = dict(endpoints)
@@ -93,13 +102,23 @@ class AppServices:
         # Metrics hook: (endpoint name, error kind).
         self.on_backend_error = on_backend_error
 
-    async def create_ticket(self, flow_id: str, openid: str, fields: Mapping[str, str]) -> str:
+    def for_delivery(self, delivery: str) -> DeliveryServices:
+        """This port bound to one delivery: what it creates is keyed on it (see DeliveryServices)."""
+        return DeliveryServices(self, delivery)
+
+    async def create_ticket(
+        self, flow_id: str, openid: str, fields: Mapping[str, str], *, delivery: str | None = None
+    ) -> str:
+        # Identity numbers never reach a ticket, whatever slot they were typed into; the
+        # contact mobile stays while the matter is open (docs/privacy.md, ticket retention).
+        fields = {label: mask_identity_numbers(value) for label, value in fields.items()}
         if self.engine is None:
             assert self.memory is not None
-            return self.memory.create(flow_id, openid, fields)
+            return self.memory.create(flow_id, openid, fields, delivery)
         # The repository is blocking SQLAlchemy; keep the event loop free while it writes.
         return await asyncio.to_thread(
-            tickets.create_ticket, self.engine, flow_id, openid, fields, account=self.account
+            tickets.create_ticket, self.engine, flow_id, openid, fields, account=self.account, delivery=delivery,
+            user_id=self._pseudonym(openid),
         )
 
     def _db(self) -> Engine:
@@ -107,8 +126,12 @@ class AppServices:
             raise RuntimeError("bookings and lookups need a database (DATABASE_URL)")
         return self.engine
 
-    async def book(self, request: BookingRequest) -> BookingResult:
-        return await asyncio.to_thread(bookings.book, self._db(), request, account=self.account)
+    async def book(self, request: BookingRequest, *, delivery: str | None = None) -> BookingResult:
+        masked = replace(request, fields={k: mask_identity_numbers(v) for k, v in request.fields.items()})
+        return await asyncio.to_thread(
+            bookings.book, self._db(), masked, account=self.account, delivery=delivery,
+            user_id=self._pseudonym(request.openid),
+        )
 
     async def booked_counts(
         self, business: str, hall: str, days: Sequence[date]
@@ -131,7 +154,9 @@ class AppServices:
     async def my_items(self, openid: str, kind: ItemKind, limit: int) -> list[ItemView]:
         return await asyncio.to_thread(bookings.my_items, self._db(), openid, kind, limit, account=self.account)
 
-    async def call_endpoint(self, name: str, params: Mapping[str, str]) -> EndpointResult:
+    async def call_endpoint(
+        self, name: str, params: Mapping[str, str], *, delivery: str | None = None
+    ) -> EndpointResult:
         endpoint = self.endpoints.get(name)
         if endpoint is None:
             log.error("flow endpoint %r is not configured (FLOW_ENDPOINTS)", name)
@@ -140,7 +165,12 @@ class AppServices:
             if endpoint.method == "GET":
                 response = await self.client.get(endpoint.url, params=dict(params), timeout=endpoint.timeout)
             else:
-                response = await self.client.post(endpoint.url, json=dict(params), timeout=endpoint.timeout)
+                # A POST may create something (a booking): the backend can recognise a retried
+                # delivery by this key (the IETF Idempotency-Key header draft).
+                headers = {"Idempotency-Key": delivery} if delivery else None
+                response = await self.client.post(
+                    endpoint.url, json=dict(params), timeout=endpoint.timeout, headers=headers
+                )
         except httpx.TimeoutException:
             log.warning("flow endpoint %r timed out after %.1fs", name, endpoint.timeout)
             return self._failed(name, "timeout")
@@ -167,3 +197,54 @@ class AppServices:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+class DeliveryServices:
+    """The `Services` port for one turn, bound to the delivery being processed.
+
+    The handlers stay free of I/O and of delivery bookkeeping: whatever a turn creates through
+    this port is keyed on `delivery` (AppID + MsgId, or the event key), so a retry or replay of
+    the same delivery, even with the session store down, gets the same ticket back instead of
+    filing another (issue 15). `created` lists what this turn filed, so the turn can say so even
+    when the session could not be kept.
+    """
+
+    __slots__ = ("_base", "created", "delivery")
+
+    def __init__(self, base: AppServices, delivery: str) -> None:
+        self._base = base
+        self.delivery = delivery
+        self.created: list[str] = []
+
+    async def create_ticket(self, flow_id: str, openid: str, fields: Mapping[str, str]) -> str:
+        number = await self._base.create_ticket(flow_id, openid, fields, delivery=self.delivery)
+        self.created.append(number)
+        return number
+
+    async def call_endpoint(self, name: str, params: Mapping[str, str]) -> EndpointResult:
+        return await self._base.call_endpoint(name, params, delivery=self.delivery)
+
+    async def book(self, request: BookingRequest) -> BookingResult:
+        result = await self._base.book(request, delivery=self.delivery)
+        if result.booking is not None and result.status == "booked":
+            self.created.append(result.booking.number)
+        return result
+
+    async def booked_counts(
+        self, business: str, hall: str, days: Sequence[date]
+    ) -> Mapping[tuple[date, str], int]:
+        return await self._base.booked_counts(business, hall, days)
+
+    async def change_booking(
+        self, openid: str, number: str, day: date, period: str, capacity: int
+    ) -> BookingResult:
+        return await self._base.change_booking(openid, number, day, period, capacity)
+
+    async def cancel_booking(self, openid: str, number: str) -> BookingResult:
+        return await self._base.cancel_booking(openid, number)
+
+    async def find_item(self, openid: str, number: str) -> ItemView | None:
+        return await self._base.find_item(openid, number)
+
+    async def my_items(self, openid: str, kind: ItemKind, limit: int) -> list[ItemView]:
+        return await self._base.my_items(openid, kind, limit)

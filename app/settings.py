@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     knowledge_dir: Path = Path("./knowledge")
     flows_dir: Path = Path("./flows")
     admin_token: SecretStr = SecretStr("")
+    # GET /metrics: unset, it is open (restrict it at the network edge, as Prometheus targets
+    # usually are); set, scrapes need `Authorization: Bearer <METRICS_TOKEN>`.
+    metrics_token: SecretStr | None = None
     # Key for pseudonymous user ids in the turn log (keyed hash of the OpenID).
     pseudonym_key: SecretStr = SecretStr("")
 
@@ -65,8 +68,13 @@ class Settings(BaseSettings):
     # deliveries about 5 s apart, so 30 s covers a late third try; longer only costs memory
     # (every reply is kept that long: at 1000 messages/s, 120 s held ~150 MB in one worker).
     dedup_ttl_s: float = Field(default=30, gt=0)
-    lock_ttl_s: float = Field(default=30, gt=0)
+    # The per-user lock's lease: on the order of the reply deadline, so a lock whose release
+    # was lost (a Redis blip) frees itself before the user's next message needs it (issue 15).
+    # A turn running longer (a late reply) may then overlap the user's next message.
+    lock_ttl_s: float = Field(default=6, gt=0)
     max_body_bytes: int = 64 * 1024
+    # A request body must arrive within this (WeChat sends a few KB at once); slower is a 408.
+    body_read_timeout_s: float = Field(default=5.0, gt=0)
     # Signed requests older or newer than this are refused as replays.
     timestamp_window_s: int = 300
     # Messages one user may send per minute before we answer politely instead of doing the work.

@@ -23,8 +23,9 @@ from zoneinfo import ZoneInfo
 
 from app.accounts import DEFAULT_ACCOUNT
 from app.late import LateReplySender
+from app.services import AppServices
 from app.stores import keys
-from app.stores.base import LockTimeout, Store, StoreUnavailable
+from app.stores.base import LockTimeout, Started, Store, StoreUnavailable, TurnEnd, TurnStart
 from app.turnlog.record import Outcome, TurnRecord
 from app.wechat.render import SUCCESS, render, reply_type
 from handlers import router
@@ -37,7 +38,11 @@ log = logging.getLogger("wxbot.turns")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 SORRY = "抱歉，系统刚才开了个小差，请稍后再试，或回复「人工」联系客服。"
-TOO_FAST = "您发送消息的速度有点快，请稍等片刻再发送，我们会逐条为您解答。"
+# Says what happens (issue 15): the limited message is not handled, so the citizen must resend it.
+TOO_FAST = "您发送消息的速度有点快，刚才这条消息没有处理。请稍等片刻，再重新发送您的问题。"
+# Events counted against the rate limit: what a user does by hand (menu clicks). Follow and
+# unfollow never are: leaving must always erase.
+_LIMITED_EVENTS = frozenset({"click", "scancode_push", "scancode_waitmsg", "location_select"})
 STORE_DOWN_FLOW = "系统正在恢复中，您正在办理的业务请稍后再继续；如有问题也可以直接输入咨询。"
 # Dedup states kept under the claim key.
 _IN_FLIGHT = b"P"
@@ -91,10 +96,21 @@ class Answer:
     record: TurnRecord | None
 
 
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A request's signed parameters (`app.stores.keys.replay`) and how long they stay valid."""
+
+    key: str
+    ttl_s: float
+
+
 @dataclass(slots=True)
 class _Handled:
     result: TurnResult
     session_saved: bool
+    xml: str
+    # The dedup record already holds the reply (finish_turn wrote it).
+    marked: bool = False
 
 
 class TurnProcessor:
@@ -129,6 +145,11 @@ class TurnProcessor:
         self.on_session_deleted = on_session_deleted
         # Turns that outlived their deadline; kept so they are not garbage-collected mid-flight.
         self._late_tasks: set[asyncio.Task[None]] = set()
+        # Store writes that must happen but found the store down (a leaving user's session):
+        # retried every `retry_interval_s` until the store takes them.
+        self.retry_interval_s = 1.0
+        self._pending_deletes: set[str] = set()
+        self._retrier: asyncio.Task[None] | None = None
 
     # -- keys ---------------------------------------------------------------------------
     def _dedup_key(self, message: Inbound) -> str:
@@ -138,25 +159,30 @@ class TurnProcessor:
         return keys.session(self.account, openid)
 
     # -- the turn -------------------------------------------------------------------------
-    async def process(self, message: Inbound, stages: Stages) -> Answer:
+    async def process(self, message: Inbound, stages: Stages, replay: Replay | None = None) -> Answer:
+        """Answer one delivery. `replay` is the request's signed parameters, recorded for the
+        whole timestamp window: the same signed request seen again is never processed again,
+        even after the (shorter-lived) dedup record with the reply has expired (issue 15)."""
         deadline = stages.started + self.deadline_s
         key = self._dedup_key(message)
         try:
-            claimed = await self.store.set_if_absent(key, _IN_FLIGHT, self.dedup_ttl_s)
+            # One round trip: replay record, dedup claim, rate count, lock, session (issue 15).
+            started: Started | None = await self.store.begin_turn(self._turn_start(message, key, replay))
         except StoreUnavailable:
             # Without the store we cannot recognise retries; answering twice beats not answering.
+            # Side effects are keyed on the delivery in the database (DeliveryServices).
             log.warning("dedup store unavailable; processing without dedup")
-            claimed = True
+            started = None
         stages.mark("dedup")
-        if not claimed:
-            return await self._answer_retry(message, key, deadline, stages)
-        if await self._over_rate_limit(message):
+        if started is not None and started.status == "duplicate":
+            return await self._answer_retry(message, key, deadline, stages, started.dedup_value)
+        if started is not None and started.status == "limited":
             result = TurnResult(TextReply(TOO_FAST), "limited", None)
             xml = self._render(message, result)
             await self._mark(key, _DONE + xml.encode())
             return Answer(xml, self._record(message, stages, result, "passive", xml))
 
-        task = asyncio.create_task(self._handle(message, stages))
+        task = asyncio.create_task(self._handle(message, stages, deadline, key, started))
         remaining = max(0.0, deadline - time.perf_counter())
         try:
             handled = await asyncio.wait_for(asyncio.shield(task), timeout=remaining)
@@ -166,41 +192,44 @@ class TurnProcessor:
             self._late_tasks.add(late)
             late.add_done_callback(self._late_tasks.discard)
             return Answer(SUCCESS, None)
-        xml = self._render(message, handled.result)
-        stages.mark("render")
-        await self._mark(key, _DONE + xml.encode())
-        return Answer(xml, self._record(message, stages, handled.result, "passive", xml))
+        if not handled.marked:
+            await self._mark(key, _DONE + handled.xml.encode())
+        return Answer(handled.xml, self._record(message, stages, handled.result, "passive", handled.xml))
 
-    async def _over_rate_limit(self, message: Inbound) -> bool:
-        """A flood from one user is answered politely without running handlers.
+    def _turn_start(self, message: Inbound, key: str, replay: Replay | None) -> TurnStart:
+        openid = message.from_user
+        counted = self.rate_limit_per_minute > 0 and not (
+            isinstance(message, EventMessage) and message.event.lower() not in _LIMITED_EVENTS
+        )
+        # Counted after dedup (in the script), so WeChat's own retries never count.
+        rate_key = keys.rate(self.account, openid, int(time.time() // 60)) if counted else None
+        return TurnStart(
+            dedup_key=key, dedup_ttl=self.dedup_ttl_s, in_flight=_IN_FLIGHT,
+            replay_key=replay.key if replay is not None else None,
+            replay_ttl=replay.ttl_s if replay is not None else 1.0,
+            rate_key=rate_key, rate_ttl=90, rate_limit=self.rate_limit_per_minute,
+            lock_key=keys.user_lock(self.account, openid), lock_ttl=self.lock_ttl_s,
+            session_key=self.session_key(openid),
+        )
 
-        Counted after dedup, so WeChat's own retries never count against the user.
-        """
-        if self.rate_limit_per_minute <= 0 or isinstance(message, EventMessage):
-            return False
-        window = int(time.time() // 60)
-        try:
-            count = await self.store.incr(keys.rate(self.account, message.from_user, window), 90)
-        except StoreUnavailable:
-            return False
-        return count > self.rate_limit_per_minute
-
-    async def _answer_retry(self, message: Inbound, key: str, deadline: float, stages: Stages) -> Answer:
+    async def _answer_retry(
+        self, message: Inbound, key: str, deadline: float, stages: Stages, state: bytes | None
+    ) -> Answer:
         """A retry waits for the first delivery's reply, then gets the identical reply."""
         while True:
-            try:
-                state = await self.store.get(key)
-            except StoreUnavailable:
-                state = None
             if state is not None and state.startswith(_DONE):
                 xml = state[len(_DONE) :].decode()
                 break
             if state is None or state == _LATE or time.perf_counter() >= deadline:
                 # The first delivery missed its deadline: its reply goes out late, so this
-                # retry must not show anything.
+                # retry must not show anything. (None: a replay whose record has expired.)
                 xml = SUCCESS
                 break
             await asyncio.sleep(_POLL_S)
+            try:
+                state = await self.store.get(key)
+            except StoreUnavailable:
+                state = None
         stages.mark("retry_wait")
         record = self._record(message, stages, TurnResult(NoReply(), "event", None), "duplicate")
         record.route = "duplicate"
@@ -209,36 +238,94 @@ class TurnProcessor:
         record.reply_bytes = len(xml.encode())
         return Answer(xml, record)
 
-    async def _handle(self, message: Inbound, stages: Stages) -> _Handled:
+    def delivery_id(self, message: Inbound) -> str:
+        """What identifies this delivery for side effects: AppID + MsgId (or the event key)."""
+        return f"{self.app_id}:{message.dedup_key()}"
+
+    def _turn_context(self, message: Inbound) -> HandlerContext:
+        context = self.context()
+        if isinstance(context.services, AppServices):
+            # Bound to this delivery: a ticket filed by a retry is the one the first try filed.
+            context.services = context.services.for_delivery(self.delivery_id(message))
+        return context
+
+    async def _handle(
+        self, message: Inbound, stages: Stages, deadline: float, key: str, started: Started | None
+    ) -> _Handled:
         openid = message.from_user
-        lock_wait = max(0.5, self.lock_ttl_s)
+        context = self._turn_context(message)
+        result: TurnResult | None = None
         try:
+            if started is not None and started.lock_token is not None:
+                # The common case: begin_turn took the lock and read the session.
+                stages.mark("lock")
+                session = self._session_from(openid, started.session)
+                stages.mark("load")
+                result = await self._dispatch(message, session, context)
+                stages.mark("handle")
+                xml = self._render(message, result)
+                stages.mark("render")
+                await self.store.finish_turn(self._turn_end(openid, key, result, xml, started.lock_token))
+                stages.mark("save")
+                if result.session is None and self.on_session_deleted is not None:
+                    self.on_session_deleted(openid)
+                return _Handled(result, True, xml, marked=True)
+            # The user's lock is busy (their previous message still running), or the store failed
+            # at the start: wait for the lock, within the deadline with room for an answer. A lock
+            # left behind costs a stateless answer, never a blank `success` (issue 15).
+            reserve = min(1.0, self.deadline_s / 4)
+            lock_wait = max(0.05, min(self.lock_ttl_s, deadline - reserve - time.perf_counter()))
             async with self.store.lock(keys.user_lock(self.account, openid), ttl=self.lock_ttl_s, wait=lock_wait):
                 stages.mark("lock")
                 session = await self._load(openid)
                 stages.mark("load")
-                result = await self._dispatch(message, session)
+                result = await self._dispatch(message, session, context)
                 stages.mark("handle")
                 saved = await self._save(openid, result)
                 stages.mark("save")
-                return _Handled(result, saved)
+            xml = self._render(message, result)
+            stages.mark("render")
+            return _Handled(result, saved, xml)
         except (StoreUnavailable, LockTimeout) as exc:
             # Degrade: answer statelessly. FAQ answers need no session; a flow cannot be
             # continued safely, so the user is asked to come back in a moment.
             log.warning("store unavailable during turn: %s", type(exc).__name__)
             stages.mark("lock")
-            result = await self._dispatch(message, Session(openid=openid))
+            if result is None:
+                result = await self._dispatch(message, Session(openid=openid), context)
+            # else: the store failed after the handlers ran (saving, unlocking): their result
+            # stands, and running them again would repeat what they did.
+            if result.session is None:
+                # The user left: erasure does not wait for the session store (issue 15). The
+                # turn log records it durably now; the session goes when the store returns.
+                if self.on_session_deleted is not None:
+                    self.on_session_deleted(openid)
+                self.delete_later(self.session_key(openid))
+            created = getattr(context.services, "created", None)
             # Without the session we cannot tell a question the FAQ does not know from an
             # answer to a flow's question (「明天上午」, a name, a number): both fall back, and a
             # citizen mid-flow told "no answer found" would think the flow is lost. A clarify
-            # menu cannot work either, since the choice cannot be remembered.
-            if result.route in ("flow", "fallback", "clarify"):
+            # menu cannot work either, since the choice cannot be remembered. A turn that did
+            # file something says so instead: the citizen needs that number.
+            if result.route in ("flow", "fallback", "clarify") and not created:
                 result = TurnResult(TextReply(STORE_DOWN_FLOW), result.route, None, result.meta)
             stages.mark("handle")
-            return _Handled(result, False)
+            return _Handled(result, False, self._render(message, result))
+
+    def _turn_end(self, openid: str, key: str, result: TurnResult, xml: str, token: str) -> TurnEnd:
+        return TurnEnd(
+            session_key=self.session_key(openid),
+            session=result.session.to_bytes() if result.session is not None else None,
+            # Kept past the flow timeout so the next message can say the flow expired.
+            session_ttl=self.session_ttl_s * 2,
+            dedup_key=key, dedup_value=_DONE + xml.encode(), dedup_ttl=self.dedup_ttl_s, in_flight=_IN_FLIGHT,
+            lock_key=keys.user_lock(self.account, openid), lock_token=token,
+        )
 
     async def _load(self, openid: str) -> Session:
-        data = await self.store.get(self.session_key(openid))
+        return self._session_from(openid, await self.store.get(self.session_key(openid)))
+
+    def _session_from(self, openid: str, data: bytes | None) -> Session:
         if data is None:
             return Session(openid=openid)
         try:
@@ -258,11 +345,11 @@ class TurnProcessor:
         await self.store.set(self.session_key(openid), result.session.to_bytes(), self.session_ttl_s * 2)
         return True
 
-    async def _dispatch(self, message: Inbound, session: Session) -> TurnResult:
+    async def _dispatch(self, message: Inbound, session: Session, context: HandlerContext) -> TurnResult:
         now = datetime.now(SHANGHAI)
         self._advance_consultation(session, now.timestamp())
         try:
-            result = await router.dispatch(Turn(message, session, now), self.context())
+            result = await router.dispatch(Turn(message, session, now), context)
         except Exception:
             # Anything after the boundary is logged and answered; the user never sees an error.
             log.exception("handler failed")
@@ -319,6 +406,26 @@ class TurnProcessor:
         """Wait for late turns on shutdown so their replies are not lost."""
         if self._late_tasks:
             await asyncio.wait(self._late_tasks, timeout=wait_s)
+        if self._retrier is not None:
+            self._retrier.cancel()
+
+    # -- writes retried until the store takes them -------------------------------------------
+    def delete_later(self, *store_keys: str) -> None:
+        """Delete these keys as soon as the store answers again (it just failed)."""
+        self._pending_deletes.update(store_keys)
+        if self._retrier is None or self._retrier.done():
+            self._retrier = asyncio.get_running_loop().create_task(self._retry_pending())
+
+    async def _retry_pending(self) -> None:
+        while self._pending_deletes:
+            await asyncio.sleep(self.retry_interval_s)
+            batch = list(self._pending_deletes)
+            try:
+                await self.store.delete(*batch)
+            except StoreUnavailable:
+                continue
+            self._pending_deletes.difference_update(batch)
+            log.info("deleted %d keys the store refused earlier", len(batch))
 
     # -- logging ---------------------------------------------------------------------------
     def _record(

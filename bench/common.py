@@ -199,14 +199,43 @@ def _ms(value: str) -> float:
     return number / 1000 if unit == "us" else number * 1000 if unit == "s" else number
 
 
+# Requests a wrk thread may send in a second, at most: each needs its own signed query.
+MAX_RPS_PER_THREAD = 6000
+
+
+def signed_queries_file(count: int, token: str = DEV_TOKEN) -> Path:
+    """`count` signed query strings, each with its own nonce, one per line.
+
+    The service refuses to process the same signed parameters twice inside the timestamp
+    window (a replay, issue 15), as WeChat never sends two messages with one nonce; so every
+    request the benchmarks send carries its own, as WeChat's would."""
+    from app.wechat.crypto import sign
+
+    ts = str(int(time.time()))
+    run = os.urandom(4).hex()
+    lines = []
+    for n in range(count):
+        nonce = f"{run}{n:08d}"
+        lines.append(f"signature={sign(token, ts, nonce)}&timestamp={ts}&nonce={nonce}")
+    path = Path(tempfile.mkstemp(prefix="wxbot-queries-", suffix=".txt")[1])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def wrk(url: str, *, connections: int, seconds: int, script: Path, env: dict[str, str]) -> WrkResult:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     threads = 1 if connections == 1 else 2
-    out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        env={**os.environ, **env}, capture_output=True, text=True, check=True, timeout=seconds + 30,
-    ).stdout
+    per_thread = min(MAX_RPS_PER_THREAD * (seconds + 2), 200_000)
+    queries = signed_queries_file(per_thread * threads)
+    try:
+        out = subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+            env={**os.environ, **env, "QUERIES_FILE": str(queries), "QUERIES_PER_THREAD": str(per_thread)},
+            capture_output=True, text=True, check=True, timeout=seconds + 30,
+        ).stdout
+    finally:
+        queries.unlink(missing_ok=True)
     result = parse_wrk(out)
     if result.errors and os.environ.get("BENCH_VERBOSE"):
         print(out)

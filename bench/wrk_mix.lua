@@ -7,6 +7,7 @@ local counter = 0
 local questions, keys, scripts = {}, {}, {}
 local pending = {}      -- flow citizens waiting to send their next message: {user, step index, script}
 local last_body = nil
+local last_path = nil
 local last_kind = nil
 local inflight_flow = nil
 local delay_ms = tonumber(os.getenv("RATE_DELAY_MS") or "80")
@@ -23,7 +24,31 @@ local function lines(path, into)
   end
 end
 
+
+-- Each request carries its own signed query (QUERIES_FILE, written by bench/common.py): the
+-- service treats the same signed parameters seen twice as a replay (issue 15), as WeChat never
+-- sends two messages with one nonce. Thread t uses lines (t-1)*QUERIES_PER_THREAD + 1 onwards.
+local queries, query_base, query_next, query_last = {}, 0, 0, 0
+local function load_queries()
+  local path = os.getenv("QUERIES_FILE")
+  local per = tonumber(os.getenv("QUERIES_PER_THREAD") or "0")
+  if path == nil then return end
+  local first, last, n = ((tid or 1) - 1) * per + 1, (tid or 1) * per, 0
+  for line in io.lines(path) do
+    n = n + 1
+    if n >= first and n <= last then table.insert(queries, line) end
+    if n > last then break end
+  end
+end
+local function signed_path()
+  local base = string.match(wrk.path, "^[^?]*")
+  if #queries == 0 then return wrk.path end
+  query_next = (query_next % #queries) + 1
+  return base .. "?" .. queries[query_next]
+end
+
 function init(args)
+  load_queries()
   lines(os.getenv("QUESTIONS_FILE"), questions)
   lines(os.getenv("KEYS_FILE"), keys)
   for line in io.lines(os.getenv("SCRIPTS_FILE")) do
@@ -60,7 +85,8 @@ function request()
   inflight_flow = nil
   if roll < 0.10 and last_body ~= nil then
     last_kind = "retry"
-    return wrk.format(nil, nil, nil, last_body)
+    -- A re-delivery: the same message, signed as WeChat signed it the first time.
+    return wrk.format(nil, last_path, nil, last_body)
   end
   local body
   if roll < 0.20 then
@@ -85,7 +111,8 @@ function request()
     last_kind = "faq"
   end
   last_body = body
-  return wrk.format(nil, nil, nil, body)
+  last_path = signed_path()
+  return wrk.format(nil, last_path, nil, body)
 end
 
 function response(status, headers, body)

@@ -11,7 +11,31 @@ function setup(thread)
   thread:set("tid", thread_id)
 end
 
+
+-- Each request carries its own signed query (QUERIES_FILE, written by bench/common.py): the
+-- service treats the same signed parameters seen twice as a replay (issue 15), as WeChat never
+-- sends two messages with one nonce. Thread t uses lines (t-1)*QUERIES_PER_THREAD + 1 onwards.
+local queries, query_base, query_next, query_last = {}, 0, 0, 0
+local function load_queries()
+  local path = os.getenv("QUERIES_FILE")
+  local per = tonumber(os.getenv("QUERIES_PER_THREAD") or "0")
+  if path == nil then return end
+  local first, last, n = ((tid or 1) - 1) * per + 1, (tid or 1) * per, 0
+  for line in io.lines(path) do
+    n = n + 1
+    if n >= first and n <= last then table.insert(queries, line) end
+    if n > last then break end
+  end
+end
+local function signed_path()
+  local base = string.match(wrk.path, "^[^?]*")
+  if #queries == 0 then return wrk.path end
+  query_next = (query_next % #queries) + 1
+  return base .. "?" .. queries[query_next]
+end
+
 function init(args)
+  load_queries()
   local path = os.getenv("QUESTIONS_FILE")
   for line in io.lines(path) do
     if #line > 0 then table.insert(questions, line) end
@@ -28,5 +52,5 @@ function request()
   local body = "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[" .. user ..
     "]]></FromUserName><CreateTime>" .. os.time() .. "</CreateTime><MsgType><![CDATA[text]]></MsgType>" ..
     "<Content><![CDATA[" .. q .. "]]></Content><MsgId>" .. counter .. "</MsgId></xml>"
-  return wrk.format(nil, nil, nil, body)
+  return wrk.format(nil, signed_path(), nil, body)
 end

@@ -1,6 +1,8 @@
 """Ports: the I/O that handlers need, declared here and implemented in `app/`.
 
-Handlers call these through `HandlerContext.services`; tests pass recording fakes.
+Handlers call these through `HandlerContext.services`; tests pass recording fakes. The app hands
+each turn a `Services` bound to the delivery being processed, so what a turn creates is created
+once per delivery however often WeChat retries it (issue 15); handlers need not know the key.
 """
 
 from __future__ import annotations

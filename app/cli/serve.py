@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 
 import typer
 
@@ -60,15 +62,40 @@ def serve(
         metrics.reset_multiprocess_dir()
     if workers > 1 and not settings.redis_url:
         typer.echo("warning: several workers without REDIS_URL do not share sessions or dedup", err=True)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        proxy_headers=True,
+    options = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_level": log_level,
+        "proxy_headers": True,
         # The access log would print the callback's query string, which carries the OpenID;
         # the turn log records every request instead, pseudonymised.
-        access_log=False,
-    )
+        "access_log": False,
+    }
+    if workers == 1:
+        # One process: SIGHUP reaches the app's own handler (app.reload), a reload.
+        uvicorn.run("app.main:create_app", **options)  # type: ignore[arg-type]
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    class ReloadingSupervisor(Multiprocess):
+        """uvicorn's supervisor, except that SIGHUP is forwarded to the workers as a reload.
+
+        uvicorn replaces every worker on SIGHUP (a connection reset for whoever is being
+        answered); the README promises a content reload, which each worker's lifespan does on
+        SIGHUP (app.reload). Issue 15.
+        """
+
+        def handle_hup(self) -> None:
+            _forward(signal.SIGHUP, [p.pid for p in self.processes])
+
+    config = uvicorn.Config("app.main:create_app", **options)  # type: ignore[arg-type]
+    ReloadingSupervisor(config, sockets=[config.bind_socket()]).run()
+
+
+def _forward(signum: int, pids: list[int | None]) -> None:
+    for pid in pids:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.models import Booking, Ticket
-from app.db.tickets import LOCAL_TZ, insert_ticket
+from app.db.tickets import LOCAL_TZ, filed_by, insert_ticket
 from handlers.ports import BookingRequest, BookingResult, BookingView, ItemKind, ItemView
 
 BOOKED = "booked"
@@ -68,24 +68,38 @@ def _free_seat(
 
 
 def book(
-    engine: Engine, request: BookingRequest, *, account: str = "default", now: datetime | None = None
+    engine: Engine, request: BookingRequest, *, account: str = "default", now: datetime | None = None,
+    delivery: str | None = None, user_id: str = "",
 ) -> BookingResult:
-    """File the booking with its ticket, or say why not (full, duplicate)."""
+    """File the booking with its ticket, or say why not (full, duplicate).
+
+    With `delivery` (AppID + MsgId / event key) a retry or replay of the delivery that booked
+    gets that booking back as `booked`, never a second seat or a "you already booked" (issue 15):
+    the ticket's unique `delivery` decides, with or without the session store."""
     created = (now or datetime.now(UTC)).astimezone(UTC)
     # Every lost race means another writer took a seat or the citizen's day: bounded by both.
     for _ in range(request.capacity + 3):
         try:
             with Session(engine, expire_on_commit=False) as conn, conn.begin():
+                if delivery:
+                    filed = filed_by(conn.connection(), delivery)
+                    mine = None if filed is None else conn.execute(
+                        select(Booking).where(Booking.number == filed)).scalars().first()
+                    if mine is not None:
+                        return BookingResult("booked", _view(mine))
                 existing = _duplicate(conn, account, request.openid, request.business, request.day)
                 if existing is not None:
-                    return BookingResult("duplicate", _view(existing))
+                    # Filed by this very delivery a moment ago (a concurrent retry won): ours.
+                    ours = delivery is not None and filed_by(conn.connection(), delivery) == existing.number
+                    return BookingResult("booked" if ours else "duplicate", _view(existing))
                 seat = _free_seat(
                     conn, account, request.business, request.hall, request.day, request.period, request.capacity
                 )
                 if seat is None:
                     return BookingResult("full")
                 number = insert_ticket(
-                    conn.connection(), request.flow_id, request.openid, request.fields, account=account, now=created
+                    conn.connection(), request.flow_id, request.openid, request.fields, account=account, now=created,
+                    delivery=delivery, user_id=user_id,
                 )
                 row = {
                     "number": number, "account": account, "openid": request.openid, "flow_id": request.flow_id,

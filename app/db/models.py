@@ -147,6 +147,15 @@ class Ticket(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     # The Official Account (app.accounts id) the ticket was filed through; staff queues filter on it.
     account: Mapped[str] = mapped_column(String(64), default="default", server_default="default", index=True)
+    # The delivery that filed it (AppID + MsgId / event key): a retry or replay finds this ticket
+    # instead of filing another, with or without the session store (issue 15).
+    delivery: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The keyed pseudonym of the OpenID (as turns.user_id): how erasure finds a user's tickets.
+    user_id: Mapped[str] = mapped_column(String(64), default="", server_default="", index=True)
+    # Set when the user left and the closed ticket's personal data was erased (docs/privacy.md).
+    erased_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (Index("uq_tickets_delivery", "delivery", unique=True),)
 
 
 # Only active bookings hold a seat or a citizen's day: a cancelled row leaves both indexes.

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, Insert, insert
+from sqlalchemy import Connection, Engine, Insert, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from app.db.models import Ticket, TicketCounter
 
@@ -46,11 +47,35 @@ def create_ticket(
     fields: Mapping[str, str],
     *,
     account: str = "default",
+    delivery: str | None = None,
+    user_id: str = "",
     now: datetime | None = None,
 ) -> str:
-    """Store a ticket and return its number. Blocking: call it via `asyncio.to_thread`."""
-    with engine.begin() as conn:
-        return insert_ticket(conn, flow_id, openid, fields, account=account, now=now)
+    """Store a ticket and return its number. Blocking: call it via `asyncio.to_thread`.
+
+    With `delivery` (AppID + the message's dedup key) the call is idempotent: a retry or replay
+    of the same delivery, concurrent or later, gets the number of the ticket it filed, and no
+    number is burned (the losing insert rolls back with its counter bump). The unique index on
+    `tickets.delivery` is what decides, so this holds with the session store down (issue 15).
+    """
+    if delivery:
+        with engine.connect() as conn:
+            existing = filed_by(conn, delivery)
+        if existing is not None:
+            return existing
+    try:
+        with engine.begin() as conn:
+            return insert_ticket(conn, flow_id, openid, fields, account=account, delivery=delivery,
+                                 user_id=user_id, now=now)
+    except IntegrityError:
+        if not delivery:
+            raise
+        # A concurrent retry of the same delivery committed first: its ticket is ours.
+        with engine.connect() as conn:
+            existing = filed_by(conn, delivery)
+        if existing is None:
+            raise
+        return existing
 
 
 def insert_ticket(
@@ -60,9 +85,14 @@ def insert_ticket(
     fields: Mapping[str, str],
     *,
     account: str = "default",
+    delivery: str | None = None,
+    user_id: str = "",
     now: datetime | None = None,
 ) -> str:
-    """`create_ticket` inside the caller's transaction (a booking files its ticket with its seat)."""
+    """`create_ticket` inside the caller's transaction (a booking files its ticket with its seat).
+
+    With `delivery`, a second insert for the same delivery raises IntegrityError (unique index):
+    the caller rolls back and finds the first one with `filed_by`."""
     created = (now or datetime.now(UTC)).astimezone(UTC)
     day = created.astimezone(LOCAL_TZ).strftime("%Y%m%d")
     seq = conn.execute(_counter_upsert(conn.dialect.name, day)).scalar_one()
@@ -76,6 +106,14 @@ def insert_ticket(
             fields=dict(fields),
             status="open",
             account=account,
+            delivery=delivery or None,
+            user_id=user_id,
         )
     )
+    return number
+
+
+def filed_by(conn: Connection, delivery: str) -> str | None:
+    """The number of the ticket this delivery filed, if any."""
+    number: str | None = conn.execute(select(Ticket.number).where(Ticket.delivery == delivery)).scalar()
     return number

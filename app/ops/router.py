@@ -3,11 +3,18 @@
 Built by a function so the app passes in its own dependencies (`require_admin`, the engine)
 and this package never imports `app.deps`. The report behind a page is cached briefly per
 window: a dashboard left open and refreshed must not re-read the turn log every time.
+
+The admin token may come in the query string here only (a bookmarked page), and is traded at
+once for an HttpOnly, SameSite=Strict cookie scoped to /ops (a keyed hash of the token, not the
+token) with a redirect to the same address without it; the page's links never carry it, it
+sends no Referer and forbids everything its content does not need (issue 15).
 """
 
 # No `from __future__ import annotations`: the endpoint's Annotated[..., Depends(engine)] names a
 # closure variable, which FastAPI can only see if annotations are evaluated when it is defined.
 
+import hashlib
+import hmac
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
@@ -16,7 +23,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
 from app.ops.page import WINDOWS, render_page
@@ -25,6 +32,25 @@ from app.turnlog.consultations import Rules
 from app.turnlog.report import Report, build_report
 
 R = TypeVar("R")
+
+OPS_COOKIE = "wxbot_ops"
+OPS_COOKIE_MAX_AGE_S = 8 * 3600
+# The page is server-rendered with inline CSS and SVG, no scripts, no external resources.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def ops_cookie(token: str) -> str:
+    """The dashboard cookie for an admin token: a keyed hash, so the cookie is not the token."""
+    return hmac.new(token.encode(), b"wxbot ops dashboard", hashlib.sha256).hexdigest()
+
 
 
 class _ReportCache(Generic[R]):
@@ -70,8 +96,18 @@ def build_ops_router(
         db: Annotated[Engine, Depends(engine)],
         days: Annotated[int, Query(ge=1, le=90)] = 7,
         account: Annotated[str | None, Query(max_length=64)] = None,
-    ) -> HTMLResponse:
+    ) -> Response:
         # A plain `def`: FastAPI runs it in the threadpool, so the database read blocks no reply.
+        params = {k: v for k, v in request.query_params.items() if k != "token"}
+        token = request.query_params.get("token")
+        if token:
+            # Accepted (the dependency checked it): trade it for the cookie, out of the address bar.
+            query = urlencode(params)
+            redirect = RedirectResponse("/ops" + ("?" + query if query else ""), status_code=303,
+                                        headers=SECURITY_HEADERS)
+            redirect.set_cookie(OPS_COOKIE, ops_cookie(token), max_age=OPS_COOKIE_MAX_AGE_S, path="/ops",
+                                httponly=True, samesite="strict", secure=request.url.scheme == "https")
+            return redirect
         now = clock()
         chosen = account if account in names else None
         since = now - timedelta(days=days)
@@ -83,17 +119,17 @@ def build_ops_router(
             comparison = comparisons.get(
                 days, lambda: compare(db, since, now, consultation_rules, accounts=names, now=now)
             ).to_json()
-        # Relative links keep the other query parameters (the dashboard's ?token=) and the host.
-        links = {d: "?" + urlencode({**request.query_params, "days": str(d)}) for d in WINDOWS}
+        # Relative links keep the other query parameters and the host, never a token.
+        links = {d: "?" + urlencode({**params, "days": str(d)}) for d in WINDOWS}
         account_links: dict[str, tuple[str, str]] = {}
         if len(names) > 1:
-            base = {k: v for k, v in request.query_params.items() if k != "account"}
+            base = {k: v for k, v in params.items() if k != "account"}
             account_links[""] = ("全部账号", "?" + urlencode(base))
             for account_id, name in names.items():
                 account_links[account_id] = (name or account_id, "?" + urlencode({**base, "account": account_id}))
         html = render_page(
             report, days, links, now, accounts=account_links, account=chosen or "", comparison=comparison
         )
-        return HTMLResponse(html, headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex"})
+        return HTMLResponse(html, headers=SECURITY_HEADERS)
 
     return router

@@ -13,7 +13,8 @@ up to their own resolution (Redis: milliseconds).
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 
 class StoreUnavailable(Exception):
@@ -22,6 +23,54 @@ class StoreUnavailable(Exception):
 
 class LockTimeout(Exception):
     """The lock was not acquired within the wait budget."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStart:
+    """What a delivery needs before its handlers run, asked in one round trip (`begin_turn`)."""
+
+    dedup_key: str
+    dedup_ttl: float
+    in_flight: bytes
+    # The request's signed parameters (app.stores.keys.replay), kept for the timestamp window.
+    replay_key: str | None
+    replay_ttl: float
+    # None: this delivery does not count against the rate limit.
+    rate_key: str | None
+    rate_ttl: float
+    rate_limit: int
+    lock_key: str
+    lock_ttl: float
+    session_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """`new`: claimed, locked (`lock_token`), `session` read. `duplicate`: a retry or replay, with
+    the dedup record's current value. `limited`: claimed, over the rate limit, not locked.
+    `locked`: claimed, the user's lock is busy; the caller waits for it with `lock()`."""
+
+    status: Literal["new", "duplicate", "limited", "locked"]
+    lock_token: str | None = None
+    session: bytes | None = None
+    dedup_value: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEnd:
+    """What a delivery leaves behind, written in one round trip (`finish_turn`)."""
+
+    session_key: str
+    # None deletes the session (the user left).
+    session: bytes | None
+    session_ttl: float
+    dedup_key: str
+    # Written only while the dedup record still says `in_flight` (or is gone): a late mark stays.
+    dedup_value: bytes
+    dedup_ttl: float
+    in_flight: bytes
+    lock_key: str
+    lock_token: str
 
 
 class Store(Protocol):
@@ -59,6 +108,16 @@ class Store(Protocol):
         `wait` bounds how long we queue for it before raising LockTimeout. Lock names are a
         namespace of their own, apart from the data keys.
         """
+        ...
+
+    async def begin_turn(self, start: TurnStart) -> Started:
+        """Atomically: replay record, dedup claim, rate count, lock attempt (no waiting), session
+        read, stopping at the first that decides (see `Started`). One round trip on Redis."""
+        ...
+
+    async def finish_turn(self, end: TurnEnd) -> None:
+        """Atomically: save or delete the session, mark the dedup record, release the lock if it
+        is still ours. One round trip on Redis."""
         ...
 
     async def ping(self) -> bool:

@@ -23,3 +23,8 @@ def rate(account: str, openid: str, window: int) -> str:
 
 def dedup(appid: str, delivery: str) -> str:
     return f"dedup:{appid}:{delivery}"
+
+
+def replay(appid: str, timestamp: str, nonce: str, signature: str) -> str:
+    """The signed parameters of one request: seen again inside the timestamp window, it is a replay."""
+    return f"replay:{appid}:{timestamp}:{nonce}:{signature}"

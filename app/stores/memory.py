@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from app.stores.base import LockTimeout
+from app.stores.base import LockTimeout, Started, TurnEnd, TurnStart
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +53,10 @@ class MemoryStore:
         self._expiry: list[tuple[float, str]] = []
         self._locks: dict[str, _Lock] = {}
         self.evictions = 0
+        self._tokens = itertools.count(1)
+        # Replay records (begin_turn): hash of the signed parameters → expiry, oldest first.
+        self._replays: dict[int, float] = {}
+        self._replay_order: deque[tuple[float, int]] = deque()
 
     def __len__(self) -> int:
         """Keys held, counting expired ones not yet swept: what the memory actually holds."""
@@ -129,6 +134,65 @@ class MemoryStore:
                     log.warning("memory_store_full", max_keys=self._max_keys)
                 self.evictions += 1
                 return
+
+    # -- a turn's two composite operations (app.stores.base) ---------------------------------
+
+    async def begin_turn(self, start: TurnStart) -> Started:
+        # No await inside: atomic on the event loop, as the Redis script is on the server.
+        now = time.monotonic()
+        if start.replay_key is not None and not self._claim_replay(start.replay_key, start.replay_ttl, now):
+            return Started("duplicate", dedup_value=self._live(start.dedup_key, now))
+        current = self._live(start.dedup_key, now)
+        if current is not None:
+            return Started("duplicate", dedup_value=current)
+        self._put(start.dedup_key, start.in_flight, start.dedup_ttl, now)
+        if start.rate_key is not None and start.rate_limit > 0:
+            count = int(self._live(start.rate_key, now) or b"0") + 1
+            if count == 1:
+                self._put(start.rate_key, b"1", start.rate_ttl, now)
+            else:
+                self._data[start.rate_key] = (str(count).encode(), self._data[start.rate_key][1])
+            if count > start.rate_limit:
+                return Started("limited")
+        loop_now = asyncio.get_running_loop().time()
+        state = self._locks.setdefault(start.lock_key, _Lock())
+        if state.waiters or state.held(loop_now):
+            return Started("locked")
+        token = str(next(self._tokens))  # unique in this process; no system call per turn
+        state.token, state.expires = token, loop_now + start.lock_ttl
+        return Started("new", lock_token=token, session=self._live(start.session_key, now))
+
+    def _claim_replay(self, key: str, ttl: float, now: float) -> bool:
+        """Record a request's signed parameters for the timestamp window; False if seen.
+
+        Kept apart from the keys: one per delivery for five minutes would crowd the key cap
+        and evict retry replies. A 64-bit hash and an expiry is ~80 bytes a delivery (the
+        chance of two of 300k colliding is ~1e-9, and a collision only answers `success`)."""
+        replays = self._replays
+        while self._replay_order and self._replay_order[0][0] <= now:
+            _, old = self._replay_order.popleft()
+            if replays.get(old, now + 1) <= now:
+                del replays[old]
+        digest = hash(key)
+        expires = replays.get(digest)
+        if expires is not None and expires > now:
+            return False
+        replays[digest] = now + ttl
+        self._replay_order.append((now + ttl, digest))
+        return True
+
+    async def finish_turn(self, end: TurnEnd) -> None:
+        now = time.monotonic()
+        if end.session is None:
+            self._data.pop(end.session_key, None)
+        else:
+            self._put(end.session_key, end.session, end.session_ttl, now)
+        current = self._live(end.dedup_key, now)
+        if current is None or current == end.in_flight:
+            self._put(end.dedup_key, end.dedup_value, end.dedup_ttl, now)
+        state = self._locks.get(end.lock_key)
+        if state is not None and state.token == end.lock_token:
+            self._release(end.lock_key, state.token)
 
     # -- locks -----------------------------------------------------------------------------
 

@@ -13,8 +13,9 @@ without touching Redis; then one call probes (the others keep failing fast meanw
 success closes the breaker. `ping` always probes, so health checks see the truth.
 
 Locks are `SET NX PX` with a random token, polled with a short backoff, and released by a Lua
-compare-and-delete, so a holder whose lease ran out cannot free the next holder's lock. Unlike
-the in-process store, waiters are not served in arrival order.
+compare-and-delete, so a holder whose lease ran out cannot free the next holder's lock. A
+release that fails is retried until Redis answers (or the lease ends). Unlike the in-process
+store, waiters are not served in arrival order.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from app.stores.base import LockTimeout, StoreUnavailable
+from app.stores.base import LockTimeout, Started, StoreUnavailable, TurnEnd, TurnStart
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +43,9 @@ log = structlog.get_logger(__name__)
 # a few ms, long enough not to hammer Redis with many waiters.
 _POLL_FIRST_S = 0.005
 _POLL_MAX_S = 0.02
+# finish_turn does not know when its lock's lease ends; retrying a release past it is harmless
+# (compare-and-delete), so retry for a while longer than any lease we take.
+_LOCK_RELEASE_HORIZON_S = 60.0
 
 # Counter window: set the TTL only when the key has none, i.e. when INCR just created it.
 _INCR = """
@@ -61,15 +65,69 @@ return 0
 """
 
 
+# A turn's first round trip (app.stores.base.begin_turn). KEYS: dedup, replay, rate, lock,
+# session. ARGV: in-flight value, dedup ttl ms, replay ttl ms (0: none), rate ttl ms, rate limit
+# (0: none), lock token, lock ttl ms. Unused keys are passed as the dedup key (never touched).
+# All keys of a turn must live on one server (no Redis Cluster slots across them).
+_BEGIN_TURN = """
+if tonumber(ARGV[3]) > 0 then
+    if not redis.call('SET', KEYS[2], '1', 'PX', ARGV[3], 'NX') then
+        return {'duplicate', redis.call('GET', KEYS[1])}
+    end
+end
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+    return {'duplicate', redis.call('GET', KEYS[1])}
+end
+if tonumber(ARGV[5]) > 0 then
+    local n = redis.call('INCR', KEYS[3])
+    if redis.call('PTTL', KEYS[3]) == -1 then
+        redis.call('PEXPIRE', KEYS[3], ARGV[4])
+    end
+    if n > tonumber(ARGV[5]) then
+        return {'limited', false}
+    end
+end
+if not redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[7], 'NX') then
+    return {'locked', false}
+end
+return {'new', redis.call('GET', KEYS[5])}
+"""
+
+# A turn's second round trip (finish_turn). KEYS: session, dedup, lock. ARGV: session value,
+# session ttl ms (0: delete), dedup value, dedup ttl ms, in-flight value, lock token.
+_FINISH_TURN = """
+if tonumber(ARGV[2]) > 0 then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else
+    redis.call('DEL', KEYS[1])
+end
+local current = redis.call('GET', KEYS[2])
+if (not current) or current == ARGV[5] then
+    redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+end
+if redis.call('GET', KEYS[3]) == ARGV[6] then
+    redis.call('DEL', KEYS[3])
+end
+return 1
+"""
+
+
 class RedisStore:
     def __init__(self, client: Redis, *, prefix: str = "wxbot:", cooldown_s: float = 0.0) -> None:
         self._redis = client
         self._prefix = prefix
         self._incr = client.register_script(_INCR)
         self._release = client.register_script(_RELEASE)
+        self._begin = client.register_script(_BEGIN_TURN)
+        self._finish = client.register_script(_FINISH_TURN)
         self._cooldown_s = cooldown_s
         # Monotonic time until which calls fail without I/O; 0 while Redis is healthy.
         self._open_until = 0.0
+        # Locks whose release failed (Redis unreachable): name → (token, lease end, monotonic).
+        # Retried until Redis answers or the lease ends, so a blip does not leave a user
+        # locked for a whole lease (issue 15).
+        self._pending_unlocks: dict[str, tuple[str, float]] = {}
+        self._unlock_retrier: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(
@@ -122,6 +180,49 @@ class RedisStore:
             count = await self._incr(keys=[self._prefix + key], args=[_ms(ttl)])
         return int(count)
 
+    # -- a turn's two round trips (app.stores.base) ------------------------------------------
+
+    async def begin_turn(self, start: TurnStart) -> Started:
+        p = self._prefix
+        dedup = p + start.dedup_key
+        token = secrets.token_hex(16)
+        limited = start.rate_key is not None and start.rate_limit > 0
+        keys = [
+            dedup,
+            p + start.replay_key if start.replay_key else dedup,
+            p + start.rate_key if limited and start.rate_key else dedup,
+            f"{p}lock:{start.lock_key}",
+            p + start.session_key,
+        ]
+        args: list[bytes | int | str] = [
+            start.in_flight, _ms(start.dedup_ttl), _ms(start.replay_ttl) if start.replay_key else 0,
+            _ms(start.rate_ttl), start.rate_limit if limited else 0, token, _ms(start.lock_ttl),
+        ]
+        with self._guard("begin_turn"):
+            status, value = await self._begin(keys=keys, args=args)
+        kind = status.decode() if isinstance(status, bytes) else str(status)
+        if kind == "new":
+            return Started("new", lock_token=token, session=value)
+        if kind == "duplicate":
+            return Started("duplicate", dedup_value=value)
+        return Started("limited" if kind == "limited" else "locked")
+
+    async def finish_turn(self, end: TurnEnd) -> None:
+        p = self._prefix
+        lock = f"{p}lock:{end.lock_key}"
+        keys = [p + end.session_key, p + end.dedup_key, lock]
+        args: list[bytes | int | str] = [
+            end.session if end.session is not None else b"", _ms(end.session_ttl) if end.session is not None else 0,
+            end.dedup_value, _ms(end.dedup_ttl), end.in_flight, end.lock_token,
+        ]
+        try:
+            with self._guard("finish_turn"):
+                await self._finish(keys=keys, args=args)
+        except StoreUnavailable:
+            # The lock must not outlive the blip: released when Redis answers (issue 15).
+            self._remember_unlock(lock, end.lock_token, time.monotonic() + _LOCK_RELEASE_HORIZON_S)
+            raise
+
     # -- locks -----------------------------------------------------------------------------
 
     @asynccontextmanager
@@ -133,6 +234,9 @@ class RedisStore:
         deadline = loop.time() + wait
         delay = _POLL_FIRST_S
         while True:
+            if name in self._pending_unlocks:
+                # Our own earlier holder could not release it: try that first.
+                await self._retry_unlock(name)
             with self._guard("lock"):
                 if await self._redis.set(name, token, px=lease, nx=True):
                     break
@@ -141,22 +245,53 @@ class RedisStore:
                 raise LockTimeout(key)
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, _POLL_MAX_S)
+        acquired = time.monotonic()
         try:
             yield
         finally:
-            await self._unlock(name, token)
+            await self._unlock(name, token, acquired + ttl)
 
-    async def _unlock(self, name: str, token: str) -> None:
-        # Never raises: the work under the lock is done, and if Redis is unreachable the
-        # lease frees the lock soon enough; failing the caller here would gain nothing.
+    async def _unlock(self, name: str, token: str, lease_end: float) -> None:
+        # Never raises: the work under the lock is done. If Redis is unreachable the release
+        # is retried in the background until Redis answers or the lease ends by itself.
         try:
             with self._guard("unlock"):
                 released = await self._release(keys=[name], args=[token])
         except StoreUnavailable as exc:
             log.warning("redis_unlock_failed", error=type(exc.__cause__ or exc).__name__)
+            self._remember_unlock(name, token, lease_end)
             return
         if not released:
             log.warning("lock_lease_expired_before_release")
+
+    def _remember_unlock(self, name: str, token: str, lease_end: float) -> None:
+        self._pending_unlocks[name] = (token, lease_end)
+        if self._unlock_retrier is None or self._unlock_retrier.done():
+            self._unlock_retrier = asyncio.get_running_loop().create_task(self._retry_unlocks())
+
+    async def _retry_unlock(self, name: str) -> bool:
+        """One attempt to release a lock whose release failed; True when it is settled."""
+        pending = self._pending_unlocks.get(name)
+        if pending is None:
+            return True
+        token, lease_end = pending
+        if time.monotonic() >= lease_end:
+            self._pending_unlocks.pop(name, None)
+            return True
+        try:
+            with self._guard("unlock"):
+                await self._release(keys=[name], args=[token])
+        except StoreUnavailable:
+            return False
+        self._pending_unlocks.pop(name, None)
+        return True
+
+    async def _retry_unlocks(self) -> None:
+        while self._pending_unlocks:
+            await asyncio.sleep(max(self._cooldown_s, 0.05))
+            for name in list(self._pending_unlocks):
+                if not await self._retry_unlock(name):
+                    break  # still unreachable: wait for the next round
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -171,6 +306,8 @@ class RedisStore:
         return ok
 
     async def close(self) -> None:
+        if self._unlock_retrier is not None:
+            self._unlock_retrier.cancel()
         await self._redis.aclose()
 
 

@@ -60,6 +60,7 @@ class TurnLogStats:
     written: int = 0
     spooled: int = 0
     replayed: int = 0
+    # Records lost: queue full (at submit) or spool unwritable (disk full, in the writer).
     dropped: int = 0
     rejected: int = 0
     errors: int = 0
@@ -211,8 +212,7 @@ class _ProcessBackend:
 
     def _spool_unconfirmed(self, items: list[bytes]) -> None:
         writer = self._spooler()
-        writer.stats.down = True  # spool only: the database is the thing that hung
-        writer.write(items)
+        writer.spool_only(items)  # the database is the thing that hung: do not wait on it again
         writer.close()
         log.error("turnlog: spooled %d records the writer process had not confirmed", len(items))
         self._done(len(items))
@@ -286,6 +286,8 @@ class TurnLogger:
         self._stopping = threading.Event()
         self._done = threading.Condition()
         self._processed = 0
+        # Records dropped at submit (queue full): never reach the writer, so flush() counts them.
+        self._queue_dropped = 0
         # Ids consumed by flush() markers and by records that could not be encoded: never processed.
         self._unqueued = 0
         self._thread: threading.Thread | None = None
@@ -328,6 +330,7 @@ class TurnLogger:
             return
         next(self._ids)
         if len(self._queue) >= self._queue_size:
+            self._queue_dropped += 1
             self.stats.dropped += 1
             try:
                 metrics.TURNLOG_DROPPED.inc()
@@ -385,7 +388,7 @@ class TurnLogger:
         self._wake.set()
         deadline = time.monotonic() + timeout
         with self._done:
-            while self._processed + self.stats.dropped + self._unqueued < target:
+            while self._processed + self._queue_dropped + self._unqueued < target:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -400,6 +403,17 @@ class TurnLogger:
     @property
     def database_down(self) -> bool:
         return self._backend is not None and self._backend.stats().down
+
+    def health(self) -> dict[str, str]:
+        """For /healthz: "ok", "spooling" (database down, rows kept) or "spool_failed" (rows being
+        lost: the spool cannot be written, e.g. the disk is full), with the spool's last error."""
+        backend = self._backend
+        if backend is None:
+            return {"turnlog": "ok"}
+        now = backend.stats()
+        if now.spool_error:
+            return {"turnlog": "spool_failed", "turnlog_spool_error": now.spool_error}
+        return {"turnlog": "spooling" if now.down else "ok"}
 
     # --- the drain thread ----------------------------------------------------------------------
 
@@ -525,11 +539,20 @@ class TurnLogger:
             if delta > 0:
                 counter.inc(delta)
                 setattr(self.stats, name, getattr(self.stats, name) + delta)
-        for name, kind in (("rejected", "rejected"), ("errors", "writer")):
+        for name, kind in (("rejected", "rejected"), ("errors", "writer"), ("spool_errors", "spool")):
             delta = getattr(now, name) - getattr(last, name)
             if delta > 0:
                 metrics.TURNLOG_ERRORS.labels(kind).inc(delta)
-                setattr(self.stats, name, getattr(self.stats, name) + delta)
+                if hasattr(self.stats, name):
+                    setattr(self.stats, name, getattr(self.stats, name) + delta)
+        dropped = now.dropped - last.dropped
+        if dropped > 0:
+            metrics.TURNLOG_DROPPED.inc(dropped)
+            self.stats.dropped += dropped
+        quarantined = now.quarantined_bytes - last.quarantined_bytes
+        if quarantined > 0:
+            metrics.TURNLOG_QUARANTINED_BYTES.inc(quarantined)
+        metrics.TURNLOG_SPOOL_FAILING.set(1 if now.spool_error else 0)
         self._reported = WriterStats(**now.as_dict())
         metrics.TURNLOG_QUEUE_DEPTH.set(len(self._queue))
         metrics.TURNLOG_SPOOL_ROWS.set(now.spool_pending)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.db.models import TurnErasure, TurnRow
+from app.db.models import Ticket, TurnErasure, TurnRow
 from app.turnlog.rows import (
     COLUMNS,
     CONSULTATION_ID,
@@ -107,7 +107,7 @@ def erase_user(engine: Engine, user_id: str, erased_at: datetime) -> int:
         query = select(TurnErasure.replacement, TurnErasure.erased_at).where(TurnErasure.user_id == user_id)
         existing = conn.execute(query).one_or_none()
         if existing is None:
-            replacement = "erased-" + secrets.token_hex(16)
+            replacement = ERASED_PREFIX + secrets.token_hex(16)
             conn.execute(
                 insert(TurnErasure).values(user_id=user_id, replacement=replacement, erased_at=erased_at)
             )
@@ -122,7 +122,36 @@ def erase_user(engine: Engine, user_id: str, erased_at: datetime) -> int:
             .where(TurnRow.user_id == user_id, TurnRow.received_at <= erased_at)
             .values(user_id=replacement, text="", dedup_key="", consultation_id="")
         )
+        _erase_tickets(conn, user_id, replacement, erased_at)
         return max(result.rowcount, 0)
+
+
+# Tickets (retention rule, docs/privacy.md): staff need the contact while a matter is open, so an
+# open ticket of a user who left keeps it but loses the link to the user's pseudonym (its
+# user_id becomes the erasure's replacement, marking it "owner left"); a closed one is erased.
+ERASED_PREFIX = "erased-"
+# Statuses after which staff no longer need to reach the citizen (the desk may add open ones).
+CLOSED_STATUSES = ("closed", "resolved", "cancelled", "rejected")
+
+
+def _erase_tickets(conn: Connection, user_id: str, replacement: str, erased_at: datetime) -> None:
+    conn.execute(update(Ticket).where(Ticket.user_id == user_id).values(user_id=replacement))
+    _erase_closed(conn, (Ticket.user_id == replacement), erased_at)
+
+
+def _erase_closed(conn: Connection, which: Any, erased_at: datetime) -> int:
+    result = conn.execute(
+        update(Ticket)
+        .where(which, Ticket.status.in_(CLOSED_STATUSES), Ticket.erased_at.is_(None))
+        .values(openid=Ticket.user_id, fields={}, delivery=None, erased_at=erased_at)
+    )
+    return max(result.rowcount, 0)
+
+
+def erase_closed_tickets(engine: Engine, now: datetime) -> int:
+    """Erase tickets closed since their user left (the writer runs this with its housekeeping)."""
+    with engine.begin() as conn:
+        return _erase_closed(conn, Ticket.user_id.startswith(ERASED_PREFIX, autoescape=True), now)
 
 
 def expire_erasures(engine: Engine, now: datetime, ttl: timedelta = ERASURE_TTL) -> int:

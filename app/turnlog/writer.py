@@ -7,13 +7,20 @@ knows nothing about queues, threads or metrics, only about getting rows stored:
   is masked and pseudonymised (`RowMaker`) and the batch inserted in one transaction,
   ignoring record ids already present;
 - when the database is unreachable (refused, locked, not migrated) the batch goes to the spool
-  (`app.turnlog.spool`) and a replay is tried every `retry_interval_s`; the replay is the probe;
-- a row the database refuses for its content is set aside in `*.rejected`, never retried forever;
+  (`app.turnlog.spool`) and, every `retry_interval_s`, the spool is replayed and the next batch
+  tried against the database again; the replay is the probe;
+- "database down" and "bad record" are told apart (issue 15): only an outage error from the
+  database keeps the writer spooling. A spool record that is not whole is quarantined by the
+  spool; a row the database refuses for its content is set aside in `*.rejected`; neither is
+  ever retried forever nor taken for an outage;
+- a batch the spool cannot take (disk full, I/O error) is counted as dropped, and the error is
+  reported (`spool_error`, `/healthz`, `wxbot_turnlog_spool_failing`) until a write succeeds;
 - erasures are applied in submission order (`app.turnlog.store.erase_user`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -53,6 +60,14 @@ class WriterStats:
     replayed: int = 0
     rejected: int = 0
     errors: int = 0
+    # Rows lost because the spool could not take them (disk full): gone, not failed.
+    dropped: int = 0
+    # Failed spool writes, and the last one's errno name ("ENOSPC") while it lasts; "" once a
+    # write succeeds again.
+    spool_errors: int = 0
+    spool_error: str = ""
+    # Bytes of the spool that were not whole records (torn or corrupted) and were set aside.
+    quarantined_bytes: int = 0
     down: bool = False
     spool_pending: int = 0
     spool_bytes: int = 0
@@ -95,6 +110,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class _DatabaseDown(Exception):
+    """Raised by the replay sink so the spool's own errors (OSError) are never taken for an outage."""
+
+
 class Writer:
     def __init__(
         self,
@@ -118,6 +137,9 @@ class Writer:
         """Store a batch of encoded records and erasures (`app.turnlog.rows.encode_record`)."""
         entries = self._prepare(batch)
         if self.stats.down:
+            # Try the database again while spooling: the spool first, so order is kept.
+            self._replay_if_due()
+        if self.stats.down:
             self._to_spool(entries)
             return
         try:
@@ -129,6 +151,12 @@ class Writer:
         except Exception:
             # Not the database going away: some row it (or we) cannot handle. Find it.
             self._write_one_by_one(entries)
+
+    def spool_only(self, batch: list[bytes]) -> None:
+        """Spool a batch without trying the database (it is the thing that hung)."""
+        self.stats.down = True
+        self._next_retry = time.monotonic() + self._retry_interval
+        self._to_spool(self._prepare(batch))
 
     def tick(self, force: bool = False) -> None:
         """Housekeeping between batches: replay the spool when due, expire old erasures."""
@@ -199,15 +227,32 @@ class Writer:
         if rows:
             store.insert_rows(self._engine, rows)
 
-    def _replay_sink(self, entries: list[Entry]) -> None:
-        self._sink([_from_json(e) for e in entries])
+    def _replay_sink(self, spooled: list[Entry]) -> None:
+        entries: list[Live] = []
+        for line in spooled:
+            try:
+                entries.append(_from_json(line))
+            except Exception:
+                # Whole and checksummed, but not an entry this version understands.
+                self.stats.rejected += 1
+                log.exception("turnlog: spooled entry unreadable; kept as .rejected")
+                self._reject_lines([line])
+        try:
+            self._sink(entries)
+        except OUTAGE as exc:
+            raise _DatabaseDown() from exc
+        except Exception:
+            self._write_one_by_one(entries, replaying=True)
 
-    def _write_one_by_one(self, entries: list[Live]) -> None:
+    def _write_one_by_one(self, entries: list[Live], *, replaying: bool = False) -> None:
         for entry in _singles(entries):
             try:
                 self._sink([entry])
-                self.stats.written += _count_rows([entry])
+                if not replaying:
+                    self.stats.written += _count_rows([entry])
             except OUTAGE as exc:
+                if replaying:
+                    raise _DatabaseDown() from exc
                 self._mark_down(exc)
                 self._to_spool([entry])
             except Exception:
@@ -216,20 +261,31 @@ class Writer:
                 self._reject(entry)
 
     def _reject(self, entry: Live) -> None:
-        self.spool.directory.mkdir(parents=True, exist_ok=True)
-        with (self.spool.directory / f"turnlog-{os.getpid()}.rejected").open("a", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in _to_json(entry))
+        self._reject_lines(_to_json(entry))
+
+    def _reject_lines(self, lines: list[Entry]) -> None:
+        try:
+            self.spool.directory.mkdir(parents=True, exist_ok=True)
+            with (self.spool.directory / f"turnlog-{os.getpid()}.rejected").open("a", encoding="utf-8") as fh:
+                fh.writelines(json.dumps(line, ensure_ascii=False, default=str) + "\n" for line in lines)
+        except OSError:
+            log.exception("turnlog: could not keep a rejected row")
 
     def _to_spool(self, entries: list[Live]) -> None:
         if not entries:
             return
         try:
             self.spool.append([line for e in entries for line in _to_json(e)])
-        except OSError:
-            # Disk full or unwritable: nothing more we can do without blocking replies.
-            self.stats.errors += 1
-            log.exception("turnlog: could not spool %d entries", len(entries))
+        except OSError as exc:
+            # Disk full or unwritable: nothing more we can do without blocking replies. The rows
+            # are lost, not failed: count them as dropped, and say so until a write succeeds.
+            lost = _count_rows(entries)
+            self.stats.dropped += lost
+            self.stats.spool_errors += 1
+            self.stats.spool_error = errno.errorcode.get(exc.errno or 0, "EIO")
+            log.error("turnlog: could not spool %d rows (%s); dropped", lost, self.stats.spool_error)
             return
+        self.stats.spool_error = ""
         self.stats.spooled += _count_rows(entries)
 
     def _mark_down(self, exc: BaseException) -> None:
@@ -256,9 +312,18 @@ class Writer:
             return
         try:
             replayed = self.spool.replay(self._replay_sink)
-        except Exception as exc:
-            self._mark_down(exc)
+        except _DatabaseDown as exc:
+            assert exc.__cause__ is not None
+            self._mark_down(exc.__cause__)
             return
+        except OSError as exc:
+            # The spool itself failed (permissions, I/O): say so, but it is not the database.
+            self.stats.spool_errors += 1
+            self.stats.spool_error = errno.errorcode.get(exc.errno or 0, "EIO")
+            log.exception("turnlog: could not replay the spool")
+            return
+        finally:
+            self.stats.quarantined_bytes = self.spool.quarantined_bytes
         if self.stats.down:
             log.warning("turnlog: database back; replayed %d spooled entries", replayed)
         self.stats.down = False
@@ -270,5 +335,7 @@ class Writer:
         self._next_expiry = time.monotonic() + 3600
         try:
             store.expire_erasures(self._engine, self._clock())
+            # Tickets closed since their user left lose their personal data (docs/privacy.md).
+            store.erase_closed_tickets(self._engine, self._clock())
         except Exception as exc:
             self._mark_down(exc)

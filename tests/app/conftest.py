@@ -21,9 +21,13 @@ from app.wechat.simulator import Delivery, Simulator
 class RecordingSink:
     def __init__(self) -> None:
         self.records: list[TurnRecord] = []
+        self.erased: list[str] = []
 
     def submit(self, record: TurnRecord) -> None:
         self.records.append(record)
+
+    def erase_user(self, openid: str) -> None:
+        self.erased.append(openid)
 
 
 @dataclass

@@ -326,3 +326,29 @@ async def test_retries_do_not_count_against_the_rate_limit(harness_factory: Harn
     first = await h.post(h.sim.deliver(fields))
     again = await h.post(h.sim.deliver(fields))
     assert first.text == again.text and "稍等片刻" not in again.text
+
+
+async def test_the_rate_limit_reply_says_the_message_was_not_handled(harness_factory: HarnessFactory) -> None:
+    from app.turns import TOO_FAST
+
+    h: Harness = await harness_factory(rate_limit_per_minute=1)
+    await h.say(h.sim.text(OPENID, "你好"))
+    limited = (await h.say(h.sim.text(OPENID, "社保卡丢了怎么补办")))["Content"]
+    assert limited == TOO_FAST
+    assert "逐条" not in limited  # the limited message is dropped, not queued
+    assert "没有处理" in limited and "重新发送" in limited
+
+
+async def test_menu_clicks_count_against_the_rate_limit_but_leaving_never_does(
+    harness_factory: HarnessFactory,
+) -> None:
+    h: Harness = await harness_factory(rate_limit_per_minute=2)
+    # Distinct keys: clicks in the same second on the same key are one delivery to WeChat.
+    for key in ("flow:booking", "flow:progress"):
+        await h.say(h.sim.event(OPENID, "CLICK", key))
+    limited = await h.say(h.sim.event(OPENID, "CLICK", "flow:complaint"))
+    assert "稍等片刻" in limited["Content"]
+    assert h.sink.records[-1].route == "limited"
+    await h.say(h.sim.event(OPENID, "unsubscribe"))
+    assert h.sink.records[-1].route != "limited"
+    assert h.sink.erased == [OPENID]

@@ -1,4 +1,8 @@
-"""Every Official-Account-relevant vector in shared/wechat/vectors.json is a test."""
+"""Every Official-Account-relevant vector in tests/app/data/wechat_vectors.json is a test.
+
+The vectors are the project's own copy (sources in tests/app/data/README.md), so the suite never
+reads outside the repository (issue 15).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import pytest
 
 from app.wechat.crypto import AppIdMismatch, DecryptError, MessageCrypto, SignatureError, sign, verify
 
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "wechat" / "vectors.json"
+VECTORS_PATH = Path(__file__).resolve().parent / "data" / "wechat_vectors.json"
 VECTORS: list[dict[str, Any]] = json.loads(VECTORS_PATH.read_text())["vectors"]
 
 

@@ -158,3 +158,18 @@ async def test_database_tickets_go_through_the_repository() -> None:
     with engine.connect() as conn:
         row = conn.execute(select(Ticket.number, Ticket.flow_id, Ticket.fields)).one()
     assert tuple(row) == (number, "complaint", {"问题类别": "服务态度"})
+
+
+async def test_ticket_fields_never_keep_identity_numbers_but_keep_the_contact_mobile() -> None:
+    engine = make_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    svc = AppServices(engine=engine, endpoints={}, pseudonym_key=b"k")
+    fields = {"具体情况": "我身份证110105.19900307.1234，卡号6222_0212_3456_7890被扣款", "联系电话": "13812345678"}
+    await svc.create_ticket("complaint", "o_user", fields)
+    await svc.close()
+    with engine.connect() as conn:
+        stored, user_id = conn.execute(select(Ticket.fields, Ticket.user_id)).one()
+    assert stored == {"具体情况": "我身份证[身份证号]，卡号[银行卡号]被扣款", "联系电话": "13812345678"}
+    from app.turnlog.privacy import pseudonym
+
+    assert user_id == pseudonym(b"k", "o_user")

@@ -184,3 +184,31 @@ def test_two_citizens_moving_into_the_last_seat_at_once_get_it_once(engine: Engi
         t.join()
     assert sorted(outcomes) == ["booked", "full"]
     assert bookings.booked_counts(engine, "社保卡办理", HALL, [DAY]) == {(DAY, "上午"): 2, (DAY, "下午"): 1}
+
+
+def test_a_retried_delivery_gets_its_booking_back_not_a_second_seat_or_a_refusal(
+    engine: Engine, database: Database
+) -> None:
+    # Issue 15: the session store down, WeChat's retries run the flow again, concurrently.
+    results: list[bookings.BookingResult] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        own = make_engine(database.url)
+        try:
+            result = bookings.book(own, request("o-retry"), delivery="wxapp:o-retry:99")
+            with lock:
+                results.append(result)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=work) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.status for r in results] == ["booked"] * 5
+    assert len({r.booking.number for r in results if r.booking}) == 1
+    with engine.connect() as conn:
+        assert len(conn.execute(select(Booking.id)).all()) == 1
+        assert len(conn.execute(select(Ticket.id)).all()) == 1

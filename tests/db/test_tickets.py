@@ -68,3 +68,37 @@ def test_concurrent_workers_never_share_or_skip_a_number(engine: Engine, databas
         t.join()
     expected = {f"20261126-{n:04d}" for n in range(1, workers * per_worker + 1)}
     assert sorted(numbers) == sorted(expected)
+
+
+def test_the_same_delivery_files_one_ticket(engine: Engine) -> None:
+    first = create_ticket(engine, "complaint", "o1", {"内容": "路灯坏了"}, delivery="wxapp:o1:42", now=NOON)
+    again = create_ticket(engine, "complaint", "o1", {"内容": "路灯坏了"}, delivery="wxapp:o1:42", now=NOON)
+    other = create_ticket(engine, "complaint", "o1", {"内容": "路灯坏了"}, delivery="wxapp:o1:43", now=NOON)
+    assert first == again == "20261126-0001"
+    assert other == "20261126-0002"
+    with engine.connect() as conn:
+        assert len(conn.execute(select(Ticket.id)).all()) == 2
+
+
+def test_concurrent_retries_of_one_delivery_file_one_ticket_and_burn_no_number(
+    engine: Engine, database: Database
+) -> None:
+    numbers: list[str] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        own = make_engine(database.url)
+        try:
+            number = create_ticket(own, "complaint", "o", {}, delivery="wxapp:o:7", now=NOON)
+            with lock:
+                numbers.append(number)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=work) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert numbers == ["20261126-0001"] * 5
+    assert create_ticket(engine, "complaint", "o", {}, delivery="wxapp:o:8", now=NOON) == "20261126-0002"

@@ -15,6 +15,7 @@ import pytest
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
 from tests.conftest import server_missing
+from tests.db.fixtures import database, postgres_url  # noqa: F401  (fixtures for fault tests on both databases)
 from tests.fakes.fake_wechat import FakeWeChat
 from tests.faults.servers import FlowBackend, PausableRedis, PostgresServer, postgres_bindir
 from tests.faults.service import Service, Wire

@@ -71,3 +71,24 @@ async def test_ping_asks_redis_even_while_failing_fast(store: RedisStore, redis_
     redis_server.start()
     assert await store.ping() is True
     assert await store.get("k") is None  # a successful ping closes the breaker at once
+
+
+async def test_an_unlock_that_failed_is_retried_when_redis_answers_again(
+    redis_server: PausableRedis,
+) -> None:
+    store = RedisStore.from_url(redis_server.url, cooldown_s=COOLDOWN_S, op_timeout=0.3)
+    try:
+        lock = store.lock("user:o1", ttl=20, wait=0.5)
+        await lock.__aenter__()
+        redis_server.pause()
+        try:
+            await lock.__aexit__(None, None, None)  # the release times out: not raised
+        finally:
+            redis_server.resume()
+        await asyncio.sleep(COOLDOWN_S * 2)  # the breaker's cooldown: Redis is tried again
+        started = time.perf_counter()
+        async with store.lock("user:o1", ttl=5, wait=3):
+            waited = time.perf_counter() - started
+        assert waited < 3, "the lock stayed held until its lease ran out"
+    finally:
+        await store.close()

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Cookie, FastAPI, HTTPException, Query
 from sqlalchemy import Engine
 
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
-from app.ops.router import build_ops_router
+from app.ops.router import build_ops_router, ops_cookie
 from bench.common import free_port
 from tests.conftest import server_missing
 from tests.ops.seed import UNANSWERED, seed
@@ -47,8 +47,9 @@ def seeded_engine(tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture
 def dashboard_url(seeded_engine: Engine) -> Iterator[str]:
-    def require_admin(token: str | None = Query(None)) -> None:
-        if token != TOKEN:
+    def require_admin(token: str | None = Query(None), wxbot_ops: str | None = Cookie(None)) -> None:
+        # As the app's reader dependency: the bookmarked ?token=, then the cookie it is traded for.
+        if token != TOKEN and wxbot_ops != ops_cookie(TOKEN):
             raise HTTPException(401)
 
     app = FastAPI()

@@ -44,9 +44,26 @@ def test_dashboard_draws_every_chart_from_the_turn_log(engine: Engine) -> None:
     assert "https://" not in html and "<script" not in html
 
 
-def test_window_links_keep_the_other_query_parameters(engine: Engine) -> None:
-    html = client_for(engine).get("/ops?days=7&token=abc").text
-    assert "?days=30&amp;token=abc" in html or "?token=abc&amp;days=30" in html
+def test_window_links_never_carry_the_admin_token(engine: Engine) -> None:
+    html = client_for(engine).get("/ops?days=7&lang=zh", follow_redirects=True).text
+    assert "days=30" in html and "lang=zh" in html
+    assert "token" not in html
+
+
+def test_a_token_in_the_query_is_traded_for_a_cookie_and_dropped_from_the_address(engine: Engine) -> None:
+    response = client_for(engine).get("/ops?days=7&token=abc", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ops?days=7"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ops" in cookie
+    assert "abc" not in cookie
+
+
+def test_the_dashboard_sends_no_referrer_and_a_strict_content_policy(engine: Engine) -> None:
+    response = client_for(engine).get("/ops?days=1")
+    assert response.headers["referrer-policy"] == "no-referrer"
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
 
 
 def test_user_text_is_escaped(engine: Engine) -> None:

@@ -259,13 +259,13 @@ def test_replaying_the_same_spool_twice_writes_each_row_once(engine: Engine, tmp
     spool_dir = tmp_path / "spool"
     spool_while_down(spool_dir, 8)
     (spooled,) = Spool(spool_dir).files()
-    copy = spooled.read_text()
+    copy = spooled.read_bytes()
 
     first = make_logger(engine, spool_dir)
     first.start()
     wait_for_count(engine, 8)
     first.stop()
-    spooled.write_text(copy)  # the same file again, as after a crash mid-replay
+    spooled.write_bytes(copy)  # the same file again, as after a crash mid-replay
     second = make_logger(engine, spool_dir)
     second.start()
     deadline = time.monotonic() + 5
@@ -404,3 +404,25 @@ def test_record_ids_are_unique_time_ordered_and_differ_between_forked_workers() 
     os.close(read)
     os.close(write)
     assert child_prefix != record_id()[16:26]
+
+
+def test_rows_the_spool_cannot_take_are_counted_dropped_and_reported(tmp_path: Path) -> None:
+    from app import metrics
+
+    blocked = tmp_path / "spool"
+    blocked.write_text("a file where the spool directory should be")  # unwritable spool
+    dead = unreachable_database()
+    turnlog = make_logger(dead, blocked, mode="thread")
+    before = metrics.TURNLOG_DROPPED._value.get()
+    errors_before = metrics.TURNLOG_ERRORS.labels("writer")._value.get()
+    turnlog.start()
+    for i in range(4):
+        turnlog.submit(record(i))
+    assert turnlog.flush()
+    health = turnlog.health()
+    turnlog.stop()
+    dead.dispose()
+    assert turnlog.stats.dropped == 4
+    assert metrics.TURNLOG_DROPPED._value.get() - before == 4
+    assert metrics.TURNLOG_ERRORS.labels("writer")._value.get() == errors_before
+    assert health == {"turnlog": "spool_failed", "turnlog_spool_error": "EEXIST"}

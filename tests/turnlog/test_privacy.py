@@ -87,3 +87,83 @@ def test_pseudonym_is_stable_for_one_key() -> None:
 def test_pseudonym_depends_on_the_key_and_hides_the_openid() -> None:
     assert pseudonym(b"k1", "oABC") != pseudonym(b"k2", "oABC")
     assert "oABC" not in pseudonym(b"k1", "oABC")
+
+
+# --- issue 15: separators users type between digit groups ---------------------------------------
+
+
+def test_numbers_written_with_dots_underscores_or_odd_grouping_are_masked() -> None:
+    cases = {
+        "138.1234.5678": MOBILE_MASK,
+        "1381 234 5678": MOBILE_MASK,
+        "6222.0212.3456.7890": CARD_MASK,
+        "6222_0212_3456_7890": CARD_MASK,
+        "110105.19900307.1234": ID_MASK,
+        "110105 1990 0307 123X": ID_MASK,
+        "138／1234／5678": MOBILE_MASK,
+    }
+    for written, mask in cases.items():
+        assert mask_personal_data(f"我的号码是{written}，谢谢") == f"我的号码是{mask}，谢谢", written
+
+
+def test_two_numbers_side_by_side_are_both_masked() -> None:
+    masked = mask_personal_data("电话13812345678 身份证110105199003071234")
+    assert masked == f"电话{MOBILE_MASK} 身份证{ID_MASK}"
+    assert mask_personal_data("13812345678 110105199003071234") == f"{MOBILE_MASK} {ID_MASK}"
+
+
+def test_dates_times_and_ticket_numbers_written_with_dots_stay_readable() -> None:
+    text = "2026.11.26 上午9.30，工单20261126-0012，第3.2条，12_000元"
+    assert mask_personal_data(text) == text
+
+
+SEPARATORS = [" ", ".", "-", "_", "/", "·", "　", "．", "－", "  ", ". "]
+
+
+def _with_separators(draw: st.DrawFn, number: str) -> str:
+    out = [number[0]]
+    for digit in number[1:]:
+        if draw(st.booleans()):
+            out.append(draw(st.sampled_from(SEPARATORS)))
+        out.append(digit)
+    return "".join(out)
+
+
+@st.composite
+def separated(draw: st.DrawFn, pattern: str) -> tuple[str, str]:
+    number = draw(st.from_regex(re.compile(pattern), fullmatch=True))
+    return number, _with_separators(draw, number)
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"[^0-9Xx]", "", text.translate(str.maketrans("０１２３４５６７８９", "0123456789")))
+
+
+# Timing varies on a shared CI machine; the property is what matters.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prefix=chinese, suffix=chinese, number=separated(r"1[3-9][0-9]{9}"))
+def test_no_mobile_number_survives_whatever_separates_its_digits(
+    prefix: str, suffix: str, number: tuple[str, str]
+) -> None:
+    plain, written = number
+    assert plain not in _digits(mask_personal_data(prefix + written + suffix))
+
+
+# Timing varies on a shared CI machine; the property is what matters.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prefix=chinese, suffix=chinese, number=separated(r"[1-9][0-9]{16}[0-9X]"))
+def test_no_resident_id_survives_whatever_separates_its_digits(
+    prefix: str, suffix: str, number: tuple[str, str]
+) -> None:
+    plain, written = number
+    assert plain not in _digits(mask_personal_data(prefix + written + suffix))
+
+
+# Timing varies on a shared CI machine; the property is what matters.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prefix=chinese, suffix=chinese, number=separated(r"[3-6][0-9]{15,18}"))
+def test_no_card_number_survives_whatever_separates_its_digits(
+    prefix: str, suffix: str, number: tuple[str, str]
+) -> None:
+    plain, written = number
+    assert plain not in _digits(mask_personal_data(prefix + written + suffix))

@@ -88,3 +88,84 @@ def test_size_counts_every_spool_file(tmp_path: Path) -> None:
     spool.append(entries(1, 2, 3))
     assert spool.size_bytes() > 0
     spool.close_active()
+
+
+# --- issue 15: a framed, checksummed spool -----------------------------------------------------
+
+
+def text_entries(*ns: int) -> list[Entry]:
+    # Multi-byte text: the outage that found the bug cut a record inside a character.
+    return [{"kind": "row", "record_id": f"r{n}", "text": f"社保卡补办 {n} 号窗口"} for n in ns]
+
+
+def test_a_spool_truncated_at_every_offset_of_its_last_record_replays_everything_before_it(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source"
+    spool = Spool(source)
+    spool.append(text_entries(1, 2, 3))
+    size_before_last = spool.size_bytes()
+    spool.append(text_entries(4))
+    spool.close_active()
+    (path,) = spool.files()
+    whole = path.read_bytes()
+    assert len(whole) > size_before_last
+    for cut in range(size_before_last, len(whole)):
+        directory = tmp_path / f"cut-{cut}"
+        directory.mkdir()
+        (directory / path.name).write_bytes(whole[:cut])
+        torn = Spool(directory)
+        sink = Sink()
+        assert torn.replay(sink) == 3, cut
+        assert [e["record_id"] for e in sink.received] == ["r1", "r2", "r3"], cut
+        assert torn.files() == [], cut
+        if cut > size_before_last:
+            assert torn.quarantined_bytes == cut - size_before_last, cut
+            assert [p.suffix for p in directory.glob("*.torn")] == [".torn"], cut
+
+
+def test_a_corrupted_record_in_the_middle_is_quarantined_and_the_rest_replayed(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.append(text_entries(1))
+    first_end = spool.size_bytes()
+    spool.append(text_entries(2, 3))
+    spool.close_active()
+    (path,) = spool.files()
+    data = bytearray(path.read_bytes())
+    data[first_end + 12] ^= 0xFF  # a flipped bit inside record 2's payload
+    path.write_bytes(bytes(data))
+    sink = Sink()
+    Spool(tmp_path).replay(sink)
+    assert [e["record_id"] for e in sink.received] == ["r1", "r3"]
+
+
+def test_a_legacy_json_lines_spool_cut_inside_a_character_still_replays(tmp_path: Path) -> None:
+    good = '{"kind":"row","record_id":"ok","text":"社保"}\n'.encode()
+    torn = '{"kind":"row","record_id":"cut","text":"社保"}\n'.encode()[:-4]  # inside 保
+    (tmp_path / "turnlog-1-x.jsonl").write_bytes(good + torn)
+    spool = Spool(tmp_path)
+    sink = Sink()
+    spool.replay(sink)
+    assert [e["record_id"] for e in sink.received] == ["ok"]
+    assert spool.files() == []
+
+
+def test_a_full_disk_leaves_no_torn_record_behind(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.append(text_entries(1))
+    real_write = spool._write
+
+    def short_then_full(fd: int, data: bytes) -> int:
+        if len(data) > 8:
+            real_write(fd, data[:7])  # part of the batch reached the disk, then it filled up
+        raise OSError(28, "No space left on device")
+
+    spool._write = short_then_full
+    with pytest.raises(OSError):
+        spool.append(text_entries(2, 3))
+    spool._write = real_write
+    spool.append(text_entries(4))
+    sink = Sink()
+    spool.replay(sink)
+    assert [e["record_id"] for e in sink.received] == ["r1", "r4"]
+    assert list(tmp_path.glob("*.torn")) == []
