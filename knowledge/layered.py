@@ -25,7 +25,7 @@ from pathlib import Path
 
 from knowledge.errors import KnowledgeError, Problem
 from knowledge.loader import load_knowledge
-from knowledge.matcher import MATCH_CACHE_SIZE, Candidate, MatchConfig, Matcher, MatchResult
+from knowledge.matcher import MATCH_CACHE_SIZE, Candidate, MatchConfig, Matcher, MatchResult, Thresholds
 from knowledge.normalize import Vocabulary
 from knowledge.schema import FaqEntry, KnowledgeBase, RegressionCase
 
@@ -150,6 +150,11 @@ class LayeredMatcher:
         if self._kb is None:
             self._kb = self._merged_kb()
         return self._kb
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """The decision thresholds on this account's scores: those of its first (shared) layer."""
+        return self._active[0][0].thresholds
 
     @property
     def phrase_count(self) -> int:
