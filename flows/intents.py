@@ -135,7 +135,12 @@ def _score(flow: Flow, utterance: Utterance, norm: str, phrase: float) -> list[I
         out.append(Intent(flow.id, TOPIC + length / 100 + phrase / 1000, "topic", word, phrase))
     if out:
         return out
-    if flow.triggers.fills and not utterance.question and set(flow.triggers.fills) <= utterance.mentions(flow):
+    if (
+        flow.triggers.fills
+        and not utterance.question
+        and not utterance.tells_of_the_past
+        and set(flow.triggers.fills) <= utterance.mentions(flow)
+    ):
         out.append(Intent(flow.id, FACTS + phrase / 10, "facts", "", phrase))
     elif utterance.identifier_only(flow):
         out.append(Intent(flow.id, IDENTIFIER + phrase / 10, "identifier", "", phrase))

@@ -72,6 +72,13 @@ def _pick(command: str) -> int | None:
 
 
 _PIECES = re.compile(r"[\s,，。.!！~～、]+")
+# Modal particles people add to anything they say (「谢谢啊」「多谢了」「好的呀」): the word lists hold
+# the bare words, so these are dropped from the end before looking a piece up.
+_PARTICLES = re.compile(r"(?<=.)[啊呀哈嘛啦了哦呢吧噢喔哇呗嘞]+$")
+
+
+def _listed(piece: str, listed: frozenset[str]) -> bool:
+    return piece in listed or _PARTICLES.sub("", piece) in listed
 
 
 def _small_talk(command: str) -> str:
@@ -86,12 +93,12 @@ def _small_talk(command: str) -> str:
         ("dismiss", words.DISMISS),
         ("ack", words.ACKNOWLEDGE),
     ):
-        if command in listed:
+        if _listed(command, listed):
             return kind
     known = words.THANKS | words.GREETING | words.DISMISS | words.ACKNOWLEDGE
-    if len(pieces) > 1 and all(p in known for p in pieces):
+    if len(pieces) > 1 and all(_listed(p, known) for p in pieces):
         for kind, listed in (("thanks", words.THANKS), ("dismiss", words.DISMISS), ("greeting", words.GREETING)):
-            if any(p in listed for p in pieces):
+            if any(_listed(p, listed) for p in pieces):
                 return kind
         return "ack"
     if words.LAUGH.match(command):
@@ -189,6 +196,13 @@ class Utterance:
                     result.found[name] = found.found[name]
                     break
         return result.found
+
+    @property
+    def tells_of_the_past(self) -> bool:
+        """Every date the message names lies before today: 「昨天下午在社保窗口排了两小时」 recounts
+        what happened; it is not a request made of facts (a business and a day) to start a service."""
+        days = [m.value for m in self.dates if m.value is not None]
+        return bool(days) and all(day < self.today for day in days)
 
     def intent(self, flow_id: str) -> Intent | None:
         return next((i for i in self.intents if i.flow_id == flow_id), None)

@@ -92,3 +92,14 @@ def test_the_pinyin_table_is_read_without_pypinyins_phrase_tables() -> None:
     code = "import sys, flows.homophones as h; h.warm_up(); print(any(m.startswith('pypinyin') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_account_of_what_happened_yesterday_does_not_start_a_booking(registry: FlowRegistry) -> None:
+    # A business and a day, but a past day: the citizen is recounting, not asking for a slot.
+    said = understand("昨天下午在社保窗口排了两小时还被凶", TODAY)
+    assert all(i.flow_id != "booking" for i in rank(said, registry))
+
+
+def test_a_business_and_a_coming_day_still_start_a_booking(registry: FlowRegistry) -> None:
+    said = understand("明天下午 社保卡", TODAY)
+    assert [i.flow_id for i in rank(said, registry)][:1] == ["booking"]

@@ -116,3 +116,15 @@ def test_small_talk_said_in_several_pieces_is_still_small_talk(text: str, kind: 
 def test_chinese_punctuation_is_kept_as_typed() -> None:
     # A complaint's description and a rating's reason are stored as the citizen wrote them.
     assert understand("取号机坏了，排了一个小时队！", TODAY).text == "取号机坏了，排了一个小时队！"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("谢谢啊", "thanks"), ("多谢了", "thanks"), ("好的呀", "ack"), ("收到啦，谢谢哈", "thanks"), ("你好呀呀", "greeting")],
+)
+def test_modal_particles_at_the_end_do_not_hide_small_talk(text: str, kind: str) -> None:
+    assert understand(text, TODAY).small_talk == kind
+
+
+def test_a_particle_does_not_make_a_question_small_talk() -> None:
+    assert understand("社保卡丢了", TODAY).small_talk == ""
