@@ -120,7 +120,13 @@ def test_chinese_punctuation_is_kept_as_typed() -> None:
 
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [("谢谢啊", "thanks"), ("多谢了", "thanks"), ("好的呀", "ack"), ("收到啦，谢谢哈", "thanks"), ("你好呀呀", "greeting")],
+    [
+        ("谢谢啊", "thanks"),
+        ("多谢了", "thanks"),
+        ("好的呀", "ack"),
+        ("收到啦，谢谢哈", "thanks"),
+        ("你好呀呀", "greeting"),
+    ],
 )
 def test_modal_particles_at_the_end_do_not_hide_small_talk(text: str, kind: str) -> None:
     assert understand(text, TODAY).small_talk == kind
