@@ -103,3 +103,13 @@ def test_an_account_of_what_happened_yesterday_does_not_start_a_booking(registry
 def test_a_business_and_a_coming_day_still_start_a_booking(registry: FlowRegistry) -> None:
     said = understand("明天下午 社保卡", TODAY)
     assert [i.flow_id for i in rank(said, registry)][:1] == ["booking"]
+
+
+@pytest.mark.parametrize("text", ["我办的那个居住证咋还没好", "上周申请的营业执照啥时候能下来", "我提交的材料怎么还没批下来"])
+def test_an_application_still_waited_for_asks_for_its_progress(registry: FlowRegistry, text: str) -> None:
+    assert [i.flow_id for i in rank(understand(text, TODAY), registry)][:1] == ["progress"]
+
+
+def test_a_payment_not_yet_arrived_is_not_a_progress_question(registry: FlowRegistry) -> None:
+    # 「养老金怎么还没到账」 is the FAQ's question about payment dates, not an application's progress.
+    assert all(i.flow_id != "progress" for i in rank(understand("养老金怎么还没到账", TODAY), registry))
