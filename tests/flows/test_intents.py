@@ -105,7 +105,9 @@ def test_a_business_and_a_coming_day_still_start_a_booking(registry: FlowRegistr
     assert [i.flow_id for i in rank(said, registry)][:1] == ["booking"]
 
 
-@pytest.mark.parametrize("text", ["我办的那个居住证咋还没好", "上周申请的营业执照啥时候能下来", "我提交的材料怎么还没批下来"])
+@pytest.mark.parametrize(
+    "text", ["我办的那个居住证咋还没好", "上周申请的营业执照啥时候能下来", "我提交的材料怎么还没批下来"]
+)
 def test_an_application_still_waited_for_asks_for_its_progress(registry: FlowRegistry, text: str) -> None:
     assert [i.flow_id for i in rank(understand(text, TODAY), registry)][:1] == ["progress"]
 
