@@ -134,3 +134,15 @@ def test_modal_particles_at_the_end_do_not_hide_small_talk(text: str, kind: str)
 
 def test_a_particle_does_not_make_a_question_small_talk() -> None:
     assert understand("社保卡丢了", TODAY).small_talk == ""
+
+
+@pytest.mark.parametrize("text", ["有个想法想给你们说说", "有件事想跟你们反映一下", "我要反映个情况"])
+def test_an_opener_is_not_taken_as_the_complaints_description(registry: FlowRegistry, text: str) -> None:
+    flow = next(f for f in registry if f.id == "complaint")
+    assert "description" not in understand(text, TODAY).scan(flow).found
+
+
+def test_a_first_message_that_describes_the_matter_is_its_description(registry: FlowRegistry) -> None:
+    flow = next(f for f in registry if f.id == "complaint")
+    said = understand("我想投诉一下 你们窗口那个工作人员态度太差了", TODAY)
+    assert "工作人员态度太差" in said.scan(flow).found["description"].value
