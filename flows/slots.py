@@ -389,6 +389,9 @@ def _residual(text: str) -> list[str]:
     return [p for p in pieces if p not in _ACKS]
 
 
+_OPENERS = re.compile(r"想?[给跟和向对]?你们|说说|讲讲|谈谈|聊聊|说一下|有件事|有个事|有点事|有事|事情|个情况|情况")
+
+
 def content_length(text: str, noise: Iterable[str]) -> int:
     """Length of `text` once the given trigger words, fillers and punctuation are taken out."""
     for word in sorted(set(noise), key=len, reverse=True):
@@ -396,7 +399,7 @@ def content_length(text: str, noise: Iterable[str]) -> int:
             text = text.replace(word, "")
     text = re.sub(r"我要|我想|想要|请问|你好|您好|麻烦|帮我|一下|[我的了吧啊呢吗嘛]", "", text)
     # How people open before saying anything (「有个想法想给你们说说」「有件事想跟你们反映一下」).
-    text = re.sub(r"想?[给跟和向对]?你们|说说|讲讲|谈谈|聊聊|说一下|有件事|有个事|有点事|有事|事情|个情况|情况", "", text)
+    text = _OPENERS.sub("", text)
     return len(_SPLIT.sub("", text))
 
 
