@@ -76,6 +76,8 @@ class Resources:
         if runtime is None:
             raise NotFound("no such account")
         return runtime
+    # The staff desk (app/desk/router.py `Desk`); typed loosely here to keep deps import-light.
+    desk: Any = None
 
 
 def get_resources(request: Request) -> Resources:
@@ -97,13 +99,18 @@ def _same(given: str, expected: str) -> bool:
 
 
 def require_admin(
+    request: Request,
     resources: ResourcesDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> None:
     """Admin endpoints take `Authorization: Bearer <ADMIN_TOKEN>`, never a query string: a token
-    there ends up in logs, history and Referer headers (issue 15)."""
-    if not _same(_bearer(authorization), resources.settings.admin_token.get_secret_value()):
-        raise Unauthorized("admin token missing or wrong")
+    there ends up in logs, history and Referer headers (issue 15); or the desk session of an
+    enabled staff admin (issue 17)."""
+    if _same(_bearer(authorization), resources.settings.admin_token.get_secret_value()):
+        return
+    if authorization is None and _desk_admin(request, resources):
+        return
+    raise Unauthorized("admin token missing or wrong")
 
 
 def require_ops_reader(
@@ -122,6 +129,8 @@ def require_ops_reader(
         return
     if request.method == "GET" and token and _same(token, expected):
         return
+    if _desk_admin(request, resources):
+        return
     raise Unauthorized("admin token missing or wrong")
 
 
@@ -133,6 +142,23 @@ def require_metrics_token(
     expected = resources.settings.metrics_token
     if expected is None or not _same(_bearer(authorization), expected.get_secret_value()):
         raise Unauthorized("metrics token missing or wrong")
+
+
+def _desk_admin(request: Request, resources: Resources) -> bool:
+    """A logged-in, enabled desk admin. Reads need only the session; a POST must also echo the
+    session's CSRF token in `X-CSRF-Token` (SameSite=Strict already keeps the cookie off
+    cross-site requests)."""
+    if resources.desk is None:
+        return False
+    from app.desk.auth import csrf_matches
+    from app.desk.router import session_of, staff_for
+
+    member = staff_for(request, resources.desk)
+    if member is None or not member.at_least("admin"):
+        return False
+    if request.method in ("GET", "HEAD"):
+        return True
+    return csrf_matches(session_of(request, resources.desk), request.headers.get("x-csrf-token"))
 
 
 AdminDep = Depends(require_admin)

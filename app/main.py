@@ -28,8 +28,13 @@ from app.calendar_watch import CalendarWatch
 from app.content import SharedContent
 from app.db.engine import make_engine
 from app.deps import AccountRuntime, AdminDep, Resources, ResourcesDep, require_metrics_token, require_ops_reader
+from app.desk import router as desk_router
+from app.desk.auth import LoginThrottle, SessionCodec
+from app.desk.config import DeskConfigError, load_desk_config
+from app.desk.router import Desk
 from app.late import LateReplySender
 from app.late_sender import build_late_sender
+from app.notify import Notifier, TurnLogWindow
 from app.ops.router import build_ops_router
 from app.reload import Reloadable, Reloader
 from app.services import AppServices, parse_endpoints
@@ -163,6 +168,10 @@ def build_resources(
         def content_of(account: Account) -> tuple[Callable[[], Any], Callable[[], FlowRegistry | None]]:
             return content.matcher_for(account.knowledge).get, content.flows_for(account.flows).get
 
+    try:
+        desk_config = load_desk_config(settings.desk_config, settings.service_hours)
+    except DeskConfigError as exc:
+        raise ConfigError(str(exc)) from exc
     # Shared by every account: one pool to the flow backends, one to WeChat's API.
     endpoints = parse_endpoints(settings.flow_endpoints)
     backend_http = httpx.AsyncClient(follow_redirects=False)
@@ -177,7 +186,8 @@ def build_resources(
     for account in accounts:
         matcher_of, flows_of = content_of(account)
         services = AppServices(engine=db, endpoints=endpoints, client=backend_http, account=account.id,
-                               pseudonym_key=settings.pseudonym_key.get_secret_value().encode())
+                               pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
+                               sla=desk_config.sla)
         wechat = (
             WeChatClient(
                 appid=account.appid,
@@ -208,7 +218,22 @@ def build_resources(
     default = runtimes[default_account.id] if default_account is not None else None
     first = default or next(iter(runtimes.values()))
     calendar_flows.append(first.flows)
+    window = TurnLogWindow(db, settings.pseudonym_key.get_secret_value().encode())
+    desk = Desk(
+        engine=db,
+        codec=SessionCodec(settings.desk_secret_key.get_secret_value(), settings.desk_idle_minutes * 60),
+        throttle=LoginThrottle(store),
+        # A reply goes out through the WeChat client of the account the ticket was filed through.
+        notifiers={
+            account_id: Notifier(client=runtime.wechat, window=window, templates=desk_config.templates, store=store)
+            for account_id, runtime in runtimes.items()
+        },
+        config=desk_config,
+        secure_cookie=bool(settings.desk_cookie_secure),
+        accounts=tuple(runtimes),
+    )
     return Resources(
+        desk=desk,
         settings=settings,
         store=store,
         crypto=first.crypto,
@@ -379,6 +404,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.include_router(_admin_router())
     app.include_router(admin_sessions.router, dependencies=[AdminDep])
     app.include_router(metrics.build_metrics_router([require_metrics_token] if settings.metrics_token else []))
+    desk_router.install(app)
     if settings.app_env == "dev":
         app.include_router(demo.router)
 

@@ -23,6 +23,7 @@ import httpx
 from sqlalchemy import Engine
 
 from app.db import bookings, tickets
+from app.desk.sla import SlaPolicy
 from app.turnlog.privacy import Pseudonymiser, mask_identity_numbers
 from handlers.ports import BookingRequest, BookingResult, EndpointResult, ItemKind, ItemView
 
@@ -90,11 +91,13 @@ class AppServices:
         on_backend_error: Callable[[str, str], None] | None = None,
         account: str = "default",
         pseudonym_key: bytes = b"",
+        sla: SlaPolicy | None = None,
     ) -> None:
         # Tickets filed through this instance belong to this account (app.accounts id).
         self.account = account
         # Tickets carry the user's pseudonym (as the turn log does) so erasure can find them.
         self._pseudonym = Pseudonymiser(pseudonym_key)
+        self.sla = sla
         self.engine = engine
         self.memory = MemoryTicketBook() if engine is None else None
         self.endpoints = dict(endpoints)
@@ -107,7 +110,8 @@ class AppServices:
         return DeliveryServices(self, delivery)
 
     async def create_ticket(
-        self, flow_id: str, openid: str, fields: Mapping[str, str], *, delivery: str | None = None
+        self, flow_id: str, openid: str, fields: Mapping[str, str], *, delivery: str | None = None,
+        consultation_id: str = "",
     ) -> str:
         # Identity numbers never reach a ticket, whatever slot they were typed into; the
         # contact mobile stays while the matter is open (docs/privacy.md, ticket retention).
@@ -119,6 +123,7 @@ class AppServices:
         return await asyncio.to_thread(
             tickets.create_ticket, self.engine, flow_id, openid, fields, account=self.account, delivery=delivery,
             user_id=self._pseudonym(openid),
+            consultation_id=consultation_id, sla=self.sla,
         )
 
     def _db(self) -> Engine:
@@ -209,15 +214,20 @@ class DeliveryServices:
     when the session could not be kept.
     """
 
-    __slots__ = ("_base", "created", "delivery")
+    __slots__ = ("_base", "consultation_id", "created", "delivery")
 
-    def __init__(self, base: AppServices, delivery: str) -> None:
+    def __init__(self, base: AppServices, delivery: str, consultation_id: str = "") -> None:
         self._base = base
         self.delivery = delivery
+        # The turn's consultation (turn log), set once the session is loaded: the desk shows
+        # the conversation that led to a ticket (issue 17).
+        self.consultation_id = consultation_id
         self.created: list[str] = []
 
     async def create_ticket(self, flow_id: str, openid: str, fields: Mapping[str, str]) -> str:
-        number = await self._base.create_ticket(flow_id, openid, fields, delivery=self.delivery)
+        number = await self._base.create_ticket(
+            flow_id, openid, fields, delivery=self.delivery, consultation_id=self.consultation_id
+        )
         self.created.append(number)
         return number
 

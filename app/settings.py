@@ -21,6 +21,7 @@ DEV_APPID = "wxba5fad812f8e6fb9"
 DEV_AES_KEY = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 DEV_ADMIN_TOKEN = "dev-admin-token"
 DEV_PSEUDONYM_KEY = "dev-pseudonym-key"
+DEV_DESK_SECRET_KEY = "dev-desk-secret-key"
 _PLACEHOLDERS = {"", "changeme", "change-me", "xxx", "todo", "placeholder"}
 
 
@@ -105,6 +106,14 @@ class Settings(BaseSettings):
     consultation_idle_minutes: float = Field(default=30, gt=0)
     faq_reask_window_hours: float = Field(default=24, gt=0)
 
+    # The staff desk (issue 17): the key that signs desk session cookies, how long a session
+    # survives without a request, whether the cookie is sent over HTTPS only (prod: always
+    # behind TLS), and the YAML with SLA targets and template messages (README "The staff desk").
+    desk_secret_key: SecretStr = SecretStr("")
+    desk_idle_minutes: float = Field(default=30, gt=0)
+    desk_cookie_secure: bool | None = None
+    desk_config: Path | None = None
+
     log_level: str = "INFO"
 
     @field_validator("accounts_file", mode="before")
@@ -133,6 +142,10 @@ class Settings(BaseSettings):
                 self.admin_token = SecretStr(DEV_ADMIN_TOKEN)
             if not self.pseudonym_key.get_secret_value():
                 self.pseudonym_key = SecretStr(DEV_PSEUDONYM_KEY)
+            if not self.desk_secret_key.get_secret_value():
+                self.desk_secret_key = SecretStr(DEV_DESK_SECRET_KEY)
+        if self.desk_cookie_secure is None:
+            self.desk_cookie_secure = self.app_env == "prod"
         return self
 
     def check_production(self) -> None:
@@ -145,6 +158,7 @@ class Settings(BaseSettings):
             "WECHAT_APPID": self.wechat_appid,
             "ADMIN_TOKEN": self.admin_token.get_secret_value(),
             "PSEUDONYM_KEY": self.pseudonym_key.get_secret_value(),
+            "DESK_SECRET_KEY": self.desk_secret_key.get_secret_value(),
         }
         multi = self.accounts_file is not None
         if multi:
@@ -152,7 +166,7 @@ class Settings(BaseSettings):
             del secrets["WECHAT_TOKEN"], secrets["WECHAT_APPID"]
         if self.wechat_encrypt_mode != "plain" and not multi:
             secrets["WECHAT_AES_KEY"] = self.wechat_aes_key.get_secret_value()
-        dev_values = {DEV_TOKEN, DEV_AES_KEY, DEV_ADMIN_TOKEN, DEV_PSEUDONYM_KEY}
+        dev_values = {DEV_TOKEN, DEV_AES_KEY, DEV_ADMIN_TOKEN, DEV_PSEUDONYM_KEY, DEV_DESK_SECRET_KEY}
         for name, value in secrets.items():
             if value.strip().lower() in _PLACEHOLDERS or value in dev_values:
                 problems.append(f"{name} is missing or a placeholder")

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from app.accounts import DEFAULT_ACCOUNT
 from app.late import LateReplySender
-from app.services import AppServices
+from app.services import AppServices, DeliveryServices
 from app.stores import keys
 from app.stores.base import LockTimeout, Started, Store, StoreUnavailable, TurnEnd, TurnStart
 from app.turnlog.record import Outcome, TurnRecord
@@ -349,6 +349,9 @@ class TurnProcessor:
         now = datetime.now(SHANGHAI)
         self._advance_consultation(session, now.timestamp())
         try:
+            if isinstance(context.services, DeliveryServices):
+                # Tickets filed in this turn remember its consultation (issue 17: the desk shows it).
+                context.services.consultation_id = session.consultation_id
             result = await router.dispatch(Turn(message, session, now), context)
         except Exception:
             # Anything after the boundary is logged and answered; the user never sees an error.

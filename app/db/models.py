@@ -144,7 +144,7 @@ class Ticket(Base):
     # Raw OpenID: staff answer the ticket through the customer-service API, which needs it.
     openid: Mapped[str] = mapped_column(String(64), index=True)
     fields: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default="新建")
     # The Official Account (app.accounts id) the ticket was filed through; staff queues filter on it.
     account: Mapped[str] = mapped_column(String(64), default="default", server_default="default", index=True)
     # The delivery that filed it (AppID + MsgId / event key): a retry or replay finds this ticket
@@ -154,8 +154,89 @@ class Ticket(Base):
     user_id: Mapped[str] = mapped_column(String(64), default="", server_default="", index=True)
     # Set when the user left and the closed ticket's personal data was erased (docs/privacy.md).
     erased_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The desk's workflow (issue 17, migration 0005). Status is the label staff and citizens
+    # read (app/desk/workflow.py); `open` from before the desk became 新建.
+    kind: Mapped[str] = mapped_column(String(8), default="留言", server_default="留言")
+    category: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # The contact mobile the citizen gave, for search; shown masked until an agent opens the ticket.
+    phone: Mapped[str] = mapped_column(String(20), default="", server_default="", index=True)
+    assignee: Mapped[str] = mapped_column(String(64), default="", server_default="", index=True)
+    # The consultation (turn log) that filed it: the desk shows the turns that led to it.
+    consultation_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    first_response_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    response_due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolve_due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The next deadline of an open ticket (first response, then resolution); NULL once closed.
+    # The queue sorts on it, so overdue tickets come first straight from the index.
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
 
-    __table_args__ = (Index("uq_tickets_delivery", "delivery", unique=True),)
+    __table_args__ = (
+        Index("uq_tickets_delivery", "delivery", unique=True),
+        Index("ix_tickets_status_due", "status", "due_at"),
+        Index("ix_tickets_created_at", "created_at"),
+    )
+
+
+class TicketEvent(Base):
+    """A ticket's history: status changes, assignments, replies, with what reached the citizen.
+
+    `delivery` is the notification's state: `none` (nothing to send), `pending`, `sending`
+    (claimed by one worker), `sent`, `failed`, `impossible` (no channel open); `channel` is
+    `kf` (customer-service message) or `template`. `request_key` makes a form submitted twice
+    (a double click, a proxy retry) one event.
+    """
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (Index("ix_ticket_events_ticket_id", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(BigId)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str] = mapped_column(String(16), default="")
+    to_status: Mapped[str] = mapped_column(String(16), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    request_key: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    delivery: Mapped[str] = mapped_column(String(16), default="none")
+    channel: Mapped[str] = mapped_column(String(16), default="")
+    delivery_detail: Mapped[str] = mapped_column(String(200), default="")
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class StaffUser(Base):
+    """A desk login. `session_version` is bumped on disable and password change, which ends
+    every session signed with the old value."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    # Comma-separated app.accounts ids this user may see; empty means every account.
+    accounts: Mapped[str] = mapped_column(String(500), default="")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AuditEntry(Base):
+    """Who did what, when, to which ticket: every staff action on the desk and the CLI."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    ticket_number: Mapped[str] = mapped_column(String(32), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
 
 
 # Only active bookings hold a seat or a citizen's day: a cancelled row leaves both indexes.

@@ -17,6 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from app.db.models import Ticket, TicketCounter
+from app.desk import workflow
+from app.desk.sla import SlaPolicy
 
 # Ticket numbers follow the local calendar day of the service desk.
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -50,6 +52,8 @@ def create_ticket(
     delivery: str | None = None,
     user_id: str = "",
     now: datetime | None = None,
+    consultation_id: str = "",
+    sla: SlaPolicy | None = None,
 ) -> str:
     """Store a ticket and return its number. Blocking: call it via `asyncio.to_thread`.
 
@@ -66,7 +70,7 @@ def create_ticket(
     try:
         with engine.begin() as conn:
             return insert_ticket(conn, flow_id, openid, fields, account=account, delivery=delivery,
-                                 user_id=user_id, now=now)
+                                 user_id=user_id, now=now, consultation_id=consultation_id, sla=sla)
     except IntegrityError:
         if not delivery:
             raise
@@ -88,12 +92,20 @@ def insert_ticket(
     delivery: str | None = None,
     user_id: str = "",
     now: datetime | None = None,
+    consultation_id: str = "",
+    sla: SlaPolicy | None = None,
 ) -> str:
     """`create_ticket` inside the caller's transaction (a booking files its ticket with its seat).
 
     With `delivery`, a second insert for the same delivery raises IntegrityError (unique index):
-    the caller rolls back and finds the first one with `filed_by`."""
+    the caller rolls back and finds the first one with `filed_by`. Kind, category and contact
+    mobile are derived from the flow's fields once, here, so the desk filters and searches on
+    indexed columns; the deadlines come from `sla` (issue 17)."""
     created = (now or datetime.now(UTC)).astimezone(UTC)
+    kind = workflow.kind_of(flow_id, fields)
+    category = workflow.category_of(fields)
+    policy = sla or SlaPolicy()
+    response_due = policy.response_due(created, kind, category)
     day = created.astimezone(LOCAL_TZ).strftime("%Y%m%d")
     seq = conn.execute(_counter_upsert(conn.dialect.name, day)).scalar_one()
     number = ticket_number(day, seq)
@@ -104,10 +116,18 @@ def insert_ticket(
             flow_id=flow_id,
             openid=openid,
             fields=dict(fields),
-            status="open",
+            status=workflow.NEW,
             account=account,
             delivery=delivery or None,
             user_id=user_id,
+            kind=kind,
+            category=category,
+            phone=workflow.phone_of(fields),
+            consultation_id=consultation_id,
+            updated_at=created,
+            response_due_at=response_due,
+            resolve_due_at=policy.resolve_due(created, kind, category),
+            due_at=response_due,
         )
     )
     return number

@@ -125,6 +125,19 @@ class WeChatClient:
             {"touser": openid, "msgtype": "news", "news": {"articles": [item]}},
         )
 
+    async def send_template(
+        self, openid: str, template_id: str, data: Mapping[str, str], *, url: str = ""
+    ) -> None:
+        """A template message (模板消息): reaches the citizen outside the 48-hour window."""
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+        }
+        if url:
+            body["url"] = url
+        await self._with_token("template_send", "POST", "/cgi-bin/message/template/send", body)
+
     async def create_menu(self, menu: Mapping[str, Any]) -> None:
         await self._with_token("menu_create", "POST", "/cgi-bin/menu/create", menu)
 

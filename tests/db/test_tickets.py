@@ -34,7 +34,7 @@ def test_ticket_is_stored_with_its_fields(engine: Engine) -> None:
     assert ticket.openid == "o9"
     assert ticket.fields == {"日期": "2026-11-27", "事项": "护照"}
     assert ticket.created_at == NOON
-    assert ticket.status == "open"
+    assert ticket.status == "新建"
     assert ticket.account == "default"
 
 

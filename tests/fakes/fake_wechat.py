@@ -1,7 +1,7 @@
 """A small fake of the WeChat server API, served over real HTTP on 127.0.0.1 from a thread.
 
 It implements what `app.wxapi` calls — `stable_token`, `message/custom/send`, `menu/create`,
-`menu/get` — with WeChat's token rules (normal mode hands out the current token and renews it
+`menu/get`, `message/template/send` — with WeChat's token rules (normal mode hands out the current token and renews it
 inside the last `renew_window_s`; force mode replaces it and the old one stops working), and knobs
 for what goes wrong in production: expired or rejected tokens, errcodes such as 45015/45047,
 HTTP errors and slow answers. Every request is recorded in `calls` as it arrives.
@@ -32,6 +32,7 @@ API_PATHS = {
     "custom_send": "/cgi-bin/message/custom/send",
     "menu_create": "/cgi-bin/menu/create",
     "menu_get": "/cgi-bin/menu/get",
+    "template_send": "/cgi-bin/message/template/send",
 }
 
 
@@ -75,6 +76,7 @@ class FakeWeChat:
             self.calls: list[Call] = []
             self.menu: dict[str, Any] | None = None
             self._accepted: list[dict[str, Any]] = []
+            self._templates: list[dict[str, Any]] = []
             self._tokens: dict[str, _Token] = {}
             self._current: str | None = None
             self._errors: dict[str, deque[int]] = {}
@@ -122,6 +124,12 @@ class FakeWeChat:
         """Bodies of customer-service messages WeChat accepted."""
         with self._mutex:
             return list(self._accepted)
+
+    @property
+    def templates_sent(self) -> list[dict[str, Any]]:
+        """Bodies of template messages WeChat accepted."""
+        with self._mutex:
+            return list(self._templates)
 
     @property
     def current_token(self) -> str | None:
@@ -178,6 +186,11 @@ class FakeWeChat:
         async def custom_send(request: Request, access_token: str = "") -> Response:
             body = await request.json()
             return await self._answer("custom_send", access_token, body, lambda: self._accept(body))
+
+        @app.post(API_PATHS["template_send"])
+        async def template_send(request: Request, access_token: str = "") -> Response:
+            body = await request.json()
+            return await self._answer("template_send", access_token, body, lambda: self._accept_template(body))
 
         @app.post(API_PATHS["menu_create"])
         async def menu_create(request: Request, access_token: str = "") -> Response:
@@ -247,6 +260,10 @@ class FakeWeChat:
     def _accept(self, body: dict[str, Any]) -> dict[str, Any]:
         self._accepted.append(body)
         return {"errcode": 0, "errmsg": "ok"}
+
+    def _accept_template(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._templates.append(body)
+        return {"errcode": 0, "errmsg": "ok", "msgid": len(self._templates)}
 
     def _set_menu(self, body: dict[str, Any]) -> dict[str, Any]:
         self.menu = body
