@@ -35,6 +35,7 @@ from app.desk.outbox import deliver
 from app.desk.sla import SHANGHAI, time_left
 from app.desk.staff import Role, Staff
 from app.notify import Delivery, Notifier
+from app.turnlog.privacy import mask_personal_data
 
 HERE = Path(__file__).parent
 CSP = (
@@ -471,6 +472,9 @@ def _shown_fields(fields: dict[str, str], personal: bool) -> list[tuple[str, str
             value = workflow.mask_phone("".join(ch for ch in value if ch.isdigit()))
         elif label in ("预约人姓名", "姓名"):
             value = value[:1] + "*" * (len(value) - 1)
+        else:
+            # Free text carries numbers too (「电话13812345678」): masked as in the turn log.
+            value = mask_personal_data(value)
         shown.append((label, value))
     return shown
 

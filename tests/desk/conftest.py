@@ -72,6 +72,8 @@ class Desk:
         return found.group(1)
 
     async def login(self, username: str, password: str = PASSWORD) -> httpx.Response:
+        """Log in afresh as `username` (a new browser: no cookies from an earlier login)."""
+        self.client.cookies.clear()
         page = await self.client.get("/desk/login")
         return await self.client.post(
             "/desk/login", data={"username": username, "password": password, "csrf_token": csrf_of(page.text)}
