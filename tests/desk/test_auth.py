@@ -98,7 +98,8 @@ async def test_a_viewer_reads_but_cannot_change_a_ticket(lite_desk: Desk) -> Non
     assert page.status_code == 200
     assert "13812345678" not in page.text and "138****5678" in page.text  # personal data stays masked
     assert "status-form" not in page.text
-    for action, fields in (("status", {"status": "已办结"}), ("reply", {"text": "您好"}), ("assign", {"assignee": "me"})):
+    attempts = (("status", {"status": "已办结"}), ("reply", {"text": "您好"}), ("assign", {"assignee": "me"}))
+    for action, fields in attempts:
         response = await lite_desk.client.post(
             f"/desk/tickets/{number}/{action}", data={**fields, "csrf_token": csrf_of(page.text)}
         )
