@@ -74,3 +74,21 @@ def test_missing_migrations_name_every_place_looked(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(migrate.app, "__file__", str(tmp_path / "pkg" / "app" / "__init__.py"))
     with pytest.raises(migrate.MigrationsNotFound, match="nowhere"):
         migrate.find_migrations()
+
+
+def test_0005_turns_open_tickets_into_new_ones_with_their_kind(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate.upgrade(engine, "0004")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO tickets (number, created_at, flow_id, openid, fields, status, account) VALUES "
+            "('20261101-0001', '2026-11-01 01:00:00', 'complaint', 'o1', '{}', 'open', 'default'),"
+            "('20261101-0002', '2026-11-01 01:00:00', 'booking', 'o2', '{}', 'open', 'default')"
+        ))
+    migrate.upgrade(engine, "0005")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT status, kind FROM tickets ORDER BY number")).all()
+    assert [tuple(r) for r in rows] == [("新建", "投诉"), ("新建", "预约")]
+    engine.dispose()
