@@ -167,13 +167,28 @@ def report(
     if compare:
         _compare(Settings(), since, until, idle_minutes, reask_hours, as_json, top)
         return
-    result = _load(Settings(), since, until, idle_minutes, reask_hours, _account_id(account)).to_json(top=top)
+    settings = Settings()
+    result = _load(settings, since, until, idle_minutes, reask_hours, _account_id(account)).to_json(top=top)
     if account is not None:
         result["account"] = account
+    result["tickets"] = _tickets(settings, since, until, _account_id(account))
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
     typer.echo(render_text(result))
+
+
+def _tickets(settings: Settings, since: str | None, until: str | None, account: str | None) -> dict[str, Any]:
+    """First-response and resolution times of the window's tickets (issue 17)."""
+    from app.db.engine import make_engine
+    from app.desk.stats import ticket_stats
+
+    start, end = _window(since, until)
+    engine = make_engine(settings.database_url)
+    try:
+        return ticket_stats(engine, start, end, datetime.now(UTC), account=account).to_json()
+    finally:
+        engine.dispose()
 
 
 def _pct(value: float | None) -> str:
@@ -209,6 +224,10 @@ def render_text(data: dict[str, Any]) -> str:
         f"，目标 ≥ {sat['target'] * 100:.0f}%",
         "评价分布    " + "  ".join(f"{level} {n}" for level, n in sat["counts"].items()),
     ]
+    if "tickets" in data:
+        from app.desk.stats import render_lines
+
+        lines += render_lines(data["tickets"])
     if data["top_unanswered"]:
         lines.append("未解答的问题（按相似度归并）：")
         lines += [f"  {item['count']:>5}  {item['question']}" for item in data["top_unanswered"]]

@@ -109,6 +109,34 @@ def _unanswered(items: list[dict[str, Any]]) -> str:
     return f'<ol class="unanswered">{"".join(rows)}</ol>'
 
 
+def _tickets(data: Mapping[str, Any] | None) -> str:
+    """The staff desk's service levels (issue 17), when the dashboard is given them."""
+    if data is None:
+        return ""
+    first, done, within = data["first_response_hours"], data["resolution_hours"], data["within_target"]
+
+    def hours(value: float | None) -> str:
+        return "—" if value is None else f"{value:g} 小时"
+
+    kpis = "".join([
+        _kpi("新增工单", str(data["created"])),
+        _kpi("首次响应 p50 / p90", f"{hours(first['p50'])} / {hours(first['p90'])}"),
+        _kpi("首次响应时限内", _pct(within["first_response"]),
+             warn=within["first_response"] is not None and within["first_response"] < 0.9),
+        _kpi("办结用时 p50 / p90", f"{hours(done['p50'])} / {hours(done['p90'])}"),
+        _kpi("办结时限内", _pct(within["resolution"]),
+             warn=within["resolution"] is not None and within["resolution"] < 0.9),
+        _kpi("未办结已超时", str(data["open_overdue"]), warn=data["open_overdue"] > 0),
+    ])
+    ages = [(label, label, count) for label, count in data["open_by_age"].items()]
+    return (
+        '<section id="tickets"><h2>工单办理</h2>'
+        '<p class="note">群众提交的投诉、建议、留言和预约：首次响应与办结用时（自然小时），时限按工单台设置。</p>'
+        f'<div class="kpis">{kpis}</div><h3>未办结工单按时长</h3>{bar_list(ages, "ticket-ages", "未办结工单按时长")}'
+        "</section>"
+    )
+
+
 def _comparison(data: Mapping[str, Any]) -> str:
     """The city-wide table: one row per account, and the gaps several accounts share."""
     columns = ("账号", "消息", "响应 p95", "解决率", "平均轮次", "未匹配率", "满意", "待办工单", "超期")
@@ -153,6 +181,7 @@ def render_page(
     accounts: Mapping[str, tuple[str, str]] | None = None,
     account: str = "",
     comparison: Mapping[str, Any] | None = None,
+    tickets: Mapping[str, Any] | None = None,
 ) -> str:
     """`accounts`: id ("" for all) → (label, link), shown as a filter when there are several."""
     data = report.to_json(top=10)
@@ -213,6 +242,7 @@ def render_page(
 <section id="satisfaction"><h2>满意度（好差评）</h2>
 <p class="note">共 {sat["responses"]} 人评价；满意率为「非常满意」与「满意」之和，目标 ≥ {target}。</p>
 {satisfaction_chart(sat["counts"])}</section>
+{_tickets(tickets)}
 <section id="unanswered"><h2>未解答的问题</h2>
 <p class="note">按相似度归并，建议补充到知识库（wxbot kb unanswered）。</p>
 {_unanswered(data["top_unanswered"])}</section>

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
+from app.desk.stats import TicketStats, ticket_stats
 from app.ops.page import WINDOWS, render_page
 from app.turnlog.comparison import Comparison, compare
 from app.turnlog.consultations import Rules
@@ -87,6 +88,7 @@ def build_ops_router(
     router = APIRouter(dependencies=[Depends(require_admin)])
     cache: _ReportCache[Report] = _ReportCache(cache_s)
     comparisons: _ReportCache[Comparison] = _ReportCache(cache_s)
+    tickets_cache: _ReportCache[TicketStats] = _ReportCache(cache_s)
     consultation_rules = rules or Rules()
     names = dict(accounts or {})
 
@@ -127,8 +129,12 @@ def build_ops_router(
             account_links[""] = ("全部账号", "?" + urlencode(base))
             for account_id, name in names.items():
                 account_links[account_id] = (name or account_id, "?" + urlencode({**base, "account": account_id}))
+        tickets = tickets_cache.get(
+            (days, chosen), lambda: ticket_stats(db, now - timedelta(days=days), now, now, account=chosen)
+        )
         html = render_page(
-            report, days, links, now, accounts=account_links, account=chosen or "", comparison=comparison
+            report, days, links, now, accounts=account_links, account=chosen or "", comparison=comparison,
+            tickets=tickets.to_json(),
         )
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 

@@ -30,10 +30,10 @@ from app.turnlog.rows import to_row
 from app.turnlog.store import insert_rows
 from app.wechat.crypto import MessageCrypto
 from app.wechat.simulator import Simulator
-from tests.db.fixtures import Database, postgres_url, private_schema
+from tests.db.fixtures import Database, database, engine, postgres_url, private_schema
 from tests.fakes.fake_wechat import FakeWeChat
 
-__all__ = ["postgres_url"]  # the fixture, re-exported for the desk tests
+__all__ = ["database", "engine", "postgres_url"]  # fixtures, re-exported for the desk tests
 
 PASSWORD = "correct-horse-battery"
 PSEUDONYM_KEY = "desk-test-pseudonym-key"

@@ -107,7 +107,7 @@ def test_dashboard_renders_its_charts_with_the_seeded_data(dashboard_url: str, t
     parser = _Charts()
     parser.feed(result.stdout)
     charts = parser.charts
-    assert set(charts) == {"latency", "interactions", "routes", "satisfaction"}
+    assert set(charts) == {"latency", "interactions", "routes", "satisfaction", "ticket-ages"}
 
     lines = {m["data-series"]: m["data-values"] for m in charts["latency"] if m["tag"] == "polyline"}
     assert set(lines) == {"p50", "p95", "p99"}
