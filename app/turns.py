@@ -31,7 +31,7 @@ from app.wechat.render import SUCCESS, render, reply_type
 from handlers import router
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
 from handlers.messages import EventMessage, Inbound, user_text
-from handlers.replies import NoReply, TextReply
+from handlers.replies import NoReply, TextReply, TransferReply
 from handlers.session import Session
 
 log = logging.getLogger("wxbot.turns")
@@ -194,7 +194,23 @@ class TurnProcessor:
             return Answer(SUCCESS, None)
         if not handled.marked:
             await self._mark(key, _DONE + handled.xml.encode())
+        reply = handled.result.reply
+        if isinstance(reply, TransferReply) and reply.notice:
+            self._send_after(message.from_user, TextReply(reply.notice))
         return Answer(handled.xml, self._record(message, stages, handled.result, "passive", handled.xml))
+
+    def _send_after(self, openid: str, reply: TextReply) -> None:
+        """A customer-service message sent after the passive reply (the line before a transfer);
+        tracked with the late turns so shutdown waits for it, its failure only logged."""
+
+        async def send() -> None:
+            delivery = await self.late_sender.send(openid, reply)
+            if not delivery.ok:
+                log.warning("notice before transfer not sent: %s", delivery.detail)
+
+        task = asyncio.create_task(send())
+        self._late_tasks.add(task)
+        task.add_done_callback(self._late_tasks.discard)
 
     def _turn_start(self, message: Inbound, key: str, replay: Replay | None) -> TurnStart:
         openid = message.from_user

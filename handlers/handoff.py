@@ -42,6 +42,9 @@ NOT_FOUND_LEAD = "抱歉，暂时没有找到您要的答案。\n"
 ASK_BY_MESSAGE = "如需人工服务，请直接发送「人工」，我们将为您转接人工客服。"
 # A transfer exists only as a passive reply; when it missed the deadline, the user is told so.
 TRANSFER_MISSED = "抱歉，刚才没能为您接通人工客服，请再发送一次「人工」。"
+# The visible line before a transfer: without it the citizen saw nothing and asked 「有人吗」.
+TRANSFERRING = "正在为您转接人工客服，请稍候，工作人员接入后会直接回复您。"
+TRANSFERRING_WITH_FLOW = "正在为您转接人工客服，请稍候。您刚才填写的内容工作人员都能看到，无需重复说明。"
 _WEEKDAYS = "一二三四五六日"
 
 
@@ -120,13 +123,14 @@ def hand_over(turn: Turn, ctx: HandlerContext, *, lead: str = "", meta: TurnMeta
         return TurnResult(TextReply(text), "handoff", session, meta)
     if not isinstance(turn.message, UserMessage):
         return TurnResult(TextReply(ASK_BY_MESSAGE), "handoff", session, meta)
-    # The agent takes it from here; a half-finished flow or menu would only resurface stale later.
-    session.flow = None
+    # A flow in progress is kept: what the citizen entered stays (the desk shows the agent the
+    # consultation's turns) and the flow can go on once the agent is done. Menus would be stale.
+    notice = TRANSFERRING_WITH_FLOW if session.flow is not None else TRANSFERRING
     session.choices = []
     session.more = []
     session.handoff_until = quiet_until(turn, ctx)
     meta.handoff = True
-    return TurnResult(TransferReply(ctx.handoff.agent_account or None), "handoff", session, meta)
+    return TurnResult(TransferReply(ctx.handoff.agent_account or None, notice), "handoff", session, meta)
 
 
 # -- working hours -------------------------------------------------------------------------

@@ -29,6 +29,9 @@ class TransferReply:
     """Hand the conversation to WeChat's customer-service (human agent) system."""
 
     kf_account: str | None = None
+    # Shown before the transfer (issue 17): the transfer itself is silent in WeChat, so the app
+    # sends this as a customer-service message right after the passive reply.
+    notice: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -404,6 +404,13 @@ def build_desk_router() -> APIRouter:
         )
         await deliver(desk.engine, desk.notifier, event)
         return redirect(_ticket_url(number, "replied"))
+
+    @router.get("/handoffs")
+    def handoffs_page(
+        request: Request, desk: DeskDep, me: StaffDep, hours: Annotated[int, Query(ge=1, le=168)] = 24
+    ) -> Response:
+        found = repo.handoffs(desk.engine, since=desk.clock() - timedelta(hours=hours), accounts=me.accounts)
+        return render(request, desk, "handoffs.html", me=me, handoffs=found, hours=hours)
 
     @router.get("/audit")
     def audit_page(

@@ -23,6 +23,7 @@ from app.desk import workflow
 from app.turnlog.privacy import mask_personal_data
 
 PAGE_SIZE = 50
+CONSULTATION_REACH = timedelta(hours=12)
 AGES = {"1d": timedelta(days=1), "3d": timedelta(days=3), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 
@@ -201,7 +202,14 @@ def view(engine: Engine, number: str) -> TicketView | None:
         if ticket.consultation_id:
             turns = conn.execute(
                 select(TurnRow)
-                .where(TurnRow.consultation_id == ticket.consultation_id, TurnRow.is_retry.is_(False))
+                .where(
+                    TurnRow.consultation_id == ticket.consultation_id,
+                    TurnRow.is_retry.is_(False),
+                    # Bounded by time so the received_at index finds them (consultation ids are
+                    # not indexed; a consultation ends after 30 idle minutes).
+                    TurnRow.received_at >= ticket.created_at - CONSULTATION_REACH,
+                    TurnRow.received_at <= ticket.created_at + CONSULTATION_REACH,
+                )
                 .order_by(TurnRow.received_at, TurnRow.id)
                 .limit(200)
             ).scalars().all()
@@ -311,3 +319,56 @@ def reply(engine: Engine, number: str, actor: str, text: str, *, request_key: st
 def categories(engine: Engine) -> list[str]:
     with Session(engine, expire_on_commit=False) as conn:
         return [c for c in conn.execute(select(Ticket.category).distinct().order_by(Ticket.category)).scalars() if c]
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    at: datetime
+    account: str
+    flow_id: str
+    step: str
+    turns: list[ConversationTurn]
+
+
+def handoffs(engine: Engine, *, since: datetime, accounts: Sequence[str] = (), limit: int = 50) -> list[Handoff]:
+    """Recent transfers to an agent, each with the turns of its consultation (masked): what the
+    citizen already said and entered, so the agent does not ask again."""
+    query = (
+        select(TurnRow.received_at, TurnRow.account, TurnRow.consultation_id, TurnRow.flow_id, TurnRow.step)
+        .where(TurnRow.received_at >= since, TurnRow.route == "handoff", TurnRow.is_retry.is_(False))
+        .order_by(TurnRow.received_at.desc())
+        .limit(limit)
+    )
+    if accounts:
+        query = query.where(TurnRow.account.in_(list(accounts)))
+    with engine.connect() as conn:
+        found = conn.execute(query).all()
+        ids = [h.consultation_id for h in found if h.consultation_id]
+        turns: dict[str, list[ConversationTurn]] = {}
+        flows: dict[str, tuple[str, str]] = {}
+        by_consultation = {h.consultation_id: h.received_at for h in found}
+        if ids:
+            rows = conn.execute(
+                select(
+                    TurnRow.consultation_id, TurnRow.received_at, TurnRow.text, TurnRow.route, TurnRow.step,
+                    TurnRow.flow_id,
+                )
+                .where(
+                    TurnRow.consultation_id.in_(ids),
+                    TurnRow.is_retry.is_(False),
+                    TurnRow.received_at >= since - CONSULTATION_REACH,
+                )
+                .order_by(TurnRow.received_at, TurnRow.id)
+            ).all()
+            for r in rows:
+                turns.setdefault(r.consultation_id, []).append(
+                    ConversationTurn(r.received_at, mask_personal_data(r.text), r.route, r.step)
+                )
+                if r.flow_id and r.received_at <= by_consultation.get(r.consultation_id, r.received_at):
+                    # The flow the citizen was in when they asked: the last one before the transfer.
+                    flows[r.consultation_id] = (r.flow_id, r.step)
+    result = []
+    for h in found:
+        flow_id, step = flows.get(h.consultation_id, (h.flow_id, h.step))
+        result.append(Handoff(h.received_at, h.account, flow_id, step, turns.get(h.consultation_id, [])))
+    return result

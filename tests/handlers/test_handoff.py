@@ -63,14 +63,15 @@ def turn(message: Inbound, now: datetime = THURSDAY_10AM, session: Session | Non
 
 async def test_request_in_working_hours_transfers_to_the_configured_agent() -> None:
     result = await handoff.request(turn(text("人工")), context(agent="kf2001@gh_test"))
-    assert result.reply == TransferReply("kf2001@gh_test")
+    assert isinstance(result.reply, TransferReply) and result.reply.kf_account == "kf2001@gh_test"
+    assert result.reply.notice == handoff.TRANSFERRING
     assert result.route == "handoff"
     assert result.meta.handoff is True
 
 
 async def test_request_without_an_agent_account_transfers_to_any_agent() -> None:
     result = await handoff.request(turn(text("人工")), context(agent=""))
-    assert result.reply == TransferReply(None)
+    assert isinstance(result.reply, TransferReply) and result.reply.kf_account is None
 
 
 async def test_transfer_keeps_the_bot_quiet_for_the_configured_minutes() -> None:
@@ -79,11 +80,13 @@ async def test_transfer_keeps_the_bot_quiet_for_the_configured_minutes() -> None
     assert result.session.handoff_until == (THURSDAY_10AM + timedelta(minutes=30)).timestamp()
 
 
-async def test_transfer_ends_a_flow_in_progress() -> None:
-    session = Session(openid=OPENID, flow=FlowState(flow_id="booking", version="1", step="date"))
+async def test_transfer_keeps_a_flow_in_progress_and_says_so() -> None:
+    flow = FlowState(flow_id="booking", version="1", step="date")
+    session = Session(openid=OPENID, flow=flow)
     result = await handoff.request(turn(text("人工"), session=session), context())
     assert result.session is not None
-    assert result.session.flow is None
+    assert result.session.flow == flow
+    assert isinstance(result.reply, TransferReply) and result.reply.notice == handoff.TRANSFERRING_WITH_FLOW
 
 
 async def test_request_after_hours_tells_when_agents_are_back_and_offers_a_message() -> None:
