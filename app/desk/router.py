@@ -303,7 +303,7 @@ def build_desk_router() -> APIRouter:
         params = f.params()
         pages = {
             "prev": "?" + urlencode({**params, "page": str(result.page - 1)}) if result.page > 1 else "",
-            "next": "?" + urlencode({**params, "page": str(result.page + 1)}) if result.page < result.pages else "",
+            "next": "?" + urlencode({**params, "page": str(result.page + 1)}) if result.more else "",
         }
         return render(
             request, desk, "queue.html", me=me, f=f, result=result, now=now, pages=pages,

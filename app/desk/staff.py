@@ -8,6 +8,7 @@ plain `def` endpoints (FastAPI runs them in its thread pool), the CLI calls them
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ _hasher = PasswordHasher()
 # Verified against when the username does not exist, so a wrong name costs what a wrong
 # password costs and timing does not tell which names exist.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+_HASHING = threading.Lock()
 
 
 class StaffError(ValueError):
@@ -124,7 +126,10 @@ def authenticate(engine: Engine, username: str, password: str) -> Staff | None:
         row = conn.execute(select(StaffUser).where(StaffUser.username == username)).scalar_one_or_none()
     stored = row.password_hash if row is not None else _DUMMY_HASH
     try:
-        _hasher.verify(stored, password)
+        # One hash at a time per process: argon2 runs 4 threads and 64 MiB per hash, and a
+        # burst of logins (bench/desk.py: eight at once) starved the callback sharing the worker.
+        with _HASHING:
+            _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
     if row is None or row.disabled:

@@ -42,6 +42,7 @@ def upgrade() -> None:
     op.create_index("ix_tickets_due_at", "tickets", ["due_at"])
     op.create_index("ix_tickets_status_due", "tickets", ["status", "due_at"])
     op.create_index("ix_tickets_created_at", "tickets", ["created_at"])
+    op.create_index("ix_tickets_kind_category", "tickets", ["kind", "category"])
     tickets = sa.table(
         "tickets",
         sa.column("status", sa.String),
@@ -106,7 +107,7 @@ def downgrade() -> None:
     op.drop_table("ticket_events")
     tickets = sa.table("tickets", sa.column("status", sa.String))
     op.execute(tickets.update().where(tickets.c.status == "新建").values(status="open"))
-    for name in ("created_at", "status_due", "due_at", "assignee", "phone"):
+    for name in ("kind_category", "created_at", "status_due", "due_at", "assignee", "phone"):
         op.drop_index(f"ix_tickets_{name}", table_name="tickets")
     with op.batch_alter_table("tickets") as batch:
         for column in (
