@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -40,6 +41,20 @@ def _binary(env: str, *candidates: str) -> str:
         if candidate and Path(candidate).is_file():
             return candidate
     server_missing(f"{candidates[0]} is not installed")
+
+
+def wait_for(driver: Any, text: str, timeout: float = 20) -> str:
+    """The page's text once it shows `text`: a click navigates, and the old page may still be up."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def shown(d: Any) -> str | bool:
+        body: str = d.find_element(By.TAG_NAME, "body").text
+        return body if text in body else False
+
+    found: str = WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(shown)
+    return found
 
 
 def artefacts() -> Path:
@@ -116,6 +131,7 @@ def test_an_agent_replies_to_a_complaint_and_closes_it_in_a_real_browser(
         driver.find_element(By.NAME, "password").send_keys(PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "form[action='/desk/login'] button").click()
 
+        wait_for(driver, "工单列表")
         assert driver.current_url.endswith("/desk/")
         # The cookie is not readable by script (HttpOnly).
         assert driver.execute_script("return document.cookie") == ""
@@ -124,20 +140,19 @@ def test_an_agent_replies_to_a_complaint_and_closes_it_in_a_real_browser(
         driver.save_screenshot(str(shots / "2-queue.png"))
         row.click()
 
-        body = driver.find_element(By.TAG_NAME, "body").text
+        body = wait_for(driver, "群众提交的信息")
         assert "13812345678" in body  # an agent opening the ticket sees the number (audited)
         assert "我要投诉" in body  # the conversation that led to it
         reply_form = driver.find_element(By.ID, "reply-form")
         reply_form.find_element(By.NAME, "text").send_keys(REPLY)
         reply_form.find_element(By.TAG_NAME, "button").click()
-        assert "回复已提交" in driver.find_element(By.TAG_NAME, "body").text
-        assert "已通过客服消息送达" in driver.find_element(By.TAG_NAME, "body").text
+        assert "已通过客服消息送达" in wait_for(driver, "回复已提交")
 
         status_form = driver.find_element(By.ID, "status-form")
         Select(status_form.find_element(By.NAME, "status")).select_by_visible_text("已办结")
         status_form.find_element(By.NAME, "note").send_keys("已核实处理完毕")
         status_form.find_element(By.TAG_NAME, "button").click()
-        assert "状态已更新" in driver.find_element(By.TAG_NAME, "body").text
+        assert "已办结" in wait_for(driver, "状态已更新")
         driver.save_screenshot(str(shots / "3-ticket-closed.png"))
     finally:
         driver.quit()
