@@ -11,6 +11,7 @@ Blocking SQLAlchemy: call through `asyncio.to_thread`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
@@ -18,7 +19,7 @@ from sqlalchemy import ColumnElement, Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.models import Booking, Ticket
+from app.db.models import Booking, Ticket, TicketEvent
 from app.db.tickets import LOCAL_TZ, filed_by, insert_ticket
 from handlers.ports import BookingRequest, BookingResult, BookingView, ItemKind, ItemView
 
@@ -206,9 +207,19 @@ def find_item(engine: Engine, openid: str, number: str, *, account: str = "defau
     )
     with Session(engine, expire_on_commit=False) as conn:
         row = conn.execute(query).first()
-    if row is None:
-        return None
-    return _item(row[0], row[1])
+        if row is None:
+            return None
+        # The last reply staff sent from the desk (issue 17), so the citizen reads it here too.
+        reply = conn.execute(
+            select(TicketEvent.note, TicketEvent.at)
+            .where(TicketEvent.ticket_id == row[0].id, TicketEvent.action == "reply")
+            .order_by(TicketEvent.id.desc())
+            .limit(1)
+        ).first()
+    item = _item(row[0], row[1])
+    if reply is not None:
+        item = dataclasses.replace(item, last_reply=reply.note, last_reply_at=reply.at)
+    return item
 
 
 def my_items(

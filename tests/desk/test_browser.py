@@ -1,7 +1,8 @@
 """The desk in a real headless Chromium (Debian's, driven by Selenium through the system
 chromedriver; nothing is downloaded): a citizen's complaint arrives over the signed callback,
-an agent logs in, finds it in the queue, replies and closes it, and the fake WeChat API gets
-the reply. Screenshots are kept under test-artifacts/desk/ (or $TEST_ARTIFACTS/desk/).
+an agent logs in, finds it in the queue, replies and closes it; the fake WeChat API gets the
+reply, and the citizen's own look-up of the number in the chat says 已办结 with the reply.
+Screenshots are kept under test-artifacts/desk/ (or $TEST_ARTIFACTS/desk/).
 """
 
 from __future__ import annotations
@@ -88,19 +89,24 @@ def served(tmp_path: Path, wechat: FakeWeChat) -> Iterator[tuple[str, Settings, 
     engine.dispose()
 
 
-def citizen_complains(base: str, settings: Settings) -> str:
+def citizen_says(base: str, settings: Settings, *texts: str) -> str:
+    """The citizen's messages over the signed callback; our last answer."""
     token = settings.wechat_token.get_secret_value()
     crypto = MessageCrypto(token, settings.wechat_aes_key.get_secret_value(), settings.wechat_appid)
     sim = Simulator(token, settings.wechat_encrypt_mode, crypto)
     reply = ""
     with httpx.Client(base_url=base, timeout=10) as client:
-        for text in ("我要投诉", "三号窗口的工作人员态度很差，让我来回跑了三趟，电话13812345678"):
+        for text in texts:
             delivery = sim.deliver(sim.text("o-browser-citizen", text))
             response = client.post("/wechat", params=delivery.params, content=delivery.body)
             assert response.status_code == 200
             reply = sim.read_reply(response.text, delivery.params["nonce"]).get("Content", "")
-    number = reply.split("编号：", 1)[1][:13]
-    return number
+    return reply
+
+
+def citizen_complains(base: str, settings: Settings) -> str:
+    reply = citizen_says(base, settings, "我要投诉", "三号窗口的工作人员态度很差，让我来回跑了三趟，电话13812345678")
+    return reply.split("编号：", 1)[1][:13]
 
 
 def test_an_agent_replies_to_a_complaint_and_closes_it_in_a_real_browser(
@@ -160,8 +166,10 @@ def test_an_agent_replies_to_a_complaint_and_closes_it_in_a_real_browser(
     texts = [body["text"]["content"] for body in wechat.sent if body.get("touser") == "o-browser-citizen"]
     assert any(REPLY in text for text in texts)
     assert any("已办结" in text for text in texts)
-    # The progress look-up of ticket numbers (issue 18) is not on main yet: the status it would
-    # show is the ticket's own column.
+    # The citizen looks the number up in the chat: closed, with the staff reply.
+    progress = citizen_says(base, settings, f"帮我查一下{number}的进度")
+    assert "当前状态：已办结" in progress, progress
+    assert REPLY in progress
     with engine.connect() as conn:  # type: ignore[attr-defined]
         status = conn.execute(select(Ticket.status).where(Ticket.number == number)).scalar_one()
         deliveries = conn.execute(select(TicketEvent.delivery)).scalars().all()

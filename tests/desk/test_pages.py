@@ -183,3 +183,15 @@ async def test_the_admin_sees_the_audit_log(desk: Desk) -> None:
     await desk.login("boss")
     page = await desk.client.get("/desk/audit")
     assert page.status_code == 200 and "登录" in page.text
+
+
+async def test_the_citizens_lookup_shows_the_last_staff_reply(desk: Desk) -> None:
+    from app.db.bookings import find_item
+
+    number = await desk.complaint()
+    add_staff(desk.engine, "li", "agent")
+    await desk.login("li")
+    await desk.form(f"/desk/tickets/{number}/reply", f"/desk/tickets/{number}", text="第一次回复")
+    await desk.form(f"/desk/tickets/{number}/reply", f"/desk/tickets/{number}", text="已联系窗口负责人。")
+    item = find_item(desk.engine, "o-citizen-1", number)
+    assert item is not None and item.last_reply == "已联系窗口负责人。" and item.last_reply_at is not None
