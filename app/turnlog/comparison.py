@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, case, func, select
 
 from app.db.models import Ticket
+from app.desk.workflow import OPEN_STATUSES
 from app.turnlog.consultations import Rules
 from app.turnlog.report import Report, build_reports_by_account
 from app.turnlog.unanswered import cluster
@@ -75,7 +76,8 @@ def ticket_counts(
             func.count(),
             func.sum(case((Ticket.created_at < overdue_before, 1), else_=0)),
         )
-        .where(Ticket.status == "open")
+        # The desk's open statuses (issue 17); `open` from rows the desk's migration has not seen.
+        .where(Ticket.status.in_((*OPEN_STATUSES, "open")))
         .group_by(Ticket.account)
     )
     with engine.connect() as conn:

@@ -145,7 +145,8 @@ def test_the_default_is_the_account_called_default_or_the_only_one(folders: Path
 
 def test_prod_with_an_accounts_file_needs_no_wechat_variables(folders: Path) -> None:
     settings = make_settings(
-        app_env="prod", accounts_file=folders / "accounts.yaml", admin_token="a" * 20, pseudonym_key="p" * 20
+        app_env="prod", accounts_file=folders / "accounts.yaml", admin_token="a" * 20, pseudonym_key="p" * 20,
+        desk_secret_key="d" * 32,
     )
     settings.check_production()  # the accounts' secrets are checked when the file is read
 
