@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app.desk import workflow
 from app.db.models import Ticket, TurnErasure, TurnRow
 from app.turnlog.rows import (
     COLUMNS,
@@ -131,7 +132,8 @@ def erase_user(engine: Engine, user_id: str, erased_at: datetime) -> int:
 # user_id becomes the erasure's replacement, marking it "owner left"); a closed one is erased.
 ERASED_PREFIX = "erased-"
 # Statuses after which staff no longer need to reach the citizen (the desk may add open ones).
-CLOSED_STATUSES = ("closed", "resolved", "cancelled", "rejected")
+# The desk's closed statuses (已办结, 已退回, 已撤销), and the English ones tickets had before it.
+CLOSED_STATUSES = (*workflow.CLOSED_STATUSES, "closed", "resolved", "cancelled", "rejected")
 
 
 def _erase_tickets(conn: Connection, user_id: str, replacement: str, erased_at: datetime) -> None:

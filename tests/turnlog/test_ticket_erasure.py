@@ -59,3 +59,11 @@ def test_an_open_ticket_of_a_user_who_left_is_erased_once_it_is_closed(engine: E
     assert store.erase_closed_tickets(engine, NOON + timedelta(hours=3)) == 1
     gone = ticket(engine, number)
     assert gone.openid.startswith("erased-") and gone.fields == {}
+
+
+def test_a_ticket_the_desk_closed_is_erased_when_its_user_has_left(engine: Engine) -> None:
+    done = file(engine, "o-leaver", status="已办结")
+    withdrawn = file(engine, "o-leaver", status="已撤销")
+    store.erase_user(engine, pseudonym(KEY, "o-leaver"), NOON + timedelta(hours=1))
+    assert ticket(engine, done).erased_at is not None
+    assert ticket(engine, withdrawn).erased_at is not None
