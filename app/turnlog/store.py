@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.desk import workflow
 from app.db.models import Ticket, TurnErasure, TurnRow
+from app.desk import workflow
 from app.turnlog.rows import (
     COLUMNS,
     CONSULTATION_ID,
