@@ -7,6 +7,8 @@ question for the FAQ — reads that value.
 
 from __future__ import annotations
 
+import re
+
 from flows import words
 from flows.utterance import Utterance, understand
 from handlers import faq, flow, followup, handoff, texts
@@ -54,7 +56,15 @@ async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
     small_talk = _small_talk(turn, said)
     if small_talk is not None:
         return small_talk
+    if _BARE_NUMBER.fullmatch(command):
+        # A phone or card number alone is no question: matched as text, its digits pulled FAQ
+        # entries that happen to contain a number (「13911112222」 → 交管12123).
+        return TurnResult(TextReply(texts.BARE_NUMBER), "menu", session)
     return await faq.handle(turn, ctx, said.text)
+
+
+# Digits with the separators people type between them, long enough to be an identifier.
+_BARE_NUMBER = re.compile(r"\+?\d(?:[\d\s\-.]*\d){4,}")
 
 
 async def _pick(turn: Turn, ctx: HandlerContext, choices: list[ClarifyOption], number: int) -> TurnResult | None:

@@ -39,6 +39,13 @@ THANKS_WORDS = frozenset(
 YOU_ARE_WELCOME = "不客气，很高兴能帮到您！如还有其他问题，随时输入即可。"
 NO_FLOW_COMMANDS = frozenset({"返回", "上一步", "重新开始", "取消", "退出", "结束"})
 NOTHING_TO_LEAVE = "您当前没有正在办理的业务。"
+# A number sent on its own, outside any flow, that is none of the numbers we look up.
+BARE_NUMBER = (
+    "收到您发来的一串号码，但单独的号码我们无法判断您要办什么：\n"
+    "· 查询办件进度：回复「查进度」，再输入受理编号；\n"
+    "· 查看预约或工单：回复「我的预约」或「我的工单」；\n"
+    "· 需要补充联系电话或请工作人员联系您：回复「人工」。"
+)
 
 # Small talk outside a flow (flows.utterance classifies it): answered as a person would.
 SMALL_TALK = {
