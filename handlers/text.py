@@ -59,7 +59,9 @@ async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
     if _BARE_NUMBER.fullmatch(command):
         # A phone or card number alone is no question: matched as text, its digits pulled FAQ
         # entries that happen to contain a number (「13911112222」 → 交管12123).
-        return TurnResult(TextReply(texts.BARE_NUMBER), "menu", session)
+        # "clarify": we ask what the number is for. Without the session store it may also be the
+        # answer to a flow's question, and the turn processor says so for this route.
+        return TurnResult(TextReply(texts.BARE_NUMBER), "clarify", session)
     return await faq.handle(turn, ctx, said.text)
 
 

@@ -187,5 +187,5 @@ async def test_an_emoji_gets_a_smile_and_numbered_services_so_a_number_works_nex
 @pytest.mark.parametrize("said", ["13911112222", "139 1111 2222", "6222021234567890"])
 async def test_a_number_alone_is_not_matched_to_faq_entries(ctx: HandlerContext, said: str) -> None:
     result = await router.dispatch(turn(said), ctx)
-    assert result.route == "menu" and "单独的号码" in reply_text(result)
+    assert result.route == "clarify" and "单独的号码" in reply_text(result)
     assert result.session is not None and result.session.consecutive_fallbacks == 0
