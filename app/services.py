@@ -131,11 +131,13 @@ class AppServices:
             raise RuntimeError("bookings and lookups need a database (DATABASE_URL)")
         return self.engine
 
-    async def book(self, request: BookingRequest, *, delivery: str | None = None) -> BookingResult:
+    async def book(
+        self, request: BookingRequest, *, delivery: str | None = None, consultation_id: str = ""
+    ) -> BookingResult:
         masked = replace(request, fields={k: mask_identity_numbers(v) for k, v in request.fields.items()})
         return await asyncio.to_thread(
             bookings.book, self._db(), masked, account=self.account, delivery=delivery,
-            user_id=self._pseudonym(request.openid),
+            user_id=self._pseudonym(request.openid), consultation_id=consultation_id, sla=self.sla,
         )
 
     async def booked_counts(
@@ -235,7 +237,7 @@ class DeliveryServices:
         return await self._base.call_endpoint(name, params, delivery=self.delivery)
 
     async def book(self, request: BookingRequest) -> BookingResult:
-        result = await self._base.book(request, delivery=self.delivery)
+        result = await self._base.book(request, delivery=self.delivery, consultation_id=self.consultation_id)
         if result.booking is not None and result.status == "booked":
             self.created.append(result.booking.number)
         return result

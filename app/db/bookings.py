@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Booking, Ticket, TicketEvent
 from app.db.tickets import LOCAL_TZ, filed_by, insert_ticket
+from app.desk.sla import SlaPolicy
 from handlers.ports import BookingRequest, BookingResult, BookingView, ItemKind, ItemView
 
 BOOKED = "booked"
@@ -70,7 +71,7 @@ def _free_seat(
 
 def book(
     engine: Engine, request: BookingRequest, *, account: str = "default", now: datetime | None = None,
-    delivery: str | None = None, user_id: str = "",
+    delivery: str | None = None, user_id: str = "", consultation_id: str = "", sla: SlaPolicy | None = None,
 ) -> BookingResult:
     """File the booking with its ticket, or say why not (full, duplicate).
 
@@ -100,7 +101,7 @@ def book(
                     return BookingResult("full")
                 number = insert_ticket(
                     conn.connection(), request.flow_id, request.openid, request.fields, account=account, now=created,
-                    delivery=delivery, user_id=user_id,
+                    delivery=delivery, user_id=user_id, consultation_id=consultation_id, sla=sla,
                 )
                 row = {
                     "number": number, "account": account, "openid": request.openid, "flow_id": request.flow_id,

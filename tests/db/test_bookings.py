@@ -17,6 +17,7 @@ from app.db import bookings
 from app.db.engine import make_engine
 from app.db.models import Booking, Ticket
 from app.db.tickets import create_ticket
+from app.desk.sla import SlaPolicy
 from handlers.ports import BookingRequest
 from tests.db import booking_worker
 from tests.db.fixtures import Database
@@ -212,3 +213,12 @@ def test_a_retried_delivery_gets_its_booking_back_not_a_second_seat_or_a_refusal
     with engine.connect() as conn:
         assert len(conn.execute(select(Booking.id)).all()) == 1
         assert len(conn.execute(select(Ticket.id)).all()) == 1
+
+
+def test_a_bookings_ticket_carries_its_consultation_and_deadlines_for_the_desk(engine: Engine) -> None:
+    result = bookings.book(engine, request("o1"), now=NOON, consultation_id="c-42", sla=SlaPolicy())
+    assert result.booking is not None
+    with engine.connect() as conn:
+        ticket = conn.execute(select(Ticket).where(Ticket.number == result.booking.number)).one()
+    assert ticket.consultation_id == "c-42"
+    assert ticket.response_due_at is not None and ticket.resolve_due_at is not None
