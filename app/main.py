@@ -12,7 +12,7 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from handlers import handoff as handoff_handler
 from handlers.context import HandlerContext, HandoffConfig
 from knowledge.matcher import MatchConfig, Matcher
 from knowledge.normalize import warm_up
+from knowledge.topics import TOPICS_FILE, TopicCatalog, load_topics
 
 log = logging.getLogger("wxbot")
 
@@ -204,7 +205,8 @@ def build_resources(
         runtimes[account.id] = AccountRuntime(
             account=account,
             processor=_processor(settings, account, store, late, turn_sink, erase, services,
-                                 _handoff_config(settings, account), matcher_of, flows_of),
+                                 _handoff_config(settings, account), matcher_of, flows_of,
+                                 _topics(account.knowledge)),
             crypto=_message_crypto(account),
             services=services,
             late_sender=late,
@@ -254,6 +256,12 @@ def build_resources(
     )
 
 
+def _topics(knowledge: Sequence[Path]) -> TopicCatalog | None:
+    """The account's topics.yaml (issue 19): the last of its knowledge folders that has one wins."""
+    found = [folder / TOPICS_FILE for folder in knowledge if (folder / TOPICS_FILE).exists()]
+    return load_topics(found[-1]) if found else None
+
+
 def _processor(
     settings: Settings,
     account: Account,
@@ -265,6 +273,7 @@ def _processor(
     handoff: HandoffConfig,
     matcher_of: Callable[[], Any],
     flows_of: Callable[[], FlowRegistry | None],
+    topics: TopicCatalog | None = None,
 ) -> TurnProcessor:
     def context() -> HandlerContext:
         # Read once per turn: a reload swapping either mid-turn cannot mix two versions.
@@ -275,6 +284,7 @@ def _processor(
             handoff=handoff,
             session_timeout_s=settings.session_ttl_s,
             account=account.id,
+            topics=topics,
         )
 
     return TurnProcessor(

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy import Engine
 
-from app.db import bookings, tickets
+from app.db import bookings, subscriptions, tickets
 from app.desk.sla import SlaPolicy
 from app.turnlog.privacy import Pseudonymiser, mask_identity_numbers
 from handlers.ports import BookingRequest, BookingResult, EndpointResult, ItemKind, ItemView
@@ -161,6 +161,21 @@ class AppServices:
     async def my_items(self, openid: str, kind: ItemKind, limit: int) -> list[ItemView]:
         return await asyncio.to_thread(bookings.my_items, self._db(), openid, kind, limit, account=self.account)
 
+    async def subscribe(self, openid: str, topic: str) -> bool:
+        return await asyncio.to_thread(subscriptions.subscribe, self._db(), openid, topic, account=self.account)
+
+    async def unsubscribe(self, openid: str, topic: str | None) -> list[str]:
+        return await asyncio.to_thread(subscriptions.unsubscribe, self._db(), openid, topic, account=self.account)
+
+    async def subscriptions(self, openid: str) -> list[str]:
+        return await asyncio.to_thread(subscriptions.subscribed_topics, self._db(), openid, account=self.account)
+
+    async def offer_topic(self, openid: str, topic: str) -> bool:
+        if self.engine is None:
+            # Without a database an offer could not be remembered, so it is never made.
+            return False
+        return await asyncio.to_thread(subscriptions.offer, self._db(), openid, topic, account=self.account)
+
     async def call_endpoint(
         self, name: str, params: Mapping[str, str], *, delivery: str | None = None
     ) -> EndpointResult:
@@ -260,3 +275,15 @@ class DeliveryServices:
 
     async def my_items(self, openid: str, kind: ItemKind, limit: int) -> list[ItemView]:
         return await self._base.my_items(openid, kind, limit)
+
+    async def subscribe(self, openid: str, topic: str) -> bool:
+        return await self._base.subscribe(openid, topic)
+
+    async def unsubscribe(self, openid: str, topic: str | None) -> list[str]:
+        return await self._base.unsubscribe(openid, topic)
+
+    async def subscriptions(self, openid: str) -> list[str]:
+        return await self._base.subscriptions(openid)
+
+    async def offer_topic(self, openid: str, topic: str) -> bool:
+        return await self._base.offer_topic(openid, topic)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from flows.registry import FlowRegistry
     from knowledge.layered import LayeredMatcher
     from knowledge.matcher import Matcher
+    from knowledge.topics import TopicCatalog
 
 Route = Literal[
     "faq", "clarify", "fallback", "flow", "menu", "event", "handoff", "media", "more", "unknown", "quiet",
@@ -73,4 +74,6 @@ class HandlerContext:
     session_timeout_s: float = 1800.0
     # The Official Account this turn belongs to (app.accounts); `default` when there is one.
     account: str = "default"
+    # Topics citizens may subscribe to (knowledge/topics.yaml, issue 19); None: subscriptions are off.
+    topics: TopicCatalog | None = None
     # Configurable texts (welcome etc.) are in handlers.texts.

@@ -117,3 +117,19 @@ class Services(Protocol):
     async def my_items(self, openid: str, kind: ItemKind, limit: int) -> list[ItemView]:
         """The citizen's open bookings (today or later) or open tickets, newest first."""
         ...
+
+    async def subscribe(self, openid: str, topic: str) -> bool:
+        """Subscribe the citizen to a topic (issue 19); True when they were not subscribed before."""
+        ...
+
+    async def unsubscribe(self, openid: str, topic: str | None) -> list[str]:
+        """Unsubscribe from one topic, or all with None; the topic ids that were left."""
+        ...
+
+    async def subscriptions(self, openid: str) -> list[str]:
+        """The topic ids the citizen is subscribed to, oldest first."""
+        ...
+
+    async def offer_topic(self, openid: str, topic: str) -> bool:
+        """Record that the bot offers this topic; True only the first time for this citizen and topic."""
+        ...

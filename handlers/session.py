@@ -59,6 +59,8 @@ class Session(BaseModel):
     awaiting_satisfaction: str = ""
     # Cancelling or changing a booking, or a list of the citizen's items just shown (issue 18).
     followup: FollowUp | None = None
+    # The topic the last FAQ answer offered (「回复 订阅 …」): a bare 「订阅」 subscribes to it (issue 19).
+    offered_topic: str = ""
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_defaults=True).encode()

@@ -11,7 +11,7 @@ import re
 
 from flows import words
 from flows.utterance import Utterance, understand
-from handlers import faq, flow, followup, handoff, texts
+from handlers import faq, flow, followup, handoff, subscribe, texts
 from handlers.context import HandlerContext, Turn, TurnResult
 from handlers.events import services_result, welcome_result
 from handlers.messages import user_text
@@ -39,6 +39,11 @@ async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
     followed = await followup.handle(turn, ctx, said.raw)
     if followed is not None:
         return followed
+    # 「订阅…」「退订…」「我的订阅」 (issue 19); outside a flow, so a slot answer is never taken for one.
+    if session.flow is None:
+        subscribed = await subscribe.handle(turn, ctx, command)
+        if subscribed is not None:
+            return subscribed
 
     choices = session.choices
     session.choices = []
@@ -62,7 +67,7 @@ async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
         # "clarify": we ask what the number is for. Without the session store it may also be the
         # answer to a flow's question, and the turn processor says so for this route.
         return TurnResult(TextReply(texts.BARE_NUMBER), "clarify", session)
-    return await faq.handle(turn, ctx, said.text)
+    return await subscribe.maybe_offer(turn, ctx, await faq.handle(turn, ctx, said.text))
 
 
 # Digits with the separators people type between them, long enough to be an identifier.

@@ -282,3 +282,85 @@ class Booking(Base):
     status: Mapped[str] = mapped_column(String(16), default="booked")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Subscription(Base):
+    """A citizen's standing with one topic (issue 19): offered once, subscribed, or unsubscribed.
+
+    One row per account, citizen and topic: the offer after an FAQ answer is made only when no
+    row exists, so it is made once and never again, whatever the citizen answered.
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        Index("uq_subscriptions_citizen_topic", "account", "openid", "topic", unique=True),
+        Index("ix_subscriptions_topic", "account", "topic", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(64), default="default")
+    openid: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str] = mapped_column(String(64))
+    # offered | subscribed | unsubscribed
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PushRecipient(Base):
+    """One citizen of one campaign (issue 19): the unit a send job resumes from.
+
+    The unique (account, campaign, openid) row is the idempotency key: a restarted job only
+    sends rows still `pending`, and a row is claimed (`sending`) before the call, so a crash
+    between the call and the commit leaves a `sending` row that is reconciled, never resent
+    blindly (see app/push/send.py).
+    """
+
+    __tablename__ = "push_recipients"
+    __table_args__ = (
+        Index("uq_push_recipients_citizen", "account", "campaign", "openid", unique=True),
+        Index("ix_push_recipients_status", "account", "campaign", "status"),
+        Index("ix_push_recipients_msgid", "msgid"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(64), default="default")
+    campaign: Mapped[str] = mapped_column(String(128))
+    openid: Mapped[str] = mapped_column(String(64))
+    # template | mass
+    channel: Mapped[str] = mapped_column(String(16))
+    # pending | sending | sent | failed | blocked | unsubscribed | capped | quiet
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    errcode: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # WeChat's msgid for a template message: TEMPLATESENDJOBFINISH names it.
+    msgid: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # From TEMPLATESENDJOBFINISH: success | failed:user block | failed: system failed.
+    delivery: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    opened_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class PushMass(Base):
+    """One mass send of a campaign to a tag (issue 19), with WeChat's MASSSENDJOBFINISH counts."""
+
+    __tablename__ = "push_mass"
+    __table_args__ = (Index("uq_push_mass_campaign", "account", "campaign", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(64), default="default")
+    campaign: Mapped[str] = mapped_column(String(128))
+    tag_id: Mapped[int] = mapped_column(Integer)
+    # Sent as `clientmsgid`: WeChat refuses a second mass send with the same one (24 h).
+    clientmsgid: Mapped[str] = mapped_column(String(64))
+    msg_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # pending | sent | failed | finished
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    errcode: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    targeted: Mapped[int] = mapped_column(Integer, default=0)
+    total_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    filter_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sent_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -1,0 +1,45 @@
+"""Subscriptions on SQLite and PostgreSQL: subscribe, unsubscribe, list, and an offer made only once."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from app.db import subscriptions
+
+
+def test_subscribing_twice_says_the_second_time_is_not_new(engine: Engine) -> None:
+    assert subscriptions.subscribe(engine, "o1", "gjj") is True
+    assert subscriptions.subscribe(engine, "o1", "gjj") is False
+    assert subscriptions.subscribed_topics(engine, "o1") == ["gjj"]
+
+
+def test_an_offer_is_made_once_and_never_after_a_subscription(engine: Engine) -> None:
+    assert subscriptions.offer(engine, "o1", "gjj") is True
+    assert subscriptions.offer(engine, "o1", "gjj") is False
+    # Taking the offer later still subscribes.
+    assert subscriptions.subscribe(engine, "o1", "gjj") is True
+    assert subscriptions.offer(engine, "o2", "sb") is True
+    subscriptions.subscribe(engine, "o3", "sb")
+    assert subscriptions.offer(engine, "o3", "sb") is False
+
+
+def test_unsubscribing_one_topic_or_all(engine: Engine) -> None:
+    for topic in ("gjj", "sb", "tax"):
+        subscriptions.subscribe(engine, "o1", topic)
+    assert subscriptions.unsubscribe(engine, "o1", "sb") == ["sb"]
+    assert subscriptions.unsubscribe(engine, "o1", "sb") == []
+    assert subscriptions.unsubscribe(engine, "o1", None) == ["gjj", "tax"]
+    assert subscriptions.subscribed_topics(engine, "o1") == []
+    # An unsubscribed citizen is never offered the topic again, but may subscribe again.
+    assert subscriptions.offer(engine, "o1", "gjj") is False
+    assert subscriptions.subscribe(engine, "o1", "gjj") is True
+
+
+def test_subscribers_are_per_account_and_listed_once(engine: Engine) -> None:
+    subscriptions.subscribe(engine, "o1", "gjj")
+    subscriptions.subscribe(engine, "o1", "sb")
+    subscriptions.subscribe(engine, "o2", "sb")
+    subscriptions.subscribe(engine, "o3", "sb", account="other")
+    subscriptions.offer(engine, "o4", "sb")
+    assert subscriptions.subscribers(engine, ["gjj", "sb"]) == ["o1", "o2"]
+    assert subscriptions.subscribers(engine, ["sb"], account="other") == ["o3"]
