@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from app.db import bookings, subscriptions, tickets
 from app.desk.sla import SlaPolicy
+from app.push import store as push_store
 from app.turnlog.privacy import Pseudonymiser, mask_identity_numbers
 from handlers.ports import BookingRequest, BookingResult, EndpointResult, ItemKind, ItemView
 
@@ -176,6 +177,24 @@ class AppServices:
             return False
         return await asyncio.to_thread(subscriptions.offer, self._db(), openid, topic, account=self.account)
 
+    async def record_push_result(self, openid: str, event: str, fields: Mapping[str, str]) -> None:
+        if self.engine is None:
+            return
+        if event == "templatesendjobfinish":
+            found = await asyncio.to_thread(
+                push_store.record_template_result, self.engine, openid, fields.get("MsgID", ""),
+                fields.get("Status", ""), account=self.account,
+            )
+        else:
+            counts = {k: int(v) for k, v in fields.items()
+                      if k in ("TotalCount", "FilterCount", "SentCount", "ErrorCount") and v.strip().isdigit()}
+            found = await asyncio.to_thread(
+                push_store.record_mass_result, self.engine, fields.get("MsgID", ""), counts, datetime.now(UTC),
+                account=self.account,
+            )
+        if not found:
+            log.info("push result for no known send: %s %s", event, fields.get("MsgID", ""))
+
     async def call_endpoint(
         self, name: str, params: Mapping[str, str], *, delivery: str | None = None
     ) -> EndpointResult:
@@ -287,3 +306,6 @@ class DeliveryServices:
 
     async def offer_topic(self, openid: str, topic: str) -> bool:
         return await self._base.offer_topic(openid, topic)
+
+    async def record_push_result(self, openid: str, event: str, fields: Mapping[str, str]) -> None:
+        await self._base.record_push_result(openid, event, fields)

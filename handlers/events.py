@@ -79,6 +79,13 @@ async def kf_close_session(turn: Turn, ctx: HandlerContext) -> TurnResult:
     return TurnResult(NoReply(), "event", turn.session)
 
 
+async def push_result(turn: Turn, ctx: HandlerContext) -> TurnResult:
+    """WeChat reporting how a push went (issue 19): recorded for the reach figure, never answered."""
+    assert isinstance(turn.message, EventMessage)
+    await ctx.services.record_push_result(turn.message.from_user, turn.message.event, turn.message.extra)
+    return TurnResult(NoReply(), "event", turn.session)
+
+
 async def ignore(turn: Turn, ctx: HandlerContext) -> TurnResult:
     return TurnResult(NoReply(), "event", turn.session)
 

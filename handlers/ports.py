@@ -133,3 +133,7 @@ class Services(Protocol):
     async def offer_topic(self, openid: str, topic: str) -> bool:
         """Record that the bot offers this topic; True only the first time for this citizen and topic."""
         ...
+
+    async def record_push_result(self, openid: str, event: str, fields: Mapping[str, str]) -> None:
+        """WeChat's report on a push (MASSSENDJOBFINISH, TEMPLATESENDJOBFINISH; issue 19)."""
+        ...

@@ -21,7 +21,11 @@ import structlog
 
 from app.stores.base import Store
 from app.wxapi.errors import (
+    DAILY_QUOTA,
+    DUPLICATE_CLIENTMSGID,
     NO_MENU,
+    NOT_FOLLOWING,
+    NOT_SUBSCRIBED,
     QUOTA_USED,
     TOKEN_REJECTED,
     WINDOW_CLOSED,
@@ -43,7 +47,9 @@ DEFAULT_BASE_URL = "https://api.weixin.qq.com"
 # (menus), which is why wechatpy posts with ensure_ascii=False too.
 _JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 # Errcodes the caller expects and handles; logged as warnings, not errors.
-_EXPECTED = frozenset({WINDOW_CLOSED, QUOTA_USED, *TOKEN_REJECTED})
+_EXPECTED = frozenset({
+    WINDOW_CLOSED, QUOTA_USED, DAILY_QUOTA, NOT_FOLLOWING, NOT_SUBSCRIBED, DUPLICATE_CLIENTMSGID, *TOKEN_REJECTED
+})
 
 
 class WeChatClient:
@@ -125,19 +131,6 @@ class WeChatClient:
             {"touser": openid, "msgtype": "news", "news": {"articles": [item]}},
         )
 
-    async def send_template(
-        self, openid: str, template_id: str, data: Mapping[str, str], *, url: str = ""
-    ) -> None:
-        """A template message (模板消息): reaches the citizen outside the 48-hour window."""
-        body: dict[str, Any] = {
-            "touser": openid,
-            "template_id": template_id,
-            "data": {key: {"value": value} for key, value in data.items()},
-        }
-        if url:
-            body["url"] = url
-        await self._with_token("template_send", "POST", "/cgi-bin/message/template/send", body)
-
     async def create_menu(self, menu: Mapping[str, Any]) -> None:
         await self._with_token("menu_create", "POST", "/cgi-bin/menu/create", menu)
 
@@ -149,6 +142,39 @@ class WeChatClient:
             if exc.errcode == NO_MENU:
                 return None
             raise
+
+    async def send_template(
+        self, openid: str, template_id: str, data: Mapping[str, str], *, url: str = ""
+    ) -> str:
+        """A template message (模板消息): reaches the citizen outside the 48-hour window.
+
+        Returns WeChat's msgid, which its TEMPLATESENDJOBFINISH report names (issue 19)."""
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+        }
+        if url:
+            body["url"] = url
+        answer = await self._with_token("template_send", "POST", "/cgi-bin/message/template/send", body)
+        return str(answer.get("msgid", ""))
+
+    async def mass_send_to_tag(self, tag_id: int, content: str, clientmsgid: str) -> str:
+        """A text mass send to everyone with the tag; `clientmsgid` makes a repeat a refusal, not a resend."""
+        body = {
+            "filter": {"is_to_all": False, "tag_id": tag_id},
+            "msgtype": "text",
+            "text": {"content": content},
+            "clientmsgid": clientmsgid,
+        }
+        answer = await self._with_token("mass_sendall", "POST", "/cgi-bin/message/mass/sendall", body)
+        return str(answer.get("msg_id", ""))
+
+    async def tag_users(self, tag_id: int, openids: list[str]) -> None:
+        """Put up to 50 followers in a tag (tags are how mass sends reach only subscribers)."""
+        await self._with_token(
+            "tags_tagging", "POST", "/cgi-bin/tags/members/batchtagging", {"openid_list": openids, "tagid": tag_id}
+        )
 
     # -- plumbing --------------------------------------------------------------------------
 

@@ -11,6 +11,13 @@ QUOTA_USED = 45047
 TOKEN_REJECTED = frozenset({40001, 40014, 42001})
 # The account has no menu (menu/get).
 NO_MENU = 46003
+# Pushes (issue 19): the daily call quota is used up (stop for today, resume tomorrow);
+# the user does not follow the account (43004) or refused/has not subscribed to the message (43101).
+DAILY_QUOTA = 45009
+NOT_FOLLOWING = 43004
+NOT_SUBSCRIBED = 43101
+# Another mass send with the same clientmsgid was already made (WeChat dedups for 24 h).
+DUPLICATE_CLIENTMSGID = 45065
 
 
 class WeChatError(Exception):

@@ -33,6 +33,8 @@ API_PATHS = {
     "menu_create": "/cgi-bin/menu/create",
     "menu_get": "/cgi-bin/menu/get",
     "template_send": "/cgi-bin/message/template/send",
+    "mass_sendall": "/cgi-bin/message/mass/sendall",
+    "tags_tagging": "/cgi-bin/tags/members/batchtagging",
 }
 
 
@@ -82,6 +84,10 @@ class FakeWeChat:
             self._errors: dict[str, deque[int]] = {}
             self._statuses: dict[str, deque[int]] = {}
             self._delays: dict[str, float] = {}
+            # Pushes (issue 19): template messages and mass sends accepted, tags, refused users.
+            self.mass: list[dict[str, Any]] = []
+            self.tags: dict[int, set[str]] = {}
+            self._refused: dict[str, int] = {}
 
     # -- knobs -----------------------------------------------------------------------------
 
@@ -94,6 +100,11 @@ class FakeWeChat:
         """The next `times` calls of `api` answer this HTTP status with an HTML body."""
         with self._mutex:
             self._statuses.setdefault(_check(api), deque()).extend([status] * times)
+
+    def refuse_user(self, openid: str, errcode: int) -> None:
+        """Template messages to this user answer `errcode` (43004 not following, 43101 refused)."""
+        with self._mutex:
+            self._refused[openid] = errcode
 
     def delay(self, api: str, seconds: float) -> None:
         """Every call of `api` waits this long before answering (0 clears it)."""
@@ -130,6 +141,9 @@ class FakeWeChat:
         """Bodies of template messages WeChat accepted."""
         with self._mutex:
             return list(self._templates)
+
+    # The pushes' tests read the same list by this name (issue 19).
+    templates = templates_sent
 
     @property
     def current_token(self) -> str | None:
@@ -197,6 +211,16 @@ class FakeWeChat:
             body = await request.json()
             return await self._answer("menu_create", access_token, body, lambda: self._set_menu(body))
 
+        @app.post(API_PATHS["mass_sendall"])
+        async def mass_sendall(request: Request, access_token: str = "") -> Response:
+            body = await request.json()
+            return await self._answer("mass_sendall", access_token, body, lambda: self._mass(body))
+
+        @app.post(API_PATHS["tags_tagging"])
+        async def tags_tagging(request: Request, access_token: str = "") -> Response:
+            body = await request.json()
+            return await self._answer("tags_tagging", access_token, body, lambda: self._tag(body))
+
         @app.get(API_PATHS["menu_get"])
         async def menu_get(access_token: str = "") -> Response:
             return await self._answer("menu_get", access_token, None, self._get_menu)
@@ -262,8 +286,24 @@ class FakeWeChat:
         return {"errcode": 0, "errmsg": "ok"}
 
     def _accept_template(self, body: dict[str, Any]) -> dict[str, Any]:
+        refused = self._refused.get(str(body.get("touser")))
+        if refused:
+            return {"errcode": refused, "errmsg": _MESSAGES.get(refused, "error")}
         self._templates.append(body)
-        return {"errcode": 0, "errmsg": "ok", "msgid": len(self._templates)}
+        # WeChat's msgids are large numbers; TEMPLATESENDJOBFINISH names the same one.
+        return {"errcode": 0, "errmsg": "ok", "msgid": 200000 + len(self._templates)}
+
+    def _mass(self, body: dict[str, Any]) -> dict[str, Any]:
+        # WeChat refuses a second mass send with a clientmsgid it has seen (24 h): 45065.
+        if any(m.get("clientmsgid") == body.get("clientmsgid") for m in self.mass):
+            return {"errcode": 45065, "errmsg": "clientmsgid exist"}
+        self.mass.append(body)
+        return {"errcode": 0, "errmsg": "send job submission success", "msg_id": 3000 + len(self.mass),
+                "msg_data_id": 2000 + len(self.mass)}
+
+    def _tag(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.tags.setdefault(int(body["tagid"]), set()).update(body["openid_list"])
+        return {"errcode": 0, "errmsg": "ok"}
 
     def _set_menu(self, body: dict[str, Any]) -> dict[str, Any]:
         self.menu = body
@@ -280,6 +320,9 @@ _MESSAGES = {
     42001: "access_token expired",
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
+    45009: "reach max api daily quota limit",
+    43004: "require subscribe",
+    43101: "user refuse to accept the msg",
     -1: "system error",
 }
 
