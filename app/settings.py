@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     accounts_file: Path | None = None
     knowledge_dir: Path = Path("./knowledge")
     flows_dir: Path = Path("./flows")
+    # Push campaigns (issue 19): one YAML file per campaign, named by its id.
+    campaigns_dir: Path = Path("./campaigns")
     admin_token: SecretStr = SecretStr("")
     # GET /metrics: unset, it is open (restrict it at the network edge, as Prometheus targets
     # usually are); set, scrapes need `Authorization: Bearer <METRICS_TOKEN>`.
