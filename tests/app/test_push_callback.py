@@ -25,7 +25,7 @@ async def test_template_and_mass_results_posted_to_the_callback_are_recorded(
     assert engine is not None
     upgrade(engine)
     store.add_recipients(engine, "c1", "template", ["o_a", "o_b"], store.PENDING, NOW)
-    for row_id, openid in store.next_batch(engine, "c1", 10):
+    for row_id, _openid in store.next_batch(engine, "c1", 10):
         store.claim(engine, row_id, NOW)
         store.finish(engine, row_id, store.SENT, NOW, msgid=f"9{row_id}")
     mass = store.ensure_mass(engine, "c2", 101, "cmid", 3, NOW)
@@ -41,7 +41,8 @@ async def test_template_and_mass_results_posted_to_the_callback_are_recorded(
     assert (await h.post(h.sim.deliver(fields))).status_code == 200
 
     with Session(engine) as conn:
-        got = {openid: delivery for openid, delivery in conn.execute(select(PushRecipient.openid, PushRecipient.delivery))}
+        query = select(PushRecipient.openid, PushRecipient.delivery)
+        got = {openid: delivery for openid, delivery in conn.execute(query)}
     assert got == {"o_a": "success", "o_b": "failed:user block"}
     row = store.mass_row(engine, "c2")
     assert row is not None and (row.total_count, row.sent_count, row.error_count) == (3, 2, 1)
