@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from handlers.events import CATEGORY_PREFIX, CLICK_HANDLERS, FAQ_PREFIX, FLOW_PREFIX
+from handlers.events import CATEGORY_PREFIX, CLICK_HANDLERS, FAQ_PREFIX, FLOW_PREFIX, SUBSCRIBE_PREFIX
 from knowledge.errors import Problem
 
 # WeChat's limits (自定义菜单创建接口).
@@ -205,9 +205,12 @@ class _Reader:
         elif key.startswith(CATEGORY_PREFIX) and target:
             if t.categories is not None and target not in t.categories:
                 self.error(node, f"key {key!r} 指向不存在的 FAQ 分类 {target!r}（已有：{_listing(t.categories)}）")
+        elif key.startswith(SUBSCRIBE_PREFIX):
+            # Topic ids are checked by wxbot push plan / the topics file itself.
+            return
         else:
             known = ", ".join([f"{FLOW_PREFIX}<流程id>", f"{FAQ_PREFIX}<条目id>", f"{CATEGORY_PREFIX}<分类>",
-                               *CLICK_HANDLERS])
+                               f"{SUBSCRIBE_PREFIX}<主题id>", *CLICK_HANDLERS])
             self.error(node, f"无法识别的 key {key!r}，应为：{known}")
 
     def check_url(self, url: str, node: Node | None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from handlers import faq, flow, handoff, texts
+from handlers import subscribe as topics_chat
 from handlers.context import HandlerContext, Turn, TurnResult
 from handlers.messages import EventMessage
 from handlers.replies import NoReply, TextReply
@@ -20,6 +21,8 @@ from handlers.session import ClarifyOption, Session
 FLOW_PREFIX = "flow:"
 FAQ_PREFIX = "faq:"
 CATEGORY_PREFIX = "cat:"
+# A menu button subscribing to a topic (`subscribe:gongjijin`); `subscribe:` alone lists 我的订阅 (issue 19).
+SUBSCRIBE_PREFIX = "subscribe:"
 HANDOFF_KEY = "handoff"
 SERVICES_KEY = "MENU_SERVICES"
 # Questions listed per page for a category click; more would not fit a phone screen. The rest
@@ -52,7 +55,10 @@ async def subscribe(turn: Turn, ctx: HandlerContext) -> TurnResult:
 
 
 async def unsubscribe(turn: Turn, ctx: HandlerContext) -> TurnResult:
-    # The account must delete the user's data when they unfollow (PROTOCOL.md).
+    # The account must delete the user's data when they unfollow (PROTOCOL.md); an unfollower
+    # can receive no push, so their topics end too (counted as unsubscribed in a campaign's reach).
+    if ctx.topics is not None and len(ctx.topics):
+        await ctx.services.unsubscribe(turn.message.from_user, None)
     return TurnResult(NoReply(), "event", None)
 
 
@@ -100,6 +106,10 @@ async def _by_key(turn: Turn, ctx: HandlerContext, key: str) -> TurnResult | Non
         return faq.answer_entry(turn, ctx, key.removeprefix(FAQ_PREFIX), via_menu=True)
     if key.startswith(CATEGORY_PREFIX):
         return _category(turn, ctx, key.removeprefix(CATEGORY_PREFIX))
+    if key.startswith(SUBSCRIBE_PREFIX):
+        topic = key.removeprefix(SUBSCRIBE_PREFIX)
+        command = f"{topics_chat.SUBSCRIBE_WORDS[0]}{topic}" if topic else topics_chat.MINE_WORDS[0]
+        return await topics_chat.handle(turn, ctx, command)
     declared = ctx.flows.by_menu_key(key) if ctx.flows is not None else None
     if declared is not None:
         return await flow.start(turn, ctx, declared.id, text="")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from knowledge.topics import TopicCatalog
 
 push_app = typer.Typer(no_args_is_help=True, help="政策推送：按主题向订阅者推送，计划、发送、到达率")
+# "Asked about the topic recently", shown in the plan for planning only.
+INTEREST_WINDOW = timedelta(days=30)
 JsonOpt = Annotated[bool, typer.Option("--json", help="输出 JSON")]
 STOPPED = {
     "quiet": "现在是免打扰时段，未发送；免打扰结束后再次运行本命令即可继续。",
@@ -73,6 +75,21 @@ def _campaign(settings: Settings, name: str, topics: TopicCatalog) -> Campaign:
         _fail([f"错误 {p}" for p in exc.problems])
 
 
+def _topic_content(chosen: Account, topics: TopicCatalog, camp: Campaign) -> tuple[set[str], set[str]]:
+    """The FAQ entry ids and flow ids of the campaign's topics (what 'asked about the topic' means)."""
+    from app.cli.accounts import load_matcher
+    from knowledge.errors import KnowledgeError
+
+    chosen_topics = [t for i in camp.topics if (t := topics.get(i)) is not None]
+    categories = {c for t in chosen_topics for c in t.categories}
+    flow_ids = {f for t in chosen_topics for f in t.flows}
+    try:
+        faq_ids = {e.id for e in load_matcher(chosen).kb.entries if e.category in categories}
+    except KnowledgeError:
+        faq_ids = set()
+    return faq_ids, flow_ids
+
+
 def _engine(settings: Settings) -> Engine:
     from app.db.engine import make_engine
 
@@ -90,13 +107,16 @@ def plan_command(campaign: str, account: AccountOpt = None, as_json: JsonOpt = F
     """试运行：各渠道的受众人数、频次上限和免打扰时段的影响、预计发送时间。不发送任何消息。"""
     from app.db import subscriptions
     from app.push import store
+    from app.push.reach import interest
     from knowledge.campaigns import plan
 
     settings, chosen, topics = _context(account)
     camp = _campaign(settings, campaign, topics)
+    faq_ids, flow_ids = _topic_content(chosen, topics, camp)
     engine = _engine(settings)
     now = datetime.now(UTC)
     try:
+        asked = interest(engine, now - INTEREST_WINDOW, account=chosen.id, faq_ids=faq_ids, flow_ids=flow_ids)
         audience = subscriptions.subscribers(engine, list(camp.topics), account=chosen.id)
         recent = store.recent_counts(engine, camp.id, camp.cap_days, now, account=chosen.id)
         result = plan(camp, audience, recent, store.existing(engine, camp.id, account=chosen.id), now)
@@ -108,6 +128,7 @@ def plan_command(campaign: str, account: AccountOpt = None, as_json: JsonOpt = F
         "to_send": result.to_send, "quiet_hours": str(camp.quiet), "deferred": result.deferred,
         "start_at": result.start_at.isoformat(), "end_at": result.end_at.isoformat(),
         "cap": {"count": camp.cap_count, "days": camp.cap_days},
+        "asked_recently": asked,
     }
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False))
@@ -120,7 +141,7 @@ def plan_command(campaign: str, account: AccountOpt = None, as_json: JsonOpt = F
         f"活动 {camp.id}：{camp.title}",
         f"主题：{names}",
         f"渠道：{channel}",
-        f"订阅者：{result.audience}",
+        f"订阅者：{result.audience}（近 {INTEREST_WINDOW.days} 天咨询过该主题的市民 {asked} 人，仅为计数）",
         f"频次上限（每 {camp.cap_days} 天 {camp.cap_count} 条）排除：{result.capped}",
         f"本活动此前已处理：{result.already}",
         f"将发送：{result.to_send}",
@@ -178,20 +199,12 @@ def send_command(
 @push_app.command("report")
 def report_command(campaign: str, account: AccountOpt = None, as_json: JsonOpt = False) -> None:
     """到达情况：目标 → 已发送 → 已送达 → 10 天内咨询该主题 → 退订；10 天到达率 = 送达 / 目标（目标 75%）。"""
-    from app.cli.accounts import load_matcher
     from app.push.reach import reach
     from app.turnlog.privacy import Pseudonymiser
-    from knowledge.errors import KnowledgeError
 
     settings, chosen, topics = _context(account)
     camp = _campaign(settings, campaign, topics)
-    chosen_topics = [t for i in camp.topics if (t := topics.get(i)) is not None]
-    categories = {c for t in chosen_topics for c in t.categories}
-    flow_ids = {f for t in chosen_topics for f in t.flows}
-    try:
-        faq_ids = {e.id for e in load_matcher(chosen).kb.entries if e.category in categories}
-    except KnowledgeError:
-        faq_ids = set()
+    faq_ids, flow_ids = _topic_content(chosen, topics, camp)
     engine = _engine(settings)
     try:
         result = reach(

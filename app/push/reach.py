@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -110,3 +110,20 @@ def _consulted(
                 if when <= received_at <= when + WINDOW:
                     found.add(user_id)
     return len(found)
+
+
+def interest(
+    engine: Engine, since: datetime, *, account: str = "default", faq_ids: Collection[str] = (),
+    flow_ids: Collection[str] = (),
+) -> int:
+    """How many citizens asked about a topic since `since`: a count from the turn log, for planning.
+
+    Interest is never stored per citizen (issue 19: no profiles); it is counted when asked for."""
+    if not (faq_ids or flow_ids):
+        return 0
+    about = or_(TurnRow.faq_id.in_(list(faq_ids)), TurnRow.flow_id.in_(list(flow_ids)))
+    query = select(func.count(func.distinct(TurnRow.user_id))).where(
+        about, TurnRow.received_at >= since, TurnRow.account.in_([account, ""])
+    )
+    with Session(engine) as conn:
+        return int(conn.execute(query).scalar_one())

@@ -9,7 +9,7 @@ import pytest
 
 from handlers import router
 from handlers.context import HandlerContext, Turn, TurnResult
-from handlers.messages import TextMessage
+from handlers.messages import EventMessage, TextMessage
 from handlers.replies import TextReply
 from handlers.session import Session
 from knowledge.matcher import Matcher
@@ -136,3 +136,23 @@ async def test_without_topics_the_verb_is_not_a_command(matcher: Matcher, port: 
     result = await router.dispatch(_turn("公积金余额怎么查", Session(openid=OPENID)), ctx)
     assert "回复 订阅" not in _text(result)
     assert port.offers == []
+
+
+def _click(key: str, session: Session) -> Turn:
+    message = EventMessage("gh", OPENID, 1, "event", event="click", event_key=key)
+    return Turn(message, session, NOW)
+
+
+async def test_a_menu_button_subscribes_and_an_empty_one_lists(ctx: HandlerContext, port: MemorySubscriptions) -> None:
+    session = Session(openid=OPENID)
+    assert "已为您订阅「社保政策」" in _text(await router.dispatch(_click("subscribe:sb", session), ctx))
+    assert "· 社保政策" in _text(await router.dispatch(_click("subscribe:", session), ctx))
+
+
+async def test_unfollowing_ends_every_subscription(ctx: HandlerContext, port: MemorySubscriptions) -> None:
+    session = Session(openid=OPENID)
+    await router.dispatch(_turn("订阅公积金", session), ctx)
+    message = EventMessage("gh", OPENID, 2, "event", event="unsubscribe")
+    result = await router.dispatch(Turn(message, session, NOW), ctx)
+    assert result.session is None
+    assert await port.subscriptions(OPENID) == []

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from app.db import subscriptions
 from app.push import store
-from app.push.reach import reach
+from app.push.reach import interest, reach
 from app.turnlog.privacy import Pseudonymiser
 from app.turnlog.rows import to_row
 from app.turnlog.store import insert_rows
@@ -59,3 +59,18 @@ def test_the_target_is_met_at_three_quarters(engine: Engine) -> None:
         store.record_template_result(engine, openid, f"m{row_id}", "success")
     result = reach(engine, "c1", ["gjj"], pseudonym=Pseudonymiser(KEY))
     assert result.reach_10d == 0.75 and result.met
+
+
+def test_interest_is_a_count_of_citizens_who_asked_recently(engine: Engine) -> None:
+    rows = [
+        to_row(f"r{i}", record(i, openid=openid, account="default", faq_id=faq, received_at=SENT + delay), KEY)
+        for i, (openid, faq, delay) in enumerate([
+            ("o0", "gjj-balance", timedelta(days=1)),
+            ("o0", "gjj-loan", timedelta(days=2)),
+            ("o1", "gjj-loan", timedelta(days=2)),
+            ("o2", "gjj-loan", -timedelta(days=40)),
+            ("o3", "weather", timedelta(days=1)),
+        ])
+    ]
+    insert_rows(engine, rows)
+    assert interest(engine, SENT - timedelta(days=30), faq_ids={"gjj-balance", "gjj-loan"}) == 2

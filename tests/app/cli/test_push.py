@@ -49,6 +49,7 @@ def test_plan_is_a_dry_run_with_the_audience(env: FakeWeChat) -> None:
     data = json.loads(result.stdout)
     assert (data["audience"], data["capped"], data["to_send"]) == (5, 0, 5)
     assert data["quiet_hours"] == "22:00–08:00"
+    assert data["asked_recently"] == 0
     assert env.calls == []
     text = CliRunner().invoke(app, ["push", "plan", "gjj"])
     assert "将发送：5" in text.stdout and "试运行" in text.stdout
