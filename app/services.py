@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import bookings, subscriptions, tickets
 from app.desk.sla import SlaPolicy
@@ -175,7 +176,20 @@ class AppServices:
         if self.engine is None:
             # Without a database an offer could not be remembered, so it is never made.
             return False
-        return await asyncio.to_thread(subscriptions.offer, self._db(), openid, topic, account=self.account)
+        try:
+            return await asyncio.to_thread(subscriptions.offer, self.engine, openid, topic, account=self.account)
+        except SQLAlchemyError as exc:
+            # Not migrated (wxbot db upgrade) or the database is down: answer without the offer.
+            log.warning("topic offer not recorded: %s", type(exc).__name__)
+            return False
+
+    async def forget_subscriptions(self, openid: str) -> None:
+        if self.engine is None:
+            return
+        try:
+            await asyncio.to_thread(subscriptions.unsubscribe, self.engine, openid, None, account=self.account)
+        except SQLAlchemyError as exc:
+            log.error("subscriptions of an unfollower not ended: %s", type(exc).__name__)
 
     async def record_push_result(self, openid: str, event: str, fields: Mapping[str, str]) -> None:
         if self.engine is None:
@@ -309,3 +323,6 @@ class DeliveryServices:
 
     async def record_push_result(self, openid: str, event: str, fields: Mapping[str, str]) -> None:
         await self._base.record_push_result(openid, event, fields)
+
+    async def forget_subscriptions(self, openid: str) -> None:
+        await self._base.forget_subscriptions(openid)

@@ -58,7 +58,7 @@ async def unsubscribe(turn: Turn, ctx: HandlerContext) -> TurnResult:
     # The account must delete the user's data when they unfollow (PROTOCOL.md); an unfollower
     # can receive no push, so their topics end too (counted as unsubscribed in a campaign's reach).
     if ctx.topics is not None and len(ctx.topics):
-        await ctx.services.unsubscribe(turn.message.from_user, None)
+        await ctx.services.forget_subscriptions(turn.message.from_user)
     return TurnResult(NoReply(), "event", None)
 
 

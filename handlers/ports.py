@@ -131,7 +131,13 @@ class Services(Protocol):
         ...
 
     async def offer_topic(self, openid: str, topic: str) -> bool:
-        """Record that the bot offers this topic; True only the first time for this citizen and topic."""
+        """Record that the bot offers this topic; True only the first time for this citizen and topic.
+
+        False also when the offer cannot be recorded: an offer is optional, the answer is not."""
+        ...
+
+    async def forget_subscriptions(self, openid: str) -> None:
+        """The citizen unfollowed: end every subscription; never raises (the unfollow must go on)."""
         ...
 
     async def record_push_result(self, openid: str, event: str, fields: Mapping[str, str]) -> None:

@@ -61,3 +61,10 @@ async def test_a_citizen_subscribes_in_chat_through_the_callback(
     assert subscriptions.subscribed_topics(engine, "o_c") == ["gongjijin"]
     with Session(engine) as conn:
         assert conn.execute(select(Subscription.account)).scalar_one() == "default"
+
+
+async def test_an_faq_answer_still_comes_when_the_offer_cannot_be_recorded(harness_factory: HarnessFactory) -> None:
+    # The in-memory database is not migrated: no subscriptions table.
+    h = await harness_factory()
+    reply = await h.say(h.sim.text("o_d", "社保卡丢了怎么补办"))
+    assert "社保卡" in reply["Content"] and "回复 订阅" not in reply["Content"]

@@ -46,6 +46,9 @@ class MemorySubscriptions:
     async def subscriptions(self, openid: str) -> list[str]:
         return [t for (o, t), s in self.rows.items() if o == openid and s == "subscribed"]
 
+    async def forget_subscriptions(self, openid: str) -> None:
+        await self.unsubscribe(openid, None)
+
     async def offer_topic(self, openid: str, topic: str) -> bool:
         self.offers.append(topic)
         if (openid, topic) in self.rows:
