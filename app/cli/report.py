@@ -316,13 +316,21 @@ def unanswered(
     idle_minutes: float | None = IdleOpt,
     reask_hours: float | None = ReaskOpt,
     account: str | None = AccountOpt,
+    surge: bool = typer.Option(
+        False, "--surge", help="只看近 24 小时突然增多的未解答问题（热点），默认读取近 8 天记录作对比"
+    ),
 ) -> None:
     """未解答或中途放弃的问题：按相似度归组，给出最可能归属的条目和可粘贴的 YAML。"""
     from app.cli.accounts import load_matcher, resolve
+    from app.turnlog import surge as surge_rule
+    from app.turnlog.report import LOCAL_TZ
     from knowledge.errors import KnowledgeError
     from knowledge.matcher import Matcher
 
     settings = Settings()
+    if surge and since is None:
+        end = parse_day(until) if until else datetime.now(UTC)
+        since = (end - timedelta(days=surge_rule.BASELINE_DAYS + 1)).astimezone(LOCAL_TZ).date().isoformat()
     result = _load(settings, since, until, idle_minutes, reask_hours, _account_id(account))
     matcher: Matcher | LayeredMatcher | None
     try:
@@ -333,6 +341,9 @@ def unanswered(
     except KnowledgeError as exc:
         typer.echo(f"知识库无法加载，只列出问题：{exc}", err=True)
         matcher = None
+    if surge:
+        _print_surges(result.unanswered_at, matcher, parse_day(until) if until else datetime.now(UTC), as_json)
+        return
     items = suggest(result.unanswered, matcher, date.today(), top)
     if as_json:
         typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
@@ -349,4 +360,31 @@ def unanswered(
         else:
             where = f"可能属于 {entry['id']}「{entry['question']}」（匹配度 {entry['score']}，较低，请确认后再添加）"
         typer.echo(f"\n{n}. {item['question']}  ×{item['count']}  — {where}")
+        typer.echo(item["yaml"])
+
+
+def _print_surges(
+    events: list[tuple[datetime, str]], matcher: Matcher | LayeredMatcher | None, now: datetime, as_json: bool
+) -> None:
+    from app.turnlog.surge import MIN_COUNT, RATIO, surges
+
+    found = surges(events, now)
+    items = []
+    for s in found:
+        item = suggest([s.cluster], matcher, date.today(), 1)[0]
+        item.update(last_day=s.last_day, usual_per_day=s.usual_per_day, started_at=s.started_at.isoformat())
+        items.append(item)
+    if as_json:
+        typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    if not items:
+        rule = f"至少 {MIN_COUNT} 次，且不少于平时每天的 {RATIO:g} 倍"
+        typer.echo(f"近 24 小时没有突然增多的未解答问题（规则：{rule}）。")
+        return
+    for n, item in enumerate(items, start=1):
+        typer.echo(
+            f"\n热点 {n}：{item['question']}  近 24 小时 ×{item['last_day']}"
+            f"（平时每天约 {item['usual_per_day']:g} 次），"
+            f"始于 {_local(item['started_at'])}，请在 24 小时内补充答复"
+        )
         typer.echo(item["yaml"])

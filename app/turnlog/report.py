@@ -80,6 +80,8 @@ class Report:
     consultations: list[Consultation] = field(default_factory=list)
     satisfaction: Counter[str] = field(default_factory=Counter)
     unanswered: list[Cluster] = field(default_factory=list)
+    # The same questions with when their consultation started: what surge detection counts (issue 19).
+    unanswered_at: list[tuple[datetime, str]] = field(default_factory=list)
     latency_series: list[LatencyPoint] = field(default_factory=list)
     bucket: timedelta = timedelta(hours=1)
 
@@ -189,6 +191,9 @@ class _Accumulator:
             self.unanswered.extend(consultation.unanswered)
             if consultation.abandoned:
                 self.unanswered.append(consultation.abandoned)
+            r.unanswered_at += [(consultation.started_at, text) for text in consultation.unanswered]
+            if consultation.abandoned:
+                r.unanswered_at.append((consultation.started_at, consultation.abandoned))
 
     def _bucket(self, at: datetime) -> datetime:
         local = at.astimezone(LOCAL_TZ)
