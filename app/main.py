@@ -36,6 +36,7 @@ from app.late import LateReplySender
 from app.late_sender import build_late_sender
 from app.notify import Notifier, TurnLogWindow
 from app.ops.router import build_ops_router
+from app.push import links as push_links
 from app.reload import Reloadable, Reloader
 from app.services import AppServices, parse_endpoints
 from app.settings import ConfigError, MatchSettings, Settings
@@ -411,6 +412,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     # Each account of an accounts file: the same plain route, its account a dict lookup.
     app.add_route("/wechat/{account}", callback.receive_account, methods=["POST"])
     app.include_router(callback.router)
+    app.include_router(push_links.router)
     app.include_router(_admin_router())
     app.include_router(admin_sessions.router, dependencies=[AdminDep])
     app.include_router(metrics.build_metrics_router([require_metrics_token] if settings.metrics_token else []))

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     flows_dir: Path = Path("./flows")
     # Push campaigns (issue 19): one YAML file per campaign, named by its id.
     campaigns_dir: Path = Path("./campaigns")
+    # Where citizens reach this service (https://…): pushes carry signed links under it to count opens.
+    public_base_url: str = ""
     admin_token: SecretStr = SecretStr("")
     # GET /metrics: unset, it is open (restrict it at the network edge, as Prometheus targets
     # usually are); set, scrapes need `Authorization: Bearer <METRICS_TOKEN>`.

@@ -160,12 +160,17 @@ def send_command(
     ignore_quiet: Annotated[bool, typer.Option("--ignore-quiet", help="免打扰时段也发送（仅限紧急通知）")] = False,
 ) -> None:
     """发送活动：可随时中断，再次运行即从中断处继续，不会重复发送，也不会遗漏。"""
+    from functools import partial
+
     from app.cli.menu import _call
+    from app.push.links import link
     from app.push.send import send
 
     settings, chosen, topics = _context(account)
     camp = _campaign(settings, campaign, topics)
     engine = _engine(settings)
+    key = settings.pseudonym_key.get_secret_value().encode()
+    links = partial(link, settings.public_base_url, key) if settings.public_base_url else None
     try:
         with typer.progressbar(length=1, label="发送中", file=None) as bar:
             shown = 0
@@ -179,7 +184,7 @@ def send_command(
             summary = asyncio.run(_call(
                 settings,
                 lambda client: send(engine, client, camp, account=chosen.id, progress=progress,
-                                    ignore_quiet=ignore_quiet),
+                                    ignore_quiet=ignore_quiet, link=links),
                 chosen if settings.accounts_file is not None else None,
             ))
     finally:
@@ -221,7 +226,7 @@ def report_command(campaign: str, account: AccountOpt = None, as_json: JsonOpt =
     verdict = "达标" if result.met else "未达标"
     typer.echo("\n".join([
         f"活动 {camp.id}：{camp.title}",
-        f"目标 {result.targeted} → 已发送 {result.sent} → 已送达 {result.delivered} → "
+        f"目标 {result.targeted} → 已发送 {result.sent} → 已送达 {result.delivered} → 打开链接 {result.opened} → "
         f"10 天内咨询该主题 {result.consulted} → 退订 {result.unsubscribed}",
         f"频次上限排除 {result.capped}，拒收/未关注 {result.blocked}",
         f"10 天到达率（送达 / 目标）：{figure}，目标 {result.target:.0%}，{verdict}",

@@ -1,4 +1,4 @@
-"""A campaign's reach (issue 19): targeted → sent → delivered → consulted the topic → unsubscribed.
+"""A campaign's reach (issue 19): targeted → sent → delivered → opened → consulted the topic → unsubscribed.
 
 **10-day reach = delivered / targeted**, against the 75% target the industry report sets for a
 key policy. Targeted is every citizen the campaign was meant for, except those the frequency cap
@@ -32,6 +32,7 @@ class Reach:
     targeted: int
     sent: int
     delivered: int
+    opened: int
     consulted: int
     unsubscribed: int
     capped: int
@@ -55,7 +56,7 @@ def reach(
     with Session(engine) as conn:
         rows = conn.execute(
             select(PushRecipient.openid, PushRecipient.status, PushRecipient.delivery, PushRecipient.sent_at,
-                   PushRecipient.channel)
+                   PushRecipient.channel, PushRecipient.opened_at)
             .where(PushRecipient.account == account, PushRecipient.campaign == campaign)
         ).all()
     capped = sum(1 for r in rows if r.status == store.CAPPED)
@@ -80,6 +81,7 @@ def reach(
     targeted = len(targeted_rows)
     return Reach(
         campaign=campaign, channel=channel, targeted=targeted, sent=len(sent_rows), delivered=delivered,
+        opened=sum(1 for r in sent_rows if r.opened_at is not None),
         consulted=consulted, unsubscribed=unsubscribed, capped=capped,
         blocked=sum(1 for r in rows if r.status == store.BLOCKED),
         first_sent_at=first.isoformat() if first is not None else "",

@@ -107,7 +107,7 @@ def prepare(
 async def send(
     engine: Engine, client: WeChatClient, campaign: Campaign, *, account: str = "default",
     clock: Clock = _utcnow, progress: Progress | None = None, ignore_quiet: bool = False,
-    settle_s: float = SETTLE_S,
+    settle_s: float = SETTLE_S, link: Callable[[int], str] | None = None,
 ) -> SendSummary:
     now = clock()
     summary = SendSummary(campaign.id)
@@ -122,13 +122,13 @@ async def send(
     if campaign.channel == "mass":
         await _send_mass(engine, client, campaign, summary, account, clock)
     else:
-        await _send_templates(engine, client, campaign, summary, account, clock, progress, ignore_quiet)
+        await _send_templates(engine, client, campaign, summary, account, clock, progress, ignore_quiet, link)
     return _summarise(engine, campaign, summary, account)
 
 
 async def _send_templates(
     engine: Engine, client: WeChatClient, campaign: Campaign, summary: SendSummary, account: str,
-    clock: Clock, progress: Progress | None, ignore_quiet: bool,
+    clock: Clock, progress: Progress | None, ignore_quiet: bool, link: Callable[[int], str] | None,
 ) -> None:
     limiter = RateLimiter(campaign.rate_per_second)
     totals = store.counts(engine, campaign.id, account=account)
@@ -147,7 +147,9 @@ async def _send_templates(
                 continue
             await limiter.wait()
             try:
-                msgid = await client.send_template(openid, campaign.template_id, data, url=campaign.url)
+                # With a public address, the page is reached through our signed link (opens are counted).
+                url = link(row_id) if link is not None and campaign.url else campaign.url
+                msgid = await client.send_template(openid, campaign.template_id, data, url=url)
             except WeChatApiError as exc:
                 summary.errcodes[exc.errcode] = summary.errcodes.get(exc.errcode, 0) + 1
                 if exc.errcode == DAILY_QUOTA:

@@ -68,3 +68,32 @@ async def test_an_faq_answer_still_comes_when_the_offer_cannot_be_recorded(harne
     h = await harness_factory()
     reply = await h.say(h.sim.text("o_d", "社保卡丢了怎么补办"))
     assert "社保卡" in reply["Content"] and "回复 订阅" not in reply["Content"]
+
+
+async def test_a_signed_link_counts_the_first_open_and_redirects(
+    harness_factory: HarnessFactory, tmp_path: Path
+) -> None:
+    from app.push.links import link
+
+    (tmp_path / "gjj.yaml").write_text(
+        "title: 新政\ntopics: [gjj]\nchannel: template\ntemplate_id: T\ncontent: c\nurl: https://example.gov.cn/p/1\n",
+        encoding="utf-8",
+    )
+    h = await harness_factory(database_url=f"sqlite:///{tmp_path / 'wx.db'}", campaigns_dir=tmp_path)
+    engine = h.resources.engine
+    assert engine is not None
+    upgrade(engine)
+    store.add_recipients(engine, "gjj", "template", ["o_a"], store.PENDING, NOW)
+    (row_id, _openid), = store.next_batch(engine, "gjj", 1)
+    url = link("https://bot.example.gov.cn", h.resources.pseudonym_key, row_id)
+    path = url.removeprefix("https://bot.example.gov.cn")
+    first = await h.client.get(path)
+    assert first.status_code == 302 and first.headers["location"] == "https://example.gov.cn/p/1"
+    with Session(engine) as conn:
+        opened_at = conn.execute(select(PushRecipient.opened_at)).scalar_one()
+    assert opened_at is not None
+    assert (await h.client.get(path)).status_code == 302
+    with Session(engine) as conn:
+        assert conn.execute(select(PushRecipient.opened_at)).scalar_one() == opened_at
+    forged = path[:-1] + ("0" if path[-1] != "0" else "1")
+    assert (await h.client.get(forged)).status_code == 404

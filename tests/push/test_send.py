@@ -221,3 +221,12 @@ def test_quiet_hours_that_do_not_cross_midnight() -> None:
     assert quiet.contains(datetime(2026, 12, 7, 5, 0, tzinfo=UTC))  # 13:00 Beijing
     assert not quiet.contains(datetime(2026, 12, 7, 7, 0, tzinfo=UTC))
 
+
+
+async def test_with_a_public_address_the_message_links_through_our_signed_link(
+    engine: Engine, wechat: FakeWeChat, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    _subscribe(engine, 2)
+    campaign = _campaign(tmp_path, "url: https://example.gov.cn/p/1\n")
+    await push_send.send(engine, make_client(), campaign, clock=clock(), link=lambda row_id: f"https://bot/r/{row_id}")
+    assert sorted(body["url"] for body in wechat.templates) == ["https://bot/r/1", "https://bot/r/2"]
