@@ -204,3 +204,11 @@ def wire_to(service: Service) -> Iterator[Wire]:
     client = Wire(service.base)
     yield client
     client.close()
+
+
+def answer_only(content: str) -> str:
+    """A reply without the one-time topic offer (issue 19), which depends on the citizen, not on faults."""
+    return content.split(TOPIC_OFFER_SEPARATOR, 1)[0]
+
+
+TOPIC_OFFER_SEPARATOR = "\n\n回复 订阅"
