@@ -190,7 +190,12 @@ async def _send_mass(
     if row.status != store.PENDING:
         return
     try:
-        # Only subscribers are in the tag, so only they receive it (follower consent plus their own).
+        # Only subscribers are in the tag, so only they receive it (follower consent plus their
+        # own): whoever unsubscribed since the last send is taken out first.
+        wanted = set(pending)
+        stale = [o for o in await client.tag_members(campaign.tag_id) if o not in wanted]
+        for start in range(0, len(stale), TAG_BATCH):
+            await client.untag_users(campaign.tag_id, stale[start:start + TAG_BATCH])
         for start in range(0, len(pending), TAG_BATCH):
             await client.tag_users(campaign.tag_id, pending[start:start + TAG_BATCH])
         msg_id = await client.mass_send_to_tag(campaign.tag_id, campaign.content, row.clientmsgid)

@@ -170,6 +170,27 @@ class WeChatClient:
         answer = await self._with_token("mass_sendall", "POST", "/cgi-bin/message/mass/sendall", body)
         return str(answer.get("msg_id", ""))
 
+    async def tag_members(self, tag_id: int) -> list[str]:
+        """Every follower with the tag (user/tag/get, 10,000 a page)."""
+        members: list[str] = []
+        next_openid = ""
+        while True:
+            answer = await self._with_token(
+                "tag_get", "POST", "/cgi-bin/user/tag/get", {"tagid": tag_id, "next_openid": next_openid}
+            )
+            data = answer.get("data")
+            page = [str(o) for o in data.get("openid", [])] if isinstance(data, dict) else []
+            members += page
+            next_openid = str(answer.get("next_openid", ""))
+            if not page or not next_openid:
+                return members
+
+    async def untag_users(self, tag_id: int, openids: list[str]) -> None:
+        """Take up to 50 followers out of a tag."""
+        await self._with_token(
+            "tags_untagging", "POST", "/cgi-bin/tags/members/batchuntagging", {"openid_list": openids, "tagid": tag_id}
+        )
+
     async def tag_users(self, tag_id: int, openids: list[str]) -> None:
         """Put up to 50 followers in a tag (tags are how mass sends reach only subscribers)."""
         await self._with_token(

@@ -35,6 +35,8 @@ API_PATHS = {
     "template_send": "/cgi-bin/message/template/send",
     "mass_sendall": "/cgi-bin/message/mass/sendall",
     "tags_tagging": "/cgi-bin/tags/members/batchtagging",
+    "tags_untagging": "/cgi-bin/tags/members/batchuntagging",
+    "tag_get": "/cgi-bin/user/tag/get",
 }
 
 
@@ -221,6 +223,16 @@ class FakeWeChat:
             body = await request.json()
             return await self._answer("tags_tagging", access_token, body, lambda: self._tag(body))
 
+        @app.post(API_PATHS["tags_untagging"])
+        async def tags_untagging(request: Request, access_token: str = "") -> Response:
+            body = await request.json()
+            return await self._answer("tags_untagging", access_token, body, lambda: self._untag(body))
+
+        @app.post(API_PATHS["tag_get"])
+        async def tag_get(request: Request, access_token: str = "") -> Response:
+            body = await request.json()
+            return await self._answer("tag_get", access_token, body, lambda: self._tag_page(body))
+
         @app.get(API_PATHS["menu_get"])
         async def menu_get(access_token: str = "") -> Response:
             return await self._answer("menu_get", access_token, None, self._get_menu)
@@ -304,6 +316,19 @@ class FakeWeChat:
     def _tag(self, body: dict[str, Any]) -> dict[str, Any]:
         self.tags.setdefault(int(body["tagid"]), set()).update(body["openid_list"])
         return {"errcode": 0, "errmsg": "ok"}
+
+    def _untag(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.tags.setdefault(int(body["tagid"]), set()).difference_update(body["openid_list"])
+        return {"errcode": 0, "errmsg": "ok"}
+
+    # Pages of user/tag/get; WeChat's are 10,000, small here so tests cross a page boundary.
+    TAG_PAGE = 100
+
+    def _tag_page(self, body: dict[str, Any]) -> dict[str, Any]:
+        members = sorted(self.tags.get(int(body["tagid"]), set()))
+        after = str(body.get("next_openid") or "")
+        page = [o for o in members if o > after][: self.TAG_PAGE]
+        return {"count": len(page), "data": {"openid": page}, "next_openid": page[-1] if page else ""}
 
     def _set_menu(self, body: dict[str, Any]) -> dict[str, Any]:
         self.menu = body

@@ -189,6 +189,8 @@ async def test_a_mass_send_tags_the_subscribers_and_is_never_sent_twice(
     engine: Engine, wechat: FakeWeChat, make_client: ClientFactory, tmp_path: Path
 ) -> None:
     openids = _subscribe(engine, 120)
+    # Two who unsubscribed since an earlier send are still in the tag: they are taken out.
+    wechat.tags[101] = {"o_gone_1", "o_gone_2", openids[0]}
     path = tmp_path / "mass.yaml"
     path.write_text("title: 新政\ntopics: [gjj]\nchannel: mass\ntag_id: 101\ncontent: 利率下调。\n", encoding="utf-8")
     campaign = load_campaign(path)
