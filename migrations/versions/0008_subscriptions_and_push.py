@@ -1,7 +1,7 @@
 """Topic subscriptions, campaign recipients and mass sends (issue 19).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0005
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
