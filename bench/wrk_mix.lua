@@ -11,12 +11,9 @@ local last_path = nil
 local last_kind = nil
 local inflight_flow = nil
 local delay_ms = tonumber(os.getenv("RATE_DELAY_MS") or "80")
-local thread_id = 0
-
-function setup(thread)
-  thread_id = thread_id + 1
-  thread:set("tid", thread_id)
-end
+-- This script's folder, so that wrk finds the shared part from any working directory.
+local here = string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
+local signed = dofile(here .. "wrk_signed.lua")
 
 local function lines(path, into)
   for line in io.lines(path) do
@@ -25,30 +22,8 @@ local function lines(path, into)
 end
 
 
--- Each request carries its own signed query (QUERIES_FILE, written by bench/common.py): the
--- service treats the same signed parameters seen twice as a replay (issue 15), as WeChat never
--- sends two messages with one nonce. Thread t uses lines (t-1)*QUERIES_PER_THREAD + 1 onwards.
-local queries, query_base, query_next, query_last = {}, 0, 0, 0
-local function load_queries()
-  local path = os.getenv("QUERIES_FILE")
-  local per = tonumber(os.getenv("QUERIES_PER_THREAD") or "0")
-  if path == nil then return end
-  local first, last, n = ((tid or 1) - 1) * per + 1, (tid or 1) * per, 0
-  for line in io.lines(path) do
-    n = n + 1
-    if n >= first and n <= last then table.insert(queries, line) end
-    if n > last then break end
-  end
-end
-local function signed_path()
-  local base = string.match(wrk.path, "^[^?]*")
-  if #queries == 0 then return wrk.path end
-  query_next = (query_next % #queries) + 1
-  return base .. "?" .. queries[query_next]
-end
-
 function init(args)
-  load_queries()
+  signed.load_queries()
   lines(os.getenv("QUESTIONS_FILE"), questions)
   lines(os.getenv("KEYS_FILE"), keys)
   for line in io.lines(os.getenv("SCRIPTS_FILE")) do
@@ -64,9 +39,7 @@ end
 
 local function text_body(user, content)
   counter = counter + 1
-  return "<xml><ToUserName><![CDATA[gh_load]]></ToUserName><FromUserName><![CDATA[" .. user ..
-    "]]></FromUserName><CreateTime>" .. os.time() .. "</CreateTime><MsgType><![CDATA[text]]></MsgType>" ..
-    "<Content><![CDATA[" .. content .. "]]></Content><MsgId>" .. counter .. "</MsgId></xml>"
+  return signed.text_body("gh_load", user, content, counter)
 end
 
 local function click_body(user, key)
@@ -111,7 +84,7 @@ function request()
     last_kind = "faq"
   end
   last_body = body
-  last_path = signed_path()
+  last_path = signed.path()
   return wrk.format(nil, last_path, nil, body)
 end
 
