@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
+from app.accounts import DEFAULT_ACCOUNT
 from app.desk import staff as staff_repo
 from app.desk import tickets as repo
 from app.desk import workflow
@@ -34,8 +35,10 @@ from app.desk.config import DeskConfig
 from app.desk.outbox import deliver
 from app.desk.sla import SHANGHAI, time_left
 from app.desk.staff import Role, Staff
+from app.errors import NotFound
 from app.notify import Delivery, Notifier
 from app.turnlog.privacy import mask_personal_data
+from flows.schema import CONFIRM_STEP, DONE, RETRY_STEP, SATISFACTION_STEP
 
 HERE = Path(__file__).parent
 CSP = (
@@ -108,6 +111,30 @@ class Forbidden(Exception):
 
 class CsrfRefused(Exception):
     """A form without the session's CSRF token."""
+
+
+# What the engine's own steps and the follow-up handler's turns were doing, in staff's words.
+_STEP_WORDS = {CONFIRM_STEP: "核对信息", RETRY_STEP: "提交失败待重试", SATISFACTION_STEP: "评价", DONE: "已完成"}
+_OTHER_FLOWS = {"followup": "查询/改约/取消", "rating": "评价", "subscribe": "订阅"}
+
+
+def _where_in_flow(resources: Any, account: str, flow_id: str, step: str) -> str:
+    """「预约办事（填写：预约日期、时段）」 for a hand-off inside a flow: its title and what it was
+    asking, never the ids staff do not know (a flow no longer loaded keeps its id)."""
+    if not flow_id:
+        return ""
+    try:
+        registry = resources.account(None if account == DEFAULT_ACCOUNT else account).flows()
+    except NotFound:
+        registry = None
+    flow = registry.current(flow_id) if registry is not None else None
+    if flow is None:
+        return _OTHER_FLOWS.get(flow_id, flow_id)
+    if step in _STEP_WORDS:
+        return f"{flow.title}（{_STEP_WORDS[step]}）"
+    asked: list[str] = next((s.ask for s in flow.steps if s.id == step), [])
+    labels = "、".join(flow.slots[name].label for name in asked if name in flow.slots)
+    return f"{flow.title}（填写：{labels}）" if labels else flow.title
 
 
 def get_desk(request: Request) -> Desk:
@@ -410,7 +437,9 @@ def build_desk_router() -> APIRouter:
         request: Request, desk: DeskDep, me: StaffDep, hours: Annotated[int, Query(ge=1, le=168)] = 24
     ) -> Response:
         found = repo.handoffs(desk.engine, since=desk.clock() - timedelta(hours=hours), accounts=me.accounts)
-        return render(request, desk, "handoffs.html", me=me, handoffs=found, hours=hours)
+        resources = request.app.state.resources
+        described = [(h, _where_in_flow(resources, h.account, h.flow_id, h.step)) for h in found]
+        return render(request, desk, "handoffs.html", me=me, handoffs=described, hours=hours)
 
     @router.get("/audit")
     def audit_page(

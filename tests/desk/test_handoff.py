@@ -31,7 +31,10 @@ async def test_asking_for_an_agent_mid_flow_shows_a_line_keeps_the_flow_and_info
     add_staff(lite_desk.engine, "li", "agent")
     await lite_desk.login("li")
     page = (await lite_desk.client.get("/desk/handoffs")).text
-    assert "三号窗口排队太久了" in page and "办理中：complaint" in page
+    # Staff read the flow's title and what it was asking for, never its ids.
+    assert "三号窗口排队太久了" in page
+    line = next(line for line in page.splitlines() if "办理中：" in line)
+    assert "办理中：投诉建议（" in line and "complaint" not in line
 
 
 async def test_asking_for_an_agent_outside_a_flow_shows_the_plain_line(lite_desk: Desk) -> None:
@@ -41,3 +44,16 @@ async def test_asking_for_an_agent_outside_a_flow_shows_the_plain_line(lite_desk
     late = lite_desk.resources.late_sender
     assert isinstance(late, RecordingLateSender)
     assert late.sent == [("o-handoff-2", TextReply(handoff.TRANSFERRING))]
+
+
+async def test_the_desk_names_what_the_flow_was_asking_when_the_citizen_asked_for_an_agent(lite_desk: Desk) -> None:
+    openid = "o-handoff-3"
+    await lite_desk.say(openid, "我想投诉")
+    await lite_desk.say(openid, "人工")
+    await lite_desk.resources.processor.drain(wait_s=5)
+
+    add_staff(lite_desk.engine, "wang", "agent")
+    await lite_desk.login("wang")
+    page = (await lite_desk.client.get("/desk/handoffs")).text
+    line = next(line for line in page.splitlines() if "办理中：" in line)
+    assert "办理中：投诉建议（填写：" in line and "complaint" not in line
