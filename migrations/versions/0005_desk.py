@@ -52,6 +52,7 @@ def upgrade() -> None:
     op.execute(tickets.update().where(tickets.c.status == "open").values(status="新建"))
     op.execute(tickets.update().where(tickets.c.flow_id == "complaint").values(kind="投诉"))
     op.execute(tickets.update().where(tickets.c.flow_id == "booking").values(kind="预约"))
+    _backfill_category_and_phone()
 
     op.create_table(
         "ticket_events",
@@ -97,6 +98,33 @@ def upgrade() -> None:
         sa.Column("address", sa.String(64), nullable=False),
     )
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
+
+
+# The labels app/desk/workflow.py reads a ticket's category and phone from, as of this revision
+# (copied: a migration must keep meaning what it meant when it was written).
+_CATEGORY_LABELS = ("问题类别", "办理业务", "类别")
+_PHONE_LABELS = ("联系电话", "手机号码", "手机号")
+
+
+def _backfill_category_and_phone() -> None:
+    """Older tickets get the category and phone new tickets are filed with, so that the queue's
+    filters and the phone search find them too."""
+    tickets = sa.table(
+        "tickets",
+        sa.column("id", sa.BigInteger),
+        sa.column("fields", sa.JSON),
+        sa.column("category", sa.String),
+        sa.column("phone", sa.String),
+    )
+    conn = op.get_bind()
+    rows = conn.execute(sa.select(tickets.c.id, tickets.c.fields)).all()
+    for ticket_id, fields in rows:
+        fields = fields if isinstance(fields, dict) else {}
+        category = next((str(fields[k])[:64] for k in _CATEGORY_LABELS if fields.get(k)), "")
+        numbers = ("".join(c for c in str(fields.get(k, "")) if c.isdigit()) for k in _PHONE_LABELS)
+        phone = next((digits[:20] for digits in numbers if digits), "")
+        if category or phone:
+            conn.execute(tickets.update().where(tickets.c.id == ticket_id).values(category=category, phone=phone))
 
 
 def downgrade() -> None:

@@ -76,7 +76,7 @@ def test_missing_migrations_name_every_place_looked(tmp_path: Path, monkeypatch:
         migrate.find_migrations()
 
 
-def test_0005_turns_open_tickets_into_new_ones_with_their_kind(tmp_path: Path) -> None:
+def test_0005_turns_open_tickets_into_new_ones_with_their_kind_category_and_phone(tmp_path: Path) -> None:
     from sqlalchemy import text
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
@@ -84,11 +84,18 @@ def test_0005_turns_open_tickets_into_new_ones_with_their_kind(tmp_path: Path) -
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO tickets (number, created_at, flow_id, openid, fields, status, account) VALUES "
-            "('20261101-0001', '2026-11-01 01:00:00', 'complaint', 'o1', '{}', 'open', 'default'),"
-            "('20261101-0002', '2026-11-01 01:00:00', 'booking', 'o2', '{}', 'open', 'default')"
+            "('20261101-0001', '2026-11-01 01:00:00', 'complaint', 'o1', "
+            "'{\"问题类别\": \"服务态度\", \"联系电话\": \"138 1234 5678\"}', 'open', 'default'),"
+            "('20261101-0002', '2026-11-01 01:00:00', 'booking', 'o2', "
+            "'{\"办理业务\": \"社保卡办理\"}', 'open', 'default'),"
+            "('20261101-0003', '2026-11-01 01:00:00', 'complaint', 'o3', '{}', 'open', 'default')"
         ))
     migrate.upgrade(engine, "0005")
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT status, kind FROM tickets ORDER BY number")).all()
-    assert [tuple(r) for r in rows] == [("新建", "投诉"), ("新建", "预约")]
+        rows = conn.execute(text("SELECT status, kind, category, phone FROM tickets ORDER BY number")).all()
+    assert [tuple(r) for r in rows] == [
+        ("新建", "投诉", "服务态度", "13812345678"),
+        ("新建", "预约", "社保卡办理", ""),
+        ("新建", "投诉", "", ""),
+    ]
     engine.dispose()
