@@ -50,6 +50,7 @@ def test_plus_needs_every_part_and_ellipsis_needs_them_close_in_order() -> None:
         ("我要预约去大厅办营业执照", "booking"),
         ("营业执照怎么办理", "business_licence"),
         ("给我排个号，下礼拜三下午去弄医保", "booking"),
+        ("帮我取个号，后天去办户口", "booking"),
         ("我要反映个情况", "complaint"),
         ("有个想法想给你们说说", "complaint"),
         ("我家门口的路灯坏了一个多星期了", "complaint"),
@@ -106,7 +107,14 @@ def test_a_business_and_a_coming_day_still_start_a_booking(registry: FlowRegistr
 
 
 @pytest.mark.parametrize(
-    "text", ["我办的那个居住证咋还没好", "上周申请的营业执照啥时候能下来", "我提交的材料怎么还没批下来"]
+    "text",
+    [
+        "我办的那个居住证咋还没好",
+        "上周申请的营业执照啥时候能下来",
+        "我提交的材料怎么还没批下来",
+        "交了材料一直没动静",
+        "我上个月交的材料到现在没消息",
+    ],
 )
 def test_an_application_still_waited_for_asks_for_its_progress(registry: FlowRegistry, text: str) -> None:
     assert [i.flow_id for i in rank(understand(text, TODAY), registry)][:1] == ["progress"]
