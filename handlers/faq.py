@@ -9,8 +9,15 @@ hand-off route (handlers.handoff.after_fallbacks) watches.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flows import words
 from flows.utterance import command_form
+from knowledge.normalize import normalize, segment
+
+if TYPE_CHECKING:
+    from knowledge.layered import LayeredMatcher
+    from knowledge.matcher import Matcher, MatchResult
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
 from handlers.replies import TextReply
 from handlers.session import ClarifyOption
@@ -34,6 +41,11 @@ UNAVAILABLE = "抱歉，智能问答暂时无法使用，请稍后再试，或�
 GONE = "抱歉，您选择的问题已更新或下线。请直接输入您的问题，我们重新为您查找。"
 # Typed instead of a question: show the service list (the welcome menu) rather than a fallback.
 MENU_WORDS = words.MENU
+# A short question soon after an answer often leaves its subject unsaid (「社保卡丢了怎么补办」 →
+# 「补办要钱不」, 「那居住证呢」): not understood alone, it is read again after the question just
+# answered. Longer messages carry their own subject, and after this long the context is stale.
+FOLLOW_UP_MAX_CHARS = 12
+FOLLOW_UP_WINDOW_S = 600.0
 
 
 async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult:
@@ -47,6 +59,8 @@ async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult:
     if matcher is None:
         return _fallback(turn, UNAVAILABLE, None)
     result = matcher.match(text, turn.now.date())
+    if result.decision != "answer":
+        result = _in_context(turn, matcher, text, result)
     if result.decision == "answer" and result.faq_id is not None:
         entry = matcher.entry(result.faq_id)
         if entry is not None:
@@ -90,9 +104,76 @@ def _offered(turn: Turn, ctx: HandlerContext, faq_id: str, text: str) -> str:
     return f"{text}\n{OFFER_FLOW}\n1. {flow.title}"
 
 
+def _in_context(turn: Turn, matcher: Matcher | LayeredMatcher, text: str, alone: MatchResult) -> MatchResult:
+    """`alone`, or what `text` means after the question answered just before, when it is a short
+    follow-up whose own words are found in the entry that reading leads to (so 「今天下雨吗」
+    after a social-security answer still falls back instead of repeating it)."""
+    session = turn.session
+    previous = matcher.entry(session.last_faq_id) if session.last_faq_id else None
+    recent = turn.now.timestamp() - session.last_faq_at <= FOLLOW_UP_WINDOW_S
+    if previous is None or not recent or len(normalize(text).replace(" ", "")) > FOLLOW_UP_MAX_CHARS:
+        return alone
+    together = matcher.match(f"{previous.question} {text}", turn.now.date())
+    if together.decision == "fallback" or not together.candidates:
+        return alone
+    if together.decision == "clarify" and alone.decision == "clarify":
+        return alone
+    lead = matcher.entry(together.faq_id or together.candidates[0].faq_id)
+    if lead is None:
+        return alone
+    entry_text = normalize(" ".join([lead.question, *lead.similar, *lead.keywords, lead.answer]))
+    return together if any(word in entry_text for word in _subject_words(text)) else alone
+
+
+# Words that say nothing about what is asked, so they cannot tie a follow-up to an answer.
+_FUNCTION_WORDS = frozenset(
+    [
+        "的",
+        "了",
+        "吗",
+        "呢",
+        "吧",
+        "啊",
+        "呀",
+        "么",
+        "嘛",
+        "不",
+        "是",
+        "有",
+        "在",
+        "和",
+        "那",
+        "这",
+        "就",
+        "也",
+        "还",
+        "要",
+        "能",
+        "会",
+        "啥",
+        "什么",
+        "怎么",
+        "可以",
+        "那个",
+        "这个",
+        "请问",
+        "一下",
+    ]
+)
+
+
+def _subject_words(text: str) -> list[str]:
+    """The words of a follow-up that could name its subject: two characters or more when it has
+    any (「补办」「要钱」), else its single content characters (「要带啥」 → 「带」)."""
+    words = [w for w in segment(normalize(text)) if w.strip() and w not in _FUNCTION_WORDS]
+    longer = [w for w in words if len(w) >= 2]
+    return longer or words
+
+
 def _answer(turn: Turn, faq_id: str, text: str, score: float | None) -> TurnResult:
     session = turn.session
     session.last_faq_id = faq_id
+    session.last_faq_at = turn.now.timestamp()
     session.consecutive_fallbacks = 0
     return TurnResult(TextReply(text), "faq", session, TurnMeta(faq_id=faq_id, score=score))
 

@@ -54,6 +54,8 @@ class Session(BaseModel):
     # The consultation reached its outcome; the next turn (unless it rates it) starts a new one.
     consultation_resolved: bool = False
     last_faq_id: str = ""
+    # When `last_faq_id` was answered (epoch seconds): a short follow-up soon after is read in its context.
+    last_faq_at: float = 0.0
     last_seen: float = 0.0
     # Awaiting a satisfaction answer for this consultation.
     awaiting_satisfaction: str = ""

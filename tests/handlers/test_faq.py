@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -189,3 +189,28 @@ async def test_a_number_alone_is_not_matched_to_faq_entries(ctx: HandlerContext,
     result = await router.dispatch(turn(said), ctx)
     assert result.route == "clarify" and "单独的号码" in reply_text(result)
     assert result.session is not None and result.session.consecutive_fallbacks == 0
+
+
+async def _after_answer(ctx: HandlerContext, first: str, then: str, *, later_s: float = 60) -> TurnResult:
+    answered = await faq.handle(turn(first), ctx, first)
+    assert answered.route == "faq" and answered.session is not None
+    return await faq.handle(turn(then, answered.session, JUNE_2024 + timedelta(seconds=later_s)), ctx, then)
+
+
+async def test_a_short_follow_up_without_its_subject_is_read_after_the_answer_before(ctx: HandlerContext) -> None:
+    # 「补办要钱不」 alone is unclear; after the lost-card answer it asks about that answer's fee.
+    result = await _after_answer(ctx, "社保卡丢了怎么补办", "补办要钱不")
+    assert (result.route, result.meta.faq_id) == ("faq", "sb-card-lost")
+
+
+async def test_a_follow_up_sharing_no_word_with_that_answer_is_not_tied_to_it(ctx: HandlerContext) -> None:
+    result = await _after_answer(ctx, "社保卡丢了怎么补办", "今天下雨吗")
+    assert result.route == "fallback"
+
+
+async def test_context_expires_and_does_not_reach_long_messages(ctx: HandlerContext, matcher: Matcher) -> None:
+    stale = await _after_answer(ctx, "社保卡丢了怎么补办", "补办要钱不", later_s=faq.FOLLOW_UP_WINDOW_S + 1)
+    assert stale.route != "faq"
+    long = "补办要钱不" + "，" * 2 + "我想再确认一下是不是真的要钱"
+    assert matcher.match(long, JUNE_2024.date()).decision != "answer"
+    assert (await _after_answer(ctx, "社保卡丢了怎么补办", long)).route != "faq"
