@@ -52,6 +52,8 @@ def test_plus_needs_every_part_and_ellipsis_needs_them_close_in_order() -> None:
         ("给我排个号，下礼拜三下午去弄医保", "booking"),
         ("帮我取个号，后天去办户口", "booking"),
         ("我要反映个情况", "complaint"),
+        ("窗口的人让我跑了三趟还没办成", "complaint"),
+        ("几个部门推来推去没人管", "complaint"),
         ("有个想法想给你们说说", "complaint"),
         ("我家门口的路灯坏了一个多星期了", "complaint"),
         ("上个月交的居住证申请，现在弄得咋样了", "progress"),
