@@ -85,6 +85,29 @@ def best_word(keywords: Iterable[str], norm: str) -> tuple[int, str]:
     return best, word
 
 
+# 「结婚登记要预约吗」「办护照需不需要预约」: a necessity word right before the action word, in a
+# question, asks whether the action is required, which is not asking to do it.
+# 「我要预约」 is wanting, not needing; 「…，可以吗」 asks permission.
+_NEEDED_BEFORE = re.compile(
+    r"(?:需要|必须|要不要|需不需要|用不用|是不是要|是否需要|是否要|(?<![我想])要|(?<!我)用|(?<!我)得)(?:先|提前|事先)?$"
+)
+_ASKS = re.compile(r"(?<!可以)(?<!行)(?<!好)(?:吗|么|嘛|不)$")
+_A_NOT_A = ("要不要", "需不需要", "用不用", "是否")
+
+
+def asks_whether_needed(utterance: Utterance, intent: Intent) -> bool:
+    """Whether the message asks if the intent's action word is required rather than asking for it."""
+    if intent.kind != "action" or not intent.word:
+        return False
+    norm = _compact(utterance.norm)
+    _, parts = _parsed(intent.word)
+    at = find(parts[0], norm) if parts else -1
+    if at < 0 or not _NEEDED_BEFORE.search(norm[:at]):
+        return False
+    before = norm[:at]
+    return bool(_ASKS.search(norm)) or any(w in before for w in _A_NOT_A)
+
+
 def _compact(norm: str) -> str:
     # Trigger words are found across the spaces that punctuation became (「预约，社保卡」).
     return re.sub(r"\s+", "", norm)

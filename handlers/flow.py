@@ -262,6 +262,10 @@ async def maybe_start(turn: Turn, ctx: HandlerContext, text: Utterance | str) ->
     if found is None:
         return None
     flow, score = found
+    if said.intents and intents.asks_whether_needed(said, said.intents[0]) and _faq(turn, ctx, said.text):
+        # 「结婚登记要预约吗」 asks whether booking is required: the FAQ entry that says so answers
+        # (it offers the service when it describes it), rather than starting the booking.
+        return None
     if score < TRIGGER_THRESHOLD and said.question and not said.prefill(flow) and not _flow_answers(flow, said):
         # 「预约需要带什么材料」 names the flow but asks a question an FAQ entry matches much
         # better than any trigger phrase: answer it. 「怎么查办理进度」 stays with the flow, which

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flows.homophones import find
-from flows.intents import keyword_length, rank
+from flows.intents import asks_whether_needed, keyword_length, rank
 from flows.registry import FlowRegistry, load_flows
 from flows.utterance import understand
 
@@ -125,3 +125,24 @@ def test_an_application_still_waited_for_asks_for_its_progress(registry: FlowReg
 def test_a_payment_not_yet_arrived_is_not_a_progress_question(registry: FlowRegistry) -> None:
     # 「养老金怎么还没到账」 is the FAQ's question about payment dates, not an application's progress.
     assert all(i.flow_id != "progress" for i in rank(understand("养老金怎么还没到账", TODAY), registry))
+
+
+@pytest.mark.parametrize(
+    ("text", "needed"),
+    [
+        ("结婚证要预约吗", True),
+        ("办护照需不需要预约", True),
+        ("去大厅办社保卡用不用提前预约？", True),
+        ("我需要预约明天上午办社保卡", False),
+        ("我要预约，可以吗", False),
+        ("能帮我预约一下吗", False),
+        ("预约需要带什么", False),
+    ],
+)
+def test_a_question_whether_the_action_is_required_is_told_from_asking_for_it(
+    registry: FlowRegistry, text: str, needed: bool
+) -> None:
+    said = understand(text, TODAY)
+    ranked = rank(said, registry)
+    assert ranked and ranked[0].flow_id == "booking"
+    assert asks_whether_needed(said, ranked[0]) is needed

@@ -59,6 +59,13 @@ def matcher() -> Matcher:
             answer="护照遗失请先到出入境窗口挂失。",
         ),
         FaqEntry(
+            id="marriage_booking",
+            category="婚姻登记",
+            question="结婚登记需要预约吗",
+            similar=("领结婚证要不要预约",),
+            answer="结婚登记实行预约办理，可在本号预约，也可现场取号。",
+        ),
+        FaqEntry(
             id="fund_withdrawal",
             category="公积金",
             question="公积金提取申请多久能批下来",
@@ -167,6 +174,21 @@ async def test_a_question_naming_a_flow_goes_to_the_faq_when_it_has_the_answer(
     chat = Chat(registry, matcher)
     result = await chat.say("预约需要带什么材料？")
     assert result.meta.flow_id == "" and chat.session.flow is None
+
+
+@pytest.mark.parametrize("text", ["结婚证要预约吗", "领结婚证需不需要预约"])
+async def test_asking_whether_booking_is_required_is_answered_not_booked(
+    registry: FlowRegistry, matcher: Matcher, text: str
+) -> None:
+    chat = Chat(registry, matcher)
+    result = await chat.say(text)
+    assert result.meta.faq_id == "marriage_booking" and chat.session.flow is None
+
+
+async def test_asking_to_book_with_a_question_mark_still_books(registry: FlowRegistry, matcher: Matcher) -> None:
+    chat = Chat(registry, matcher)
+    await chat.say("能帮我预约一下婚姻登记吗")
+    assert chat.session.flow is not None and chat.session.flow.flow_id == "booking"
 
 
 async def test_handoff_mid_flow_transfers(registry: FlowRegistry) -> None:
