@@ -108,6 +108,20 @@ async def test_my_tickets_lists_open_complaints(chat: Chat, services: RecordingS
     assert f"1. 投诉建议 {number}（新建）" in reply and "社保卡" not in reply
 
 
+@pytest.mark.parametrize("asked", ["我昨天投诉的那个有人管没", "上周反映的路灯问题处理了吗", "我举报的事情有结果了吗"])
+async def test_asking_what_became_of_a_complaint_lists_the_citizens_tickets(
+    chat: Chat, services: RecordingServices, asked: str
+) -> None:
+    number = await services.create_ticket("complaint", "o_1", {})
+    reply = await chat.say(asked)
+    assert f"1. 投诉建议 {number}（新建）" in reply
+
+
+async def test_a_complaint_about_a_complaint_is_still_filed(chat: Chat) -> None:
+    await chat.say("我要投诉的是窗口工作人员态度问题")
+    assert chat.last is not None and chat.last.meta.flow_id == "complaint"
+
+
 async def test_nothing_booked_says_so(chat: Chat) -> None:
     assert "没有待办理的预约" in await chat.say("我的预约")
 
