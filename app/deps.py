@@ -25,6 +25,7 @@ from app.wechat.crypto import MessageCrypto
 from app.wxapi.client import WeChatClient
 
 if TYPE_CHECKING:
+    from app.reminders import NotificationTask
     from flows.registry import FlowRegistry
     from knowledge.layered import LayeredMatcher
     from knowledge.matcher import Matcher
@@ -63,6 +64,8 @@ class Resources:
     wechat: WeChatClient | None = None
     reloader: Reloader | None = None
     calendar: CalendarWatch | None = None
+    # Booking reminders and interrupted sends, every NOTIFY_INTERVAL_S (app/reminders.py).
+    notifications: NotificationTask | None = None
     # Every account served, by id (one, `default`, without an accounts file), and the one plain
     # `/wechat` serves. `processor`, `crypto`, `services` and `wechat` above are that account's.
     accounts: dict[str, AccountRuntime] = field(default_factory=dict)

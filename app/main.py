@@ -38,6 +38,7 @@ from app.notify import Notifier, TurnLogWindow
 from app.ops.router import build_ops_router
 from app.push import links as push_links
 from app.reload import Reloadable, Reloader
+from app.reminders import NotificationTask
 from app.services import AppServices, parse_endpoints
 from app.settings import ConfigError, MatchSettings, Settings
 from app.stores.base import Store
@@ -50,6 +51,7 @@ from app.wechat.crypto import MessageCrypto
 from app.wxapi.client import WeChatClient, shared_http
 from flows import homophones
 from flows.registry import FlowRegistry, load_flows
+from flows.schema import BookingSpec
 from handlers import handoff as handoff_handler
 from handlers.context import HandlerContext, HandoffConfig
 from knowledge.matcher import MatchConfig, Matcher
@@ -235,8 +237,22 @@ def build_resources(
         secure_cookie=bool(settings.desk_cookie_secure),
         accounts=tuple(runtimes),
     )
+    notifications = None
+    if settings.notify_interval_s > 0:
+
+        def booking_spec(account_id: str, flow_id: str) -> BookingSpec | None:
+            runtime = runtimes.get(account_id)
+            registry = runtime.flows() if runtime is not None else None
+            flow = registry.current(flow_id) if registry is not None else None
+            return flow.booking if flow is not None else None
+
+        notifications = NotificationTask(
+            db, desk.notifier, desk_config.reminders, store, accounts=tuple(runtimes), flows_for=booking_spec,
+            interval_s=settings.notify_interval_s,
+        )
     return Resources(
         desk=desk,
+        notifications=notifications,
         settings=settings,
         store=store,
         crypto=first.crypto,
@@ -328,9 +344,13 @@ async def _start(res: Resources) -> None:
         await res.reloader.start()
     if res.calendar is not None:
         res.calendar.start()
+    if res.notifications is not None:
+        res.notifications.start()
 
 
 async def _stop(res: Resources) -> None:
+    if res.notifications is not None:
+        await res.notifications.stop()
     if res.calendar is not None:
         await res.calendar.stop()
     if res.reloader is not None:

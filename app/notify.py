@@ -83,6 +83,8 @@ FAILURES = {
     "45047": "客服消息额度已用完，且模板消息未送达",
     "duplicate": "该消息已发送过，未重复发送",
     "timeout": "微信接口超时，未确认送达",
+    # A worker died between claiming the send and storing its result (app/desk/outbox.py).
+    "interrupted": "发送过程中断，无法确认是否送达；为免重复打扰，系统不会自动重发，如需请电话联系",
 }
 
 

@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     desk_idle_minutes: float = Field(default=30, gt=0)
     desk_cookie_secure: bool | None = None
     desk_config: Path | None = None
+    # How often each worker of `wxbot serve` runs the notification task (booking reminders, sends
+    # interrupted by a dead worker; app/reminders.py). 0 turns the task off (e.g. when
+    # `wxbot notify reminders` runs from cron instead).
+    notify_interval_s: float = Field(default=300, ge=0)
 
     log_level: str = "INFO"
 

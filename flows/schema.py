@@ -248,6 +248,10 @@ class BookingSpec(Strict):
     """Seats per business, hall, day and period, and which slots say them (issue 18)."""
 
     hall: str
+    # Where the hall is, and each period's opening hours: said in the reminder the day before
+    # (app/reminders.py); empty, the reminder names the hall and the period only.
+    address: str = ""
+    hours: dict[str, str] = Field(default_factory=dict)
     # Seats per business and half-day, unless `capacity_by_business` names the business.
     capacity: int = Field(default=20, ge=1, le=1000)
     capacity_by_business: dict[str, int] = Field(default_factory=dict)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import accounts, chat, db, flows, kb, menu, push, report, serve, staff
+from app.cli import accounts, chat, db, flows, kb, menu, notify, push, report, serve, staff
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="政务服务号后台 wxbot")
-for module in (serve, chat, kb, flows, menu, db, report, accounts, staff, push):
+for module in (serve, chat, kb, flows, menu, db, report, accounts, staff, push, notify):
     module.register(app)
 
 

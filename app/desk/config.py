@@ -7,6 +7,8 @@
     notify:
       templates:
         ticket: {template_id: "…", fields: {keyword1: "{number}", …}}
+        reminder: {template_id: "…", fields: {…}}     # optional; else reminders use `ticket`
+      reminders: {enabled: true, days_before: 1, at: "09:00", until: "20:00"}   # app/reminders.py
 
 Without a file the defaults apply and no template is configured (replies outside the 48-hour
 window are then recorded as impossible, and the desk says so).
@@ -22,12 +24,14 @@ import yaml
 
 from app.desk.sla import SlaPolicy, parse_policy
 from app.notify import Template, parse_templates
+from app.reminders import ReminderPolicy, parse_reminders
 
 
 @dataclass(frozen=True, slots=True)
 class DeskConfig:
     sla: SlaPolicy = field(default_factory=SlaPolicy)
     templates: Mapping[str, Template] = field(default_factory=dict)
+    reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
 
 
 class DeskConfigError(ValueError):
@@ -50,6 +54,7 @@ def load_desk_config(path: Path | None, service_hours: str) -> DeskConfig:
         return DeskConfig(
             sla=parse_policy(raw.get("sla"), service_hours),
             templates=parse_templates(notify.get("templates")),
+            reminders=parse_reminders(notify.get("reminders")),
         )
     except ValueError as exc:
         raise DeskConfigError(f"DESK_CONFIG {path}: {exc}") from exc
