@@ -61,7 +61,9 @@ LEASE_KEY = "notify:task-lease"
 # What the citizen reads. The period's hours and the hall's address come from the flow's
 # `booking:` section when it has them.
 TEXT = (
-    "【预约提醒】您预约了{when}{period}{hours}到{hall}办理「{business}」，预约号：{number}。\n"
+    "【预约提醒】您{when}{period}{hours}在{hall}有一个预约。\n"
+    "业务：{business}\n"
+    "预约号：{number}\n"
     "{address}"
     "请携带本人身份证原件按时前往，在大厅自助机输入预约号取号办理。\n"
     "如需改约，请回复「改约」（例如「改到下周三上午」）；如需取消，请回复「取消预约」。"

@@ -54,7 +54,7 @@ def test_a_dry_run_shows_the_text_and_sends_nothing(number: str, wechat: FakeWeC
     result = runner.invoke(app, ["notify", "reminders", "--dry-run", "--at", AT])
     assert result.exit_code == 0, result.output
     assert f"预约号：{number}" in result.output
-    assert "明天12月8日（周二）上午（9:00-12:00）到市政务服务中心办理「居住证办理」" in result.output
+    assert "您明天12月8日（周二）上午（9:00-12:00）在市政务服务中心有一个预约。\n业务：居住证办理" in result.output
     assert "地址：幸福大道 1 号（示例地址）" in result.output
     assert "试运行：到期 1 个预约" in result.output
     assert wechat.calls == []
