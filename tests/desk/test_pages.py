@@ -195,3 +195,28 @@ async def test_the_citizens_lookup_shows_the_last_staff_reply(desk: Desk) -> Non
     await desk.form(f"/desk/tickets/{number}/reply", f"/desk/tickets/{number}", text="已联系窗口负责人。")
     item = find_item(desk.engine, "o-citizen-1", number)
     assert item is not None and item.last_reply == "已联系窗口负责人。" and item.last_reply_at is not None
+
+
+async def test_the_ticket_page_shows_a_reminder_and_an_unconfirmed_send(desk: Desk) -> None:
+    from datetime import date
+
+    from app.db import bookings
+    from app.desk import outbox
+    from app.reminders import ReminderPolicy, send_reminders
+    from handlers.ports import BookingRequest
+
+    now = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+    request = BookingRequest("booking", "o-page", "婚姻登记", "市政务服务中心", date(2026, 12, 8), "上午", 10, {})
+    booked = bookings.book(desk.engine, request, now=now - timedelta(days=2))
+    assert booked.booking is not None
+    number = booked.booking.number
+    summary = await send_reminders(desk.engine, desk.resources.desk.notifier, ReminderPolicy(), now=now)
+    assert summary.impossible == 1  # no window, no template configured: staff are told to call
+    with desk.engine.begin() as conn:
+        conn.execute(update(TicketEvent).values(delivery="sending", delivered_at=now))
+    assert outbox.settle_stuck(desk.engine, now=now + timedelta(minutes=11)) == 1
+    add_staff(desk.engine, "li", "agent")
+    await desk.login("li")
+    page = await desk.client.get(f"/desk/tickets/{number}")
+    assert "发送预约提醒" in page.text and "【预约提醒】" in page.text
+    assert "无法确认是否送达" in page.text and 'class="delivery d-unknown"' in page.text
