@@ -6,8 +6,8 @@ sends through `app.notify` with the event id as the `once` key, then stores the 
 that dies between claim and result leaves the row `sending`; `settle_stuck` later marks it
 `unknown` (the desk says so) and nothing resends it: for a notice, telling the citizen twice is
 worse than once unconfirmed. An event left `pending` by a worker that died before claiming it
-was never sent, so `deliver_stale` sends it later. Both run in `wxbot serve`'s notification
-task (app/reminders.py) and in `wxbot notify reminders`.
+was never sent, so `deliver_stale` sends it later (within a day; older news stays for staff).
+Both run in `wxbot serve`'s notification task (app/reminders.py) and in `wxbot notify reminders`.
 
 Booking reminders (app/reminders.py) are events of the same table, `action="reminder"`.
 """
@@ -47,6 +47,9 @@ def _claim(engine: Engine, event_id: int) -> tuple[TicketEvent, Ticket] | None:
 STUCK_AFTER = timedelta(minutes=10)
 # A desk action delivers its event at once, in the request; pending this long, nobody will.
 STALE_PENDING = timedelta(minutes=2)
+# Older than this, a notice left pending is no longer news (and may predate this sweep): it stays
+# 「待发送」 on the desk for staff to judge rather than reaching the citizen days late.
+PENDING_REACH = timedelta(hours=24)
 UNKNOWN = "unknown"
 INTERRUPTED = "interrupted"
 
@@ -130,11 +133,12 @@ def settle_stuck(engine: Engine, *, now: datetime | None = None, after: timedelt
 
 
 def stale_pending(engine: Engine, *, now: datetime | None = None, after: timedelta = STALE_PENDING) -> list[int]:
-    cutoff = (now or datetime.now(UTC)) - after
+    now = now or datetime.now(UTC)
     with Session(engine) as conn:
         query = (
             select(TicketEvent.id)
-            .where(TicketEvent.delivery == "pending", TicketEvent.at < cutoff)
+            .where(TicketEvent.delivery == "pending", TicketEvent.at < now - after,
+                   TicketEvent.at >= now - PENDING_REACH)
             .order_by(TicketEvent.id)
             .limit(500)
         )

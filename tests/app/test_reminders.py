@@ -384,6 +384,7 @@ async def test_the_task_delivers_desk_notices_a_dead_worker_left_pending(
     number = book(engine, "o-pending", day=TOMORROW + timedelta(days=5))
     stale = desk_event(engine, number, "pending", NOW - timedelta(minutes=5))
     fresh = desk_event(engine, number, "pending", NOW - timedelta(seconds=10))
+    ancient = desk_event(engine, number, "pending", NOW - timedelta(days=3))
     task = NotificationTask(engine, notifiers(client, Window()), ReminderPolicy(enabled=False), MemoryStore(),
                             accounts=["default"], clock=lambda: NOW)
     ticket = Template("tpl-ticket", {"remark": "{text}"})
@@ -392,7 +393,8 @@ async def test_the_task_delivers_desk_notices_a_dead_worker_left_pending(
     )
     await task.tick()
     states = {e.id: e.delivery for e in events(engine, number)}
-    assert (states[stale], states[fresh]) == ("sent", "pending")
+    assert (states[stale], states[fresh], states[ancient]) == ("sent", "pending", "pending")
+    assert len(wechat.templates_sent) == 1
     assert "请带上户口本" in wechat.templates_sent[0]["data"]["remark"]["value"]
 
 
