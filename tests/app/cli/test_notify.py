@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import random
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from app.cli import app
 from app.db import bookings
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
+from app.db.models import TicketEvent
 from handlers.ports import BookingRequest
+from tests.db.fixtures import Database, database, postgres_url
 from tests.fakes.fake_wechat import FakeWeChat
+
+__all__ = ["database", "postgres_url"]
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[3]
@@ -99,3 +109,53 @@ def test_serve_builds_the_notification_task(tmp_path: Path, monkeypatch: pytest.
     off = settings.model_copy(update={"notify_interval_s": 0})
     assert build_resources(off).notifications is None
     assert timedelta(seconds=settings.notify_interval_s) == timedelta(minutes=5)
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_two_processes_at_once_send_each_reminder_once(
+    database: Database, redis_url: str, wechat: FakeWeChat, tmp_path: Path
+) -> None:
+    """Two `wxbot notify reminders` processes started together, sharing the database and Redis
+    as two hosts would: every due booking is reminded exactly once."""
+    engine = make_engine(database.url)
+    upgrade(engine)
+    # Numbers from a creation day of their own, so the Redis claims of other runs cannot match.
+    created = datetime(2100, 1, 1, 2, 0, tzinfo=UTC) + timedelta(days=random.randrange(36_000))
+    numbers = []
+    for i in range(16):
+        request = BookingRequest("booking", f"o-proc-{i}", "社保卡办理", "市政务服务中心", date(2026, 12, 8),
+                                 "上午" if i % 2 else "下午", 20, {})
+        result = bookings.book(engine, request, now=created)
+        assert result.booking is not None
+        numbers.append(result.booking.number)
+    (tmp_path / "desk.yaml").write_text(DESK_YAML, encoding="utf-8")
+    env = {
+        **os.environ, "DATABASE_URL": database.url, "REDIS_URL": redis_url, "FLOWS_DIR": str(REPO / "flows"),
+        "KNOWLEDGE_DIR": str(REPO / "knowledge"), "DESK_CONFIG": str(tmp_path / "desk.yaml"),
+        "WECHAT_APPID": wechat.appid, "WECHAT_APPSECRET": wechat.secret, "WECHAT_API_BASE": wechat.url,
+    }
+    env.pop("ACCOUNTS_FILE", None)
+    command = [sys.executable, "-m", "app.cli", "notify", "reminders", "--at", AT]
+    # Sends slow enough (16 × 0.3 s) that the second process starts while the first is sending.
+    wechat.delay("template_send", 0.3)
+    try:
+        procs = [
+            subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2)
+        ]
+        outputs = [p.communicate(timeout=120)[0] for p in procs]
+        assert all(p.returncode == 0 for p in procs), outputs
+        recipients = sorted(b["touser"] for b in wechat.templates_sent)
+        assert recipients == sorted(f"o-proc-{i}" for i in range(16)), outputs
+        with engine.connect() as conn:
+            rows = conn.execute(select(TicketEvent.request_key, TicketEvent.delivery)
+                                .where(TicketEvent.action == "reminder")).all()
+        assert len(rows) == 16 and {r.delivery for r in rows} == {"sent"}
+    finally:
+        engine.dispose()
+        client = redis.Redis.from_url(redis_url)
+        for number in numbers:
+            for key in client.scan_iter(match=f"wxbot:notify:once:booking-remind:{number}:*"):
+                client.delete(key)
+        client.close()
