@@ -369,8 +369,9 @@ class NotificationTask:
         return summary
 
     async def _run(self) -> None:
-        # Workers started together spread their first tick instead of racing for the lease.
-        await asyncio.sleep(random.uniform(5.0, 30.0))
+        # The first round waits most of an interval: workers started together spread out instead
+        # of racing for the lease, and a short-lived server (a test, a smoke check) sends nothing.
+        await asyncio.sleep(self.interval_s * random.uniform(0.5, 1.0))
         while True:
             try:
                 await self.tick()

@@ -436,3 +436,20 @@ def test_long_keys_are_hashed_not_cut() -> None:
     long_a = reminder_key("20261207-0001", TOMORROW, "第" + "一" * 60)
     long_b = reminder_key("20261207-0001", TOMORROW, "第" + "一" * 61)
     assert len(long_a) <= 64 and long_a != long_b
+
+
+async def test_the_task_runs_on_its_own_until_stopped(engine: Engine, client: WeChatClient, wechat: FakeWeChat) -> None:
+    book(engine, "o-background")
+    task = NotificationTask(engine, notifiers(client, Window()), POLICY, MemoryStore(), accounts=["default"],
+                            flows_for=spec_for, clock=lambda: NOW, interval_s=0.2)
+    task.start()
+    try:
+        for _ in range(100):
+            if wechat.templates_sent:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # more rounds: still one reminder
+    finally:
+        await task.stop()
+    assert [b["touser"] for b in wechat.templates_sent] == ["o-background"]
+    assert task._task is None
