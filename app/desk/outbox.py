@@ -62,10 +62,6 @@ def state_of(delivery: Delivery) -> str:
 
 def record(engine: Engine, event_id: int, delivery: Delivery) -> None:
     """Store what became of a claimed event's send."""
-    _store(engine, event_id, delivery)
-
-
-def _store(engine: Engine, event_id: int, delivery: Delivery) -> None:
     with Session(engine, expire_on_commit=False) as conn, conn.begin():
         conn.execute(
             update(TicketEvent)
@@ -105,7 +101,7 @@ async def deliver(engine: Engine, notifier_for: Callable[[str], Notifier], event
     event, ticket = claimed
     notifier = notifier_for(ticket.account)
     delivery = await notifier.notify(ticket.openid, notice_for(event, ticket), once=f"ticket-event:{event_id}")
-    await asyncio.to_thread(_store, engine, event_id, delivery)
+    await asyncio.to_thread(record, engine, event_id, delivery)
     return delivery
 
 
