@@ -19,10 +19,12 @@ from app.reload import Reloadable, Reloader
 from app.services import AppServices
 from app.settings import Settings
 from app.stores.base import Store
+from app.surge_watch import SurgeWatch
 from app.turnlog.logger import TurnLogger
 from app.turns import TurnProcessor, TurnSink
 from app.wechat.crypto import MessageCrypto
 from app.wxapi.client import WeChatClient
+from knowledge.topics import TopicCatalog
 
 if TYPE_CHECKING:
     from flows.registry import FlowRegistry
@@ -44,6 +46,8 @@ class AccountRuntime:
     wechat: WeChatClient | None = None
     matcher: Callable[[], Matcher | LayeredMatcher | None] = lambda: None
     flows: Callable[[], FlowRegistry | None] = lambda: None
+    # The account's topics (knowledge/topics.yaml, issue 19); None without the file.
+    topics: TopicCatalog | None = None
 
 
 @dataclass(slots=True)
@@ -63,6 +67,8 @@ class Resources:
     wechat: WeChatClient | None = None
     reloader: Reloader | None = None
     calendar: CalendarWatch | None = None
+    # Surges of unanswered questions, checked periodically (app/surge_watch.py, issue 19).
+    surges: SurgeWatch | None = None
     # Every account served, by id (one, `default`, without an accounts file), and the one plain
     # `/wechat` serves. `processor`, `crypto`, `services` and `wechat` above are that account's.
     accounts: dict[str, AccountRuntime] = field(default_factory=dict)
