@@ -4,10 +4,12 @@ Every `CHECK_INTERVAL_S` each worker reads the last 8 days of the turn log once
 (`app.turnlog.surge.detect`, the rule documented there and in the README) and keeps the result:
 the dashboard's 「热点问题」 panel and the `wxbot_surges_active{account}` gauge read that result,
 so neither a scrape nor a page load re-reads the turn log. The log gets one `surge detected`
-warning per surge, not one per check: a surge whose phrasings overlap one already alerted is
-the same surge (its representative question or count may change from one check to the next), and
-with several workers the first to claim the surge in the shared store logs it (the claim lasts
-`ALERT_TTL_S`). When a surge ends and the same question surges again later, it is alerted again.
+warning per surge (`alert: surge`, the account, a cluster id, counts and start; never the
+question's text, which stays on the admin-only dashboard), not one per check: a surge whose
+phrasings overlap one already alerted is the same surge (its representative question or count
+may change from one check to the next), and with several workers the first to claim the surge
+in the shared store logs it (the claim lasts `ALERT_TTL_S`). A surge that ends and surges again
+later is alerted again (after the claim has expired, with several workers).
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ from app.turnlog.unanswered import normalise
 log = logging.getLogger("wxbot.surge")
 CHECK_INTERVAL_S = 600.0
 ALERT_TTL_S = 24 * 3600.0
+
+
+def cluster_id(question: str) -> str:
+    """A short, stable name for a cluster in logs and store keys (from its normalised question)."""
+    return hashlib.sha256(normalise(question).encode()).hexdigest()[:12]
 
 
 class SurgeWatch:
@@ -88,13 +95,14 @@ class SurgeWatch:
             if not new or not await self._claim(item):
                 continue
             s = item.surge
+            # No message text in the log (app/logs.py): the cluster is named by a keyless hash of
+            # its question, which the dashboard and `wxbot kb unanswered --surge` show in full.
             log.warning(
-                "surge detected: %s",
-                s.question,
+                "surge detected",
                 extra={
                     "alert": "surge",
                     "account": item.account,
-                    "question": s.question,
+                    "cluster": cluster_id(s.question),
                     "last_24h": s.last_day,
                     "usual_per_day": s.usual_per_day,
                     "started_at": s.started_at.isoformat(),
@@ -106,9 +114,9 @@ class SurgeWatch:
     async def _claim(self, item: CurrentSurge) -> bool:
         if self._store is None:
             return True
-        key = hashlib.sha256(f"{item.account}\n{normalise(item.surge.question)}".encode()).hexdigest()[:32]
         try:
-            return await self._store.set_if_absent(f"surge-alert:{key}", b"1", ALERT_TTL_S)
+            key = f"surge-alert:{item.account}:{cluster_id(item.surge.question)}"
+            return await self._store.set_if_absent(key, b"1", ALERT_TTL_S)
         except Exception:
             # The store is down: log it here rather than not at all.
             return True

@@ -5,7 +5,11 @@ consultations) of the last `BASELINE_DAYS + 1` days are clustered as `wxbot kb u
 a cluster is **surging** when, in the last 24 hours, it was asked at least `MIN_COUNT` times
 and at least `RATIO` times its usual daily rate (its mean over the `BASELINE_DAYS` days before,
 counted as at least one a day, so a brand-new question needs `RATIO` × 1 and `MIN_COUNT`).
-The surge starts at the first of those last-24-hour questions.
+The surge **starts** at the first question of the earliest 24-hour stretch (within the 8 days
+read) in which the cluster was already asked as often as the rule asks of the last 24 hours
+(`MIN_COUNT` and `RATIO` × the usual rate): for a surge that began today that is the first of
+today's questions; for one still going on after two days, two days ago — so a surge left
+unanswered shows its real age rather than one that slides with the 24-hour window.
 
 **Surge to first answer** (the seed's "hot events answered within 24 hours"): the time from the
 surge's start to the first turn, after the start, that (a) asked a question of the surge's
@@ -60,10 +64,23 @@ def surges(events: Sequence[tuple[datetime, str]], now: datetime) -> list[Surge]
         last_day = [at for at in times if at > now - DAY]
         before = len(times) - len(last_day)
         usual = before / BASELINE_DAYS
-        if len(last_day) >= MIN_COUNT and len(last_day) >= RATIO * max(usual, 1.0):
-            found.append(Surge(group, len(last_day), round(usual, 2), min(last_day)))
+        needed = max(float(MIN_COUNT), RATIO * max(usual, 1.0))
+        if len(last_day) >= needed:
+            found.append(Surge(group, len(last_day), round(usual, 2), _start(sorted(times), needed)))
     found.sort(key=lambda s: (-(s.last_day / max(s.usual_per_day, 1.0)), s.question))
     return found
+
+
+def _start(times: list[datetime], needed: float) -> datetime:
+    """The first question of the earliest 24 hours holding `needed` questions (`times` sorted)."""
+    end = 0
+    for index, at in enumerate(times):
+        end = max(end, index)
+        while end < len(times) and times[end] < at + DAY:
+            end += 1
+        if end - index >= needed:
+            return at
+    return times[-1]
 
 
 def belongs(text: str, group: Cluster) -> bool:
@@ -96,12 +113,19 @@ def first_answers(
         clauses.append(TurnRow.account == account)
     query = select(TurnRow.received_at, TurnRow.text).where(*clauses).order_by(TurnRow.received_at, TurnRow.id)
     with engine.connect() as conn:
-        for received_at, text in conn.execution_options(yield_per=2000).execute(query):
-            for index, surge in enumerate(found):
-                if answers[index] is None and received_at >= surge.started_at and belongs(text or "", surge.cluster):
-                    answers[index] = received_at
-            if all(a is not None for a in answers):
-                break
+        # Closed explicitly: leaving early must not leave PostgreSQL's server-side cursor open.
+        result = conn.execution_options(yield_per=2000).execute(query)
+        try:
+            for received_at, text in result:
+                for index, surge in enumerate(found):
+                    if answers[index] is None and received_at >= surge.started_at and belongs(
+                        text or "", surge.cluster
+                    ):
+                        answers[index] = received_at
+                if all(a is not None for a in answers):
+                    break
+        finally:
+            result.close()
     return answers
 
 
