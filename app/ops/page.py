@@ -254,7 +254,8 @@ def _reach(items: Sequence[Mapping[str, Any]], now: datetime) -> str:
                 f'data-account="{escape(item["account"])}" data-reach="{"" if value is None else value}">'
                 f"<td>{label}</td><td>{targeted}</td>"
                 f'<td>{item["sent"]}{_share_of(item["sent"], targeted)}</td>'
-                f'<td>{item["delivered"]}{_share_of(item["delivered"], targeted)}</td>'
+                f'<td>{item["delivered"]}{_share_of(item["delivered"], targeted)}'
+                f'{f"<br><small>未送达 {failed}</small>" if (failed := item.get("failed", 0)) else ""}</td>'
                 f'<td>{item["opened"]}{_share_of(item["opened"], targeted)}</td>'
                 f'<td>{item["consulted"]}{_share_of(item["consulted"], targeted)}</td>'
                 f'<td>{item["unsubscribed"]}</td>'

@@ -6,8 +6,9 @@ rows only for new subscribers and sends only rows still `pending` (or `limited` 
 nobody is messaged twice and nobody is skipped. The one ambiguous case — killed after the row
 was claimed and before WeChat's answer was recorded — leaves a `sending` row; the next run turns
 it into `unknown` and does not resend it at once. WeChat reports every template message it
-accepted with a TEMPLATESENDJOBFINISH event (the callback then marks the row `sent`); a row still
-`unknown` after `SETTLE_S` was never accepted and goes back to `pending`.
+accepted with a TEMPLATESENDJOBFINISH event, and every subscription notice with a
+subscribe_msg_sent_event (the callback then marks the row `sent`); a row still `unknown` after
+`SETTLE_S` was never accepted and goes back to `pending`.
 
 A mass send goes to a tag: the topic's subscribers are tagged first (batchtagging, idempotent),
 then one `sendall` with a `clientmsgid` derived from the campaign, which WeChat refuses to
@@ -135,6 +136,9 @@ async def _send_templates(
     total = sum(n for s, n in totals.items() if s in store.SENDABLE)
     done = 0
     data = {"title": campaign.title, "content": campaign.content}
+    # A subscription notice (订阅通知) goes to citizens who accepted its template; its result comes
+    # back as subscribe_msg_sent_event, a template message's as TEMPLATESENDJOBFINISH.
+    deliver = client.send_subscribe_notice if campaign.channel == "subscribe" else client.send_template
     while True:
         batch = store.next_batch(engine, campaign.id, 200, account=account)
         if not batch:
@@ -149,7 +153,7 @@ async def _send_templates(
             try:
                 # With a public address, the page is reached through our signed link (opens are counted).
                 url = link(row_id) if link is not None and campaign.url else campaign.url
-                msgid = await client.send_template(openid, campaign.template_id, data, url=url)
+                msgid = await deliver(openid, campaign.template_id, data, url=url)
             except WeChatApiError as exc:
                 summary.errcodes[exc.errcode] = summary.errcodes.get(exc.errcode, 0) + 1
                 if exc.errcode == DAILY_QUOTA:

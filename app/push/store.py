@@ -6,6 +6,7 @@ Blocking SQLAlchemy, used by the CLI job and the callback (through `asyncio.to_t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select, update
@@ -220,6 +221,52 @@ def record_template_result(
             update(PushRecipient).where(PushRecipient.id == row_id).values(status=SENT, msgid=msgid, delivery=delivery)
         )
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeResult:
+    """One item of a subscribe_msg_sent_event: a subscription notice (订阅通知) WeChat tried to deliver."""
+
+    template_id: str
+    msgid: str
+    errcode: int | None
+    status: str  # ErrorStatus: success | failed:user refuse | failed:system failed …
+
+    @property
+    def delivery(self) -> str:
+        # The same vocabulary as TEMPLATESENDJOBFINISH's Status, which the reach figure reads.
+        if self.status == "success" or (not self.status and self.errcode == 0):
+            return "success"
+        return (self.status or f"failed:{self.errcode}")[:32]
+
+
+def record_subscribe_results(
+    engine: Engine, openid: str, results: Sequence[NoticeResult], *, account: str = "default"
+) -> bool:
+    """subscribe_msg_sent_event: each notice's result on the citizen's oldest unreported notice row.
+
+    bizsend answers without a msgid, so the report is matched by citizen (and channel): the
+    oldest `subscribe` row of theirs WeChat has not reported on yet. A row an interrupted run
+    left `unknown`/`sending` becomes `sent` (the event proves it went out; never resent)."""
+    found = False
+    with Session(engine) as conn, conn.begin():
+        for result in results:
+            row_id = conn.execute(
+                select(PushRecipient.id)
+                .where(PushRecipient.account == account, PushRecipient.openid == openid,
+                       PushRecipient.channel == "subscribe", PushRecipient.delivery == "",
+                       PushRecipient.status.in_((SENT, UNKNOWN, SENDING)))
+                .order_by(PushRecipient.id)
+                .limit(1)
+            ).scalar()
+            if row_id is None:
+                continue
+            conn.execute(update(PushRecipient).where(PushRecipient.id == row_id).values(
+                status=SENT, msgid=result.msgid[:64], delivery=result.delivery,
+                errcode=result.errcode if result.errcode else None,
+            ))
+            found = True
+    return found
 
 
 def record_mass_result(
