@@ -9,12 +9,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, case, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.db.models import PushMass, PushRecipient
+from app.db.models import PushMass, PushRecipient, Subscription
 
 PENDING = "pending"
 SENDING = "sending"
@@ -79,6 +79,42 @@ def add_recipients(
     flush()
 
 
+def add_audience(
+    engine: Engine, campaign: str, channel: str, topics: Sequence[str], cap_count: int, cap_since: datetime,
+    now: datetime, *, account: str = "default",
+) -> int:
+    """Rows for every subscriber of `topics` this campaign has none for yet, in one INSERT … SELECT.
+
+    A citizen who received `cap_count` pushes from other campaigns since `cap_since` gets a
+    `capped` row, everyone else a `pending` one; existing rows are never touched (idempotent).
+    Done in the database so a 100,000-citizen audience never passes through this process's
+    memory (bench/push.py checks the job's peak RSS). Returns how many rows were added."""
+    recent = (
+        select(PushRecipient.openid.label("openid"), func.count().label("n"))
+        .where(PushRecipient.account == account, PushRecipient.campaign != campaign,
+               PushRecipient.status == SENT, PushRecipient.sent_at >= cap_since.astimezone(UTC))
+        .group_by(PushRecipient.openid)
+        .subquery()
+    )
+    audience = (
+        select(
+            literal(account), literal(campaign), Subscription.openid, literal(channel),
+            case((func.coalesce(func.max(recent.c.n), 0) >= cap_count, CAPPED), else_=PENDING),
+            literal(now.astimezone(UTC), PushRecipient.created_at.type), literal(""), literal(""),
+        )
+        .select_from(Subscription)
+        .outerjoin(recent, recent.c.openid == Subscription.openid)
+        .where(Subscription.account == account, Subscription.topic.in_(list(topics)),
+               Subscription.status == "subscribed")
+        .group_by(Subscription.openid)
+        .order_by(func.min(Subscription.id))
+    )
+    columns = ["account", "campaign", "openid", "channel", "status", "created_at", "msgid", "delivery"]
+    stmt = _insert(engine, PushRecipient).from_select(columns, audience).on_conflict_do_nothing()
+    with engine.begin() as conn:
+        return int(conn.execute(stmt).rowcount or 0)
+
+
 def next_batch(engine: Engine, campaign: str, limit: int, *, account: str = "default") -> list[tuple[int, str]]:
     query = (
         select(PushRecipient.id, PushRecipient.openid)
@@ -111,6 +147,39 @@ def finish(
         values["sent_at"] = now
     with Session(engine) as conn, conn.begin():
         conn.execute(update(PushRecipient).where(PushRecipient.id == row_id).values(**values))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one row's send ended, recorded by `step` (or `finish`)."""
+
+    row_id: int
+    status: str
+    errcode: int | None = None
+    msgid: str = ""
+
+
+def step(engine: Engine, done: Outcome | None, claim_id: int | None, now: datetime) -> bool:
+    """Record the previous row's outcome and claim the next row, in one transaction.
+
+    The same two writes as `finish` then `claim`, in the same order, so a crash leaves at most
+    one row `sending` as before; one commit per message instead of two is most of what a send
+    costs this process (bench/push.py). True when `claim_id` was claimed."""
+    with Session(engine) as conn, conn.begin():
+        if done is not None:
+            values: dict[str, object] = {"status": done.status, "errcode": done.errcode, "msgid": done.msgid}
+            if done.status == SENT:
+                values["sent_at"] = now
+            conn.execute(update(PushRecipient).where(PushRecipient.id == done.row_id).values(**values))
+        if claim_id is None:
+            return False
+        claimed = conn.execute(
+            update(PushRecipient)
+            .where(PushRecipient.id == claim_id, PushRecipient.status.in_(SENDABLE))
+            .values(status=SENDING, sent_at=now)
+            .returning(PushRecipient.id)
+        )
+        return claimed.first() is not None
 
 
 def interrupted(engine: Engine, campaign: str, *, account: str = "default") -> int:
