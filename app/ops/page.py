@@ -69,7 +69,11 @@ table.compare small{color:#6b7280}
 .flag{display:inline-block;margin-left:4px;padding:0 6px;border-radius:8px;font-size:.75rem;font-weight:600}
 .flag.below{background:#fde8e6;color:#c8372d}
 .flag.met{background:#e6f4ea;color:#1e7a3c}
-ol.surges li{padding:6px 0;border-top:1px solid #eef0f3}
+ol.surges{margin:0;padding:0;list-style:none}
+ol.surges li{padding:6px 0;border-top:1px solid #eef0f3;font-size:.9rem}
+ol.surges .q{display:flex;justify-content:space-between;gap:8px}
+ol.surges .q span{overflow-wrap:anywhere}
+ol.surges small{color:#6b7280}
 ol.surges li:first-child{border-top:0}
 ol.surges .overdue{color:#c8372d;font-weight:600}
 footer{text-align:center;font-size:.75rem;color:#9ca3af;padding-bottom:16px}
