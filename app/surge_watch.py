@@ -32,6 +32,9 @@ from app.turnlog.unanswered import normalise
 
 log = logging.getLogger("wxbot.surge")
 CHECK_INTERVAL_S = 600.0
+# The first check waits this long: start-up (migrations, warm-up) is not the time to read 8 days
+# of the turn log, and the dashboard detects surges itself until the first check has run.
+FIRST_CHECK_DELAY_S = 60.0
 ALERT_TTL_S = 24 * 3600.0
 
 
@@ -50,6 +53,7 @@ class SurgeWatch:
         rules: Any = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         interval_s: float = CHECK_INTERVAL_S,
+        first_delay_s: float = FIRST_CHECK_DELAY_S,
     ) -> None:
         self._engine = engine
         self.accounts = tuple(accounts)
@@ -57,6 +61,7 @@ class SurgeWatch:
         self._rules = rules
         self._clock = clock
         self.interval_s = interval_s
+        self.first_delay_s = first_delay_s
         self.current: list[CurrentSurge] = []
         self.checked_at: datetime | None = None
         # Per account: the phrasings of each surge already alerted and still going on.
@@ -122,6 +127,7 @@ class SurgeWatch:
             return True
 
     async def _run(self) -> None:
+        await asyncio.sleep(self.first_delay_s)
         while True:
             try:
                 await self.check_and_alert()
@@ -133,6 +139,11 @@ class SurgeWatch:
             await asyncio.sleep(self.interval_s)
 
     def start(self) -> None:
+        engine = self._engine()
+        if engine is not None and engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+            # An in-memory database (tests, `wxbot chat`) is one connection shared by every thread:
+            # a check from another thread would interleave with the callback's writes.
+            return
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="surge-watch")
 

@@ -101,3 +101,32 @@ async def test_without_a_check_yet_the_dashboard_gets_nothing_from_the_watch(eng
     watch = SurgeWatch(lambda: engine, ["city"])
     assert watch.snapshot(None, NOW) is None
     assert SurgeWatch(lambda: None, ["city"]).check() == []
+
+
+async def test_the_server_runs_the_check_periodically_and_alerts_once(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+
+    caplog.set_level(logging.WARNING, logger="wxbot.surge")
+    _surge(engine)
+    watch = SurgeWatch(lambda: engine, ["city"], clock=lambda: NOW, first_delay_s=0.0, interval_s=0.05)
+    watch.start()
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if watch.checked_at is not None and len(caplog.records) and _gauge("city") == 1:
+                break
+        await asyncio.sleep(0.3)  # several more checks
+    finally:
+        await watch.stop()
+    assert watch.checked_at == NOW and len(_alerts(caplog)) == 1
+
+
+async def test_no_background_check_on_an_in_memory_database() -> None:
+    memory = make_engine("sqlite://")
+    watch = SurgeWatch(lambda: memory, ["city"], first_delay_s=0.0)
+    watch.start()
+    assert watch._task is None
+    await watch.stop()
+    memory.dispose()
