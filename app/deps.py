@@ -19,10 +19,12 @@ from app.reload import Reloadable, Reloader
 from app.services import AppServices
 from app.settings import Settings
 from app.stores.base import Store
+from app.surge_watch import SurgeWatch
 from app.turnlog.logger import TurnLogger
 from app.turns import TurnProcessor, TurnSink
 from app.wechat.crypto import MessageCrypto
 from app.wxapi.client import WeChatClient
+from knowledge.topics import TopicCatalog
 
 if TYPE_CHECKING:
     from app.reminders import NotificationTask
@@ -45,6 +47,8 @@ class AccountRuntime:
     wechat: WeChatClient | None = None
     matcher: Callable[[], Matcher | LayeredMatcher | None] = lambda: None
     flows: Callable[[], FlowRegistry | None] = lambda: None
+    # The account's topics (knowledge/topics.yaml, issue 19); None without the file.
+    topics: TopicCatalog | None = None
 
 
 @dataclass(slots=True)
@@ -66,6 +70,8 @@ class Resources:
     calendar: CalendarWatch | None = None
     # Booking reminders and interrupted sends, every NOTIFY_INTERVAL_S (app/reminders.py).
     notifications: NotificationTask | None = None
+    # Surges of unanswered questions, checked periodically (app/surge_watch.py, issue 19).
+    surges: SurgeWatch | None = None
     # Every account served, by id (one, `default`, without an accounts file), and the one plain
     # `/wechat` serves. `processor`, `crypto`, `services` and `wechat` above are that account's.
     accounts: dict[str, AccountRuntime] = field(default_factory=dict)

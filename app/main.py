@@ -35,7 +35,7 @@ from app.desk.router import Desk
 from app.late import LateReplySender
 from app.late_sender import build_late_sender
 from app.notify import Notifier, TurnLogWindow
-from app.ops.router import build_ops_router
+from app.ops.router import ReachSource, SurgeSource, build_ops_router
 from app.push import links as push_links
 from app.reload import Reloadable, Reloader
 from app.reminders import NotificationTask
@@ -44,6 +44,7 @@ from app.settings import ConfigError, MatchSettings, Settings
 from app.stores.base import Store
 from app.stores.factory import build_store
 from app.stores.memory import MemoryStore
+from app.surge_watch import SurgeWatch
 from app.turnlog.logger import TurnLogger
 from app.turnlog.record import TurnRecord
 from app.turns import TurnProcessor, TurnSink
@@ -205,17 +206,19 @@ def build_resources(
             else None
         )
         late = late_sender or build_late_sender(wechat)
+        topics = _topics(account.knowledge)
         runtimes[account.id] = AccountRuntime(
             account=account,
             processor=_processor(settings, account, store, late, turn_sink, erase, services,
                                  _handoff_config(settings, account), matcher_of, flows_of,
-                                 _topics(account.knowledge)),
+                                 topics),
             crypto=_message_crypto(account),
             services=services,
             late_sender=late,
             wechat=wechat,
             matcher=matcher_of,
             flows=flows_of,
+            topics=topics,
         )
     if settings.accounts_file is not None:
         reloadables = content.reloadables()
@@ -270,7 +273,39 @@ def build_resources(
         default=default,
         http_clients=[api_http],
         calendar=calendar,
+        surges=SurgeWatch(lambda: db, tuple(runtimes), store=store),
     )
+
+
+def _reach_source(res: ResourcesDep) -> ReachSource:
+    """The dashboard's reach panel (issue 19): each account's campaigns with their topics' content."""
+    from app.push.overview import campaign_reaches
+    from app.turnlog.privacy import Pseudonymiser
+
+    def topics_of(account: str) -> TopicCatalog | None:
+        runtime = res.accounts.get(account)
+        return runtime.topics if runtime is not None else None
+
+    def entries_of(account: str) -> list[Any]:
+        runtime = res.accounts.get(account)
+        matcher = runtime.matcher() if runtime is not None else None
+        return list(matcher.kb.entries) if matcher is not None else []
+
+    def source(engine: Engine, account: str | None) -> list[dict[str, Any]]:
+        return [item.as_dict() for item in campaign_reaches(
+            engine, account, campaigns_dir=res.settings.campaigns_dir, topics_of=topics_of,
+            entries_of=entries_of, pseudonym=Pseudonymiser(res.pseudonym_key),
+        )]
+
+    return source
+
+
+def _surge_source(res: ResourcesDep) -> SurgeSource | None:
+    """The watch's last check (app/surge_watch.py); before its first, the page detects on load."""
+    watch = res.surges
+    if watch is None or watch.checked_at is None:
+        return None
+    return lambda _engine, account, now: watch.snapshot(account, now)
 
 
 def _topics(knowledge: Sequence[Path]) -> TopicCatalog | None:
@@ -346,6 +381,8 @@ async def _start(res: Resources) -> None:
         res.calendar.start()
     if res.notifications is not None:
         res.notifications.start()
+    if res.surges is not None and res.engine is not None:
+        res.surges.start()
 
 
 async def _stop(res: Resources) -> None:
@@ -353,6 +390,8 @@ async def _stop(res: Resources) -> None:
         await res.notifications.stop()
     if res.calendar is not None:
         await res.calendar.stop()
+    if res.surges is not None:
+        await res.surges.stop()
     if res.reloader is not None:
         await res.reloader.stop()
     # Late replies still in flight need the WeChat client and the store: drain them first.
@@ -451,7 +490,10 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             ops_accounts = {a.id: a.name for a in configured_accounts(settings)}
         except AccountsError as exc:
             raise ConfigError("ACCOUNTS_FILE:\n" + str(exc)) from exc
-    app.include_router(build_ops_router(engine=database, require_admin=require_ops_reader, accounts=ops_accounts))
+    app.include_router(build_ops_router(
+        engine=database, require_admin=require_ops_reader, accounts=ops_accounts,
+        reaches=_reach_source, surges=_surge_source,
+    ))
 
     @app.get("/healthz")
     async def healthz(res: ResourcesDep) -> JSONResponse:

@@ -94,6 +94,24 @@ RELOAD_LAST_SUCCESS = Gauge("wxbot_reload_last_success_timestamp_seconds",
                             "Unix time the serving version was loaded (its age: time() minus this), by resource.",
                             ["resource"], multiprocess_mode="livemax")
 
+# Surges of unanswered questions (issue 19, app/surge_watch.py), set by each periodic check. The
+# label is a configured account id (bounded by the accounts file), never anything a user sent;
+# every worker computes the same figure, so the scrape takes the live maximum, not the sum.
+SURGES_ACTIVE = Gauge("wxbot_surges_active",
+                      "Clusters of unanswered questions surging now (last 24 h vs the usual daily rate), by account.",
+                      ["account"], multiprocess_mode="livemax")
+MAX_ACCOUNT_LABELS = 200
+_account_labels: set[str] = set()
+
+
+def account_label(account: str) -> str:
+    """A configured account id as a label value; past `MAX_ACCOUNT_LABELS` distinct ones, "other"."""
+    label = (account or "default")[:64]
+    if label not in _account_labels and len(_account_labels) >= MAX_ACCOUNT_LABELS:
+        return "other"
+    _account_labels.add(label)
+    return label
+
 
 def observe_reload(resource: str, *, failed: bool, version: int, loaded_at: float | None) -> None:
     """One reload attempt's outcome (resource names come from code, never from users)."""

@@ -27,6 +27,7 @@ from app.db import bookings, subscriptions, tickets
 from app.desk.sla import SlaPolicy
 from app.push import store as push_store
 from app.turnlog.privacy import Pseudonymiser, mask_identity_numbers
+from app.wechat.parse import MAX_LIST_ITEMS
 from handlers.ports import BookingRequest, BookingResult, EndpointResult, ItemKind, ItemView
 
 log = logging.getLogger("wxbot.services")
@@ -79,6 +80,22 @@ class MemoryTicketBook:
         if delivery:
             self._by_delivery[delivery] = number
         return number
+
+
+def subscribe_results(fields: Mapping[str, str]) -> list[push_store.NoticeResult]:
+    """The items of a subscribe_msg_sent_event (SubscribeMsgSentEvent/List, one per notice)."""
+    results = []
+    for index in range(MAX_LIST_ITEMS):
+        prefix = f"List.{index}."
+        if prefix + "MsgID" not in fields and prefix + "TemplateId" not in fields:
+            break
+        code = fields.get(prefix + "ErrorCode", "").strip()
+        results.append(push_store.NoticeResult(
+            template_id=fields.get(prefix + "TemplateId", ""), msgid=fields.get(prefix + "MsgID", ""),
+            errcode=int(code) if code.lstrip("-").isdigit() else None,
+            status=fields.get(prefix + "ErrorStatus", ""),
+        ))
+    return results
 
 
 class AppServices:
@@ -194,7 +211,12 @@ class AppServices:
     async def record_push_result(self, openid: str, event: str, fields: Mapping[str, str]) -> None:
         if self.engine is None:
             return
-        if event == "templatesendjobfinish":
+        if event == "subscribe_msg_sent_event":
+            found = await asyncio.to_thread(
+                push_store.record_subscribe_results, self.engine, openid, subscribe_results(fields),
+                account=self.account,
+            )
+        elif event == "templatesendjobfinish":
             found = await asyncio.to_thread(
                 push_store.record_template_result, self.engine, openid, fields.get("MsgID", ""),
                 fields.get("Status", ""), account=self.account,

@@ -141,5 +141,5 @@ class Services(Protocol):
         ...
 
     async def record_push_result(self, openid: str, event: str, fields: Mapping[str, str]) -> None:
-        """WeChat's report on a push (MASSSENDJOBFINISH, TEMPLATESENDJOBFINISH; issue 19)."""
+        """WeChat's report on a push (MASSSENDJOBFINISH, TEMPLATESENDJOBFINISH, subscribe_msg_sent_event; issue 19)."""
         ...

@@ -46,7 +46,10 @@ def _always(turn: Turn) -> bool:
 
 ROUTES: list[RouteEntry] = [
     # WeChat's reports on our pushes (issue 19): recorded even while an agent owns the chat.
-    RouteEntry("push_result", _event("masssendjobfinish", "templatesendjobfinish"), events.push_result),
+    RouteEntry(
+        "push_result", _event("masssendjobfinish", "templatesendjobfinish", "subscribe_msg_sent_event"),
+        events.push_result,
+    ),
     # An agent owns the conversation: say nothing (unsubscribe and kf_* events pass through).
     RouteEntry("quiet", handoff.agent_owns, handoff.quiet),
     RouteEntry("unsubscribe", _event("unsubscribe"), events.unsubscribe),

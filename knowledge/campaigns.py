@@ -3,8 +3,9 @@ and the pure arithmetic of planning one — who the frequency cap removes, when 
 
     title: 2027 年公积金贷款利率调整
     topics: [gongjijin]
-    channel: template          # template: a template message to each subscriber; mass: a mass send to a tag
-    template_id: TPL_POLICY    # template only
+    channel: template          # template: a template message to each subscriber; subscribe: a subscription
+                               # notice (订阅通知, bizsend) to each subscriber; mass: a mass send to a tag
+    template_id: TPL_POLICY    # template and subscribe only
     tag_id: 101                # mass only: the tag kept in sync with the topic's subscribers
     content: 自 1 月 1 日起……
     url: https://example.gov.cn/policy/1     # optional
@@ -35,14 +36,14 @@ KEYS = (
     "title", "topics", "channel", "template_id", "tag_id", "content", "url", "schedule", "quiet_hours",
     "frequency_cap", "rate_per_second",
 )
-CHANNELS = ("template", "mass")
+CHANNELS = ("template", "subscribe", "mass")
 DEFAULT_QUIET = "22:00-08:00"
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 # WeChat: a 服务号 may mass-send each follower four messages a month.
 MASS_PER_MONTH = 4
 
-Channel = Literal["template", "mass"]
+Channel = Literal["template", "subscribe", "mass"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +136,8 @@ def _campaign(stem: str, root: Node, ctx: _Ctx, known_topics: Collection[str] | 
         channel = None
     template_id = _text(fields["template_id"], ctx, "template_id") or "" if "template_id" in fields else ""
     tag_id = _int(fields["tag_id"], ctx, "tag_id", 1, 2**31) or 0 if "tag_id" in fields else 0
-    if channel == "template" and not template_id:
-        ctx.error(root, "channel 为 template 时需要 template_id（模板消息的模板编号）")
+    if channel in ("template", "subscribe") and not template_id:
+        ctx.error(root, f"channel 为 {channel} 时需要 template_id（模板消息或订阅通知的模板编号）")
     if channel == "mass" and not tag_id:
         ctx.error(root, "channel 为 mass 时需要 tag_id（与订阅同步的用户标签）")
     url = _text(fields["url"], ctx, "url") or "" if "url" in fields else ""

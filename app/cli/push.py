@@ -228,6 +228,6 @@ def report_command(campaign: str, account: AccountOpt = None, as_json: JsonOpt =
         f"活动 {camp.id}：{camp.title}",
         f"目标 {result.targeted} → 已发送 {result.sent} → 已送达 {result.delivered} → 打开链接 {result.opened} → "
         f"10 天内咨询该主题 {result.consulted} → 退订 {result.unsubscribed}",
-        f"频次上限排除 {result.capped}，拒收/未关注 {result.blocked}",
+        f"频次上限排除 {result.capped}，拒收/未关注 {result.blocked}，未送达（微信回报失败）{result.failed}",
         f"10 天到达率（送达 / 目标）：{figure}，目标 {result.target:.0%}，{verdict}",
     ]))

@@ -342,7 +342,8 @@ def unanswered(
         typer.echo(f"知识库无法加载，只列出问题：{exc}", err=True)
         matcher = None
     if surge:
-        _print_surges(result.unanswered_at, matcher, parse_day(until) if until else datetime.now(UTC), as_json)
+        _print_surges(result.unanswered_at, matcher, parse_day(until) if until else datetime.now(UTC), as_json,
+                      settings, _account_id(account))
         return
     items = suggest(result.unanswered, matcher, date.today(), top)
     if as_json:
@@ -364,15 +365,23 @@ def unanswered(
 
 
 def _print_surges(
-    events: list[tuple[datetime, str]], matcher: Matcher | LayeredMatcher | None, now: datetime, as_json: bool
+    events: list[tuple[datetime, str]], matcher: Matcher | LayeredMatcher | None, now: datetime, as_json: bool,
+    settings: Settings, account: str | None,
 ) -> None:
-    from app.turnlog.surge import MIN_COUNT, RATIO, surges
+    from app.db.engine import make_engine
+    from app.turnlog.surge import MIN_COUNT, RATIO, answer_status, first_answers, surges
 
     found = surges(events, now)
+    engine = make_engine(settings.database_url)
+    try:
+        answers = first_answers(engine, found, now, account=account)
+    finally:
+        engine.dispose()
     items = []
-    for s in found:
+    for s, answered_at in zip(found, answers, strict=True):
         item = suggest([s.cluster], matcher, date.today(), 1)[0]
-        item.update(last_day=s.last_day, usual_per_day=s.usual_per_day, started_at=s.started_at.isoformat())
+        item.update(last_day=s.last_day, usual_per_day=s.usual_per_day, started_at=s.started_at.isoformat(),
+                    first_answer=answer_status(s.started_at, answered_at, now))
         items.append(item)
     if as_json:
         typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
@@ -382,9 +391,17 @@ def _print_surges(
         typer.echo(f"近 24 小时没有突然增多的未解答问题（规则：{rule}）。")
         return
     for n, item in enumerate(items, start=1):
+        first = item["first_answer"]
+        if first["answered"]:
+            verdict = "在 24 小时内" if first["within_target"] else "超过 24 小时目标"
+            answered = f"首个 FAQ 答复于 {_local(first['answered_at'])}，用时 {first['hours']:g} 小时（{verdict}）"
+        else:
+            answered = f"尚无 FAQ 答复，已过 {first['hours']:g} 小时" + (
+                "，已超过 24 小时目标" if first["overdue"] else "，请在 24 小时内补充答复"
+            )
         typer.echo(
             f"\n热点 {n}：{item['question']}  近 24 小时 ×{item['last_day']}"
             f"（平时每天约 {item['usual_per_day']:g} 次），"
-            f"始于 {_local(item['started_at'])}，请在 24 小时内补充答复"
+            f"始于 {_local(item['started_at'])}；{answered}"
         )
         typer.echo(item["yaml"])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
 from app.ops.charts import SeriesPoint, bar_list, column_chart, latency_chart, satisfaction_chart
 from app.turnlog.report import LOCAL_TZ, Report
+from app.turnlog.surge import MIN_COUNT, RATIO
 
 ROUTE_NAMES = {
     "faq": "FAQ 答复",
@@ -63,6 +64,18 @@ table.compare{border-collapse:collapse;width:100%;font-size:.85rem;white-space:n
 table.compare th,table.compare td{padding:4px 8px;border-top:1px solid #eef0f3;text-align:right}
 table.compare th:first-child,table.compare td:first-child{text-align:left}
 table.compare td.warn{color:#c8372d;font-weight:600}
+table.compare tr.below td.reach{color:#c8372d;font-weight:600}
+table.compare small{color:#6b7280}
+.flag{display:inline-block;margin-left:4px;padding:0 6px;border-radius:8px;font-size:.75rem;font-weight:600}
+.flag.below{background:#fde8e6;color:#c8372d}
+.flag.met{background:#e6f4ea;color:#1e7a3c}
+ol.surges{margin:0;padding:0;list-style:none}
+ol.surges li{padding:6px 0;border-top:1px solid #eef0f3;font-size:.9rem}
+ol.surges .q{display:flex;justify-content:space-between;gap:8px}
+ol.surges .q span{overflow-wrap:anywhere}
+ol.surges small{color:#6b7280}
+ol.surges li:first-child{border-top:0}
+ol.surges .overdue{color:#c8372d;font-weight:600}
 footer{text-align:center;font-size:.75rem;color:#9ca3af;padding-bottom:16px}
 """
 
@@ -172,6 +185,97 @@ def _comparison(data: Mapping[str, Any]) -> str:
     return f'<section id="compare" class="wide"><h2>各账号对比</h2>{table}{gaps}</section>'
 
 
+def _local_time(value: str) -> str:
+    return datetime.fromisoformat(value).astimezone(LOCAL_TZ).strftime("%m-%d %H:%M")
+
+
+def _surges(data: Mapping[str, Any], now: datetime) -> str:
+    """Clusters of unanswered questions surging now, and how long each has waited for an FAQ answer."""
+    items = data["items"]
+    checked = _local_time(data["checked_at"])
+    if not items:
+        body = f'<p class="note">目前没有突然增多的未解答问题（检测于 {checked}）。</p>'
+    else:
+        rows = []
+        for item in items:
+            first = item["first_answer"]
+            if first["answered"]:
+                verdict = "24 小时内" if first["within_target"] else "超过 24 小时"
+                answer = (f'<span{" class=overdue" if not first["within_target"] else ""}>'
+                          f'已有 FAQ 答复：用时 {first["hours"]:g} 小时（{verdict}）</span>')
+            else:
+                answer = (f'<span{" class=overdue" if first["overdue"] else ""}>'
+                          f'尚无 FAQ 答复，已过 {first["hours"]:g} 小时'
+                          f'{"，已超 24 小时" if first["overdue"] else ""}</span>')
+            others = [e for e in item["examples"] if e != item["question"]]
+            sample = f"<small>也问作：{escape('；'.join(others))}</small><br>" if others else ""
+            where = f"<small>账号 {escape(item['account'])}</small> " if len({i["account"] for i in items}) > 1 else ""
+            rows.append(
+                f'<li data-count="{item["last_day"]}" data-usual="{item["usual_per_day"]}" '
+                f'data-answered="{"yes" if first["answered"] else "no"}" data-hours="{first["hours"]}">'
+                f'<div class="q"><span>{escape(item["question"])}</span><b>{item["last_day"]}</b></div>'
+                f"{sample}<small>近 24 小时 {item['last_day']} 次，平时每天约 {item['usual_per_day']:g} 次；"
+                f"始于 {_local_time(item['started_at'])}</small> {where}<br>{answer}</li>"
+            )
+        body = f'<ol class="surges">{"".join(rows)}</ol>'
+    return (
+        '<section id="surges"><h2>热点问题（24 小时内答复）</h2>'
+        f'<p class="note">未解答的问题按相似度归并：近 24 小时至少 {MIN_COUNT} 次且不少于平时每天的 '
+        f"{RATIO:g} 倍即为热点；请在 24 小时内补充 FAQ 答复（wxbot kb unanswered --surge 给出可粘贴的 YAML）。</p>"
+        f"{body}</section>"
+    )
+
+
+def _share_of(part: int, whole: int) -> str:
+    return "" if not whole else f"<small>（{part * 100 / whole:.0f}%）</small>"
+
+
+def _reach(items: Sequence[Mapping[str, Any]], now: datetime) -> str:
+    """Per campaign: targeted → sent → delivered → opened → consulted → unsubscribed, and the
+    10-day reach (delivered / targeted) against the 75% target, marked when below it."""
+    if not items:
+        body = '<p class="note">还没有发送过推送活动（wxbot push send）。</p>'
+    else:
+        columns = ("活动", "目标", "已发送", "已送达", "打开链接", "10 天内咨询该主题", "退订", "10 天到达率")
+        head = "".join(f"<th>{h}</th>" for h in columns)
+        rows = []
+        for item in items:
+            targeted = item["targeted"]
+            value = item["reach_10d"]
+            target = item["target"]
+            below = value is not None and value < target
+            flag = ('<span class="flag below">低于目标</span>' if below
+                    else '<span class="flag met">达标</span>' if value is not None else "")
+            started = item["first_sent_at"]
+            age = ""
+            if started:
+                days = (now - datetime.fromisoformat(started)).days
+                age = f"<br><small>发送后第 {days + 1} 天</small>" if days < 10 else "<br><small>已满 10 天</small>"
+            names = "、".join(item["topic_names"]) or "、".join(item["topics"])
+            label = escape(item["title"]) + (f"<br><small>{escape(names)}</small>" if names else "")
+            rows.append(
+                f'<tr class="{"below" if below else "met"}" data-campaign="{escape(item["campaign"])}" '
+                f'data-account="{escape(item["account"])}" data-reach="{"" if value is None else value}">'
+                f"<td>{label}</td><td>{targeted}</td>"
+                f'<td>{item["sent"]}{_share_of(item["sent"], targeted)}</td>'
+                f'<td>{item["delivered"]}{_share_of(item["delivered"], targeted)}'
+                f'{f"<br><small>未送达 {failed}</small>" if (failed := item.get("failed", 0)) else ""}</td>'
+                f'<td>{item["opened"]}{_share_of(item["opened"], targeted)}</td>'
+                f'<td>{item["consulted"]}{_share_of(item["consulted"], targeted)}</td>'
+                f'<td>{item["unsubscribed"]}</td>'
+                f'<td class="reach">{_pct(value)}{flag}{age}</td></tr>'
+            )
+        body = (f'<div class="scroll"><table class="compare"><thead><tr>{head}</tr></thead>'
+                f'<tbody>{"".join(rows)}</tbody></table></div>')
+    return (
+        '<section id="reach" class="wide"><h2>政策推送到达</h2>'
+        '<p class="note">10 天到达率 = 已送达 / 目标（目标 ≥ 75%，重点政策 10 天内到达受众）。'
+        "目标为订阅了该主题的市民（不含频次上限排除的）；已送达以微信回报为准；"
+        "打开为签名链接的首次打开；咨询为发送后 10 天内问过该主题的人数。</p>"
+        f"{body}</section>"
+    )
+
+
 def render_page(
     report: Report,
     days: int,
@@ -182,6 +286,8 @@ def render_page(
     account: str = "",
     comparison: Mapping[str, Any] | None = None,
     tickets: Mapping[str, Any] | None = None,
+    reach: Sequence[Mapping[str, Any]] | None = None,
+    surges: Mapping[str, Any] | None = None,
 ) -> str:
     """`accounts`: id ("" for all) → (label, link), shown as a filter when there are several."""
     data = report.to_json(top=10)
@@ -242,6 +348,8 @@ def render_page(
 <section id="satisfaction"><h2>满意度（好差评）</h2>
 <p class="note">共 {sat["responses"]} 人评价；满意率为「非常满意」与「满意」之和，目标 ≥ {target}。</p>
 {satisfaction_chart(sat["counts"])}</section>
+{_surges(surges, now) if surges is not None else ""}
+{_reach(reach, now) if reach is not None else ""}
 {_tickets(tickets)}
 <section id="unanswered"><h2>未解答的问题</h2>
 <p class="note">按相似度归并，建议补充到知识库（wxbot kb unanswered）。</p>

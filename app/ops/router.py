@@ -31,6 +31,16 @@ from app.ops.page import WINDOWS, render_page
 from app.turnlog.comparison import Comparison, compare
 from app.turnlog.consultations import Rules
 from app.turnlog.report import Report, build_report
+from app.turnlog.surge import detect
+
+# A source of the reach panel's rows: (engine, account or None for all) → one dict per campaign.
+ReachSource = Callable[[Engine, str | None], list[dict[str, Any]]]
+# A source of the surge panel: (engine, account or None, now) → {"checked_at", "items"}, or None.
+SurgeSource = Callable[[Engine, str | None, datetime], dict[str, Any] | None]
+
+
+def _no_source() -> None:
+    return None
 
 R = TypeVar("R")
 
@@ -79,16 +89,27 @@ def build_ops_router(
     cache_s: float = 60.0,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     accounts: Mapping[str, str] | None = None,
+    reaches: Callable[..., ReachSource | None] | None = None,
+    surges: Callable[..., SurgeSource | None] | None = None,
 ) -> APIRouter:
     """`engine` and `require_admin` are FastAPI dependencies (callables `Depends` can resolve).
 
     `accounts` (id → name), when the deployment serves several: the page gains an account
     filter and, over all accounts, the city-wide comparison (issue 16).
+
+    `reaches` and `surges` are dependencies too, each resolving to a source of its panel (issue
+    19): the campaigns' reach, and the current surges of unanswered questions. Without `surges`
+    the page detects them itself when loaded (cached like the report); the app passes its
+    periodic watch's last result instead.
     """
     router = APIRouter(dependencies=[Depends(require_admin)])
     cache: _ReportCache[Report] = _ReportCache(cache_s)
     comparisons: _ReportCache[Comparison] = _ReportCache(cache_s)
     tickets_cache: _ReportCache[TicketStats] = _ReportCache(cache_s)
+    reach_cache: _ReportCache[list[dict[str, Any]]] = _ReportCache(cache_s)
+    surge_cache: _ReportCache[dict[str, Any] | None] = _ReportCache(cache_s)
+    reach_dependency = reaches or _no_source
+    surge_dependency = surges or _no_source
     consultation_rules = rules or Rules()
     names = dict(accounts or {})
 
@@ -98,6 +119,8 @@ def build_ops_router(
         db: Annotated[Engine, Depends(engine)],
         days: Annotated[int, Query(ge=1, le=90)] = 7,
         account: Annotated[str | None, Query(max_length=64)] = None,
+        reach_source: Annotated[ReachSource | None, Depends(reach_dependency)] = None,
+        surge_source: Annotated[SurgeSource | None, Depends(surge_dependency)] = None,
     ) -> Response:
         # A plain `def`: FastAPI runs it in the threadpool, so the database read blocks no reply.
         params = {k: v for k, v in request.query_params.items() if k != "token"}
@@ -132,9 +155,20 @@ def build_ops_router(
         tickets = tickets_cache.get(
             (days, chosen), lambda: ticket_stats(db, now - timedelta(days=days), now, now, account=chosen)
         )
+        reach = None
+        if reach_source is not None:
+            reach = reach_cache.get(chosen, lambda: reach_source(db, chosen))
+        if surge_source is not None:
+            surge_view = surge_source(db, chosen, now)
+        else:
+            surge_view = surge_cache.get(chosen, lambda: {
+                "checked_at": now.isoformat(),
+                "items": [s.as_dict(now) for s in detect(db, now, consultation_rules,
+                                                         accounts=[chosen] if chosen else None)],
+            })
         html = render_page(
             report, days, links, now, accounts=account_links, account=chosen or "", comparison=comparison,
-            tickets=tickets.to_json(),
+            tickets=tickets.to_json(), reach=reach, surges=surge_view,
         )
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 

@@ -3,9 +3,10 @@
 **10-day reach = delivered / targeted**, against the 75% target the industry report sets for a
 key policy. Targeted is every citizen the campaign was meant for, except those the frequency cap
 removed (they were deliberately not sent to). Delivered is WeChat's own report:
-TEMPLATESENDJOBFINISH `success` per template message, MASSSENDJOBFINISH `SentCount` for a mass
-send. "Consulted" counts recipients whose turns within 10 days of the send asked about an FAQ
-entry or flow of the campaign's topics (the turn log keys users by pseudonym).
+TEMPLATESENDJOBFINISH `success` per template message, subscribe_msg_sent_event `success` (ErrorCode
+0) per subscription notice, MASSSENDJOBFINISH `SentCount` for a mass send. "Consulted" counts
+recipients whose turns within 10 days of the send asked about an FAQ entry or flow of the
+campaign's topics (the turn log keys users by pseudonym).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class Reach:
     unsubscribed: int
     capped: int
     blocked: int
+    # WeChat reported the message not delivered (a failed TEMPLATESENDJOBFINISH Status or
+    # subscribe_msg_sent_event ErrorStatus), or the send call itself failed; a mass send: ErrorCount.
+    failed: int
     first_sent_at: str
     reach_10d: float | None
     target: float = TARGET
@@ -66,8 +70,10 @@ def reach(
     if channel == "mass":
         mass = store.mass_row(engine, campaign, account=account)
         delivered = mass.sent_count or 0 if mass is not None else 0
+        failed = mass.error_count or 0 if mass is not None else 0
     else:
         delivered = sum(1 for r in sent_rows if r.delivery == "success")
+        failed = sum(1 for r in targeted_rows if r.status == store.FAILED or r.delivery.startswith("failed"))
     first = min((r.sent_at for r in sent_rows if r.sent_at is not None), default=None)
     consulted = _consulted(engine, sent_rows, account, pseudonym, faq_ids, flow_ids)
     with Session(engine) as conn:
@@ -83,7 +89,7 @@ def reach(
         campaign=campaign, channel=channel, targeted=targeted, sent=len(sent_rows), delivered=delivered,
         opened=sum(1 for r in sent_rows if r.opened_at is not None),
         consulted=consulted, unsubscribed=unsubscribed, capped=capped,
-        blocked=sum(1 for r in rows if r.status == store.BLOCKED),
+        blocked=sum(1 for r in rows if r.status == store.BLOCKED), failed=failed,
         first_sent_at=first.isoformat() if first is not None else "",
         reach_10d=round(delivered / targeted, 4) if targeted else None,
     )

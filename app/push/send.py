@@ -6,8 +6,9 @@ rows only for new subscribers and sends only rows still `pending` (or `limited` 
 nobody is messaged twice and nobody is skipped. The one ambiguous case — killed after the row
 was claimed and before WeChat's answer was recorded — leaves a `sending` row; the next run turns
 it into `unknown` and does not resend it at once. WeChat reports every template message it
-accepted with a TEMPLATESENDJOBFINISH event (the callback then marks the row `sent`); a row still
-`unknown` after `SETTLE_S` was never accepted and goes back to `pending`.
+accepted with a TEMPLATESENDJOBFINISH event, and every subscription notice with a
+subscribe_msg_sent_event (the callback then marks the row `sent`); a row still `unknown` after
+`SETTLE_S` was never accepted and goes back to `pending`.
 
 A mass send goes to a tag: the topic's subscribers are tagged first (batchtagging, idempotent),
 then one `sendall` with a `clientmsgid` derived from the campaign, which WeChat refuses to
@@ -26,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from sqlalchemy import Engine
 
-from app.db import subscriptions
 from app.push import store
 from app.wxapi.client import WeChatClient
 from app.wxapi.errors import (
@@ -86,22 +86,15 @@ class RateLimiter:
 
 def prepare(
     engine: Engine, campaign: Campaign, now: datetime, *, account: str = "default"
-) -> tuple[int, int]:
+) -> int:
     """Write the audience: a row per subscriber not yet in the campaign; the cap's rows as `capped`.
 
-    Returns (audience, newly capped)."""
-    audience = subscriptions.subscribers(engine, list(campaign.topics), account=account)
-    already = store.existing(engine, campaign.id, account=account)
-    recent = store.recent_counts(engine, campaign.id, campaign.cap_days, now, account=account)
-    todo = [o for o in audience if o not in already]
-    capped = [o for o in todo if recent.get(o, 0) >= campaign.cap_count]
-    capped_set = set(capped)
-    store.add_recipients(engine, campaign.id, campaign.channel, capped, store.CAPPED, now, account=account)
-    store.add_recipients(
-        engine, campaign.id, campaign.channel, (o for o in todo if o not in capped_set), store.PENDING, now,
-        account=account,
+    One INSERT … SELECT in the database (store.add_audience): memory stays flat however large
+    the audience. Returns how many rows were added."""
+    since = now.astimezone(UTC) - timedelta(days=campaign.cap_days)
+    return store.add_audience(
+        engine, campaign.id, campaign.channel, campaign.topics, campaign.cap_count, since, now, account=account
     )
-    return len(audience), len(capped)
 
 
 async def send(
@@ -135,44 +128,59 @@ async def _send_templates(
     total = sum(n for s, n in totals.items() if s in store.SENDABLE)
     done = 0
     data = {"title": campaign.title, "content": campaign.content}
-    while True:
-        batch = store.next_batch(engine, campaign.id, 200, account=account)
-        if not batch:
-            return
-        for row_id, openid in batch:
-            if not ignore_quiet and campaign.quiet.contains(clock()):
-                summary.stopped = "quiet"
+    # A subscription notice (订阅通知) goes to citizens who accepted its template; its result comes
+    # back as subscribe_msg_sent_event, a template message's as TEMPLATESENDJOBFINISH.
+    deliver = client.send_subscribe_notice if campaign.channel == "subscribe" else client.send_template
+    # The outcome of the last row sent, written with the next row's claim (store.step).
+    done_row: store.Outcome | None = None
+    try:
+        while True:
+            batch = store.next_batch(engine, campaign.id, 200, account=account)
+            if not batch:
                 return
-            if not await asyncio.to_thread(store.claim, engine, row_id, clock()):
-                continue
-            await limiter.wait()
-            try:
-                # With a public address, the page is reached through our signed link (opens are counted).
-                url = link(row_id) if link is not None and campaign.url else campaign.url
-                msgid = await client.send_template(openid, campaign.template_id, data, url=url)
-            except WeChatApiError as exc:
-                summary.errcodes[exc.errcode] = summary.errcodes.get(exc.errcode, 0) + 1
-                if exc.errcode == DAILY_QUOTA:
-                    # Nothing was sent: the row goes back to pending and the job stops for today.
-                    await asyncio.to_thread(store.finish, engine, row_id, store.PENDING, clock())
-                    summary.stopped = "daily_quota"
+            for row_id, openid in batch:
+                if not ignore_quiet and campaign.quiet.contains(clock()):
+                    summary.stopped = "quiet"
                     return
-                status = {NOT_FOLLOWING: store.BLOCKED, NOT_SUBSCRIBED: store.BLOCKED,
-                          QUOTA_USED: store.LIMITED}.get(exc.errcode, store.FAILED)
-                await asyncio.to_thread(store.finish, engine, row_id, status, clock(), errcode=exc.errcode)
-            except WeChatTimeout:
-                # It may have arrived: not resent.
-                await asyncio.to_thread(store.finish, engine, row_id, store.UNKNOWN, clock())
-            except WeChatUnavailable:
-                # No answer at all (refused connection, HTTP error): not sent; stop and let a rerun go on.
-                await asyncio.to_thread(store.finish, engine, row_id, store.PENDING, clock())
-                summary.stopped = "unavailable"
-                return
-            else:
-                await asyncio.to_thread(store.finish, engine, row_id, store.SENT, clock(), msgid=msgid)
-            done += 1
-            if progress is not None:
-                progress(done, total)
+                claimed = await asyncio.to_thread(store.step, engine, done_row, row_id, clock())
+                done_row = None
+                if not claimed:
+                    continue
+                await limiter.wait()
+                try:
+                    # With a public address, the page is reached through our signed link (opens are counted).
+                    url = link(row_id) if link is not None and campaign.url else campaign.url
+                    msgid = await deliver(openid, campaign.template_id, data, url=url)
+                except WeChatApiError as exc:
+                    summary.errcodes[exc.errcode] = summary.errcodes.get(exc.errcode, 0) + 1
+                    if exc.errcode == DAILY_QUOTA:
+                        # Nothing was sent: the row goes back to pending and the job stops for today.
+                        done_row = store.Outcome(row_id, store.PENDING)
+                        summary.stopped = "daily_quota"
+                        return
+                    status = {NOT_FOLLOWING: store.BLOCKED, NOT_SUBSCRIBED: store.BLOCKED,
+                              QUOTA_USED: store.LIMITED}.get(exc.errcode, store.FAILED)
+                    done_row = store.Outcome(row_id, status, errcode=exc.errcode)
+                except WeChatTimeout:
+                    # It may have arrived: not resent.
+                    done_row = store.Outcome(row_id, store.UNKNOWN)
+                except WeChatUnavailable:
+                    # No answer at all (refused connection, HTTP error): not sent; stop and let a rerun go on.
+                    done_row = store.Outcome(row_id, store.PENDING)
+                    summary.stopped = "unavailable"
+                    return
+                else:
+                    done_row = store.Outcome(row_id, store.SENT, msgid=msgid)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+            # Recorded before the next batch is read, so that batch does not see the row `sending`.
+            await asyncio.to_thread(store.step, engine, done_row, None, clock())
+            done_row = None
+    finally:
+        # Every way out but a crash (a return above, a cancelled task) records the last outcome.
+        if done_row is not None:
+            await asyncio.to_thread(store.step, engine, done_row, None, clock())
 
 
 def clientmsgid(account: str, campaign: str) -> str:

@@ -6,14 +6,15 @@ Blocking SQLAlchemy, used by the CLI job and the callback (through `asyncio.to_t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, bindparam, case, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.db.models import PushMass, PushRecipient
+from app.db.models import PushMass, PushRecipient, Subscription
 
 PENDING = "pending"
 SENDING = "sending"
@@ -78,6 +79,42 @@ def add_recipients(
     flush()
 
 
+def add_audience(
+    engine: Engine, campaign: str, channel: str, topics: Sequence[str], cap_count: int, cap_since: datetime,
+    now: datetime, *, account: str = "default",
+) -> int:
+    """Rows for every subscriber of `topics` this campaign has none for yet, in one INSERT … SELECT.
+
+    A citizen who received `cap_count` pushes from other campaigns since `cap_since` gets a
+    `capped` row, everyone else a `pending` one; existing rows are never touched (idempotent).
+    Done in the database so a 100,000-citizen audience never passes through this process's
+    memory (bench/push.py checks the job's peak RSS). Returns how many rows were added."""
+    recent = (
+        select(PushRecipient.openid.label("openid"), func.count().label("n"))
+        .where(PushRecipient.account == account, PushRecipient.campaign != campaign,
+               PushRecipient.status == SENT, PushRecipient.sent_at >= cap_since.astimezone(UTC))
+        .group_by(PushRecipient.openid)
+        .subquery()
+    )
+    audience = (
+        select(
+            literal(account), literal(campaign), Subscription.openid, literal(channel),
+            case((func.coalesce(func.max(recent.c.n), 0) >= cap_count, CAPPED), else_=PENDING),
+            literal(now.astimezone(UTC), PushRecipient.created_at.type), literal(""), literal(""),
+        )
+        .select_from(Subscription)
+        .outerjoin(recent, recent.c.openid == Subscription.openid)
+        .where(Subscription.account == account, Subscription.topic.in_(list(topics)),
+               Subscription.status == "subscribed")
+        .group_by(Subscription.openid)
+        .order_by(func.min(Subscription.id))
+    )
+    columns = ["account", "campaign", "openid", "channel", "status", "created_at", "msgid", "delivery"]
+    stmt = _insert(engine, PushRecipient).from_select(columns, audience).on_conflict_do_nothing()
+    with engine.begin() as conn:
+        return int(conn.execute(stmt).rowcount or 0)
+
+
 def next_batch(engine: Engine, campaign: str, limit: int, *, account: str = "default") -> list[tuple[int, str]]:
     query = (
         select(PushRecipient.id, PushRecipient.openid)
@@ -110,6 +147,51 @@ def finish(
         values["sent_at"] = now
     with Session(engine) as conn, conn.begin():
         conn.execute(update(PushRecipient).where(PushRecipient.id == row_id).values(**values))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one row's send ended, recorded by `step` (or `finish`)."""
+
+    row_id: int
+    status: str
+    errcode: int | None = None
+    msgid: str = ""
+
+
+# Built once: the send loop runs these for every message, and building a statement costs more
+# Python than executing the cached compiled one.
+_FINISH_SENT = (
+    update(PushRecipient).where(PushRecipient.id == bindparam("row_id"))
+    .values(status=bindparam("status"), errcode=bindparam("errcode"), msgid=bindparam("msgid"),
+            sent_at=bindparam("now"))
+)
+_FINISH_OTHER = (
+    update(PushRecipient).where(PushRecipient.id == bindparam("row_id"))
+    .values(status=bindparam("status"), errcode=bindparam("errcode"), msgid=bindparam("msgid"))
+)
+_CLAIM = (
+    update(PushRecipient)
+    .where(PushRecipient.id == bindparam("claim_id"), PushRecipient.status.in_(SENDABLE))
+    .values(status=SENDING, sent_at=bindparam("now"))
+    .returning(PushRecipient.id)
+)
+
+
+def step(engine: Engine, done: Outcome | None, claim_id: int | None, now: datetime) -> bool:
+    """Record the previous row's outcome and claim the next row, in one transaction.
+
+    The same two writes as `finish` then `claim`, in the same order, so a crash leaves at most
+    one row `sending` as before; one commit per message instead of two is most of what a send
+    costs this process (bench/push.py). True when `claim_id` was claimed."""
+    with engine.begin() as conn:
+        if done is not None:
+            conn.execute(_FINISH_SENT if done.status == SENT else _FINISH_OTHER,
+                         {"row_id": done.row_id, "status": done.status, "errcode": done.errcode,
+                          "msgid": done.msgid, "now": now})
+        if claim_id is None:
+            return False
+        return conn.execute(_CLAIM, {"claim_id": claim_id, "now": now}).first() is not None
 
 
 def interrupted(engine: Engine, campaign: str, *, account: str = "default") -> int:
@@ -220,6 +302,52 @@ def record_template_result(
             update(PushRecipient).where(PushRecipient.id == row_id).values(status=SENT, msgid=msgid, delivery=delivery)
         )
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeResult:
+    """One item of a subscribe_msg_sent_event: a subscription notice (订阅通知) WeChat tried to deliver."""
+
+    template_id: str
+    msgid: str
+    errcode: int | None
+    status: str  # ErrorStatus: success | failed:user refuse | failed:system failed …
+
+    @property
+    def delivery(self) -> str:
+        # The same vocabulary as TEMPLATESENDJOBFINISH's Status, which the reach figure reads.
+        if self.status == "success" or (not self.status and self.errcode == 0):
+            return "success"
+        return (self.status or f"failed:{self.errcode}")[:32]
+
+
+def record_subscribe_results(
+    engine: Engine, openid: str, results: Sequence[NoticeResult], *, account: str = "default"
+) -> bool:
+    """subscribe_msg_sent_event: each notice's result on the citizen's oldest unreported notice row.
+
+    bizsend answers without a msgid, so the report is matched by citizen (and channel): the
+    oldest `subscribe` row of theirs WeChat has not reported on yet. A row an interrupted run
+    left `unknown`/`sending` becomes `sent` (the event proves it went out; never resent)."""
+    found = False
+    with Session(engine) as conn, conn.begin():
+        for result in results:
+            row_id = conn.execute(
+                select(PushRecipient.id)
+                .where(PushRecipient.account == account, PushRecipient.openid == openid,
+                       PushRecipient.channel == "subscribe", PushRecipient.delivery == "",
+                       PushRecipient.status.in_((SENT, UNKNOWN, SENDING)))
+                .order_by(PushRecipient.id)
+                .limit(1)
+            ).scalar()
+            if row_id is None:
+                continue
+            conn.execute(update(PushRecipient).where(PushRecipient.id == row_id).values(
+                status=SENT, msgid=result.msgid[:64], delivery=result.delivery,
+                errcode=result.errcode if result.errcode else None,
+            ))
+            found = True
+    return found
 
 
 def record_mass_result(

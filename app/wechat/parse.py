@@ -45,29 +45,45 @@ def _refuse(*_: object) -> NoReturn:
 _MAX_LEVEL = 5
 
 
+# Repeated <List> items (subscribe_msg_sent_event carries one per notice): at most this many kept.
+MAX_LIST_ITEMS = 50
+
+
 def parse_xml(body: bytes | str) -> dict[str, str]:
     """A flat dict of the leaf elements under <xml>; nested ones (ScanCodeInfo…) are flattened.
 
-    The first occurrence of a name wins; control characters are stripped from the text.
+    The first occurrence of a name wins; control characters are stripped from the text. A leaf
+    inside the n-th <List> element (0-based) is also kept as `List.n.Name`, so events that
+    repeat <List> (SubscribeMsgSentEvent, SubscribeMsgPopupEvent) keep every item.
     """
     fields: dict[str, str] = {}
     text: list[str] = []
     level = 0
     leaf = False
     root = ""
+    parents: list[str] = []
+    lists = -1
 
     def start(name: str, _attrs: object) -> None:
-        nonlocal level, leaf, root
+        nonlocal level, leaf, root, lists
         level += 1
         if level == 1:
             root = name
+        if name == "List":
+            lists += 1
+        parents.append(name)
         text.clear()
         leaf = True
 
     def end(name: str) -> None:
         nonlocal level, leaf
-        if leaf and 1 < level <= _MAX_LEVEL and name not in fields:
-            fields[name] = CONTROL_CHARS.sub("", "".join(text))
+        parents.pop()
+        if leaf and 1 < level <= _MAX_LEVEL:
+            value = CONTROL_CHARS.sub("", "".join(text))
+            if name not in fields:
+                fields[name] = value
+            if parents and parents[-1] == "List" and lists < MAX_LIST_ITEMS:
+                fields.setdefault(f"List.{lists}.{name}", value)
         leaf = False
         level -= 1
 

@@ -64,12 +64,17 @@ class Simulator:
         fields["MsgId"] = str(next(self._ids))
         return fields
 
-    def deliver(self, fields: dict[str, str], *, timestamp: str | None = None, nonce: str | None = None) -> Delivery:
+    def deliver(
+        self, fields: dict[str, str], *, timestamp: str | None = None, nonce: str | None = None,
+        xml: str | None = None,
+    ) -> Delivery:
+        """`xml`: the body to send as is (nested elements such as SubscribeMsgSentEvent/List), for
+        `fields` (its top-level fields: FromUserName…); by default the body is built from `fields`."""
         ts = timestamp or str(int(time.time()))
         nc = nonce or str(secrets.randbelow(10**9))
         params = {"signature": sign(self.token, ts, nc), "timestamp": ts, "nonce": nc,
                   "openid": fields.get("FromUserName", "")}
-        xml = to_xml(fields)
+        xml = xml if xml is not None else to_xml(fields)
         if self.mode == "plain":
             return Delivery(params, xml.encode(), fields)
         assert self.crypto is not None, "encrypted modes need the AES key"

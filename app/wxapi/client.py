@@ -159,6 +159,23 @@ class WeChatClient:
         answer = await self._with_token("template_send", "POST", "/cgi-bin/message/template/send", body)
         return str(answer.get("msgid", ""))
 
+    async def send_subscribe_notice(
+        self, openid: str, template_id: str, data: Mapping[str, str], *, url: str = ""
+    ) -> str:
+        """A subscription notice (订阅通知, message/subscribe/bizsend) to a citizen who accepted the template.
+
+        WeChat answers without a msgid; the result comes later as a subscribe_msg_sent_event,
+        which names the template and a MsgID. Returns "" (issue 19)."""
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+        }
+        if url:
+            body["page"] = url
+        await self._with_token("subscribe_send", "POST", "/cgi-bin/message/subscribe/bizsend", body)
+        return ""
+
     async def mass_send_to_tag(self, tag_id: int, content: str, clientmsgid: str) -> str:
         """A text mass send to everyone with the tag; `clientmsgid` makes a repeat a refusal, not a resend."""
         body = {

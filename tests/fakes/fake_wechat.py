@@ -34,6 +34,7 @@ API_PATHS = {
     "menu_get": "/cgi-bin/menu/get",
     "template_send": "/cgi-bin/message/template/send",
     "mass_sendall": "/cgi-bin/message/mass/sendall",
+    "subscribe_send": "/cgi-bin/message/subscribe/bizsend",
     "tags_tagging": "/cgi-bin/tags/members/batchtagging",
     "tags_untagging": "/cgi-bin/tags/members/batchuntagging",
     "tag_get": "/cgi-bin/user/tag/get",
@@ -81,6 +82,7 @@ class FakeWeChat:
             self.menu: dict[str, Any] | None = None
             self._accepted: list[dict[str, Any]] = []
             self._templates: list[dict[str, Any]] = []
+            self._notices: list[dict[str, Any]] = []
             self._tokens: dict[str, _Token] = {}
             self._current: str | None = None
             self._errors: dict[str, deque[int]] = {}
@@ -148,6 +150,12 @@ class FakeWeChat:
     templates = templates_sent
 
     @property
+    def notices(self) -> list[dict[str, Any]]:
+        """Bodies of subscription notices (bizsend) WeChat accepted."""
+        with self._mutex:
+            return list(self._notices)
+
+    @property
     def current_token(self) -> str | None:
         with self._mutex:
             return self._current
@@ -207,6 +215,11 @@ class FakeWeChat:
         async def template_send(request: Request, access_token: str = "") -> Response:
             body = await request.json()
             return await self._answer("template_send", access_token, body, lambda: self._accept_template(body))
+
+        @app.post(API_PATHS["subscribe_send"])
+        async def subscribe_send(request: Request, access_token: str = "") -> Response:
+            body = await request.json()
+            return await self._answer("subscribe_send", access_token, body, lambda: self._accept_notice(body))
 
         @app.post(API_PATHS["menu_create"])
         async def menu_create(request: Request, access_token: str = "") -> Response:
@@ -304,6 +317,14 @@ class FakeWeChat:
         self._templates.append(body)
         # WeChat's msgids are large numbers; TEMPLATESENDJOBFINISH names the same one.
         return {"errcode": 0, "errmsg": "ok", "msgid": 200000 + len(self._templates)}
+
+    def _accept_notice(self, body: dict[str, Any]) -> dict[str, Any]:
+        refused = self._refused.get(str(body.get("touser")))
+        if refused:
+            return {"errcode": refused, "errmsg": _MESSAGES.get(refused, "error")}
+        self._notices.append(body)
+        # bizsend answers without a msgid; subscribe_msg_sent_event carries one later.
+        return {"errcode": 0, "errmsg": "ok"}
 
     def _mass(self, body: dict[str, Any]) -> dict[str, Any]:
         # WeChat refuses a second mass send with a clientmsgid it has seen (24 h): 45065.

@@ -60,7 +60,7 @@ def test_errors_name_the_file_and_line(tmp_path: Path) -> None:
         load_campaign(path, topics={"gongjijin"})
     shown = [str(p) for p in caught.value.problems]
     assert any(s.startswith("gjj-rate.yaml:2: 主题 'nope' 不存在") for s in shown)
-    assert any(s.startswith("gjj-rate.yaml:3: channel 应为 template 或 mass") for s in shown)
+    assert any(s.startswith("gjj-rate.yaml:3: channel 应为 template 或 subscribe 或 mass") for s in shown)
     assert any(s.startswith("gjj-rate.yaml:5: quiet_hours 应为") for s in shown)
     assert any(s.startswith("gjj-rate.yaml:6: 字段 frequency_cap.count") for s in shown)
     assert any(s.startswith("gjj-rate.yaml:7: schedule 应为") for s in shown)
