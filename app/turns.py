@@ -184,14 +184,17 @@ class TurnProcessor:
 
         task = asyncio.create_task(self._handle(message, stages, deadline, key, started))
         remaining = max(0.0, deadline - time.perf_counter())
-        try:
-            handled = await asyncio.wait_for(asyncio.shield(task), timeout=remaining)
-        except TimeoutError:
+        # Waited for, never cancelled: a turn past its deadline keeps running and its reply goes
+        # out late. (`asyncio.wait` does that with one timer; `wait_for(shield(…))` cost two more
+        # futures and their callbacks on every delivery.)
+        done, _ = await asyncio.wait((task,), timeout=remaining)
+        if not done:
             await self._mark(key, _LATE)
             late = asyncio.create_task(self._deliver_late(message, key, task, stages))
             self._late_tasks.add(late)
             late.add_done_callback(self._late_tasks.discard)
             return Answer(SUCCESS, None)
+        handled = task.result()
         if not handled.marked:
             await self._mark(key, _DONE + handled.xml.encode())
         reply = handled.result.reply

@@ -9,12 +9,17 @@ Goals (issue 2): ≥ 0.5× the floor's throughput and p99 ≤ 50 ms at concurren
 resident per worker with the sample account, warmed up (the in-process store's state after the
 run is printed beside it).
 
-    .venv/bin/python bench/callback.py [--seconds 10] [--concurrency 1 16 64]
+    .venv/bin/python bench/callback.py [--seconds 10] [--concurrency 1 16 64] [--compare DIR]
+
+`--compare DIR` also serves another version of the code (a source tree, e.g. `git archive main |
+tar -x -C DIR`) with the same settings, measured in turn with the two others at each concurrency:
+a before/after under the same conditions, which back-to-back runs on a shared machine are not.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -56,18 +61,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--compare", type=Path, help="another source tree to measure beside this one")
     args = parser.parse_args()
     env = {"QUESTIONS_FILE": str(questions_file()), "WRK_USERS": "20000"}
     results: dict[tuple[str, int], WrkResult] = {}
     rss: list[float] = []
     # Every request is signed with its own nonce (bench/common.wrk), so the service's replay
     # records are on and measured, as in production.
-    with service("bench.floor_app:app", factory=False, migrate=False) as floor, \
-            service(env=extra_env()) as svc:
+    with contextlib.ExitStack() as stack:
+        floor = stack.enter_context(service("bench.floor_app:app", factory=False, migrate=False))
+        svc = stack.enter_context(service(env=extra_env()))
+        targets = [("floor", floor), ("service", svc)]
+        if args.compare is not None:
+            other = {**extra_env(), "PYTHONPATH": str(args.compare.resolve())}
+            targets.append(("compared", stack.enter_context(service(env=other))))
         footprint: list[float] = []
         for conc in args.concurrency:
-            # Warm both up, then measure them back to back at the same concurrency.
-            for name, target in (("floor", floor), ("service", svc)):
+            # Warm each up, then measure them back to back at the same concurrency.
+            for name, target in targets:
                 url = f"{target.base}/wechat"
                 wrk(url, connections=conc, seconds=2, script=SCRIPT, env=env)
                 if name == "service" and not footprint:
@@ -83,6 +94,11 @@ def main() -> int:
     for conc in args.concurrency:
         s, f = results[("service", conc)], results[("floor", conc)]
         print(f"{conc:>11}  {s.rps / f.rps:>31.2f}  {s.p99_ms:>8.2f} ms  {f.p99_ms:>6.2f} ms")
+    if args.compare is not None:
+        print(f"\n{args.compare} (compared), same runs:")
+        for conc in args.concurrency:
+            c, f = results[("compared", conc)], results[("floor", conc)]
+            print(f"{conc:>11}  {c.rps / f.rps:>31.2f}  {c.p99_ms:>8.2f} ms  {f.p99_ms:>6.2f} ms")
     print(f"\nresident memory per service worker, warmed up: {mb(footprint)}"
           f" (plus its turn-log writer helper: {mb(writers)})")
     print(f"after the run: {mb(rss)}, with {store_keys:.0f} keys in the in-process store (sessions of every"

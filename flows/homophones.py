@@ -18,6 +18,7 @@ import re
 import sys
 import threading
 import unicodedata
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from pathlib import Path
 
@@ -73,6 +74,16 @@ def sounds_alike(a: str, b: str) -> bool:
 def _one_off(word: str) -> re.Pattern[str]:
     """Matches `word` with any one character replaced; group j+1 holds the replacement at j."""
     return re.compile("|".join(f"{re.escape(word[:j])}(.){re.escape(word[j + 1 :])}" for j in range(len(word))))
+
+
+def could_find(word: str, chars: AbstractSet[str]) -> bool:
+    """False when `find(word, text)` must fail, `chars` being the characters of `text`: it needs
+    every character of `word` in the text, or all but one for a word of two or more.
+
+    A set lookup per character, in C: most words are in no message, and this settles them
+    without a search (a flow's keywords are all tried against every new message)."""
+    present = sum(map(chars.__contains__, word))
+    return present >= len(word) - 1 if len(word) >= 2 else present >= len(word)
 
 
 def find(word: str, text: str, start: int = 0) -> int:

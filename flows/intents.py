@@ -16,11 +16,12 @@ A message naming one of a flow's `exclude` words is not for that flow (「营业
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 
-from flows.homophones import find
+from flows.homophones import could_find, find
 from flows.registry import FlowRegistry
 from flows.schema import Flow
 from flows.utterance import Utterance
@@ -76,13 +77,52 @@ def keyword_length(keyword: str, norm: str) -> int:
     return 0
 
 
-def best_word(keywords: Iterable[str], norm: str) -> tuple[int, str]:
+def best_word(keywords: Sequence[str], norm: str, chars: AbstractSet[str] | None = None) -> tuple[int, str]:
+    """The keyword with the most characters found in `norm` (`chars`: its characters, if known);
+    the first listed wins a tie."""
+    chars = frozenset(norm) if chars is None else chars
     best, word = 0, ""
-    for keyword in keywords:
+    for keyword in _candidates(tuple(keywords), chars):
         length = keyword_length(keyword, norm)
         if length > best:
             best, word = length, keyword
     return best, word
+
+
+def _candidates(keywords: tuple[str, ...], chars: AbstractSet[str]) -> list[str]:
+    """The keywords that may be found in a text of `chars`, in their listed order.
+
+    A flow lists a hundred keywords and a message names a few: looking each one up (with the
+    homophone search) for every new message was most of the cost of ranking its intents. A
+    keyword's first part must be found, so at least one of its characters is in the text
+    (`flows.homophones.could_find`); the index by character settles most keywords unread.
+    """
+    by_char, always = _by_char(keywords)
+    positions = set(always)
+    for char in chars:
+        listed = by_char.get(char)
+        if listed is not None:
+            positions.update(listed)
+    return [
+        keywords[i] for i in sorted(positions)
+        if all(could_find(part, chars) for part in _parsed(keywords[i])[1])
+    ]
+
+
+@lru_cache(maxsize=512)
+def _by_char(keywords: tuple[str, ...]) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+    """Character → positions of the keywords whose first part contains it; and the keywords
+    without a first part to index (tried on every text)."""
+    by_char: dict[str, list[int]] = {}
+    always: list[int] = []
+    for i, keyword in enumerate(keywords):
+        parts = _parsed(keyword)[1]
+        if not parts or not parts[0]:
+            always.append(i)
+            continue
+        for char in set(parts[0]):
+            by_char.setdefault(char, []).append(i)
+    return {char: tuple(found) for char, found in by_char.items()}, tuple(always)
 
 
 # 「结婚登记要预约吗」「办护照需不需要预约」: a necessity word right before the action word, in a
@@ -132,8 +172,9 @@ def _rank(utterance: Utterance, registry: FlowRegistry) -> tuple[Intent, ...]:
         return ()
     hits = {hit.doc_id: hit.score for hit in registry.trigger_hits(utterance.text) if hit.doc_id in allowed}
     found: list[Intent] = []
+    chars = frozenset(norm)
     for flow in allowed.values():
-        found.extend(_score(flow, utterance, norm, hits.get(flow.id, 0.0)))
+        found.extend(_score(flow, utterance, norm, hits.get(flow.id, 0.0), chars))
     # One intent per flow, its strongest.
     best: dict[str, Intent] = {}
     for intent in found:
@@ -146,14 +187,14 @@ def _rank(utterance: Utterance, registry: FlowRegistry) -> tuple[Intent, ...]:
     return tuple(ranked)
 
 
-def _score(flow: Flow, utterance: Utterance, norm: str, phrase: float) -> list[Intent]:
+def _score(flow: Flow, utterance: Utterance, norm: str, phrase: float, chars: AbstractSet[str]) -> list[Intent]:
     out: list[Intent] = []
-    length, word = best_word(flow.triggers.keywords, norm)
+    length, word = best_word(flow.triggers.keywords, norm, chars)
     if length:
         out.append(Intent(flow.id, ACTION + length / 100 + phrase / 1000, "action", word, phrase))
     if phrase >= PHRASE_THRESHOLD:
         out.append(Intent(flow.id, PHRASE + phrase / 10, "phrase", "", phrase))
-    length, word = best_word(flow.triggers.topics, norm)
+    length, word = best_word(flow.triggers.topics, norm, chars)
     if length:
         out.append(Intent(flow.id, TOPIC + length / 100 + phrase / 1000, "topic", word, phrase))
     if out:

@@ -389,6 +389,7 @@ def _residual(text: str) -> list[str]:
     return [p for p in pieces if p not in _ACKS]
 
 
+_FILLERS = re.compile(r"我要|我想|想要|请问|你好|您好|麻烦|帮我|一下|[我的了吧啊呢吗嘛]")
 _OPENERS = re.compile(r"想?[给跟和向对]?你们|说说|讲讲|谈谈|聊聊|说一下|有件事|有个事|有点事|有事|事情|个情况|情况")
 
 
@@ -397,7 +398,7 @@ def content_length(text: str, noise: Iterable[str]) -> int:
     for word in sorted(set(noise), key=len, reverse=True):
         if word:
             text = text.replace(word, "")
-    text = re.sub(r"我要|我想|想要|请问|你好|您好|麻烦|帮我|一下|[我的了吧啊呢吗嘛]", "", text)
+    text = _FILLERS.sub("", text)
     # How people open before saying anything (「有个想法想给你们说说」「有件事想跟你们反映一下」).
     text = _OPENERS.sub("", text)
     return len(_SPLIT.sub("", text))

@@ -16,6 +16,7 @@ models: the dialogue policies only read it.
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -225,12 +226,24 @@ _FIELD_WORDS = {
 IDENTIFIER_EXTRA_CHARS = 4
 
 
-def noise(flow: Flow) -> list[str]:
-    """A flow's own trigger words: 「我要投诉」 alone does not describe a complaint."""
-    found = [*flow.triggers.phrases, flow.title]
-    for keyword in [*flow.triggers.keywords, *flow.triggers.topics]:
-        found.extend(p for p in re.split(r"[+…]", keyword) if p)
+def noise(flow: Flow) -> tuple[str, ...]:
+    """A flow's own trigger words: 「我要投诉」 alone does not describe a complaint.
+
+    Read for most messages (slot readings, the bare-identifier check), and a flow never changes
+    (a reload builds new ones), so they are listed once per flow object."""
+    found = _noise.get(id(flow))
+    if found is None:
+        words = [*flow.triggers.phrases, flow.title]
+        for keyword in [*flow.triggers.keywords, *flow.triggers.topics]:
+            words.extend(p for p in _KEYWORD_PARTS.split(keyword) if p)
+        found = _noise[id(flow)] = tuple(words)
+        # Forgotten with the flow, before its id can be another object's.
+        weakref.finalize(flow, _noise.pop, id(flow), None)
     return found
+
+
+_KEYWORD_PARTS = re.compile(r"[+…]")
+_noise: dict[int, tuple[str, ...]] = {}
 
 
 def understand(raw: str, today: date) -> Utterance:

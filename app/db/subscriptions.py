@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, Insert, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,17 +80,35 @@ def subscribed_topics(engine: Engine, openid: str, *, account: str = "default") 
         return list(conn.execute(query).scalars())
 
 
+# An offer is tried after most FAQ answers (issue 19), so it is one statement, built once: an
+# insert that skips an existing row instead of failing on it (no exception, no rollback, no ORM
+# unit of work), returning the new row's id only when this was the first offer.
+_CITIZEN_TOPIC = ["account", "openid", "topic"]
+_OFFER: dict[str, Insert] = {
+    "postgresql": postgresql.insert(Subscription)
+    .on_conflict_do_nothing(index_elements=_CITIZEN_TOPIC)
+    .returning(Subscription.id),
+    "sqlite": sqlite.insert(Subscription)
+    .on_conflict_do_nothing(index_elements=_CITIZEN_TOPIC)
+    .returning(Subscription.id),
+}
+
+
 def offer(engine: Engine, openid: str, topic: str, *, account: str = "default", now: datetime | None = None) -> bool:
     """Record an offer of `topic`; True only the first time (no row yet for this citizen and topic)."""
     when = _now(now)
-    try:
-        with Session(engine) as conn, conn.begin():
-            conn.execute(insert(Subscription).values(
-                account=account, openid=openid, topic=topic, status=OFFERED, created_at=when, updated_at=when,
-            ))
-        return True
-    except IntegrityError:
-        return False
+    row = {"account": account, "openid": openid, "topic": topic, "status": OFFERED,
+           "created_at": when, "updated_at": when}
+    statement = _OFFER.get(engine.dialect.name)
+    if statement is None:  # another backend: the portable way, the unique index deciding
+        try:
+            with Session(engine) as conn, conn.begin():
+                conn.execute(insert(Subscription).values(**row))
+            return True
+        except IntegrityError:
+            return False
+    with engine.begin() as connection:
+        return connection.execute(statement, row).first() is not None
 
 
 def subscribers(engine: Engine, topics: list[str], *, account: str = "default") -> list[str]:

@@ -12,6 +12,13 @@ Redis each would wait out its timeout, and their sum passes WeChat's deadline
 without touching Redis; then one call probes (the others keep failing fast meanwhile) and its
 success closes the breaker. `ping` always probes, so health checks see the truth.
 
+A delivery's two scripts (`begin_turn`, `finish_turn`) are pipelined across deliveries: the
+scripts called in one event-loop iteration go to Redis in one write and come back in one read
+(ioredis calls this auto-pipelining). Each script is still atomic on its own; only the socket
+work is shared. Under load a worker has several deliveries at the same step at once, and each
+write and read on loopback TCP cost more CPU than the script itself (docs/reliability.md,
+throughput). Alone, a script goes out as before, one event-loop iteration later.
+
 Locks are `SET NX PX` with a random token, polled with a short backoff, and released by a Lua
 compare-and-delete, so a holder whose lease ran out cannot free the next holder's lock. A
 release that fails is retried until Redis answers (or the lease ends). Unlike the in-process
@@ -26,14 +33,15 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import cast
+from typing import Any, cast
 
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from app.stores.base import LockTimeout, Started, StoreUnavailable, TurnEnd, TurnStart
 
@@ -46,6 +54,10 @@ _POLL_MAX_S = 0.02
 # finish_turn does not know when its lock's lease ends; retrying a release past it is harmless
 # (compare-and-delete), so retry for a while longer than any lease we take.
 _LOCK_RELEASE_HORIZON_S = 60.0
+# Scripts sent in one pipeline at most; more wait for the next write (bounds one reply's size).
+_PIPELINE_MAX = 64
+
+Args = list[bytes | int | str]
 
 # Counter window: set the TTL only when the key has none, i.e. when INCR just created it.
 _INCR = """
@@ -128,6 +140,9 @@ class RedisStore:
         # locked for a whole lease (issue 15).
         self._pending_unlocks: dict[str, tuple[str, float]] = {}
         self._unlock_retrier: asyncio.Task[None] | None = None
+        # Script calls waiting for this event-loop iteration's pipeline, and pipelines in flight.
+        self._queued: list[tuple[AsyncScript, list[str], Args, asyncio.Future[Any]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_url(
@@ -194,12 +209,12 @@ class RedisStore:
             f"{p}lock:{start.lock_key}",
             p + start.session_key,
         ]
-        args: list[bytes | int | str] = [
+        args: Args = [
             start.in_flight, _ms(start.dedup_ttl), _ms(start.replay_ttl) if start.replay_key else 0,
             _ms(start.rate_ttl), start.rate_limit if limited else 0, token, _ms(start.lock_ttl),
         ]
         with self._guard("begin_turn"):
-            status, value = await self._begin(keys=keys, args=args)
+            status, value = await self._pipelined(self._begin, keys, args)
         kind = status.decode() if isinstance(status, bytes) else str(status)
         if kind == "new":
             return Started("new", lock_token=token, session=value)
@@ -211,17 +226,74 @@ class RedisStore:
         p = self._prefix
         lock = f"{p}lock:{end.lock_key}"
         keys = [p + end.session_key, p + end.dedup_key, lock]
-        args: list[bytes | int | str] = [
+        args: Args = [
             end.session if end.session is not None else b"", _ms(end.session_ttl) if end.session is not None else 0,
             end.dedup_value, _ms(end.dedup_ttl), end.in_flight, end.lock_token,
         ]
         try:
             with self._guard("finish_turn"):
-                await self._finish(keys=keys, args=args)
+                await self._pipelined(self._finish, keys, args)
         except StoreUnavailable:
             # The lock must not outlive the blip: released when Redis answers (issue 15).
             self._remember_unlock(lock, end.lock_token, time.monotonic() + _LOCK_RELEASE_HORIZON_S)
             raise
+
+    # -- auto-pipelining ----------------------------------------------------------------------
+
+    async def _pipelined(self, script: AsyncScript, keys: list[str], args: Args) -> Any:
+        """`script`'s reply, sent with the other scripts called in this event-loop iteration.
+
+        Raises what the script call would (RedisError, OSError); the caller's guard maps it.
+        """
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[Any] = loop.create_future()
+        self._queued.append((script, keys, args, reply))
+        if len(self._queued) == 1:
+            loop.call_soon(self._flush)
+        return await reply
+
+    def _flush(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued[:_PIPELINE_MAX], self._queued[_PIPELINE_MAX:]
+            task = asyncio.get_running_loop().create_task(self._send(batch))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[AsyncScript, list[str], Args, asyncio.Future[Any]]]) -> None:
+        replies: list[Any]
+        try:
+            if len(batch) == 1:
+                script, keys, args, _ = batch[0]
+                replies = [await script(keys=keys, args=args)]
+            else:
+                pipe = self._redis.pipeline(transaction=False)
+                for script, keys, args, _ in batch:
+                    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                replies = await pipe.execute(raise_on_error=False)
+                for i, (script, keys, args, _) in enumerate(batch):
+                    if isinstance(replies[i], NoScriptError):
+                        # Redis restarted and lost its script cache: the script call loads it again.
+                        try:
+                            replies[i] = await script(keys=keys, args=args)
+                        except RedisError as exc:
+                            replies[i] = exc
+        except asyncio.CancelledError:
+            for *_, waiting in batch:
+                waiting.cancel()
+            raise
+        except (RedisError, OSError) as exc:
+            # The connection failed: every script of the batch failed with it.
+            for *_, waiting in batch:
+                if not waiting.done():
+                    waiting.set_exception(exc)
+            return
+        for (*_, waiting), reply in zip(batch, replies, strict=True):
+            if waiting.done():  # its caller was cancelled
+                continue
+            if isinstance(reply, Exception):
+                waiting.set_exception(reply)
+            else:
+                waiting.set_result(reply)
 
     # -- locks -----------------------------------------------------------------------------
 
@@ -308,6 +380,8 @@ class RedisStore:
     async def close(self) -> None:
         if self._unlock_retrier is not None:
             self._unlock_retrier.cancel()
+        if self._sending:
+            await asyncio.wait(self._sending, timeout=2)
         await self._redis.aclose()
 
 

@@ -8,9 +8,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flows.homophones import find
-from flows.intents import asks_whether_needed, keyword_length, rank
+from flows.intents import asks_whether_needed, best_word, keyword_length, rank
 from flows.registry import FlowRegistry, load_flows
 from flows.utterance import understand
 
@@ -42,6 +44,27 @@ def test_plus_needs_every_part_and_ellipsis_needs_them_close_in_order() -> None:
     assert keyword_length("执照+办", "办个执照") == 3
     assert keyword_length("开…馆", "我想开个小饭馆") == 2
     assert keyword_length("开…馆", "饭馆几点开门") == 0
+
+
+# Keywords of every kind (plain, A+B, A…B, one character) and texts made of their characters and
+# homophones of them (遇 for 预, 头 for 投), so that near misses are common.
+_KEYWORDS = ["预约", "投诉+态度", "开…馆", "店", "居住证", "查进度", "跑…趟", "不给办", "约个号", "办+执照"]
+_CHARS = sorted(set("".join(_KEYWORDS).replace("+", "").replace("…", "")) | set("遇头住注读度个了我想的"))
+
+
+def _every_keyword_tried(keywords: list[str], text: str) -> tuple[int, str]:
+    best, word = 0, ""
+    for keyword in keywords:
+        length = keyword_length(keyword, text)
+        if length > best:
+            best, word = length, keyword
+    return best, word
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_CHARS, max_size=14), st.permutations(_KEYWORDS))
+def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keywords: list[str]) -> None:
+    assert best_word(keywords, text) == _every_keyword_tried(keywords, text)
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,13 @@
-"""Redis-only behaviour: key layout, and what callers see when Redis is gone or comes back."""
+"""Redis-only behaviour: key layout, pipelining, and what callers see when Redis is gone or comes back."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -13,6 +16,8 @@ from app.stores.base import StoreUnavailable
 from app.stores.redis import RedisStore
 from bench.common import free_port
 from tests.stores.conftest import RedisProcess
+from tests.stores.test_turn_ops import end as turn_end
+from tests.stores.test_turn_ops import start as turn_start
 
 pytestmark = pytest.mark.redis
 
@@ -105,4 +110,56 @@ async def test_store_is_unavailable_while_down_and_recovers_when_back(redis_proc
     redis_process.start()
     assert await store.ping() is True
     assert await store.set_if_absent("k", b"v", ttl=10) is True  # the restart lost the data
+    await store.close()
+
+
+def _counting_pipelines(store: RedisStore) -> list[int]:
+    """Records each pipeline the store opens (a stand-in for its writes to Redis)."""
+    opened: list[int] = []
+    client = store._redis
+    original = client.pipeline
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        opened.append(1)
+        return original(*args, **kwargs)
+
+    client.pipeline = pipeline  # type: ignore[method-assign]
+    return opened
+
+
+async def test_turns_begun_together_share_one_pipeline(redis_url: str) -> None:
+    store = RedisStore.from_url(redis_url, prefix=f"wxbot-test-pipe-{os.getpid()}:")
+    opened = _counting_pipelines(store)
+    try:
+        started = await asyncio.gather(*(store.begin_turn(turn_start(n, user=f"u{n}")) for n in range(5)))
+        assert [s.status for s in started] == ["new"] * 5
+        assert len(opened) == 1
+        ended = [turn_end(s.lock_token or "", n, user=f"u{n}", session=f"S{n}".encode()) for n, s in enumerate(started)]
+        await asyncio.gather(*(store.finish_turn(e) for e in ended))
+        assert len(opened) == 2
+        # Each script ran on its own keys: sessions saved, locks free for the next turn.
+        assert [await store.get(f"session:u{n}") for n in range(5)] == [f"S{n}".encode() for n in range(5)]
+        again = await asyncio.gather(*(store.begin_turn(turn_start(n + 10, user=f"u{n}")) for n in range(5)))
+        assert [s.status for s in again] == ["new"] * 5
+    finally:
+        await store.delete(*(f"{kind}:u{n}" for kind in ("session", "lock:user") for n in range(5)))
+        await store.close()
+
+
+async def test_a_pipeline_after_a_restart_loads_its_scripts_again(redis_process: RedisProcess) -> None:
+    store = RedisStore.from_url(redis_process.url)
+    await store.begin_turn(turn_start(0, user="u0"))
+    redis_process.stop()
+    redis_process.start()  # the new server knows no scripts (NOSCRIPT) and the pooled connection is dead
+    started = await asyncio.gather(*(store.begin_turn(turn_start(n, user=f"u{n}")) for n in range(1, 4)))
+    assert [s.status for s in started] == ["new"] * 3
+    await store.close()
+
+
+async def test_every_turn_of_a_failed_pipeline_sees_the_store_unavailable() -> None:
+    store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    outcomes = await asyncio.gather(
+        *(store.begin_turn(turn_start(n, user=f"u{n}")) for n in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(o, StoreUnavailable) for o in outcomes)
     await store.close()
