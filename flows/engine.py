@@ -239,6 +239,10 @@ async def _advance(
         if said in CLOSING_WORDS:
             turn.say(CLOSING)
             return turn.outcome(ended=True)
+        if state.amendable:
+            amended = await _amend(turn, message)
+            if amended is not None:
+                return amended
         if message.identifier_only(flow):
             # 「SQ2026…」 right after a lookup: look that one up too.
             return await start(flow, message, now, services, openid)
@@ -286,7 +290,7 @@ async def _advance(
     if at_confirm and not reading.took:
         retry = state.step == RETRY_STEP and (said in RETRY_WORDS or (reading.restated and not question))
         if said in YES_WORDS or said.startswith("确认") or retry:
-            return await turn.complete()
+            return await turn.complete(confirmed=True)
         if invalid:
             name, why = next(iter(invalid.items()))
             turn.say(why)
@@ -299,10 +303,12 @@ async def _advance(
             turn.say(MODIFY_HOW)
             return turn.outcome()
     if at_confirm and reading.took:
-        if flow.confirm is None:
-            # No confirmation in this flow: the corrected facts go straight to the action again.
+        if not prompts.must_confirm(flow, state):
+            # No confirmation in this flow, or nothing is a guess any more (the citizen corrected
+            # what was uncertain): the corrected facts go straight to the action.
             return await turn.complete()
         state.step = CONFIRM_STEP
+        turn.say(prompts.doubts_text(flow, state, now))
         turn.say(prompts.confirm_text(flow, state, now))
         return turn.outcome()
 
@@ -375,6 +381,32 @@ async def _advance(
     else:
         outcome.reply = "\n".join(p for p in [*said_before, outcome.reply] if p)
     return outcome
+
+
+ALREADY_DONE = "已经为您办好了，无需再确认{number}。"
+
+
+async def _amend(turn: FlowTurn, message: Utterance) -> Outcome | None:
+    """Right after an action that ran without 「确认」: 「确认」 is harmless, and a correction
+    (「名字改成王建国」「改到后天下午」) changes what was done. None: the message is something else."""
+    flow, state = turn.flow, turn.state
+    said = message.command
+    if said in YES_WORDS or said.startswith("确认"):
+        turn.say(ALREADY_DONE.format(number=f"（编号：{state.ticket}）" if state.ticket else ""))
+        return turn.rate_again()
+    if message.question or message.small_talk:
+        return None
+    before = dict(state.slots)
+    reading = read(flow, state, message, correcting=True)
+    if not reading.changed:
+        reading = bare_name(flow, state, message)
+    if not reading.changed or reading.filled:
+        # Nothing corrected (or a fact the booking never had): not for this booking.
+        state.slots = before
+        return None
+    shown = prompts.values(flow, state, turn.now)
+    turn.say("好的，已将" + "，".join(f"{flow.slots[n].label}改为{shown[n]}" for n in reading.changed) + "。")
+    return await turn.amend(reading.changed, before)
 
 
 def _free_text_asked(flow: Flow, state: FlowState) -> str:

@@ -76,6 +76,11 @@ class Found:
     value: str
     start: int
     end: int
+    # Why the value is inferred rather than plainly said, or "" (flows.reading keeps it in
+    # `FlowState.unsure`): homophone (「公即金」 read as 公积金), partial (「户籍」 as one
+    # option's words), week / month (flows.dates.DateMatch.doubt), name (a whole reply taken as
+    # a name although it starts with no common surname).
+    doubt: str = ""
 
 
 @dataclass(slots=True)
@@ -158,7 +163,7 @@ def _choice(slot: Slot, text: str, focus: bool) -> Found | None:
         for term, value in option_terms(slot):
             at = homophones.find(term.lower(), lowered) if len(term) >= 3 else -1
             if at >= 0:
-                return Found(value, at, at + len(term))
+                return Found(value, at, at + len(term), "homophone")
     if best is None and focus:
         best = _shortened(slot, text)
     return best
@@ -173,7 +178,7 @@ def _shortened(slot: Slot, text: str) -> Found | None:
         piece = m.group(0).lower()
         owners = {value for term, value in option_terms(slot) if piece in term.lower()}
         if len(owners) == 1 and piece not in _NOT_NAMES:
-            return Found(owners.pop(), m.start(), m.end())
+            return Found(owners.pop(), m.start(), m.end(), "partial")
     return None
 
 
@@ -203,7 +208,7 @@ def _date(slot: Slot, text: str, today: date) -> tuple[Found | None, str, tuple[
 def _date_checked(slot: Slot, m: dates.DateMatch, today: date) -> Found | None:
     if m.value is None or _date_problem(slot, m, today):
         return None
-    return Found(m.value.isoformat(), m.start, m.end)
+    return Found(m.value.isoformat(), m.start, m.end, m.doubt)
 
 
 def _date_problem(slot: Slot, m: dates.DateMatch, today: date) -> str:
@@ -378,7 +383,7 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool) -> tuple[Found | 
         # The whole reply to 「请问预约人的姓名是？」 is taken even with a rare surname.
         if ok and (looks_like_name(piece) or (alone and len(pieces) == 1 and piece not in _NOT_NAMES)):
             at = text.find(piece)
-            return Found(piece, at, at + len(piece)), ""
+            return Found(piece, at, at + len(piece), "" if looks_like_name(piece) else "name"), ""
     return None, "invalid" if (alone or len(pieces) == 1) and pieces else ""
 
 

@@ -133,8 +133,10 @@ def _intent(turn: Turn, text: str) -> str | None:
         return "cancel"
     if any(word in said for word in CHANGE_WORDS):
         return "change"
-    if _MOVE.search(said) and ("预约" in said or _names_a_time(said, turn)):
-        # 「改到下周三上午」 outside any flow can only mean the citizen's booking.
+    just_booked = state is not None and state.amendable
+    if _MOVE.search(said) and ("预约" in said or _names_a_time(said, turn)) and not just_booked:
+        # 「改到下周三上午」 outside any flow can only mean the citizen's booking. Right after a
+        # booking made without 「确认」 the flow itself moves it (flows.engine, the undo window).
         return "change"
     if any(word in said for word in LIST_BOOKINGS):
         return "list_booking"

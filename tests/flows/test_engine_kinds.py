@@ -8,7 +8,7 @@ from flows import engine
 from flows.registry import FlowRegistry
 from flows.schema import CONFIRM_STEP, Flow
 from flows.state import FlowState
-from tests.flows.conftest import THURSDAY, RecordingServices
+from tests.flows.conftest import THURSDAY, RecordingServices, always_confirming
 
 
 def flow_of(registry: FlowRegistry, flow_id: str) -> Flow:
@@ -19,7 +19,9 @@ def flow_of(registry: FlowRegistry, flow_id: str) -> Flow:
 
 @pytest.fixture
 def booking(registry: FlowRegistry) -> Flow:
-    return flow_of(registry, "booking")
+    # Confirming every time: corrections at the confirmation are tested here (the sample flow
+    # confirms only when uncertain; tests/flows/test_confirm_policy.py).
+    return always_confirming(flow_of(registry, "booking"))
 
 
 async def say(
