@@ -25,6 +25,7 @@ a turn raise; a state on a step that is gone starts the flow afresh with an expl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Protocol
@@ -36,7 +37,7 @@ from flows.reading import Reading, bare_name, read
 from flows.schema import CONFIRM_STEP, RETRY_STEP, SATISFACTION_STEP, Flow, Satisfaction
 from flows.state import FlowState
 from flows.turn import BACKEND_DOWN, BACKEND_TIMEOUT, TICKET_FAILED, FlowTurn, Outcome, new_state
-from flows.utterance import Utterance, command_form, is_question, understand
+from flows.utterance import Utterance, command_form, is_question, noise, understand
 from handlers.ports import Services
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "FaqAnswer",
     "Outcome",
     "advance",
+    "attach",
     "awaiting",
     "command",
     "current_prompt",
@@ -57,6 +59,8 @@ __all__ = [
     "takes_digits",
     "values",
 ]
+
+log = logging.getLogger("wxbot.flows")
 
 
 
@@ -243,6 +247,9 @@ async def _advance(
             amended = await _amend(turn, message)
             if amended is not None:
                 return amended
+        if flow.complete.action.type == "ticket" and state.ticket and more_details(flow, message):
+            # 「补充一下，地址是…」 right after filing: it belongs to that ticket, not a new one.
+            return await attach(turn, message.raw.strip())
         if message.identifier_only(flow):
             # 「SQ2026…」 right after a lookup: look that one up too.
             return await start(flow, message, now, services, openid)
@@ -384,6 +391,41 @@ async def _advance(
 
 
 ALREADY_DONE = "已经为您办好了，无需再确认{number}。"
+ATTACHED = "已将您补充的内容附到工单 {number}，工作人员处理时会一并查看。还有要补充的可以继续发送。"
+NOT_ATTACHED = "抱歉，补充内容暂时没有保存到工单 {number}，请稍后再发送一次，或回复「人工」联系客服。"
+# Fewer characters than this, besides the flow's own words, is not a detail worth filing.
+DETAIL_MIN_CHARS = 4
+
+
+def more_details(flow: Flow, message: Utterance) -> bool:
+    """Whether a message right after filing is more about the matter filed.
+
+    Said as such (「补充一下」「另外」「地址是…」), or a statement — not a question, not small
+    talk, not a request for another service — with some content of its own.
+    """
+    if message.more_details:
+        return True
+    if message.question or message.small_talk or message.pick is not None:
+        return False
+    if any(intent.flow_id != flow.id for intent in message.intents):
+        return False
+    return parsers.content_length(message.text, noise(flow)) >= DETAIL_MIN_CHARS
+
+
+async def attach(turn: FlowTurn, note: str) -> Outcome:
+    """Attach `note` to the ticket the flow filed; the rating question stays open."""
+    state = turn.state
+    try:
+        added = await turn.services.add_to_ticket(turn.openid, state.ticket, note)
+    except Exception:
+        # The ticket stands; the citizen is told the addition did not reach it and can resend.
+        log.exception("attaching to a ticket failed", extra={"flow": turn.flow.id})
+        turn.say(NOT_ATTACHED.format(number=state.ticket))
+        return turn.outcome(resolved=True)
+    if not added:
+        return turn.outcome(ended=True, passthrough=True)
+    turn.say(ATTACHED.format(number=state.ticket))
+    return turn.outcome(resolved=True)
 
 
 async def _amend(turn: FlowTurn, message: Utterance) -> Outcome | None:
