@@ -12,8 +12,10 @@ to in one message, picks from a numbered list by the words it wants (the option'
 check the details. A journey's `at_confirm` is the correction its citizen makes on seeing the
 details read back: at the confirmation, or — when the service acted without one (a flow whose
 `confirm.when` is `when_uncertain` books at once when nothing was a guess) — on the read-back that
-offers the change (「信息有误？…」), before the consultation is judged. It never sees slot names: GET /admin/sessions/{openid} is read only by the
-judge, to see whether the consultation reached its goal (the flow completed).
+offers the change (「信息有误？…」), before the consultation is judged. It never sees slot names:
+GET /admin/sessions/{openid} is read only by the judge, to see whether the consultation reached its
+goal (the flow completed). A correction after the read-back is counted like any other message, so
+acting without a confirmation costs the citizen who must correct as much as confirming did.
 
 Reported per half: completion rate over all journeys, interactions per completed consultation
 (mean, median, p90; each citizen message is one interaction, counted up to the completion; the
@@ -342,7 +344,8 @@ def play(client: Client, journey: Journey, mode: str, run: str, max_turns: int) 
                     return played
                 continue
         state = client.session(openid)
-        if journey.at_confirm and not citizen.confirmed_once and replies and READ_BACK_OFFER.search(replies[-1]):
+        corrects = journey.at_confirm and not citizen.confirmed_once
+        if corrects and replies and READ_BACK_OFFER.search(replies[-1]):
             citizen.confirmed_once = True
             say(journey.at_confirm)
             continue
