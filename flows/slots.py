@@ -372,7 +372,7 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool) -> tuple[Found | 
         if plausible and _NAME.fullmatch(value) and _text_ok(slot, value) and (not weak or looks_like_name(value)):
             return Found(value, m.start("value"), m.start("value") + len(value)), ""
     if not answer:
-        return None, ""
+        return _listed_name(slot, text), ""
     cleaned = CORRECTION_CUE.sub(" ", text)
     pieces = [_NAME_TRIM.sub("", p) for p in _SPLIT.split(cleaned) for p in p.split()]
     pieces = [p for p in pieces if p and p not in _ACKS]
@@ -385,6 +385,23 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool) -> tuple[Found | 
             at = text.find(piece)
             return Found(piece, at, at + len(piece), "" if looks_like_name(piece) else "name"), ""
     return None, "invalid" if (alone or len(pieces) == 1) and pieces else ""
+
+
+def _listed_name(slot: Slot, text: str) -> Found | None:
+    """A name given as one item of a list in any message (「约个号办公积金，明天上午，刘洋，137…」).
+
+    Only a separated item that is nothing but a name with a common surname (2-3 characters): the
+    other items were taken by other slots first, so what is left standing alone is the name — not
+    asked again. A longer or rarer item is left for the name question.
+    """
+    if not _SPLIT.search(text.strip()):
+        return None
+    for m in re.finditer(r"[^\s,，。.;；:：!！?？、/|]+", text):
+        piece = m.group(0)
+        if 2 <= len(piece) <= 3 and _NAME.fullmatch(piece) and looks_like_name(piece) and _text_ok(slot, piece):
+            if not _HONORIFIC.match(piece) and not CORRECTION_CUE.search(piece):
+                return Found(piece, m.start(), m.end())
+    return None
 
 
 def _residual(text: str) -> list[str]:

@@ -16,7 +16,7 @@ import re
 from datetime import date, datetime, timedelta
 
 from flows import booking as placing
-from flows import calendar
+from flows import calendar, words
 from flows.dates import display, find_dates
 from flows.engine import HANDOFF_WORDS, YES_WORDS, command, is_question
 from flows.schema import Flow
@@ -131,6 +131,9 @@ def _intent(turn: Turn, text: str) -> str | None:
         return None
     if any(word in said for word in CANCEL_WORDS):
         return "cancel"
+    if state is not None and state.amendable and (said in words.CANCEL or said in words.DISMISS):
+        # 「取消」「算了」 right after a booking made without 「确认」: that booking, confirmed first.
+        return "cancel"
     if any(word in said for word in CHANGE_WORDS):
         return "change"
     just_booked = state is not None and state.amendable
@@ -156,11 +159,19 @@ async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult | Non
     intent = _intent(turn, text)
     if intent is None:
         return None
+    just_booked = turn.session.flow.ticket if turn.session.flow and turn.session.flow.amendable else ""
     if turn.session.flow is not None:
         # A finished flow waiting for a rating, or the progress flow asking for a number that
         # turns out to be one of ours: this message is about something else now.
         turn.session.flow = None
         turn.session.awaiting_satisfaction = ""
+    if intent == "cancel" and just_booked:
+        # The booking just made is the one meant, however many the citizen holds.
+        item = await ctx.services.find_item(turn.session.openid, just_booked)
+        if item is not None:
+            pending = FollowUp(action="cancel", stage="pick", numbers=[item.number], expires_at=_expiry(turn, ctx))
+            turn.session.followup = pending
+            return await _picked(turn, ctx, pending, item, text)
     if intent == "lookup":
         match = OUR_NUMBER.search(text)
         assert match is not None

@@ -241,3 +241,17 @@ async def test_cancel_right_after_booking_skips_the_rating(chat: Chat) -> None:
 async def test_a_suggestion_is_not_taken_for_a_list_request(chat: Chat) -> None:
     reply = await chat.say("我的建议是大厅增加停车位")
     assert "您的工单" not in reply and chat.session.flow is not None and chat.session.flow.flow_id == "complaint"
+
+
+@pytest.mark.parametrize("said", ["取消", "算了", "取消预约"])
+async def test_cancelling_right_after_booking_means_that_booking(chat: Chat, said: str) -> None:
+    await chat.say("预约下周三下午办公积金，我叫张三，手机13812345678")
+    reply = await chat.say("我想预约明天上午办社保卡，我叫张三，手机13812345678")
+    assert "预约号：20261126-0002" in reply
+    assert "确认取消11月27日（周五）上午的「社保卡办理」预约（预约号：20261126-0002）" in await chat.say(said)
+    assert "已取消预约 20261126-0002" in await chat.say("确认")
+
+
+async def test_an_unlabelled_name_in_a_list_is_not_asked_again(chat: Chat) -> None:
+    reply = await chat.say("约个号办社保卡，明天上午，刘洋，13700001234")
+    assert "预约成功" in reply and "预约人姓名 刘洋" in reply
