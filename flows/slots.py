@@ -398,9 +398,10 @@ def _listed_name(slot: Slot, text: str) -> Found | None:
         return None
     for m in re.finditer(r"[^\s,，。.;；:：!！?？、/|]+", text):
         piece = m.group(0)
-        if 2 <= len(piece) <= 3 and _NAME.fullmatch(piece) and looks_like_name(piece) and _text_ok(slot, piece):
-            if not _HONORIFIC.match(piece) and not CORRECTION_CUE.search(piece):
-                return Found(piece, m.start(), m.end())
+        plain = not _HONORIFIC.match(piece) and not CORRECTION_CUE.search(piece)
+        short = 2 <= len(piece) <= 3 and _NAME.fullmatch(piece) is not None
+        if short and plain and looks_like_name(piece) and _text_ok(slot, piece):
+            return Found(piece, m.start(), m.end())
     return None
 
 
