@@ -104,6 +104,7 @@ HELP = (
     "回复「返回」撤回上一步，「重新开始」从头填写，「取消」结束办理，「人工」联系人工客服。"
 )
 GREETING = "您好！"
+NOTED = "好的。"
 # A question mid-flow that the FAQ cannot answer: not a wrong answer, so no attempt is counted.
 NO_ANSWER = "抱歉，这个问题暂时没有找到答案，您可以办完后换个说法再问，或回复「人工」咨询。"
 RETRY_WORDS = frozenset({"重试", "再试", "再试一次", "重新提交", "重新查询", "再查", "再查一次", "再查一下"})
@@ -366,6 +367,12 @@ async def _advance(
         turn.say(prompts.ack(flow, state, reading.restated, now))
         return await _failed(turn, {}, quiet=True)
 
+    if not filled and not changed and not invalid and message.small_talk in ("ack", "thanks", "laugh", "emoji"):
+        # 「嗯嗯」「好的」「👍」 while a question is open: the citizen is listening, not answering
+        # wrongly. No 'not understood', no attempt counted: the question again, kindly.
+        turn.say(NOTED)
+        turn.say(current_prompt(flow, state, now))
+        return turn.outcome()
     if not filled and not changed:
         return await _failed(turn, invalid)
     if invalid:
