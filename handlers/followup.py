@@ -19,7 +19,7 @@ from flows import booking as placing
 from flows import calendar, words
 from flows.dates import display, find_dates
 from flows.engine import HANDOFF_WORDS, YES_WORDS, command, is_question
-from flows.schema import Flow
+from flows.schema import SATISFACTION_STEP, Flow
 from flows.slots import extract
 from flows.state import FlowState
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
@@ -42,6 +42,11 @@ LIST_TICKETS = ("我的工单", "我的投诉", "我的留言", "我的办件", 
 _FILED_AND_ASKED = re.compile(
     r"(?:投诉|反映|举报|留言|报修)(?:过)?的.{0,8}?"
     r"(?:怎么样|咋样|如何了|有人管|管没|管了没|处理了|处理没|处理得|有结果|结果呢|回复|答复|进展|进度|没动静|没消息|没下文)"
+)
+# 「什么时候会有结果？」「多久能处理」 right after filing: about the ticket just filed.
+_ABOUT_THE_FILED = re.compile(
+    r"(?:什么时候|啥时候|多久|几天|多长时间|多会儿).{0,8}?(?:结果|处理|回复|答复|办好|办完|有人|联系|解决)"
+    r"|有结果|结果呢|进度|处理到|有人管|有人处理|会处理吗|能解决吗"
 )
 CANCEL_WORDS = ("取消预约", "取消我的预约", "预约取消", "撤销预约", "退约", "取消约")
 CHANGE_WORDS = ("改约", "改预约", "预约改", "改期", "换个时间", "改时间", "改一下预约", "重新约时间", "换一天")
@@ -115,6 +120,14 @@ def ask_reason(turn: Turn, ctx: HandlerContext, flow: Flow, state: FlowState, le
     )
 
 
+def _just_filed(turn: Turn) -> str:
+    """The number the flow in this consultation just filed or booked (the rating still open), or ""."""
+    state = turn.session.flow
+    if state is None or not state.resolved or state.step != SATISFACTION_STEP:
+        return ""
+    return state.ticket
+
+
 def _flow_free(turn: Turn) -> bool:
     state = turn.session.flow
     return state is None or state.resolved
@@ -157,6 +170,10 @@ async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult | Non
             return result
         turn.session.followup = None
     intent = _intent(turn, text)
+    just_filed = _just_filed(turn)
+    if intent is None and just_filed and is_question(text) and _ABOUT_THE_FILED.search(command(text)):
+        # Still in the consultation that filed it: that ticket is the one meant.
+        intent = "this_one"
     if intent is None:
         return None
     just_booked = turn.session.flow.ticket if turn.session.flow and turn.session.flow.amendable else ""
@@ -172,6 +189,8 @@ async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult | Non
             pending = FollowUp(action="cancel", stage="pick", numbers=[item.number], expires_at=_expiry(turn, ctx))
             turn.session.followup = pending
             return await _picked(turn, ctx, pending, item, text)
+    if intent == "this_one":
+        return await _show(turn, ctx, just_filed)
     if intent == "lookup":
         match = OUR_NUMBER.search(text)
         assert match is not None

@@ -255,3 +255,11 @@ async def test_cancelling_right_after_booking_means_that_booking(chat: Chat, sai
 async def test_an_unlabelled_name_in_a_list_is_not_asked_again(chat: Chat) -> None:
     reply = await chat.say("约个号办社保卡，明天上午，刘洋，13700001234")
     assert "预约成功" in reply and "预约人姓名 刘洋" in reply
+
+
+@pytest.mark.parametrize("asked", ["什么时候会有结果？", "多久能处理啊", "有人管吗？进度怎么查"])
+async def test_asking_about_the_result_right_after_filing_shows_that_ticket(chat: Chat, asked: str) -> None:
+    filed = await chat.say("我要投诉，三号窗口工作人员态度很差，让我来回跑了三趟")
+    assert "编号：20261126-0001" in filed
+    reply = await chat.say(asked)
+    assert "编号 20261126-0001（投诉建议）" in reply and "下一步：" in reply
