@@ -26,6 +26,7 @@ a turn raise; a state on a step that is gone starts the flow afresh with an expl
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Protocol
@@ -248,9 +249,14 @@ async def _advance(
             amended = await _amend(turn, message)
             if amended is not None:
                 return amended
-        if flow.complete.action.type == "ticket" and state.ticket and more_details(flow, message):
-            # 「补充一下，地址是…」 right after filing: it belongs to that ticket, not a new one.
-            return await attach(turn, message.raw.strip())
+        if flow.complete.action.type == "ticket" and state.ticket:
+            if more_details(flow, message):
+                # 「补充一下，地址是…」 right after filing: it belongs to that ticket, not a new one.
+                return await attach(turn, message.raw.strip())
+            if message.question and _CAN_ADD.search(message.text):
+                # 「发下照片可以吗」: yes, and how.
+                turn.say(HOW_TO_ADD.format(number=state.ticket))
+                return turn.outcome(resolved=True)
         if message.identifier_only(flow):
             # 「SQ2026…」 right after a lookup: look that one up too.
             return await start(flow, message, now, services, openid)
@@ -399,6 +405,9 @@ async def _advance(
 
 ALREADY_DONE = "已经为您办好了，无需再确认{number}。"
 ATTACHED = "已将您补充的内容附到工单 {number}，工作人员处理时会一并查看。还有要补充的可以继续发送。"
+HOW_TO_ADD = "可以，请直接发送照片、位置或文字说明，会附到工单 {number}，工作人员处理时一并查看。"
+# 「能发照片吗」「还能补充吗」: asking whether more can be sent about what was just filed.
+_CAN_ADD = re.compile(r"照片|图片|拍照|截图|视频|位置|定位|补充|加点|再说")
 NOT_ATTACHED = "抱歉，补充内容暂时没有保存到工单 {number}，请稍后再发送一次，或回复「人工」联系客服。"
 # Fewer characters than this, besides the flow's own words, is not a detail worth filing.
 DETAIL_MIN_CHARS = 4

@@ -58,3 +58,11 @@ async def test_a_detail_that_cannot_be_saved_says_so(complaint: Flow, services: 
     services.add_to_ticket = broken  # type: ignore[method-assign]
     out = await engine.advance(complaint, state, "补充一下，地址是二楼", THURSDAY, services, "o_user")
     assert "没有保存到工单" in out.reply and out.state is not None
+
+
+async def test_asking_whether_a_photo_can_be_sent_says_how(complaint: Flow, services: RecordingServices) -> None:
+    state = await filed(complaint, services)
+    out = await engine.advance(complaint, state, "发下照片可以吗", THURSDAY, services, "o_user")
+    assert "请直接发送照片" in out.reply and state.ticket in out.reply
+    assert out.state is not None and out.state.step == SATISFACTION_STEP
+    assert services.filed[0].notes == []
