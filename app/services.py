@@ -82,6 +82,14 @@ class MemoryTicketBook:
             self._by_delivery[delivery] = number
         return number
 
+    def withdraw(self, openid: str, number: str) -> bool:
+        """Withdrawn (kept as a field, there is no desk here); once."""
+        for filed, _flow, owner, fields in self.tickets:
+            if filed == number and owner == openid and "状态" not in fields:
+                fields["状态"] = "已撤销"
+                return True
+        return False
+
     def add(self, openid: str, number: str, note: str) -> bool:
         """More details for one of the citizen's tickets (kept as a field, there is no desk here)."""
         for filed, _flow, owner, fields in self.tickets:
@@ -136,6 +144,14 @@ class AppServices:
             tickets.create_ticket, self.engine, flow_id, openid, fields, account=self.account, delivery=delivery,
             user_id=self._pseudonym(openid),
             consultation_id=consultation_id, sla=self.sla,
+        )
+
+    async def withdraw_ticket(self, openid: str, number: str) -> bool:
+        if self.engine is None:
+            assert self.memory is not None
+            return self.memory.withdraw(openid, number)
+        return await asyncio.to_thread(
+            desk_tickets.withdraw_by_citizen, self.engine, number, openid, account=self.account
         )
 
     async def add_to_ticket(self, openid: str, number: str, note: str, *, delivery: str | None = None) -> bool:
@@ -329,6 +345,9 @@ class DeliveryServices:
 
     async def add_to_ticket(self, openid: str, number: str, note: str) -> bool:
         return await self._base.add_to_ticket(openid, number, note, delivery=self.delivery)
+
+    async def withdraw_ticket(self, openid: str, number: str) -> bool:
+        return await self._base.withdraw_ticket(openid, number)
 
     async def my_items(self, openid: str, kind: ItemKind, limit: int) -> list[ItemView]:
         return await self._base.my_items(openid, kind, limit)

@@ -48,6 +48,11 @@ _ABOUT_THE_FILED = re.compile(
     r"(?:什么时候|啥时候|多久|几天|多长时间|多会儿).{0,8}?(?:结果|处理|回复|答复|办好|办完|有人|联系|解决)"
     r"|有结果|结果呢|进度|处理到|有人管|有人处理|会处理吗|能解决吗"
 )
+# 「撤回投诉」: the citizen withdraws a ticket they filed (desk status 已撤销), confirmed first.
+WITHDRAW_WORDS = (
+    "撤回投诉", "撤销投诉", "取消投诉", "投诉撤回", "撤回我的投诉", "不投诉了", "撤回工单", "撤销工单", "撤回反映",
+    "撤回留言",
+)
 CANCEL_WORDS = ("取消预约", "取消我的预约", "预约取消", "撤销预约", "退约", "取消约")
 CHANGE_WORDS = ("改约", "改预约", "预约改", "改期", "换个时间", "改时间", "改一下预约", "重新约时间", "换一天")
 _MOVE = re.compile(r"(?:改到|改成|改为|换到|换成|挪到)")
@@ -80,6 +85,12 @@ LIST_TAIL = {
     "ticket": "回复数字查看处理进度。",
 }
 PICK = {"cancel": "您有以下预约，请回复数字选择要取消的一个：", "change": "您有以下预约，请回复数字选择要改约的一个："}
+PICK_WITHDRAW = "您有以下正在处理的工单，请回复数字选择要撤回的一个："
+NOTHING_TO_WITHDRAW = "您目前没有可以撤回的工单（已办结或已撤销的不能撤回）。"
+CONFIRM_WITHDRAW = "确认撤回工单 {number}（{title}）吗？撤回后工作人员将不再处理。回复「确认」撤回，回复「不」保留。"
+WITHDRAWN = "已撤回工单 {number}，状态：已撤销。如需再次反映，请回复「投诉建议」。"
+NOT_WITHDRAWN = "工单 {number} 已办结、已撤销或正在办结，不能再撤回。回复「我的工单」可查看状态，或回复「人工」咨询。"
+KEPT_TICKET = "好的，工单保持不变，我们会继续处理。"
 NOTHING_TO_CANCEL = "您目前没有可以取消的预约。"
 NOTHING_TO_CHANGE = "您目前没有可以改约的预约。回复「预约办事」可以在线预约。"
 CONFIRM_CANCEL = "确认取消{when}的「{business}」预约（预约号：{number}）吗？回复「确认」取消，回复「不」保留预约。"
@@ -142,6 +153,8 @@ def _intent(turn: Turn, text: str) -> str | None:
     if not _flow_free(turn):
         # In a flow, 「取消」 and 「改到后天」 belong to it (cancel it, correct it).
         return None
+    if any(word in said for word in WITHDRAW_WORDS):
+        return "withdraw"
     if any(word in said for word in CANCEL_WORDS):
         return "cancel"
     if state is not None and state.amendable and (said in words.CANCEL or said in words.DISMISS):
@@ -189,6 +202,8 @@ async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult | Non
             pending = FollowUp(action="cancel", stage="pick", numbers=[item.number], expires_at=_expiry(turn, ctx))
             turn.session.followup = pending
             return await _picked(turn, ctx, pending, item, text)
+    if intent == "withdraw":
+        return await _withdraw(turn, ctx, just_filed)
     if intent == "this_one":
         return await _show(turn, ctx, just_filed)
     if intent == "lookup":
@@ -330,7 +345,40 @@ async def _begin(turn: Turn, ctx: HandlerContext, action: str, text: str) -> Tur
     return await _picked(turn, ctx, pending, items[0], text)
 
 
+async def _withdraw(turn: Turn, ctx: HandlerContext, just_filed: str) -> TurnResult:
+    """Which ticket to withdraw: the one just filed, the only open one, or a pick."""
+    items = [i for i in await ctx.services.my_items(turn.session.openid, "ticket", LIST_LIMIT) if i.booking is None]
+    if just_filed and any(i.number == just_filed for i in items):
+        items = [i for i in items if i.number == just_filed]
+    if not items:
+        return _result(turn, NOTHING_TO_WITHDRAW, "empty", resolved=True)
+    numbers = [i.number for i in items]
+    pending = FollowUp(action="withdraw", stage="pick", numbers=numbers, expires_at=_expiry(turn, ctx))
+    turn.session.followup = pending
+    if len(items) > 1:
+        today = _today(turn)
+        lines = [PICK_WITHDRAW, *(f"{n}. {_line(item, ctx, today)}" for n, item in enumerate(items, start=1))]
+        return _result(turn, "\n".join(lines), "pick")
+    return await _picked(turn, ctx, pending, items[0], "")
+
+
+async def _withdraw_confirmed(turn: Turn, ctx: HandlerContext, said: str, pending: FollowUp) -> TurnResult | None:
+    if said in NO_WORDS:
+        turn.session.followup = None
+        return _result(turn, KEPT_TICKET, "kept", resolved=True)
+    if not (said in YES_WORDS or said.startswith("确认")):
+        return None
+    turn.session.followup = None
+    if not await ctx.services.withdraw_ticket(turn.session.openid, pending.number):
+        return _result(turn, NOT_WITHDRAWN.format(number=pending.number), "gone")
+    return _result(turn, WITHDRAWN.format(number=pending.number), "withdrawn", resolved=True)
+
+
 async def _picked(turn: Turn, ctx: HandlerContext, pending: FollowUp, item: ItemView, text: str) -> TurnResult:
+    if pending.action == "withdraw":
+        pending.number, pending.stage = item.number, "confirm"
+        title = _title(ctx, item.flow_id)
+        return _result(turn, CONFIRM_WITHDRAW.format(number=item.number, title=title), "confirm")
     view = item.booking
     if view is None or view.status != "booked":
         turn.session.followup = None
@@ -392,6 +440,8 @@ async def _continue(turn: Turn, ctx: HandlerContext, text: str, pending: FollowU
             # The list stays: another digit shows another item.
             return _result(turn, describe(item, ctx, turn.now), "shown", resolved=True)
         return await _picked(turn, ctx, pending, item, pending.said)
+    if pending.action == "withdraw":
+        return await _withdraw_confirmed(turn, ctx, said, pending)
     item = await ctx.services.find_item(openid, pending.number)
     view = item.booking if item is not None else None
     if view is None or view.status != "booked":

@@ -63,3 +63,19 @@ async def test_a_new_request_after_filing_is_not_a_detail(desk: Desk) -> None:
     reply = await desk.say("o-citizen-1", "我想预约明天上午办社保卡")
     assert "为您预约" in reply
     assert notes(desk, number) == []
+
+
+async def test_a_complaint_withdrawn_in_the_chat_is_cancelled_on_the_desk(desk: Desk) -> None:
+    number = await desk.complaint()
+    assert "确认撤回工单" in await desk.say("o-citizen-1", "撤回投诉")
+    assert "已撤回" in await desk.say("o-citizen-1", "确认")
+    with desk.engine.connect() as conn:
+        ticket = conn.execute(select(Ticket).where(Ticket.number == number)).one()
+        history = conn.execute(
+            select(TicketEvent.actor, TicketEvent.from_status, TicketEvent.to_status)
+            .where(TicketEvent.ticket_id == ticket.id)
+        ).all()
+    assert ticket.status == "已撤销" and ticket.due_at is None and ticket.resolved_at is not None
+    assert [tuple(h) for h in history] == [("群众", "新建", "已撤销")]
+    # It cannot be withdrawn twice.
+    assert "没有可以撤回的工单" in await desk.say("o-citizen-1", "撤回投诉")

@@ -103,6 +103,14 @@ class MemoryBook:
                 ticket.status = "已撤销"
         return BookingResult("booked", cancelled)
 
+    async def withdraw_ticket(self, openid: str, number: str) -> bool:
+        for ticket in self.filed:
+            mine = ticket.number == number and ticket.openid == openid
+            if mine and ticket.status in ("open", "新建", "已受理", "办理中"):
+                ticket.status = "已撤销"
+                return True
+        return False
+
     async def add_to_ticket(self, openid: str, number: str, note: str) -> bool:
         for ticket in self.filed:
             if ticket.number == number and ticket.openid == openid:

@@ -263,3 +263,30 @@ async def test_asking_about_the_result_right_after_filing_shows_that_ticket(chat
     assert "编号：20261126-0001" in filed
     reply = await chat.say(asked)
     assert "编号 20261126-0001（投诉建议）" in reply and "下一步：" in reply
+
+
+async def test_withdrawing_the_complaint_just_filed_is_confirmed_then_done(
+    chat: Chat, services: RecordingServices
+) -> None:
+    await chat.say("我要投诉，三号窗口工作人员态度很差，让我来回跑了三趟")
+    assert "确认撤回工单 20261126-0001（投诉建议）吗" in await chat.say("撤回投诉")
+    assert "已撤回工单 20261126-0001，状态：已撤销" in await chat.say("确认")
+    assert services.filed[0].status == "已撤销"
+    assert "没有可以撤回的工单" in await chat.say("撤回投诉")
+
+
+async def test_saying_no_keeps_the_complaint(chat: Chat, services: RecordingServices) -> None:
+    await chat.say("我要投诉，三号窗口工作人员态度很差，让我来回跑了三趟")
+    await chat.say("满意")
+    await chat.say("我不投诉了")
+    assert "工单保持不变" in await chat.say("不")
+    assert services.filed[0].status == "open"
+
+
+async def test_withdrawing_with_several_open_tickets_asks_which(chat: Chat, services: RecordingServices) -> None:
+    await services.create_ticket("complaint", "o_1", {"问题类别": "服务态度"})
+    await services.create_ticket("complaint", "o_1", {"问题类别": "环境设施"})
+    assert "请回复数字选择要撤回的一个" in await chat.say("撤回投诉")
+    assert "确认撤回工单 20261126-0001" in await chat.say("2")
+    await chat.say("确认")
+    assert [t.status for t in services.filed] == ["已撤销", "open"]
