@@ -11,6 +11,7 @@ gets a clear message (the flow's `timeout` / `unavailable` text).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import bookings, subscriptions, tickets
+from app.desk import tickets as desk_tickets
 from app.desk.sla import SlaPolicy
 from app.push import store as push_store
 from app.turnlog.privacy import Pseudonymiser, mask_identity_numbers
@@ -80,6 +82,22 @@ class MemoryTicketBook:
         if delivery:
             self._by_delivery[delivery] = number
         return number
+
+    def withdraw(self, openid: str, number: str) -> bool:
+        """Withdrawn (kept as a field, there is no desk here); once."""
+        for filed, _flow, owner, fields in self.tickets:
+            if filed == number and owner == openid and "状态" not in fields:
+                fields["状态"] = "已撤销"
+                return True
+        return False
+
+    def add(self, openid: str, number: str, note: str) -> bool:
+        """More details for one of the citizen's tickets (kept as a field, there is no desk here)."""
+        for filed, _flow, owner, fields in self.tickets:
+            if filed == number and owner == openid:
+                fields[f"补充{sum(k.startswith('补充') for k in fields) + 1}"] = note
+                return True
+        return False
 
 
 def subscribe_results(fields: Mapping[str, str]) -> list[push_store.NoticeResult]:
@@ -143,6 +161,25 @@ class AppServices:
             tickets.create_ticket, self.engine, flow_id, openid, fields, account=self.account, delivery=delivery,
             user_id=self._pseudonym(openid),
             consultation_id=consultation_id, sla=self.sla,
+        )
+
+    async def withdraw_ticket(self, openid: str, number: str) -> bool:
+        if self.engine is None:
+            assert self.memory is not None
+            return self.memory.withdraw(openid, number)
+        return await asyncio.to_thread(
+            desk_tickets.withdraw_by_citizen, self.engine, number, openid, account=self.account
+        )
+
+    async def add_to_ticket(self, openid: str, number: str, note: str, *, delivery: str | None = None) -> bool:
+        # Identity numbers never reach a ticket (as in create_ticket).
+        note = mask_identity_numbers(note)
+        if self.engine is None:
+            assert self.memory is not None
+            return self.memory.add(openid, number, note)
+        key = hashlib.sha256(f"citizen-note:{delivery}".encode()).hexdigest() if delivery else None
+        return await asyncio.to_thread(
+            desk_tickets.add_citizen_note, self.engine, number, openid, note, account=self.account, request_key=key
         )
 
     def _db(self) -> Engine:
@@ -327,6 +364,12 @@ class DeliveryServices:
 
     async def find_item(self, openid: str, number: str) -> ItemView | None:
         return await self._base.find_item(openid, number)
+
+    async def add_to_ticket(self, openid: str, number: str, note: str) -> bool:
+        return await self._base.add_to_ticket(openid, number, note, delivery=self.delivery)
+
+    async def withdraw_ticket(self, openid: str, number: str) -> bool:
+        return await self._base.withdraw_ticket(openid, number)
 
     async def my_items(self, openid: str, kind: ItemKind, limit: int) -> list[ItemView]:
         return await self._base.my_items(openid, kind, limit)

@@ -9,8 +9,13 @@ it recognises the kind of question by everyday words (「姓名」 → their nam
 they want, 「手机」 → their number …), answers every question of the reply it knows the answer
 to in one message, picks from a numbered list by the words it wants (the option's number, or
 「第二个」, or its own words when no option says what it wants), and says 「确认」 when asked to
-check the details. It never sees slot names: GET /admin/sessions/{openid} is read only by the
-judge, to see whether the consultation reached its goal (the flow completed).
+check the details. A journey's `at_confirm` is the correction its citizen makes on seeing the
+details read back: at the confirmation, or — when the service acted without one (a flow whose
+`confirm.when` is `when_uncertain` books at once when nothing was a guess) — on the read-back that
+offers the change (「信息有误？…」), before the consultation is judged. It never sees slot names:
+GET /admin/sessions/{openid} is read only by the judge, to see whether the consultation reached its
+goal (the flow completed). A correction after the read-back is counted like any other message, so
+acting without a confirmation costs the citizen who must correct as much as confirming did.
 
 Reported per half: completion rate over all journeys, interactions per completed consultation
 (mean, median, p90; each citizen message is one interaction, counted up to the completion; the
@@ -109,6 +114,8 @@ ACKNOWLEDGED = re.compile(r"^\s*(已记录|好的，已将|已为您)")
 # A line that asks the citizen something; what it asks is read from it and the lines below it.
 ASKING = re.compile(r"[？?]|请问|请[^，。]{0,6}(告诉|输入|留下|回复|描述|选择|核对)")
 CONFIRM = re.compile(r"核对|回复「确认」")
+# Done without a confirmation, read back with the way to change it: a citizen who sees a mistake says so.
+READ_BACK_OFFER = re.compile(r"信息有误")
 MENU_LINE = re.compile(r"^\s*(\d{1,2})[.、．]\s*(.+)$", re.M)
 ORDINALS = "一二三四五六七八九十"
 # Replies that fail a citizen who was not asking a question, or whose question we did not get.
@@ -337,6 +344,11 @@ def play(client: Client, journey: Journey, mode: str, run: str, max_turns: int) 
                     return played
                 continue
         state = client.session(openid)
+        corrects = journey.at_confirm and not citizen.confirmed_once
+        if corrects and replies and READ_BACK_OFFER.search(replies[-1]):
+            citizen.confirmed_once = True
+            say(journey.at_confirm)
+            continue
         if _goal_met(journey, played, state, replies):
             played.completed = True
             if state is not None and state["awaiting"] == ["satisfaction"]:

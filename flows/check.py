@@ -121,6 +121,9 @@ def _templates(flow: Flow) -> list[tuple[str, tuple[str | int, ...], frozenset[s
         found.append((flow.confirm.prompt, ("confirm", "prompt"), none))
     action = flow.complete.action
     after = frozenset({"ticket"}) if action.type in ("ticket", "booking") else none
+    if flow.confirm is not None:
+        # Said after the action ran: its number may be named.
+        found.append((flow.confirm.undo, ("confirm", "undo"), after))
     for i, reply in enumerate(flow.complete.replies):
         found.append((reply.text, ("complete", "replies", i, "text"), after))
     for key, tpl in action.params.items():

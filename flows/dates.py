@@ -73,6 +73,10 @@ class DateMatch:
     value: date | None  # None: looks like a date but is not one (2月30日)
     start: int
     end: int
+    # Why the day read is a guess, or "": `week` — the 下 of 「下周」 may belong to the word
+    # before it (「约一下下周二」: 一下 + 下周二, or 一 + 下下周二?); `month` — a bare 「3号」
+    # already past this month, read as next month's.
+    doubt: str = ""
 
 
 def _safe_date(year: int, month: int, day: int) -> date | None:
@@ -126,6 +130,18 @@ def _resolve(kind: str, m: re.Match[str], today: date) -> date | None:
     raise AssertionError(kind)
 
 
+def _doubt(kind: str, m: re.Match[str], text: str, today: date) -> str:
+    """Why this reading of a date may not be what was meant (see `DateMatch.doubt`)."""
+    if kind == "week" and m.group(0).startswith("下") and m.start() > 0 and text[m.start() - 1] == "一":
+        # 「约一下下周二」「帮我约一下周三」: 一下 is a verb's softener as often as not.
+        return "week"
+    if kind == "d":
+        day = chinese_number(m["d"])
+        if day is not None and day < today.day:
+            return "month"
+    return ""
+
+
 def find_dates(text: str, today: date) -> list[DateMatch]:
     """Every date mentioned in `text`, left to right, without overlaps."""
     taken: list[tuple[int, int]] = []
@@ -135,7 +151,7 @@ def find_dates(text: str, today: date) -> list[DateMatch]:
             if any(m.start() < end and start < m.end() for start, end in taken):
                 continue
             taken.append((m.start(), m.end()))
-            found.append(DateMatch(_resolve(kind, m, today), m.start(), m.end()))
+            found.append(DateMatch(_resolve(kind, m, today), m.start(), m.end(), _doubt(kind, m, text, today)))
     return sorted(found, key=lambda d: d.start)
 
 

@@ -25,6 +25,8 @@ a turn raise; a state on a step that is gone starts the flow afresh with an expl
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Protocol
@@ -36,7 +38,7 @@ from flows.reading import Reading, bare_name, read
 from flows.schema import CONFIRM_STEP, RETRY_STEP, SATISFACTION_STEP, Flow, Satisfaction
 from flows.state import FlowState
 from flows.turn import BACKEND_DOWN, BACKEND_TIMEOUT, TICKET_FAILED, FlowTurn, Outcome, new_state
-from flows.utterance import Utterance, command_form, is_question, understand
+from flows.utterance import Utterance, command_form, is_question, noise, understand
 from handlers.ports import Services
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "FaqAnswer",
     "Outcome",
     "advance",
+    "attach",
     "awaiting",
     "command",
     "current_prompt",
@@ -57,6 +60,8 @@ __all__ = [
     "takes_digits",
     "values",
 ]
+
+log = logging.getLogger("wxbot.flows")
 
 
 
@@ -100,6 +105,7 @@ HELP = (
     "回复「返回」撤回上一步，「重新开始」从头填写，「取消」结束办理，「人工」联系人工客服。"
 )
 GREETING = "您好！"
+NOTED = "好的。"
 # A question mid-flow that the FAQ cannot answer: not a wrong answer, so no attempt is counted.
 NO_ANSWER = "抱歉，这个问题暂时没有找到答案，您可以办完后换个说法再问，或回复「人工」咨询。"
 RETRY_WORDS = frozenset({"重试", "再试", "再试一次", "重新提交", "重新查询", "再查", "再查一次", "再查一下"})
@@ -239,6 +245,18 @@ async def _advance(
         if said in CLOSING_WORDS:
             turn.say(CLOSING)
             return turn.outcome(ended=True)
+        if state.amendable:
+            amended = await _amend(turn, message)
+            if amended is not None:
+                return amended
+        if flow.complete.action.type == "ticket" and state.ticket:
+            if more_details(flow, message):
+                # 「补充一下，地址是…」 right after filing: it belongs to that ticket, not a new one.
+                return await attach(turn, message.raw.strip())
+            if message.question and _CAN_ADD.search(message.text):
+                # 「发下照片可以吗」: yes, and how.
+                turn.say(HOW_TO_ADD.format(number=state.ticket))
+                return turn.outcome(resolved=True)
         if message.identifier_only(flow):
             # 「SQ2026…」 right after a lookup: look that one up too.
             return await start(flow, message, now, services, openid)
@@ -286,7 +304,7 @@ async def _advance(
     if at_confirm and not reading.took:
         retry = state.step == RETRY_STEP and (said in RETRY_WORDS or (reading.restated and not question))
         if said in YES_WORDS or said.startswith("确认") or retry:
-            return await turn.complete()
+            return await turn.complete(confirmed=True)
         if invalid:
             name, why = next(iter(invalid.items()))
             turn.say(why)
@@ -299,10 +317,12 @@ async def _advance(
             turn.say(MODIFY_HOW)
             return turn.outcome()
     if at_confirm and reading.took:
-        if flow.confirm is None:
-            # No confirmation in this flow: the corrected facts go straight to the action again.
+        if not prompts.must_confirm(flow, state):
+            # No confirmation in this flow, or nothing is a guess any more (the citizen corrected
+            # what was uncertain): the corrected facts go straight to the action.
             return await turn.complete()
         state.step = CONFIRM_STEP
+        turn.say(prompts.doubts_text(flow, state, now))
         turn.say(prompts.confirm_text(flow, state, now))
         return turn.outcome()
 
@@ -353,6 +373,12 @@ async def _advance(
         turn.say(prompts.ack(flow, state, reading.restated, now))
         return await _failed(turn, {}, quiet=True)
 
+    if not filled and not changed and not invalid and message.small_talk in ("ack", "thanks", "laugh", "emoji"):
+        # 「嗯嗯」「好的」「👍」 while a question is open: the citizen is listening, not answering
+        # wrongly. No 'not understood', no attempt counted: the question again, kindly.
+        turn.say(NOTED)
+        turn.say(current_prompt(flow, state, now))
+        return turn.outcome()
     if not filled and not changed:
         return await _failed(turn, invalid)
     if invalid:
@@ -375,6 +401,70 @@ async def _advance(
     else:
         outcome.reply = "\n".join(p for p in [*said_before, outcome.reply] if p)
     return outcome
+
+
+ALREADY_DONE = "已经为您办好了，无需再确认{number}。"
+ATTACHED = "已将您补充的内容附到工单 {number}，工作人员处理时会一并查看。还有要补充的可以继续发送。"
+HOW_TO_ADD = "可以，请直接发送照片、位置或文字说明，会附到工单 {number}，工作人员处理时一并查看。"
+# 「能发照片吗」「还能补充吗」: asking whether more can be sent about what was just filed.
+_CAN_ADD = re.compile(r"照片|图片|拍照|截图|视频|位置|定位|补充|加点|再说")
+NOT_ATTACHED = "抱歉，补充内容暂时没有保存到工单 {number}，请稍后再发送一次，或回复「人工」联系客服。"
+# Fewer characters than this, besides the flow's own words, is not a detail worth filing.
+DETAIL_MIN_CHARS = 4
+
+
+def more_details(flow: Flow, message: Utterance) -> bool:
+    """Whether a message right after filing is more about the matter filed.
+
+    Said as such (「补充一下」「另外」「地址是…」), or a statement — not a question, not small
+    talk, not a request for another service — with some content of its own.
+    """
+    if message.more_details:
+        return True
+    if message.question or message.small_talk or message.pick is not None:
+        return False
+    if any(intent.flow_id != flow.id for intent in message.intents):
+        return False
+    return parsers.content_length(message.text, noise(flow)) >= DETAIL_MIN_CHARS
+
+
+async def attach(turn: FlowTurn, note: str) -> Outcome:
+    """Attach `note` to the ticket the flow filed; the rating question stays open."""
+    state = turn.state
+    try:
+        added = await turn.services.add_to_ticket(turn.openid, state.ticket, note)
+    except Exception:
+        # The ticket stands; the citizen is told the addition did not reach it and can resend.
+        log.exception("attaching to a ticket failed", extra={"flow": turn.flow.id})
+        turn.say(NOT_ATTACHED.format(number=state.ticket))
+        return turn.outcome(resolved=True)
+    if not added:
+        return turn.outcome(ended=True, passthrough=True)
+    turn.say(ATTACHED.format(number=state.ticket))
+    return turn.outcome(resolved=True)
+
+
+async def _amend(turn: FlowTurn, message: Utterance) -> Outcome | None:
+    """Right after an action that ran without 「确认」: 「确认」 is harmless, and a correction
+    (「名字改成王建国」「改到后天下午」) changes what was done. None: the message is something else."""
+    flow, state = turn.flow, turn.state
+    said = message.command
+    if said in YES_WORDS or said.startswith("确认"):
+        turn.say(ALREADY_DONE.format(number=f"（编号：{state.ticket}）" if state.ticket else ""))
+        return turn.rate_again()
+    if message.question or message.small_talk:
+        return None
+    before = dict(state.slots)
+    reading = read(flow, state, message, correcting=True)
+    if not reading.changed:
+        reading = bare_name(flow, state, message)
+    if not reading.changed or reading.filled:
+        # Nothing corrected (or a fact the booking never had): not for this booking.
+        state.slots = before
+        return None
+    shown = prompts.values(flow, state, turn.now)
+    turn.say("好的，已将" + "，".join(f"{flow.slots[n].label}改为{shown[n]}" for n in reading.changed) + "。")
+    return await turn.amend(reading.changed, before)
 
 
 def _free_text_asked(flow: Flow, state: FlowState) -> str:

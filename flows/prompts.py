@@ -26,6 +26,21 @@ RETRY_VERBS = {"ticket": "提交", "booking": "提交", "http": "查询", "none"
 RECORDED = "已记录：{facts}。"
 
 
+# After an action that ran without 「确认」: every value, as recorded.
+READ_BACK = "登记的信息：{facts}。"
+# Before a confirmation asked because something was a guess: which values, and why.
+DOUBTS = "请特别留意：{facts}。"
+DOUBT_REASONS = {
+    "homophone": "按同音字理解",
+    "partial": "按您说的部分字词理解",
+    "week": "「一下下周」可能是下周也可能是下下周",
+    "month": "这个月的这一天已过，按下个月理解",
+    "several": "您提到了不止一天",
+    "implicit": "已按您新说的替换了原来的",
+    "name": "请确认姓名无误",
+}
+
+
 def values(flow: Flow, state: FlowState, now: datetime) -> dict[str, str]:
     """Slot values as shown to the user, for templates."""
     shown = {"title": flow.title}
@@ -75,6 +90,32 @@ def prompt_for(flow: Flow, names: list[str], now: datetime, state: FlowState) ->
 def confirm_text(flow: Flow, state: FlowState, now: datetime) -> str:
     assert flow.confirm is not None
     return render(flow.confirm.prompt, values(flow, state, now))
+
+
+def must_confirm(flow: Flow, state: FlowState) -> bool:
+    """Whether the action waits for 「确认」 (the flow's `confirm.when`, see flows.schema)."""
+    if flow.confirm is None or flow.confirm.when == "never":
+        return False
+    if flow.confirm.when == "always":
+        return True
+    return bool(state.unsure) or state.check
+
+
+def doubts_text(flow: Flow, state: FlowState, now: datetime) -> str:
+    """「请特别留意：预约日期 12月15日（周二）（…）。」 for the values that are guesses, or ""."""
+    shown = values(flow, state, now)
+    facts = [
+        f"{slot.label} {shown[n]}（{DOUBT_REASONS.get(state.unsure[n], '请核对')}）"
+        for n, slot in flow.slots.items()
+        if n in state.unsure and n in state.slots
+    ]
+    return DOUBTS.format(facts="；".join(facts)) if facts else ""
+
+
+def read_back(flow: Flow, state: FlowState, now: datetime) -> str:
+    shown = values(flow, state, now)
+    facts = "；".join(f"{slot.label} {shown[n]}" for n, slot in flow.slots.items() if n in state.slots)
+    return READ_BACK.format(facts=facts) if facts else ""
 
 
 def retry_text(flow: Flow, state: FlowState, now: datetime) -> str:

@@ -44,19 +44,44 @@ def read(flow: Flow, state: FlowState, said: Utterance, *, correcting: bool, que
     targeted = said.correction(flow)
     reading = Reading()
     cue = correcting or bool(parsers.CORRECTION_CUE.search(said.text))
+    if said.check_first:
+        state.check = True
     for name, hit in {**found.found, **targeted}.items():
         old = state.slots.get(name)
         if old is None:
             state.slots[name] = hit.value
             reading.filled.append(name)
+            _note_doubt(flow, state, said, name, hit, implicit=False)
         elif old == hit.value:
             reading.restated.append(name)
+            if not hit.doubt:
+                # Said again plainly: no longer a guess.
+                state.unsure.pop(name, None)
         elif cue or name in targeted or (not question and flow.slots[name].type in RESTATED_TO_CHANGE):
             state.slots[name] = hit.value
             reading.changed.append(name)
+            _note_doubt(flow, state, said, name, hit, implicit=not (cue or name in targeted))
     taken = {*reading.filled, *reading.changed}
     reading.invalid = {n: msg for n, msg in found.invalid.items() if n not in taken}
     return reading
+
+
+def _note_doubt(
+    flow: Flow, state: FlowState, said: Utterance, name: str, hit: parsers.Found, *, implicit: bool
+) -> None:
+    """Keep in `state.unsure` why a value just taken is a guess, or forget an older doubt.
+
+    A value is a guess when the parser inferred it (`Found.doubt`: a homophone, part of an
+    option's words, an ambiguous week or month, a rare name), when the message named several days
+    and one was taken, or when it replaced an earlier value without the citizen saying it was a
+    change (「12月31号下午」 after 「下周二上午」: a new plan, or a second date for something else?).
+    """
+    several = flow.slots[name].type == "date" and said.several_days
+    reason = hit.doubt or ("several" if several else "") or ("implicit" if implicit else "")
+    if reason:
+        state.unsure[name] = reason
+    else:
+        state.unsure.pop(name, None)
 
 
 def bare_name(flow: Flow, state: FlowState, said: Utterance) -> Reading:
@@ -80,4 +105,6 @@ def bare_name(flow: Flow, state: FlowState, said: Utterance) -> Reading:
         return reading
     (reading.changed if name in state.slots else reading.filled).append(name)
     state.slots[name] = hit.value
+    # Typed as the whole reply after seeing the read-back: plainly said.
+    state.unsure.pop(name, None)
     return reading

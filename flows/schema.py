@@ -201,8 +201,29 @@ class Triggers(Strict):
     fills: list[str] = Field(default_factory=list)
 
 
+# When a flow's action waits for 「确认」 (issue 13):
+# - always: every time (an action that cannot be taken back in the chat);
+# - when_uncertain: only when a value was inferred rather than stated or the citizen asked to
+#   check (`FlowState.unsure`, docs/ARCHITECTURE.md); otherwise the action runs, the reply reads
+#   every value back and says in one line how to change or undo it (`undo`);
+# - never: the action always runs at once, read back with `undo`.
+ConfirmPolicy = Literal["always", "when_uncertain", "never"]
+
+
 class Confirm(Strict):
-    prompt: str
+    # The read-back that waits for 「确认」 (templates over the slots).
+    prompt: str = ""
+    when: ConfirmPolicy = "always"
+    # Said after an action that ran without 「确认」: how to change or undo it, in one line.
+    undo: str = ""
+
+    @model_validator(mode="after")
+    def _texts(self) -> Confirm:
+        if self.when != "never" and not self.prompt.strip():
+            raise ValueError(f"when: {self.when} needs a prompt (the read-back that waits for 「确认」)")
+        if self.when != "always" and not self.undo.strip():
+            raise ValueError(f"when: {self.when} needs an undo line (how to change or undo what was done)")
+        return self
 
 
 class Reply(Strict):

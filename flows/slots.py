@@ -76,6 +76,11 @@ class Found:
     value: str
     start: int
     end: int
+    # Why the value is inferred rather than plainly said, or "" (flows.reading keeps it in
+    # `FlowState.unsure`): homophone (「公即金」 read as 公积金), partial (「户籍」 as one
+    # option's words), week / month (flows.dates.DateMatch.doubt), name (a whole reply taken as
+    # a name although it starts with no common surname).
+    doubt: str = ""
 
 
 @dataclass(slots=True)
@@ -158,7 +163,7 @@ def _choice(slot: Slot, text: str, focus: bool) -> Found | None:
         for term, value in option_terms(slot):
             at = homophones.find(term.lower(), lowered) if len(term) >= 3 else -1
             if at >= 0:
-                return Found(value, at, at + len(term))
+                return Found(value, at, at + len(term), "homophone")
     if best is None and focus:
         best = _shortened(slot, text)
     return best
@@ -173,7 +178,7 @@ def _shortened(slot: Slot, text: str) -> Found | None:
         piece = m.group(0).lower()
         owners = {value for term, value in option_terms(slot) if piece in term.lower()}
         if len(owners) == 1 and piece not in _NOT_NAMES:
-            return Found(owners.pop(), m.start(), m.end())
+            return Found(owners.pop(), m.start(), m.end(), "partial")
     return None
 
 
@@ -203,7 +208,7 @@ def _date(slot: Slot, text: str, today: date) -> tuple[Found | None, str, tuple[
 def _date_checked(slot: Slot, m: dates.DateMatch, today: date) -> Found | None:
     if m.value is None or _date_problem(slot, m, today):
         return None
-    return Found(m.value.isoformat(), m.start, m.end)
+    return Found(m.value.isoformat(), m.start, m.end, m.doubt)
 
 
 def _date_problem(slot: Slot, m: dates.DateMatch, today: date) -> str:
@@ -367,7 +372,7 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool) -> tuple[Found | 
         if plausible and _NAME.fullmatch(value) and _text_ok(slot, value) and (not weak or looks_like_name(value)):
             return Found(value, m.start("value"), m.start("value") + len(value)), ""
     if not answer:
-        return None, ""
+        return _listed_name(slot, text), ""
     cleaned = CORRECTION_CUE.sub(" ", text)
     pieces = [_NAME_TRIM.sub("", p) for p in _SPLIT.split(cleaned) for p in p.split()]
     pieces = [p for p in pieces if p and p not in _ACKS]
@@ -378,8 +383,26 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool) -> tuple[Found | 
         # The whole reply to 「请问预约人的姓名是？」 is taken even with a rare surname.
         if ok and (looks_like_name(piece) or (alone and len(pieces) == 1 and piece not in _NOT_NAMES)):
             at = text.find(piece)
-            return Found(piece, at, at + len(piece)), ""
+            return Found(piece, at, at + len(piece), "" if looks_like_name(piece) else "name"), ""
     return None, "invalid" if (alone or len(pieces) == 1) and pieces else ""
+
+
+def _listed_name(slot: Slot, text: str) -> Found | None:
+    """A name given as one item of a list in any message (「约个号办公积金，明天上午，刘洋，137…」).
+
+    Only a separated item that is nothing but a name with a common surname (2-3 characters): the
+    other items were taken by other slots first, so what is left standing alone is the name — not
+    asked again. A longer or rarer item is left for the name question.
+    """
+    if not _SPLIT.search(text.strip()):
+        return None
+    for m in re.finditer(r"[^\s,，。.;；:：!！?？、/|]+", text):
+        piece = m.group(0)
+        plain = not _HONORIFIC.match(piece) and not CORRECTION_CUE.search(piece)
+        short = 2 <= len(piece) <= 3 and _NAME.fullmatch(piece) is not None
+        if short and plain and looks_like_name(piece) and _text_ok(slot, piece):
+            return Found(piece, m.start(), m.end())
+    return None
 
 
 def _residual(text: str) -> list[str]:

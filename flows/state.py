@@ -40,6 +40,15 @@ class FlowState(BaseModel):
     # Before each message that changed the flow, newest last (bounded): 返回 takes back the last
     # answer, whether it filled one slot, several, or moved on a step.
     undo: list[Snapshot] = Field(default_factory=list)
+    # Slot → why its value is a guess rather than what the citizen plainly said (flows.reading:
+    # a homophone, part of an option's words, a date whose week or month is ambiguous, …). A flow
+    # whose confirmation is `when_uncertain` asks 「确认」 only while this is not empty.
+    unsure: dict[str, str] = Field(default_factory=dict)
+    # The citizen asked to see the details before anything is done (「先核对一下」).
+    check: bool = False
+    # The action ran without 「确认」: a correction said now changes what was done (the booking
+    # is moved or made again) instead of starting anything new.
+    amendable: bool = False
 
     def snapshot(self) -> Snapshot:
         return Snapshot(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from flows import booking, prompts
 from flows.schema import CONFIRM_STEP, DONE, RETRY_STEP, SATISFACTION_STEP, Flow, holds
@@ -27,6 +27,12 @@ BACKEND_TIMEOUT = "抱歉，查询系统响应较慢，暂时没有查到结果�
 
 
 BACKEND_DOWN = "抱歉，查询系统暂时无法访问。请稍后回复「确认」重新查询，或回复「人工」联系客服。"
+
+
+# A correction after a booking made without 「确认」 (FlowState.amendable).
+MOVED = "已为您改约，预约号不变：{number}（原时段的名额已释放）。"
+REBOOKED = "原预约 {old} 已取消，已按更正后的信息重新预约。"
+AMEND_GONE = "原预约 {old} 已经取消或不存在了，已按更正后的信息重新预约。"
 
 
 @dataclass(slots=True)
@@ -114,9 +120,10 @@ class FlowTurn:
             if state.step != DONE:
                 self.say(render(flow.step(state.step).say, prompts.values(flow, state, self.now)))
         state.awaiting = []
-        if flow.confirm is not None and state.step == DONE:
+        if state.step == DONE and prompts.must_confirm(flow, state):
             state.step = CONFIRM_STEP
         if state.step == CONFIRM_STEP:
+            self.say(prompts.doubts_text(flow, state, self.now))
             self.say(prompts.confirm_text(flow, state, self.now))
             return self.outcome()
         if state.step == RETRY_STEP:
@@ -124,7 +131,10 @@ class FlowTurn:
             return self.outcome()
         return await self.complete()
 
-    async def complete(self) -> Outcome:
+    async def complete(self, *, confirmed: bool = False) -> Outcome:
+        """Run the action. Not `confirmed` in a flow that has a confirmation: the reply reads
+        every value back and says how to change or undo it, and a correction said next amends
+        what was done (`FlowState.amendable`)."""
         flow, state = self.flow, self.state
         self.acted = True
         shown = prompts.values(flow, state, self.now)
@@ -164,11 +174,73 @@ class FlowTurn:
                 break
         state.resolved = True
         state.awaiting = []
+        state.amendable = False
+        if flow.confirm is not None and not confirmed:
+            self.say(prompts.read_back(flow, state, self.now))
+            self.say(render(flow.confirm.undo, shown))
+            # Only a booking can be changed in place; other actions are done or looked up afresh.
+            state.amendable = action.type == "booking"
+        state.unsure = {}
+        state.check = False
         if flow.satisfaction is None:
             return self.outcome(ended=True, resolved=True)
         state.step = SATISFACTION_STEP
         state.awaiting = ["satisfaction"]
         self.say(flow.satisfaction.prompt)
+        return self.outcome(resolved=True)
+
+    async def amend(self, changed: list[str], before: dict[str, str]) -> Outcome:
+        """A correction after a booking made without 「确认」: move it, or make it again.
+
+        A new day or half-day moves the booking and keeps its number (`Services.change_booking`,
+        atomic: a full or duplicate time leaves the old booking as it was). Any other fact (the
+        business, the name, the mobile) is part of the booking's record: the old booking is
+        cancelled and the corrected one made, with a new number.
+        """
+        flow, state = self.flow, self.state
+        spec = flow.booking
+        assert spec is not None, "only a booking is amendable"
+        old = state.ticket
+        # Said as a correction: plainly stated, nothing left to guess.
+        state.unsure = {}
+        today = self.now.date()
+        if set(changed) <= {spec.date, spec.period}:
+            business = state.slots[spec.business]
+            day = date.fromisoformat(state.slots[spec.date])
+            period = state.slots[spec.period]
+            result = await self.services.change_booking(
+                self.openid, old, day, period, spec.capacity_for(business)
+            )
+            if result.status == "booked":
+                self.say(MOVED.format(number=old))
+                shown = prompts.values(flow, state, self.now)
+                shown["ticket"] = old
+                self.say(prompts.read_back(flow, state, self.now))
+                self.say(render(flow.confirm.undo if flow.confirm else "", shown))
+                return self.rate_again()
+            if result.status != "not_found":
+                # Full or a duplicate: the booking stays as it was; say why.
+                state.slots = dict(before)
+                if result.status == "duplicate" and result.booking is not None:
+                    self.say(booking.duplicate_text(result.booking, today))
+                else:
+                    self.say(booking.FULL.format(when=booking.when(day, period, today), business=business))
+                    self.say("您原来的预约保持不变，可以换一个时间再说。")
+                return self.rate_again()
+            self.say(AMEND_GONE.format(old=old))
+        else:
+            cancelled = await self.services.cancel_booking(self.openid, old)
+            self.say((REBOOKED if cancelled.status != "not_found" else AMEND_GONE).format(old=old))
+        state.resolved = False
+        state.ticket = ""
+        return await self.complete()
+
+    def rate_again(self) -> Outcome:
+        """Back at the rating question, which the correction came before."""
+        self.state.step = SATISFACTION_STEP
+        self.state.awaiting = ["satisfaction"]
+        if self.flow.satisfaction is not None:
+            self.say(self.flow.satisfaction.prompt)
         return self.outcome(resolved=True)
 
     async def _booking_refused(self, placed: booking.Placed) -> Outcome:

@@ -130,6 +130,10 @@ class Utterance:
     # capabilities (「你们能干啥」) or vague (「有事想办一下」).
     small_talk: str
     dates: list[dates.DateMatch]
+    # 「先核对一下」: the details are to be read back before the action (words.CHECK_FIRST).
+    check_first: bool = False
+    # 「补充一下，地址是…」: more about something already said or filed (words.MORE_DETAILS).
+    more_details: bool = False
     # The flows this message asks for, best first (`flows.intents.rank`); empty until ranked.
     intents: list[Intent] = field(default_factory=list)
     _readings: dict[tuple[object, ...], parsers.Extraction] = field(default_factory=dict, repr=False)
@@ -205,6 +209,11 @@ class Utterance:
         days = [m.value for m in self.dates if m.value is not None]
         return bool(days) and all(day < self.today for day in days)
 
+    @property
+    def several_days(self) -> bool:
+        """The message names more than one day (「明天或者后天」): which one is meant is a guess."""
+        return len({m.value for m in self.dates if m.value is not None}) > 1
+
     def intent(self, flow_id: str) -> Intent | None:
         return next((i for i in self.intents if i.flow_id == flow_id), None)
 
@@ -261,4 +270,6 @@ def understand(raw: str, today: date) -> Utterance:
         dont_know=bool(words.DONT_KNOW.search(command)),
         small_talk=_small_talk(command),
         dates=dates.find_dates(text, today),
+        check_first=bool(words.CHECK_FIRST.search(command)),
+        more_details=bool(words.MORE_DETAILS.search(command)),
     )

@@ -155,6 +155,15 @@ _VAGUE_CORE = re.compile(r"事|问|办|咨询")
 DONT_KNOW = re.compile(
     r"不知道|不清楚|不记得|忘了|忘记|找不到|没找到|丢了|弄丢|没有(?:编号|号|回执)|记不得|没留|不晓得"
 )
+# 「先核对一下再提交」: the citizen wants to see the details before anything is done, so a flow
+# whose confirmation is `when_uncertain` reads them back and waits for 「确认」.
+CHECK_FIRST = re.compile(
+    r"核对|核实一下|先确认|确认一下|让我看看|给我看看|我看一下|先看一下|检查一下|先别提交|先不要提交|别急着提交|先别办|先不要办"
+)
+# 「补充一下」「另外」: more about what was just filed.
+MORE_DETAILS = re.compile(
+    r"^(?:补充|再补充|另外|还有|对了|忘了说|忘记说|再说一下|顺便说)|补充一下|补充说明|地址是|地点是|具体位置"
+)
 # 「第二个」「第3项」: a pick from a numbered list, said in words.
 ORDINAL = re.compile(r"^(?:选)?第?\s*(?P<n>\d{1,2}|[一二两三四五六七八九十]{1,3})\s*(?:个|项|条|种|号)?(?:吧|吧。)?$")
 # Courtesy around an answer that changes nothing (「1吧」「就2」).

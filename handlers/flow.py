@@ -13,6 +13,7 @@ from flows import engine, intents, rating
 from flows.engine import Outcome
 from flows.registry import FlowRegistry
 from flows.schema import SATISFACTION_STEP, Flow
+from flows.turn import FlowTurn
 from flows.utterance import Utterance, is_question, understand
 from handlers import faq, followup
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
@@ -128,6 +129,26 @@ def resume(turn: Turn, ctx: HandlerContext, result: TurnResult) -> TurnResult:
         result.reply = TextReply(f"{result.reply.content}\n{resumed}\n{prompt}")
         state.updated_at = turn.now.timestamp()
     return result
+
+
+async def attach_media(turn: Turn, ctx: HandlerContext, note: str) -> TurnResult | None:
+    """A photo, voice or place sent right after filing a ticket: attached to it for staff.
+
+    None when no ticket was just filed (the flow is over, or it filed none).
+    """
+    state = turn.session.flow
+    registry = ctx.flows
+    if state is None or registry is None or state.step != SATISFACTION_STEP or not state.ticket:
+        return None
+    flow = registry.get(state.flow_id, state.version)
+    if flow is None or flow.complete.action.type != "ticket" or engine.expired(state, turn.now, ctx.session_timeout_s):
+        return None
+    state = state.model_copy(deep=True)
+    state.updated_at = turn.now.timestamp()
+    outcome = await engine.attach(FlowTurn(flow, state, turn.now, ctx.services, turn.session.openid), note)
+    if outcome.passthrough:
+        return None
+    return _result(turn, ctx, flow, outcome)
 
 
 def _flow_answers(flow: Flow, said: Utterance) -> bool:

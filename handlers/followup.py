@@ -16,10 +16,10 @@ import re
 from datetime import date, datetime, timedelta
 
 from flows import booking as placing
-from flows import calendar
+from flows import calendar, words
 from flows.dates import display, find_dates
 from flows.engine import HANDOFF_WORDS, YES_WORDS, command, is_question
-from flows.schema import Flow
+from flows.schema import SATISFACTION_STEP, Flow
 from flows.slots import extract
 from flows.state import FlowState
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
@@ -42,6 +42,16 @@ LIST_TICKETS = ("我的工单", "我的投诉", "我的留言", "我的办件", 
 _FILED_AND_ASKED = re.compile(
     r"(?:投诉|反映|举报|留言|报修)(?:过)?的.{0,8}?"
     r"(?:怎么样|咋样|如何了|有人管|管没|管了没|处理了|处理没|处理得|有结果|结果呢|回复|答复|进展|进度|没动静|没消息|没下文)"
+)
+# 「什么时候会有结果？」「多久能处理」 right after filing: about the ticket just filed.
+_ABOUT_THE_FILED = re.compile(
+    r"(?:什么时候|啥时候|多久|几天|多长时间|多会儿).{0,8}?(?:结果|处理|回复|答复|办好|办完|有人|联系|解决)"
+    r"|有结果|结果呢|进度|处理到|有人管|有人处理|会处理吗|能解决吗"
+)
+# 「撤回投诉」: the citizen withdraws a ticket they filed (desk status 已撤销), confirmed first.
+WITHDRAW_WORDS = (
+    "撤回投诉", "撤销投诉", "取消投诉", "投诉撤回", "撤回我的投诉", "不投诉了", "撤回工单", "撤销工单", "撤回反映",
+    "撤回留言",
 )
 CANCEL_WORDS = ("取消预约", "取消我的预约", "预约取消", "撤销预约", "退约", "取消约")
 CHANGE_WORDS = ("改约", "改预约", "预约改", "改期", "换个时间", "改时间", "改一下预约", "重新约时间", "换一天")
@@ -75,6 +85,12 @@ LIST_TAIL = {
     "ticket": "回复数字查看处理进度。",
 }
 PICK = {"cancel": "您有以下预约，请回复数字选择要取消的一个：", "change": "您有以下预约，请回复数字选择要改约的一个："}
+PICK_WITHDRAW = "您有以下正在处理的工单，请回复数字选择要撤回的一个："
+NOTHING_TO_WITHDRAW = "您目前没有可以撤回的工单（已办结或已撤销的不能撤回）。"
+CONFIRM_WITHDRAW = "确认撤回工单 {number}（{title}）吗？撤回后工作人员将不再处理。回复「确认」撤回，回复「不」保留。"
+WITHDRAWN = "已撤回工单 {number}，状态：已撤销。如需再次反映，请回复「投诉建议」。"
+NOT_WITHDRAWN = "工单 {number} 已办结、已撤销或正在办结，不能再撤回。回复「我的工单」可查看状态，或回复「人工」咨询。"
+KEPT_TICKET = "好的，工单保持不变，我们会继续处理。"
 NOTHING_TO_CANCEL = "您目前没有可以取消的预约。"
 NOTHING_TO_CHANGE = "您目前没有可以改约的预约。回复「预约办事」可以在线预约。"
 CONFIRM_CANCEL = "确认取消{when}的「{business}」预约（预约号：{number}）吗？回复「确认」取消，回复「不」保留预约。"
@@ -115,6 +131,14 @@ def ask_reason(turn: Turn, ctx: HandlerContext, flow: Flow, state: FlowState, le
     )
 
 
+def _just_filed(turn: Turn) -> str:
+    """The number the flow in this consultation just filed or booked (the rating still open), or ""."""
+    state = turn.session.flow
+    if state is None or not state.resolved or state.step != SATISFACTION_STEP:
+        return ""
+    return state.ticket
+
+
 def _flow_free(turn: Turn) -> bool:
     state = turn.session.flow
     return state is None or state.resolved
@@ -129,12 +153,19 @@ def _intent(turn: Turn, text: str) -> str | None:
     if not _flow_free(turn):
         # In a flow, 「取消」 and 「改到后天」 belong to it (cancel it, correct it).
         return None
+    if any(word in said for word in WITHDRAW_WORDS):
+        return "withdraw"
     if any(word in said for word in CANCEL_WORDS):
+        return "cancel"
+    if state is not None and state.amendable and (said in words.CANCEL or said in words.DISMISS):
+        # 「取消」「算了」 right after a booking made without 「确认」: that booking, confirmed first.
         return "cancel"
     if any(word in said for word in CHANGE_WORDS):
         return "change"
-    if _MOVE.search(said) and ("预约" in said or _names_a_time(said, turn)):
-        # 「改到下周三上午」 outside any flow can only mean the citizen's booking.
+    just_booked = state is not None and state.amendable
+    if _MOVE.search(said) and ("预约" in said or _names_a_time(said, turn)) and not just_booked:
+        # 「改到下周三上午」 outside any flow can only mean the citizen's booking. Right after a
+        # booking made without 「确认」 the flow itself moves it (flows.engine, the undo window).
         return "change"
     if any(word in said for word in LIST_BOOKINGS):
         return "list_booking"
@@ -152,13 +183,29 @@ async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult | Non
             return result
         turn.session.followup = None
     intent = _intent(turn, text)
+    just_filed = _just_filed(turn)
+    if intent is None and just_filed and is_question(text) and _ABOUT_THE_FILED.search(command(text)):
+        # Still in the consultation that filed it: that ticket is the one meant.
+        intent = "this_one"
     if intent is None:
         return None
+    just_booked = turn.session.flow.ticket if turn.session.flow and turn.session.flow.amendable else ""
     if turn.session.flow is not None:
         # A finished flow waiting for a rating, or the progress flow asking for a number that
         # turns out to be one of ours: this message is about something else now.
         turn.session.flow = None
         turn.session.awaiting_satisfaction = ""
+    if intent == "cancel" and just_booked:
+        # The booking just made is the one meant, however many the citizen holds.
+        item = await ctx.services.find_item(turn.session.openid, just_booked)
+        if item is not None:
+            pending = FollowUp(action="cancel", stage="pick", numbers=[item.number], expires_at=_expiry(turn, ctx))
+            turn.session.followup = pending
+            return await _picked(turn, ctx, pending, item, text)
+    if intent == "withdraw":
+        return await _withdraw(turn, ctx, just_filed)
+    if intent == "this_one":
+        return await _show(turn, ctx, just_filed)
     if intent == "lookup":
         match = OUR_NUMBER.search(text)
         assert match is not None
@@ -298,7 +345,40 @@ async def _begin(turn: Turn, ctx: HandlerContext, action: str, text: str) -> Tur
     return await _picked(turn, ctx, pending, items[0], text)
 
 
+async def _withdraw(turn: Turn, ctx: HandlerContext, just_filed: str) -> TurnResult:
+    """Which ticket to withdraw: the one just filed, the only open one, or a pick."""
+    items = [i for i in await ctx.services.my_items(turn.session.openid, "ticket", LIST_LIMIT) if i.booking is None]
+    if just_filed and any(i.number == just_filed for i in items):
+        items = [i for i in items if i.number == just_filed]
+    if not items:
+        return _result(turn, NOTHING_TO_WITHDRAW, "empty", resolved=True)
+    numbers = [i.number for i in items]
+    pending = FollowUp(action="withdraw", stage="pick", numbers=numbers, expires_at=_expiry(turn, ctx))
+    turn.session.followup = pending
+    if len(items) > 1:
+        today = _today(turn)
+        lines = [PICK_WITHDRAW, *(f"{n}. {_line(item, ctx, today)}" for n, item in enumerate(items, start=1))]
+        return _result(turn, "\n".join(lines), "pick")
+    return await _picked(turn, ctx, pending, items[0], "")
+
+
+async def _withdraw_confirmed(turn: Turn, ctx: HandlerContext, said: str, pending: FollowUp) -> TurnResult | None:
+    if said in NO_WORDS:
+        turn.session.followup = None
+        return _result(turn, KEPT_TICKET, "kept", resolved=True)
+    if not (said in YES_WORDS or said.startswith("确认")):
+        return None
+    turn.session.followup = None
+    if not await ctx.services.withdraw_ticket(turn.session.openid, pending.number):
+        return _result(turn, NOT_WITHDRAWN.format(number=pending.number), "gone")
+    return _result(turn, WITHDRAWN.format(number=pending.number), "withdrawn", resolved=True)
+
+
 async def _picked(turn: Turn, ctx: HandlerContext, pending: FollowUp, item: ItemView, text: str) -> TurnResult:
+    if pending.action == "withdraw":
+        pending.number, pending.stage = item.number, "confirm"
+        title = _title(ctx, item.flow_id)
+        return _result(turn, CONFIRM_WITHDRAW.format(number=item.number, title=title), "confirm")
     view = item.booking
     if view is None or view.status != "booked":
         turn.session.followup = None
@@ -360,6 +440,8 @@ async def _continue(turn: Turn, ctx: HandlerContext, text: str, pending: FollowU
             # The list stays: another digit shows another item.
             return _result(turn, describe(item, ctx, turn.now), "shown", resolved=True)
         return await _picked(turn, ctx, pending, item, pending.said)
+    if pending.action == "withdraw":
+        return await _withdraw_confirmed(turn, ctx, said, pending)
     item = await ctx.services.find_item(openid, pending.number)
     view = item.booking if item is not None else None
     if view is None or view.status != "booked":

@@ -114,6 +114,16 @@ class Services(Protocol):
         """The citizen's own ticket or booking with this number (someone else's is not found)."""
         ...
 
+    async def withdraw_ticket(self, openid: str, number: str) -> bool:
+        """Withdraw the citizen's own open ticket (desk status 已撤销, recorded as theirs); False when
+        they have no open ticket with that number."""
+        ...
+
+    async def add_to_ticket(self, openid: str, number: str, note: str) -> bool:
+        """Attach more the citizen sent (details, a photo's link) to their own ticket, for staff on
+        the desk; False when they have no ticket with that number. Once per delivery."""
+        ...
+
     async def my_items(self, openid: str, kind: ItemKind, limit: int) -> list[ItemView]:
         """The citizen's open bookings (today or later) or open tickets, newest first."""
         ...

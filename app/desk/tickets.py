@@ -325,6 +325,55 @@ def reply(engine: Engine, number: str, actor: str, text: str, *, request_key: st
     return _record(engine, number, build)
 
 
+def withdraw_by_citizen(engine: Engine, number: str, openid: str, *, account: str) -> bool:
+    """The citizen withdraws their own open ticket in the chat (「撤回投诉」): 已撤销, in its history
+    as theirs. False when they have no open ticket with that number (closed, or someone else's)."""
+    now = datetime.now(UTC)
+    with Session(engine, expire_on_commit=False) as conn, conn.begin():
+        ticket = conn.execute(
+            select(Ticket)
+            .where(Ticket.number == number, Ticket.openid == openid, Ticket.account == account)
+            .with_for_update()
+        ).scalar_one_or_none()
+        if ticket is None or ticket.status not in (*workflow.OPEN_STATUSES, "open"):
+            return False
+        values = _event_values(ticket, workflow.CITIZEN_ACTOR, "status", None, now)
+        values.update(to_status=workflow.CANCELLED, note="群众在对话中撤回")
+        conn.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket.id)
+            .values(status=workflow.CANCELLED, updated_at=now, resolved_at=now, due_at=None)
+        )
+        conn.execute(insert(TicketEvent).values(**values))
+        return True
+
+
+def add_citizen_note(
+    engine: Engine, number: str, openid: str, note: str, *, account: str, request_key: str | None = None
+) -> bool:
+    """Attach `note` to the citizen's own ticket (same OpenID and account); False when there is
+    none. A repeated delivery (same `request_key`) attaches it once."""
+    now = datetime.now(UTC)
+    try:
+        with Session(engine, expire_on_commit=False) as conn, conn.begin():
+            ticket = conn.execute(
+                select(Ticket)
+                .where(Ticket.number == number, Ticket.openid == openid, Ticket.account == account)
+                .with_for_update()
+            ).scalar_one_or_none()
+            if ticket is None:
+                return False
+            conn.execute(update(Ticket).where(Ticket.id == ticket.id).values(updated_at=now))
+            values = _event_values(ticket, workflow.CITIZEN_ACTOR, workflow.CITIZEN_NOTE, request_key, now)
+            values["note"] = note.strip()[:2000]
+            conn.execute(insert(TicketEvent).values(**values))
+            return True
+    except IntegrityError as exc:
+        if "request_key" in str(exc.orig) or "ticket_events" in str(exc.orig):
+            return True
+        raise
+
+
 def categories(engine: Engine) -> list[str]:
     with Session(engine, expire_on_commit=False) as conn:
         return [c for c in conn.execute(select(Ticket.category).distinct().order_by(Ticket.category)).scalars() if c]

@@ -39,6 +39,10 @@ CITIZEN_NOTICES: Mapping[str, str] = {
     CANCELLED: "您提交的事项（编号：{number}）已撤销。",
 }
 
+# A ticket event the citizen wrote (more details sent after filing, issue 13), and who it shows as.
+CITIZEN_NOTE = "citizen"
+CITIZEN_ACTOR = "群众"
+
 KINDS = ("投诉", "建议", "留言", "预约")
 COMPLAINT, SUGGESTION, MESSAGE, BOOKING = KINDS
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.db.models import Ticket, TurnErasure, TurnRow
+from app.db.models import Ticket, TicketEvent, TurnErasure, TurnRow
 from app.desk import workflow
 from app.turnlog.rows import (
     COLUMNS,
@@ -142,6 +142,13 @@ def _erase_tickets(conn: Connection, user_id: str, replacement: str, erased_at: 
 
 
 def _erase_closed(conn: Connection, which: Any, erased_at: datetime) -> int:
+    # What the citizen sent after filing (details, a photo's link) is theirs, like the fields.
+    erasing = select(Ticket.id).where(which, Ticket.status.in_(CLOSED_STATUSES), Ticket.erased_at.is_(None))
+    conn.execute(
+        update(TicketEvent)
+        .where(TicketEvent.action == workflow.CITIZEN_NOTE, TicketEvent.ticket_id.in_(erasing))
+        .values(note="")
+    )
     result = conn.execute(
         update(Ticket)
         .where(which, Ticket.status.in_(CLOSED_STATUSES), Ticket.erased_at.is_(None))

@@ -56,17 +56,16 @@ def test_fifty_citizens_two_workers_ten_seats(database: Database, redis_url: str
             response.raise_for_status()
             return sim.read_reply(response.text, delivery.params["nonce"]).get("Content", "")
 
+        # Every fact plainly said: the booking is made by this message, no 「确认」 (issue 13), so
+        # the fifty first messages are what race for the seats.
         first = f"预约{day.month}月{day.day}日上午办社保卡，我叫张伟，手机13812345678"
-        with httpx.Client(base_url=svc.base, timeout=30) as client:
-            for openid in openids:
-                assert "请核对预约信息" in say(client, openid, first)
 
-        def confirm(openid: str) -> str:
+        def book(openid: str) -> str:
             with httpx.Client(base_url=svc.base, timeout=30) as client:
-                return say(client, openid, "确认")
+                return say(client, openid, first)
 
         with ThreadPoolExecutor(max_workers=CITIZENS) as pool:
-            replies = list(pool.map(confirm, openids))
+            replies = list(pool.map(book, openids))
 
         admin = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
         with httpx.Client(base_url=svc.base, timeout=30, headers=admin) as client:

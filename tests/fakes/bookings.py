@@ -4,7 +4,7 @@ business and day), for handler and flow tests that do not need a database."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from handlers.ports import BookingRequest, BookingResult, BookingView, ItemKind, ItemView
@@ -18,6 +18,8 @@ class _Ticket:
     fields: dict[str, str]
     status: str
     created_at: datetime
+    # What the citizen sent after filing (Services.add_to_ticket), oldest first.
+    notes: list[str] = field(default_factory=list)
 
 
 class MemoryBook:
@@ -100,6 +102,21 @@ class MemoryBook:
             if ticket.number == number:
                 ticket.status = "已撤销"
         return BookingResult("booked", cancelled)
+
+    async def withdraw_ticket(self, openid: str, number: str) -> bool:
+        for ticket in self.filed:
+            mine = ticket.number == number and ticket.openid == openid
+            if mine and ticket.status in ("open", "新建", "已受理", "办理中"):
+                ticket.status = "已撤销"
+                return True
+        return False
+
+    async def add_to_ticket(self, openid: str, number: str, note: str) -> bool:
+        for ticket in self.filed:
+            if ticket.number == number and ticket.openid == openid:
+                ticket.notes.append(note)
+                return True
+        return False
 
     def _item(self, ticket: _Ticket) -> ItemView:
         booking = self.bookings.get(ticket.number)

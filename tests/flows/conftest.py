@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from flows.registry import FlowRegistry, load_flows
+from flows.schema import Flow
 from handlers.ports import EndpointResult
 from tests.fakes.bookings import MemoryBook
 
@@ -43,6 +44,13 @@ class RecordingServices(MemoryBook):
     async def call_endpoint(self, name: str, params: Mapping[str, str]) -> EndpointResult:
         self.calls.append((name, dict(params)))
         return self.endpoint
+
+
+def always_confirming(flow: Flow) -> Flow:
+    """`flow` with a confirmation every time (`confirm.when: always`): the confirmation step's own
+    behaviour (corrections, 返回, retry) is tested on it, whatever the sample flow's policy is."""
+    assert flow.confirm is not None
+    return flow.model_copy(update={"confirm": flow.confirm.model_copy(update={"when": "always"})})
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,8 @@
 """Booking capacity in the flow: a full period offers the nearest free times, a second booking of
-the same business on one day is refused, and the confirmation says how to change or cancel."""
+the same business on one day is refused, and the booking says how to change or cancel it.
+
+The booking flow confirms only when uncertain (flows/booking.yaml, `confirm.when`): every fact
+plainly given in one message books at once (tests/flows/test_confirm_policy.py has the policy)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import pytest
 
 from flows import engine
 from flows.registry import FlowRegistry
-from flows.schema import CONFIRM_STEP, Flow
+from flows.schema import SATISFACTION_STEP, Flow
 from handlers.ports import BookingRequest
 from tests.flows.conftest import THURSDAY, RecordingServices
 
@@ -34,12 +37,11 @@ async def fill(services: RecordingServices, openid: str, day: date, period: str,
 async def confirm(
     booking: Flow, services: RecordingServices, text: str = DETAILS, openid: str = "o_user"
 ) -> engine.Outcome:
-    start = await engine.start(booking, text, THURSDAY, services, openid)
-    assert start.state is not None and start.state.step == CONFIRM_STEP
-    return await engine.advance(booking, start.state, "确认", THURSDAY, services, openid)
+    """Book with every fact plainly given in one message: nothing is a guess, so no 「确认」."""
+    return await engine.start(booking, text, THURSDAY, services, openid)
 
 
-async def test_the_confirmation_says_how_to_change_and_cancel(booking: Flow, services: RecordingServices) -> None:
+async def test_the_booking_says_how_to_change_and_cancel(booking: Flow, services: RecordingServices) -> None:
     out = await confirm(booking, services)
     assert "预约号：20261126-0001" in out.reply
     assert "「改约」" in out.reply and "「取消预约」" in out.reply
@@ -55,9 +57,8 @@ async def test_a_full_period_offers_the_nearest_free_times_and_asks_again(
     # The weekend is closed: Thursday (today) and Monday are the nearest open days.
     assert "11月26日（周四）上午、11月26日（周四）下午、11月30日（周一）上午" in out.reply
     assert out.state is not None and "date" not in out.state.slots and "period" not in out.state.slots
-    again = await engine.advance(booking, out.state, "11月30日上午", THURSDAY, services, "o_user")
-    assert again.state is not None and again.state.step == CONFIRM_STEP
-    done = await engine.advance(booking, again.state, "确认", THURSDAY, services, "o_user")
+    done = await engine.advance(booking, out.state, "11月30日上午", THURSDAY, services, "o_user")
+    assert done.state is not None and done.state.step == SATISFACTION_STEP
     assert "预约成功" in done.reply
 
 

@@ -79,3 +79,20 @@ def test_display_adds_the_year_only_when_it_differs() -> None:
 @pytest.mark.parametrize(("text", "value"), [("12", 12), ("十二", 12), ("二十一", 21), ("三十", 30), ("十", 10)])
 def test_chinese_numbers(text: str, value: int) -> None:
     assert dates.chinese_number(text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "doubt"),
+    [
+        ("约一下下周二", "week"),  # 一下 + 下周二, or 一 + 下下周二?
+        ("帮我约一下周三", "week"),  # 一下 + 周三, or 一 + 下周三?
+        ("下周二", ""),
+        ("下下周二", ""),
+        ("3号", "month"),  # the 3rd has passed this month: next month's
+        ("28号", ""),
+        ("12月3日", ""),
+    ],
+)
+def test_a_date_says_when_its_reading_is_a_guess(text: str, doubt: str) -> None:
+    [found] = dates.find_dates(text, TODAY)
+    assert found.doubt == doubt

@@ -11,14 +11,16 @@ from flows.registry import FlowRegistry
 from flows.schema import CONFIRM_STEP, RETRY_STEP, SATISFACTION_STEP, Flow
 from flows.state import FlowState
 from handlers.ports import EndpointResult
-from tests.flows.conftest import THURSDAY, RecordingServices
+from tests.flows.conftest import THURSDAY, RecordingServices, always_confirming
 
 
 @pytest.fixture
 def booking(registry: FlowRegistry) -> Flow:
+    # Confirming every time: these tests are about the confirmation step itself (the sample flow
+    # confirms only when uncertain; tests/flows/test_confirm_policy.py).
     flow = registry.current("booking")
     assert flow is not None
-    return flow
+    return always_confirming(flow)
 
 
 def flow_of(registry: FlowRegistry, flow_id: str) -> Flow:

@@ -8,7 +8,7 @@ from flows import engine
 from flows.registry import FlowRegistry
 from flows.schema import CONFIRM_STEP, Flow
 from flows.state import FlowState
-from tests.flows.conftest import THURSDAY, RecordingServices
+from tests.flows.conftest import THURSDAY, RecordingServices, always_confirming
 
 
 def flow_of(registry: FlowRegistry, flow_id: str) -> Flow:
@@ -19,7 +19,9 @@ def flow_of(registry: FlowRegistry, flow_id: str) -> Flow:
 
 @pytest.fixture
 def booking(registry: FlowRegistry) -> Flow:
-    return flow_of(registry, "booking")
+    # Confirming every time: corrections at the confirmation are tested here (the sample flow
+    # confirms only when uncertain; tests/flows/test_confirm_policy.py).
+    return always_confirming(flow_of(registry, "booking"))
 
 
 async def say(
@@ -223,3 +225,14 @@ async def test_a_name_correction_without_a_change_word_is_taken(
     start = await engine.start(booking, "明天上午办社保卡，我叫王建，电话13812345678", THURSDAY, services)
     out = await say(booking, start.state, said, services)
     assert out.state is not None and out.state.slots["name"] == "王建国"
+
+
+@pytest.mark.parametrize("said", ["嗯嗯", "好的", "👍"])
+async def test_an_acknowledgement_mid_flow_is_not_a_wrong_answer(
+    booking: Flow, services: RecordingServices, said: str
+) -> None:
+    start = await engine.start(booking, "约个号办公积金", THURSDAY, services)
+    out = await say(booking, start.state, said, services)
+    assert "没有识别出" not in out.reply and out.reply.startswith("好的。")
+    assert "预约日期" in out.reply
+    assert out.state is not None and out.state.attempts == {}

@@ -185,3 +185,19 @@ def test_a_month_long_gone_means_next_year() -> None:
 def test_a_lone_word_is_a_rare_name_only_when_the_name_alone_was_asked() -> None:
     assert "name" not in extract(BOOKING_LIKE, "菜篮", focus=ASKED).found
     assert extract(BOOKING_LIKE, "菜篮", focus=("name",)).found["name"].value == "菜篮"
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "doubt"),
+    [("居住证", "居住证办理", ""), ("居注证", "居住证办理", "homophone")],
+)
+def test_a_choice_says_when_it_was_read_through_a_homophone(text: str, value: str, doubt: str) -> None:
+    found = extract({"business": BUSINESS}, text).found["business"]
+    assert (found.value, found.doubt) == (value, doubt)
+
+
+def test_a_name_alone_in_a_listed_message_is_taken_but_a_title_is_not() -> None:
+    defs = {"name": slot("name"), "mobile": slot("mobile")}
+    assert extract(defs, "明天上午，刘洋，13700001234").found["name"].value == "刘洋"
+    assert "name" not in extract(defs, "明天上午，王先生，13700001234").found
+    assert "name" not in extract(defs, "我想预约明天上午去办社保卡").found

@@ -47,9 +47,9 @@ def chat(services: RecordingServices) -> Chat:
 
 
 async def book(chat: Chat, text: str = "我想预约明天上午办社保卡，我叫张三，手机13812345678") -> str:
-    assert "请核对预约信息" in await chat.say(text)
-    reply = await chat.say("确认")
-    assert "预约成功" in reply
+    # Every fact plainly given: booked at once, read back with the way to change it.
+    reply = await chat.say(text)
+    assert "预约成功" in reply and "信息有误" in reply
     await chat.say("满意")
     return reply
 
@@ -195,8 +195,7 @@ async def test_cancel_words_inside_a_flow_still_cancel_the_flow(chat: Chat) -> N
 
 
 async def test_a_low_rating_with_a_reason_becomes_a_follow_up_ticket(chat: Chat, services: RecordingServices) -> None:
-    assert "请核对预约信息" in await chat.say("我想预约明天上午办社保卡，我叫张三，手机13812345678")
-    assert "非常满意" in await chat.say("确认")
+    assert "非常满意" in await chat.say("我想预约明天上午办社保卡，我叫张三，手机13812345678")
     assert "哪里需要改进" in await chat.say("5")
     assert chat.last is not None and chat.last.meta.satisfaction == "非常不满意"
     reply = await chat.say("取号机坏了，排了一个小时队")
@@ -242,3 +241,52 @@ async def test_cancel_right_after_booking_skips_the_rating(chat: Chat) -> None:
 async def test_a_suggestion_is_not_taken_for_a_list_request(chat: Chat) -> None:
     reply = await chat.say("我的建议是大厅增加停车位")
     assert "您的工单" not in reply and chat.session.flow is not None and chat.session.flow.flow_id == "complaint"
+
+
+@pytest.mark.parametrize("said", ["取消", "算了", "取消预约"])
+async def test_cancelling_right_after_booking_means_that_booking(chat: Chat, said: str) -> None:
+    await chat.say("预约下周三下午办公积金，我叫张三，手机13812345678")
+    reply = await chat.say("我想预约明天上午办社保卡，我叫张三，手机13812345678")
+    assert "预约号：20261126-0002" in reply
+    assert "确认取消11月27日（周五）上午的「社保卡办理」预约（预约号：20261126-0002）" in await chat.say(said)
+    assert "已取消预约 20261126-0002" in await chat.say("确认")
+
+
+async def test_an_unlabelled_name_in_a_list_is_not_asked_again(chat: Chat) -> None:
+    reply = await chat.say("约个号办社保卡，明天上午，刘洋，13700001234")
+    assert "预约成功" in reply and "预约人姓名 刘洋" in reply
+
+
+@pytest.mark.parametrize("asked", ["什么时候会有结果？", "多久能处理啊", "有人管吗？进度怎么查"])
+async def test_asking_about_the_result_right_after_filing_shows_that_ticket(chat: Chat, asked: str) -> None:
+    filed = await chat.say("我要投诉，三号窗口工作人员态度很差，让我来回跑了三趟")
+    assert "编号：20261126-0001" in filed
+    reply = await chat.say(asked)
+    assert "编号 20261126-0001（投诉建议）" in reply and "下一步：" in reply
+
+
+async def test_withdrawing_the_complaint_just_filed_is_confirmed_then_done(
+    chat: Chat, services: RecordingServices
+) -> None:
+    await chat.say("我要投诉，三号窗口工作人员态度很差，让我来回跑了三趟")
+    assert "确认撤回工单 20261126-0001（投诉建议）吗" in await chat.say("撤回投诉")
+    assert "已撤回工单 20261126-0001，状态：已撤销" in await chat.say("确认")
+    assert services.filed[0].status == "已撤销"
+    assert "没有可以撤回的工单" in await chat.say("撤回投诉")
+
+
+async def test_saying_no_keeps_the_complaint(chat: Chat, services: RecordingServices) -> None:
+    await chat.say("我要投诉，三号窗口工作人员态度很差，让我来回跑了三趟")
+    await chat.say("满意")
+    await chat.say("我不投诉了")
+    assert "工单保持不变" in await chat.say("不")
+    assert services.filed[0].status == "open"
+
+
+async def test_withdrawing_with_several_open_tickets_asks_which(chat: Chat, services: RecordingServices) -> None:
+    await services.create_ticket("complaint", "o_1", {"问题类别": "服务态度"})
+    await services.create_ticket("complaint", "o_1", {"问题类别": "环境设施"})
+    assert "请回复数字选择要撤回的一个" in await chat.say("撤回投诉")
+    assert "确认撤回工单 20261126-0001" in await chat.say("2")
+    await chat.say("确认")
+    assert [t.status for t in services.filed] == ["已撤销", "open"]

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select, update
 
-from app.db.models import Ticket
+from app.db.models import Ticket, TicketEvent
 from app.db.tickets import create_ticket
+from app.desk.tickets import add_citizen_note
 from app.turnlog import store
 from app.turnlog.privacy import pseudonym
 
@@ -67,3 +68,16 @@ def test_a_ticket_the_desk_closed_is_erased_when_its_user_has_left(engine: Engin
     store.erase_user(engine, pseudonym(KEY, "o-leaver"), NOON + timedelta(hours=1))
     assert ticket(engine, done).erased_at is not None
     assert ticket(engine, withdrawn).erased_at is not None
+
+
+def test_what_the_citizen_added_after_filing_is_erased_with_the_closed_ticket(engine: Engine) -> None:
+    closed = file(engine, "o-leaver", status="已办结")
+    still_open = file(engine, "o-leaver")
+    for number in (closed, still_open):
+        assert add_citizen_note(engine, number, "o-leaver", "补充：我住在幸福小区3栋", account="default")
+    store.erase_user(engine, pseudonym(KEY, "o-leaver"), NOON + timedelta(hours=1))
+    with engine.connect() as conn:
+        left = dict(conn.execute(
+            select(Ticket.number, TicketEvent.note).join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
+        ).all())
+    assert left == {closed: "", still_open: "补充：我住在幸福小区3栋"}
