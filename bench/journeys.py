@@ -424,8 +424,14 @@ def run_half(client: Client, name: str, journeys: list[Journey], run: str, args:
     for r in ours:
         by_goal.setdefault(r.journey.flow or r.journey.goals[0], []).append(r.completed)
     print("  completion by goal: " + "  ".join(f"{g} {sum(v)}/{len(v)}" for g, v in sorted(by_goal.items())))
+    # The evaluation half is held out: its transcripts are printed only when asked for (-v), so
+    # that a routine run does not show what the code must not be tuned to.
+    held_out = name.startswith("eval") and not args.verbose
+    if held_out:
+        failed = [r.journey.id for r in ours if r.failure]
+        print(f"  not completed: {len(failed)} (transcripts of the held-out half only with -v)")
     for r in ours:
-        if r.failure or r.asked_twice or args.verbose:
+        if not held_out and (r.failure or r.asked_twice or args.verbose):
             print(f"\n  --- {r.journey.id} {r.failure or 'ok'} interactions={r.interactions}")
             for said, reply in r.transcript:
                 print(f"    > {said}\n      {reply.replace(chr(10), chr(10) + '      ')}")
