@@ -9,7 +9,6 @@ reaches next year before the schedule is typed in (issue 18).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import date, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from app.background import Background
 from flows import calendar
 from flows.calendar import Calendar, CalendarError, Gap, load_calendar, window_gaps
 from flows.registry import FlowRegistry
@@ -33,7 +33,7 @@ class CalendarWatch:
         self._flows = flows
         self.failed = False
         self._warned_on: date | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("calendar-watch")
 
     def load(self) -> Calendar:
         """Load and install the file; a broken one keeps the calendar in service and is reported."""
@@ -83,12 +83,11 @@ class CalendarWatch:
             await asyncio.sleep(CHECK_INTERVAL_S)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="calendar-watch")
+        self._background.start(self._run)
+
+    @property
+    def running(self) -> bool:
+        return self._background.running
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()

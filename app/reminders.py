@@ -31,7 +31,6 @@ lease (the claims above), it only saves the other workers the queries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +43,7 @@ from sqlalchemy import Engine, and_, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.background import Background
 from app.db.bookings import BOOKED, CLOSED_TICKET_STATUSES
 from app.db.models import Booking, Ticket, TicketEvent
 from app.desk import outbox
@@ -339,7 +339,7 @@ class NotificationTask:
         self.flows_for = flows_for
         self.interval_s = interval_s
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("notifications")
 
     async def _lease(self) -> bool:
         try:
@@ -381,12 +381,11 @@ class NotificationTask:
             await asyncio.sleep(self.interval_s)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="notifications")
+        self._background.start(self._run)
+
+    @property
+    def running(self) -> bool:
+        return self._background.running
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()

@@ -15,7 +15,6 @@ later is alerted again (after the claim has expired, with several workers).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import metrics
+from app.background import Background
 from app.stores.base import Store
 from app.turnlog.surge import CurrentSurge, detect
 from app.turnlog.unanswered import normalise
@@ -66,7 +66,7 @@ class SurgeWatch:
         self.checked_at: datetime | None = None
         # Per account: the phrasings of each surge already alerted and still going on.
         self._alerted: dict[str, list[set[str]]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("surge-watch")
 
     def check(self, now: datetime | None = None) -> list[tuple[CurrentSurge, bool]]:
         """Detect the surges now; (surge, new) pairs, `new` for those not seen by the last check."""
@@ -144,15 +144,14 @@ class SurgeWatch:
             # An in-memory database (tests, `wxbot chat`) is one connection shared by every thread:
             # a check from another thread would interleave with the callback's writes.
             return
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="surge-watch")
+        self._background.start(self._run)
+
+    @property
+    def running(self) -> bool:
+        return self._background.running
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
 
     def snapshot(self, account: str | None, now: datetime) -> dict[str, Any] | None:
         """What the dashboard shows: the last check's surges of one account (`None`: all)."""

@@ -452,4 +452,4 @@ async def test_the_task_runs_on_its_own_until_stopped(engine: Engine, client: We
     finally:
         await task.stop()
     assert [b["touser"] for b in wechat.templates_sent] == ["o-background"]
-    assert task._task is None
+    assert not task.running

@@ -127,6 +127,6 @@ async def test_no_background_check_on_an_in_memory_database() -> None:
     memory = make_engine("sqlite://")
     watch = SurgeWatch(lambda: memory, ["city"], first_delay_s=0.0)
     watch.start()
-    assert watch._task is None
+    assert not watch.running
     await watch.stop()
     memory.dispose()
