@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from app.cli.accounts import AccountOpt
+from app.cli.progress import progress_bar
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -159,15 +160,7 @@ async def _run(
         if not dry_run:
             settled = await asyncio.to_thread(outbox.settle_stuck, engine, now=now)
             resent = await outbox.deliver_stale(engine, notifier_for, now=now)
-        with typer.progressbar(length=1, label="预约提醒", file=None) as bar:
-            shown = 0
-
-            def progress(done: int, total: int) -> None:
-                nonlocal shown
-                bar.length = max(total, 1)
-                bar.update(done - shown)
-                shown = done
-
+        with progress_bar("预约提醒") as progress:
             summary = await send_reminders(
                 engine, notifier_for, config.reminders, flows_for=_flows_for(settings, accounts),
                 accounts=[a.id for a in accounts], now=now, dry_run=dry_run, ignore_hours=ignore_hours,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from app.cli.accounts import AccountOpt
+from app.cli.progress import progress_bar
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -172,15 +173,7 @@ def send_command(
     key = settings.pseudonym_key.get_secret_value().encode()
     links = partial(link, settings.public_base_url, key) if settings.public_base_url else None
     try:
-        with typer.progressbar(length=1, label="发送中", file=None) as bar:
-            shown = 0
-
-            def progress(done: int, total: int) -> None:
-                nonlocal shown
-                bar.length = max(total, 1)
-                bar.update(done - shown)
-                shown = done
-
+        with progress_bar("发送中") as progress:
             summary = asyncio.run(_call(
                 settings,
                 lambda client: send(engine, client, camp, account=chosen.id, progress=progress,
