@@ -27,13 +27,15 @@ CHECK_INTERVAL_S = 3600.0
 CalendarHealth = Literal["ok", "incomplete", "failed"]
 
 
-class CalendarWatch:
+class CalendarWatch(Background):
+    task_name = "calendar-watch"
+
     def __init__(self, path: Path, flows: Callable[[], FlowRegistry | None]) -> None:
+        super().__init__()
         self.path = path
         self._flows = flows
         self.failed = False
         self._warned_on: date | None = None
-        self._background = Background("calendar-watch")
 
     def load(self) -> Calendar:
         """Load and install the file; a broken one keeps the calendar in service and is reported."""
@@ -81,13 +83,3 @@ class CalendarWatch:
                 # A check that fails must not stop the next one; the reason is in the log.
                 log.exception("calendar check failed")
             await asyncio.sleep(CHECK_INTERVAL_S)
-
-    def start(self) -> None:
-        self._background.start(self._run)
-
-    @property
-    def running(self) -> bool:
-        return self._background.running
-
-    async def stop(self) -> None:
-        await self._background.stop()

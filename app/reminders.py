@@ -315,9 +315,11 @@ async def send_reminders(
     return summary
 
 
-class NotificationTask:
+class NotificationTask(Background):
     """`wxbot serve`'s periodic notification work, every `interval_s`: settle sends left
     `sending` by a dead worker, deliver desk notices left `pending`, and send the reminders due."""
+
+    task_name = "notifications"
 
     def __init__(
         self,
@@ -331,6 +333,7 @@ class NotificationTask:
         interval_s: float = 300.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        super().__init__()
         self.engine = engine
         self.notifier_for = notifier_for
         self.policy = policy
@@ -339,7 +342,6 @@ class NotificationTask:
         self.flows_for = flows_for
         self.interval_s = interval_s
         self.clock = clock
-        self._background = Background("notifications")
 
     async def _lease(self) -> bool:
         try:
@@ -379,13 +381,3 @@ class NotificationTask:
                 # A failing round (database down) must not stop the next one; the reason is in the log.
                 log.exception("notification_task_failed")
             await asyncio.sleep(self.interval_s)
-
-    def start(self) -> None:
-        self._background.start(self._run)
-
-    @property
-    def running(self) -> bool:
-        return self._background.running
-
-    async def stop(self) -> None:
-        await self._background.stop()

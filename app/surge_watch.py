@@ -43,7 +43,9 @@ def cluster_id(question: str) -> str:
     return hashlib.sha256(normalise(question).encode()).hexdigest()[:12]
 
 
-class SurgeWatch:
+class SurgeWatch(Background):
+    task_name = "surge-watch"
+
     def __init__(
         self,
         engine: Callable[[], Engine | None],
@@ -55,6 +57,7 @@ class SurgeWatch:
         interval_s: float = CHECK_INTERVAL_S,
         first_delay_s: float = FIRST_CHECK_DELAY_S,
     ) -> None:
+        super().__init__()
         self._engine = engine
         self.accounts = tuple(accounts)
         self._store = store
@@ -66,7 +69,6 @@ class SurgeWatch:
         self.checked_at: datetime | None = None
         # Per account: the phrasings of each surge already alerted and still going on.
         self._alerted: dict[str, list[set[str]]] = {}
-        self._background = Background("surge-watch")
 
     def check(self, now: datetime | None = None) -> list[tuple[CurrentSurge, bool]]:
         """Detect the surges now; (surge, new) pairs, `new` for those not seen by the last check."""
@@ -144,14 +146,8 @@ class SurgeWatch:
             # An in-memory database (tests, `wxbot chat`) is one connection shared by every thread:
             # a check from another thread would interleave with the callback's writes.
             return
-        self._background.start(self._run)
+        super().start()
 
-    @property
-    def running(self) -> bool:
-        return self._background.running
-
-    async def stop(self) -> None:
-        await self._background.stop()
 
     def snapshot(self, account: str | None, now: datetime) -> dict[str, Any] | None:
         """What the dashboard shows: the last check's surges of one account (`None`: all)."""
