@@ -325,16 +325,21 @@ def reply(engine: Engine, number: str, actor: str, text: str, *, request_key: st
     return _record(engine, number, build)
 
 
+def _citizens_own(conn: Session, number: str, openid: str, account: str) -> Ticket | None:
+    """The ticket `number` if it is this citizen's (same OpenID and account), locked for the change."""
+    return conn.execute(
+        select(Ticket)
+        .where(Ticket.number == number, Ticket.openid == openid, Ticket.account == account)
+        .with_for_update()
+    ).scalar_one_or_none()
+
+
 def withdraw_by_citizen(engine: Engine, number: str, openid: str, *, account: str) -> bool:
     """The citizen withdraws their own open ticket in the chat (「撤回投诉」): 已撤销, in its history
     as theirs. False when they have no open ticket with that number (closed, or someone else's)."""
     now = datetime.now(UTC)
     with Session(engine, expire_on_commit=False) as conn, conn.begin():
-        ticket = conn.execute(
-            select(Ticket)
-            .where(Ticket.number == number, Ticket.openid == openid, Ticket.account == account)
-            .with_for_update()
-        ).scalar_one_or_none()
+        ticket = _citizens_own(conn, number, openid, account)
         if ticket is None or ticket.status not in (*workflow.OPEN_STATUSES, "open"):
             return False
         values = _event_values(ticket, workflow.CITIZEN_ACTOR, "status", None, now)
@@ -356,11 +361,7 @@ def add_citizen_note(
     now = datetime.now(UTC)
     try:
         with Session(engine, expire_on_commit=False) as conn, conn.begin():
-            ticket = conn.execute(
-                select(Ticket)
-                .where(Ticket.number == number, Ticket.openid == openid, Ticket.account == account)
-                .with_for_update()
-            ).scalar_one_or_none()
+            ticket = _citizens_own(conn, number, openid, account)
             if ticket is None:
                 return False
             conn.execute(update(Ticket).where(Ticket.id == ticket.id).values(updated_at=now))
