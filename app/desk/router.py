@@ -26,7 +26,6 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
-from app.accounts import DEFAULT_ACCOUNT
 from app.desk import staff as staff_repo
 from app.desk import tickets as repo
 from app.desk import workflow
@@ -124,7 +123,7 @@ def _where_in_flow(resources: Any, account: str, flow_id: str, step: str) -> str
     if not flow_id:
         return ""
     try:
-        registry = resources.account(None if account == DEFAULT_ACCOUNT else account).flows()
+        registry = resources.account(account).flows()
     except NotFound:
         registry = None
     flow = registry.current(flow_id) if registry is not None else None
