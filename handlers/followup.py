@@ -48,6 +48,12 @@ _ABOUT_THE_FILED = re.compile(
     r"(?:什么时候|啥时候|多久|几天|多长时间|多会儿).{0,8}?(?:结果|处理|回复|答复|办好|办完|有人|联系|解决)"
     r"|有结果|结果呢|进度|处理到|有人管|有人处理|会处理吗|能解决吗"
 )
+# 「我约的是几号来着」「之前预约的时间是上午还是下午」: when the booking already made is. Only
+# with a mark that the booking exists (我/之前… 约了/约的), so 「可以预约几号的」 stays a question.
+_BOOKED_AND_ASKED = re.compile(
+    r"(?:我|之前|上次|刚才|刚刚|已经)[^，。？?]{0,4}?约(?:了|过|好|的)[^，。？?]{0,8}?"
+    r"(?:几号|哪天|哪一天|什么时候|啥时候|几点|时间|日期|上午还是下午|下午还是上午|星期几|周几)"
+)
 # 「撤回投诉」: the citizen withdraws a ticket they filed (desk status 已撤销), confirmed first.
 WITHDRAW_WORDS = (
     "撤回投诉", "撤销投诉", "取消投诉", "投诉撤回", "撤回我的投诉", "不投诉了", "撤回工单", "撤销工单", "撤回反映",
@@ -167,7 +173,7 @@ def _intent(turn: Turn, text: str) -> str | None:
         # 「改到下周三上午」 outside any flow can only mean the citizen's booking. Right after a
         # booking made without 「确认」 the flow itself moves it (flows.engine, the undo window).
         return "change"
-    if any(word in said for word in LIST_BOOKINGS):
+    if any(word in said for word in LIST_BOOKINGS) or _BOOKED_AND_ASKED.search(said):
         return "list_booking"
     if any(word in said for word in LIST_TICKETS) or _FILED_AND_ASKED.search(said):
         return "list_ticket"

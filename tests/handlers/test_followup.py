@@ -117,6 +117,17 @@ async def test_asking_what_became_of_a_complaint_lists_the_citizens_tickets(
     assert f"1. 投诉建议 {number}（新建）" in reply
 
 
+@pytest.mark.parametrize("asked", ["我约的是几号来着", "之前预约的时间是上午还是下午", "我约了哪天你再说一遍"])
+async def test_asking_when_the_booking_is_lists_the_citizens_bookings(chat: Chat, asked: str) -> None:
+    await book(chat)
+    assert "1. 11月27日（周五）上午 社保卡办理" in await chat.say(asked)
+
+
+async def test_asking_which_days_can_be_booked_is_not_about_a_booking(chat: Chat) -> None:
+    await book(chat)
+    assert "1. 11月27日（周五）上午" not in await chat.say("可以预约几号的")
+
+
 async def test_a_complaint_about_a_complaint_is_still_filed(chat: Chat) -> None:
     await chat.say("我要投诉的是窗口工作人员态度问题")
     assert chat.last is not None and chat.last.meta.flow_id == "complaint"
