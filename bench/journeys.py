@@ -1,8 +1,10 @@
 """Interactions per completed consultation for the service flows (issues 4 and 13), over signed HTTP.
 
 Plays citizen journeys against a running service, for each half separately: the tuning half
-(bench/journeys.yaml, read while working) and the evaluation half (bench/journeys_eval.yaml,
-written before issue 13's changes and never tuned on). Each journey sends the citizen's own
+(bench/journeys.yaml, read while working), the evaluation half (bench/journeys_eval.yaml,
+written before issue 13's changes and never tuned on) and a fresh held-out set
+(bench/journeys_fresh.yaml, written blind in session 8 before that session's changes, by someone who
+read neither the flows nor the code nor the other halves; never tuned on). Each journey sends the citizen's own
 messages to POST /wechat (plaintext mode, signature = sha1(sorted([token, timestamp, nonce]))),
 then a scripted citizen **reads each reply** and answers only what it asks, as a person would:
 it recognises the kind of question by everyday words (「姓名」 → their name, 「哪一天」 → the day
@@ -26,7 +28,7 @@ and the service-desk report's 4 interactions.
 
 Goal (issue 13, evaluation half): completion ≥ 97%, mean ≤ 1.8 interactions (moonshot 1.5).
 
-    .venv/bin/python bench/journeys.py [--half tune|eval|both] [--url http://127.0.0.1:8000]
+    .venv/bin/python bench/journeys.py [--half tune|eval|fresh|both|all] [--url http://127.0.0.1:8000]
                                        [--admin-token T] [--token T] [--max-turns 8] [-v] [--only ID]
 
 Without --url it starts its own service on 127.0.0.1 (app.main:create_app, or --app) with a fake
@@ -424,9 +426,9 @@ def run_half(client: Client, name: str, journeys: list[Journey], run: str, args:
     for r in ours:
         by_goal.setdefault(r.journey.flow or r.journey.goals[0], []).append(r.completed)
     print("  completion by goal: " + "  ".join(f"{g} {sum(v)}/{len(v)}" for g, v in sorted(by_goal.items())))
-    # The evaluation half is held out: its transcripts are printed only when asked for (-v), so
+    # The evaluation halves are held out: their transcripts are printed only when asked for (-v), so
     # that a routine run does not show what the code must not be tuned to.
-    held_out = name.startswith("eval") and not args.verbose
+    held_out = name.startswith(("eval", "fresh")) and not args.verbose
     if held_out:
         failed = [r.journey.id for r in ours if r.failure]
         print(f"  not completed: {len(failed)} (transcripts of the held-out half only with -v)")
@@ -446,7 +448,12 @@ def main() -> int:
     parser.add_argument("--app", default="app.main:create_app", help="uvicorn factory for the started service")
     parser.add_argument("--token", default=DEV_TOKEN)
     parser.add_argument("--admin-token", default=DEV_ADMIN_TOKEN)
-    parser.add_argument("--half", choices=("tune", "eval", "both"), default="both")
+    parser.add_argument(
+        "--half",
+        choices=("tune", "eval", "fresh", "both", "all"),
+        default="both",
+        help="both = tune + eval; all = tune + eval + fresh",
+    )
     parser.add_argument("--only", help="play only the journeys whose id starts with this")
     parser.add_argument("--max-turns", type=int, default=8)
     parser.add_argument(
@@ -457,8 +464,12 @@ def main() -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every transcript")
     args = parser.parse_args()
-    halves = {"tune": ROOT / "bench" / "journeys.yaml", "eval": ROOT / "bench" / "journeys_eval.yaml"}
-    chosen = list(halves) if args.half == "both" else [args.half]
+    halves = {
+        "tune": ROOT / "bench" / "journeys.yaml",
+        "eval": ROOT / "bench" / "journeys_eval.yaml",
+        "fresh": ROOT / "bench" / "journeys_fresh.yaml",
+    }
+    chosen = {"both": ["tune", "eval"], "all": list(halves)}.get(args.half, [args.half])
 
     run = str(int(time.time()))
     met: dict[str, bool] = {}
