@@ -80,7 +80,6 @@ class FaqAnswer(Protocol):
 CANCEL_WORDS = words.CANCEL
 BACK_WORDS = words.BACK
 RESTART_WORDS = words.RESTART
-HANDOFF_WORDS = words.HANDOFF
 HELP_WORDS = words.HELP
 GREETING_WORDS = words.GREETING
 YES_WORDS = words.YES
@@ -262,7 +261,7 @@ async def _advance(
             return await start(flow, message, now, services, openid)
         return turn.outcome(ended=True, passthrough=True)
 
-    if said in HANDOFF_WORDS:
+    if words.asks_for_agent(said):
         return turn.outcome(handoff=True)
     if said in CANCEL_WORDS or (said.startswith("取消") and len(said) <= 6):
         turn.say(CANCELLED.format(title=flow.title))

@@ -13,6 +13,14 @@ CANCEL = frozenset({"取消", "退出", "取消办理", "退出办理", "不办�
 BACK = frozenset({"返回", "上一步", "返回上一步", "回到上一步", "后退", "退回"})
 RESTART = frozenset({"重新开始", "重来", "重新填写", "从头开始", "重新办理"})
 HANDOFF = frozenset({"人工", "转人工", "人工客服", "人工服务", "找人工"})
+# 「有人吗，我要找人工」「能不能转人工啊」「给我转个真人」: asking for an agent with words around it.
+# What is left after the courtesy words must be the request itself, so 「投诉你们的人工客服」 (a
+# complaint) and 「人工客服几点上班」 (a question) are not taken for one.
+_AGENT = re.compile(r"(?:转接|转|找|要|接|叫|换|联系)?个?(?:人工客服|人工服务|人工|真人客服|真人|客服|工作人员)")
+_AGENT_COURTESY = re.compile(
+    r"有人吗|有人没|在吗|在不在|你好|您好|请问|我要|我想|我需要|需要|想|请|帮我|给我|麻烦|能不能|能否|可不可以|可以|"
+    r"直接|快点|赶紧|一下|吗|呢|吧|啊|呀|谢谢|好吗|行吗|行不行"
+)
 HELP = frozenset({"菜单", "主菜单", "帮助", "help", "怎么操作", "怎么填", "不会填", "不会弄", "怎么弄"})
 MENU = frozenset({"菜单", "主菜单", "服务菜单", "服务", "服务列表", "功能", "目录", "帮助", "help", "menu"})
 MORE = frozenset({"更多", "更多内容", "继续", "下一页"})
@@ -176,6 +184,16 @@ def vague(command: str) -> bool:
         return False
     rest = _VAGUE_WORDS.sub("", re.sub(r"[\s,，。.!！?？~～]", "", command))
     return rest == ""
+
+
+def asks_for_agent(command: str) -> bool:
+    """Whether the message asks to talk to a person (「人工」, 「有人吗，我要找人工」)."""
+    if command in HANDOFF:
+        return True
+    if len(command) > 20:
+        return False
+    rest = _AGENT_COURTESY.sub("", re.sub(r"[\s,，。.!！?？~～、]", "", command))
+    return bool(rest) and _AGENT.fullmatch(rest) is not None
 
 
 def around(command: str) -> str:

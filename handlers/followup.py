@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from flows import booking as placing
 from flows import calendar, words
 from flows.dates import display, find_dates
-from flows.engine import HANDOFF_WORDS, YES_WORDS, command, is_question
+from flows.engine import YES_WORDS, command, is_question
 from flows.schema import SATISFACTION_STEP, Flow
 from flows.slots import extract
 from flows.state import FlowState
@@ -480,7 +480,8 @@ async def _reason(turn: Turn, ctx: HandlerContext, text: str, pending: FollowUp)
     if said in REASON_SKIP:
         turn.session.followup = None
         return _result(turn, REASON_SKIPPED, "reason_skipped", resolved=True)
-    if len(said) < REASON_MIN_LENGTH or is_question(text) or _intent(turn, text) is not None or said in HANDOFF_WORDS:
+    new_request = _intent(turn, text) is not None or words.asks_for_agent(said)
+    if len(said) < REASON_MIN_LENGTH or is_question(text) or new_request:
         # A new question or request, not a reason: routed as usual.
         return None
     fields = {

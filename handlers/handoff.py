@@ -20,13 +20,12 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from flows import calendar
+from flows import calendar, words
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
 from handlers.messages import EventMessage, UserMessage, user_text
 from handlers.replies import NoReply, TextReply, TransferReply
 from handlers.session import ClarifyOption
 
-REQUEST_WORDS = frozenset({"人工", "转人工", "人工客服", "人工服务", "找人工"})
 # Leaving a message outside working hours files a ticket through this flow.
 LEAVE_MESSAGE_FLOW = "complaint"
 # Events that concern the agent session itself, or must act even while an agent owns it.
@@ -49,7 +48,7 @@ _WEEKDAYS = "一二三四五六日"
 
 
 def is_request(command: str) -> bool:
-    return command in REQUEST_WORDS
+    return words.asks_for_agent(command)
 
 
 async def request(turn: Turn, ctx: HandlerContext) -> TurnResult:

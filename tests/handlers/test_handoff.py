@@ -232,6 +232,19 @@ async def test_asking_for_an_agent_through_the_router_transfers() -> None:
 
 
 @pytest.mark.parametrize(
+    "said", ["有人吗 我要找人工", "能不能转人工啊", "给我转个真人", "麻烦帮我联系一下客服", "我要人工服务！"]
+)
+async def test_asking_for_an_agent_in_ones_own_words_transfers(said: str) -> None:
+    result = await router.dispatch(turn(text(said)), context())
+    assert isinstance(result.reply, TransferReply)
+
+
+@pytest.mark.parametrize("said", ["我要投诉你们的人工客服态度差", "人工客服几点上班", "人工授精医保能报吗"])
+def test_a_sentence_about_agents_is_not_a_request_for_one(said: str) -> None:
+    assert not handoff.is_request(said)
+
+
+@pytest.mark.parametrize(
     "message",
     [
         event("click", "handoff"),
