@@ -483,7 +483,9 @@ def main() -> int:
         with _client(args) as client:
             print(f"against {client.http.base_url}")
             met[half] = run_half(client, f"{half} half ({halves[half].name})", journeys, run, args)
-    scripts = followthrough.load(args.followthrough) if str(args.followthrough) and not args.only else []
+    # `--followthrough ''` skips them (Path('') would read as '.').
+    skip = str(args.followthrough) in ("", ".") or args.only
+    scripts = [] if skip else followthrough.load(args.followthrough)
     scripted = []
     if scripts:
         with _client(args) as client:

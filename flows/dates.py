@@ -42,6 +42,8 @@ _PATTERNS = [
     ("ymd", re.compile(
         r"(?P<y>20\d{2})\s*(?:[-/.]|年)\s*(?P<m>\d{1,2})\s*(?:[-/.]|月)\s*(?P<d>\d{1,2})\s*[日号]?"
     )),
+    # 「下个月8号」「本月20号」「下个月的3号」: a day of a month named relative to this one.
+    ("rmd", re.compile(rf"(?P<which>下下|下|这|本|上)\s*个?\s*月\s*的?\s*(?P<d>{_NUM})\s*[日号]?")),
     ("md", re.compile(rf"(?P<m>{_NUM})\s*月\s*(?P<d>{_NUM})\s*[日号]?")),
     ("rel", re.compile("|".join(sorted(_RELATIVE_DAYS, key=len, reverse=True)))),
     ("after", re.compile(rf"(?P<n>{_NUM})\s*天[以之]?后")),
@@ -99,6 +101,12 @@ def _resolve(kind: str, m: re.Match[str], today: date) -> date | None:
         if found is not None and (today - found).days > PAST_MONTH_DAY_LIMIT:
             found = _safe_date(today.year + 1, month, day)
         return found
+    if kind == "rmd":
+        day = chinese_number(m["d"])
+        if day is None:
+            return None
+        months = today.year * 12 + today.month - 1 + {"下下": 2, "下": 1, "上": -1}.get(m["which"], 0)
+        return _safe_date(months // 12, months % 12 + 1, day)
     if kind == "rel":
         return today + timedelta(days=_RELATIVE_DAYS[m.group(0)])
     if kind == "after":

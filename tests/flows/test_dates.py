@@ -27,6 +27,11 @@ TODAY = date(2026, 11, 26)
         ("2026-12-03", date(2026, 12, 3)),
         ("2026年12月3日", date(2026, 12, 3)),
         ("三天后", date(2026, 11, 29)),
+        ("下个月8号", date(2026, 12, 8)),
+        ("下月的三号", date(2026, 12, 3)),
+        ("这个月30号", date(2026, 11, 30)),
+        ("本月28日", date(2026, 11, 28)),
+        ("下下个月1号", date(2027, 1, 1)),
     ],
 )
 def test_resolves_relative_to_today(text: str, expected: date) -> None:
@@ -39,6 +44,10 @@ def test_month_day_already_past_means_next_year() -> None:
 
 def test_bare_day_already_past_means_next_month() -> None:
     assert dates.find_dates("5号", TODAY)[0].value == date(2026, 12, 5)
+
+
+def test_next_month_said_in_december_is_january() -> None:
+    assert dates.find_dates("下个月5号上午", date(2026, 12, 6))[0].value == date(2027, 1, 5)
 
 
 def test_impossible_date_is_reported_not_guessed() -> None:
