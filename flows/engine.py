@@ -95,6 +95,11 @@ CANCELLED = "好的，已为您取消「{title}」。如还有其他问题，请
 RESTARTED = "好的，我们重新开始办理「{title}」。"
 GIVE_UP = "如果不方便填写，您可以回复「人工」转人工客服，或回复「退出」结束办理；也可以按下面的提示再试一次。"
 NOT_UNDERSTOOD = "抱歉，没有识别出您的回复。"
+NOT_OFFERED_END = (
+    "本次「{title}」已结束。如需办理上面列出的业务，回复「{title}」重新开始；其他事项请直接提问，或回复「人工」。"
+)
+# Told twice that what the citizen named is not offered here: the flow ends (never a loop).
+NOT_OFFERED_LIMIT = 2
 KEPT = "{label}仍为{value}。您可以换一个{label}，或回复「确认」按原信息提交。"
 CONFIRM_AGAIN = "请回复「确认」提交，或直接说要修改的内容，回复「取消」放弃。"
 MODIFY_HOW = "请直接告诉我要修改的内容，例如「日期改成后天」「手机号改为13912345678」。"
@@ -338,6 +343,11 @@ async def _advance(
             # Not a wrong answer but no answer either: the way on, then the question again,
             # counted, so that naming the same business again cannot loop for ever.
             turn.say(said_instead)
+            if _offered_nothing_again(flow, state):
+                # The second business in a row that is not offered: the citizen wants something
+                # this flow cannot do. End plainly rather than show the same list again.
+                turn.say(NOT_OFFERED_END.format(title=flow.title))
+                return turn.outcome(ended=True)
             return await _failed(turn, {}, quiet=True)
 
     # A question that names what is already held (「护照办理需要什么材料」 while booking for a
@@ -498,10 +508,22 @@ def _said_instead(flow: Flow, state: FlowState, message: Utterance) -> str:
     if place:
         return place
     if len(focus) == 1 and flow.slots[focus[0]].not_offered and message.small_talk == "":
-        said = message.command
+        said = _NAMED_AS.sub("", words.around(message.command)) or message.command
         if 2 <= len(said) <= 20 and said not in YES_WORDS and said not in NO_WORDS:
             return flow.slots[focus[0]].not_offered.format(said=said)
     return ""
+
+
+# 「就是狗证」「我要办养犬登记」: the words around the name of what is wanted, not quoted back.
+_NAMED_AS = re.compile(r"^(?:就是|是|我要办理?|我想办理?|要办理?|想办理?|办理|办)")
+
+
+def _offered_nothing_again(flow: Flow, state: FlowState) -> bool:
+    """Whether the slot asked has now been answered with something not offered `NOT_OFFERED_LIMIT` times."""
+    focus = [n for n in state.awaiting if n in flow.slots and n not in state.slots]
+    if len(focus) != 1:
+        return False
+    return state.attempts.get(focus[0], 0) + 1 >= NOT_OFFERED_LIMIT
 
 
 async def _failed(turn: FlowTurn, invalid: dict[str, str], *, quiet: bool = False) -> Outcome:

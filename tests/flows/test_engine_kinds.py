@@ -148,10 +148,22 @@ async def test_a_business_named_again_that_is_booked_elsewhere_never_loops(
     booking: Flow, services: RecordingServices
 ) -> None:
     out = await engine.start(booking, "我要预约", THURSDAY, services)
-    for _ in range(booking.slots["business"].max_attempts):
-        out = await say(booking, out.state, "驾照", services)
-        assert "交管12123" in out.reply
-    assert "人工" in out.reply
+    out = await say(booking, out.state, "驾照", services)
+    assert "交管12123" in out.reply and out.state is not None and "请问您要办理哪项业务" in out.reply
+    # Named again: said once more, and the flow ends instead of showing the same list again.
+    out = await say(booking, out.state, "就是驾照", services)
+    assert "交管12123" in out.reply and "本次「预约办事」已结束" in out.reply and "人工" in out.reply
+    assert out.state is None and "请问您要办理哪项业务" not in out.reply
+
+
+async def test_a_business_not_offered_is_quoted_without_the_words_around_it(
+    booking: Flow, services: RecordingServices
+) -> None:
+    asked = await engine.start(booking, "我要预约", THURSDAY, services)
+    assert asked.state is not None
+    asked.state.awaiting = ["business"]
+    refused = await say(booking, asked.state, "就是养犬登记啊", services)
+    assert "「养犬登记」暂不能在本号预约" in refused.reply
 
 
 async def test_a_business_not_offered_is_said_plainly(booking: Flow, services: RecordingServices) -> None:
