@@ -254,9 +254,10 @@ async def _advance(
             if amended is not None:
                 return amended
         if flow.complete.action.type == "ticket" and state.ticket:
-            if more_details(flow, message):
+            if more_details(flow, message) or _contact_given(flow, state, message):
                 # 「补充一下，地址是…」 right after filing: it belongs to that ticket, not a new one.
-                return await attach(turn, message.raw.strip())
+                # A mobile the flow did not get is the ticket's contact (the desk fills it in).
+                return await attach(turn, message.raw.strip(), contact=_contact_given(flow, state, message))
             if message.question and _CAN_ADD.search(message.text):
                 # 「发下照片可以吗」: yes, and how.
                 turn.say(HOW_TO_ADD.format(number=state.ticket))
@@ -414,6 +415,7 @@ async def _advance(
 
 ALREADY_DONE = "已经为您办好了，无需再确认{number}。"
 ATTACHED = "已将您补充的内容附到工单 {number}，工作人员处理时会一并查看。还有要补充的可以继续发送。"
+CONTACT_ADDED = "已将手机号 {mobile} 登记为工单 {number} 的联系电话，处理结果会通过这个号码联系您。"
 HOW_TO_ADD = "可以，请直接发送照片、位置或文字说明，会附到工单 {number}，工作人员处理时一并查看。"
 # 「能发照片吗」「还能补充吗」: asking whether more can be sent about what was just filed.
 _CAN_ADD = re.compile(r"照片|图片|拍照|截图|视频|位置|定位|补充|加点|再说")
@@ -437,7 +439,15 @@ def more_details(flow: Flow, message: Utterance) -> bool:
     return parsers.content_length(message.text, noise(flow)) >= DETAIL_MIN_CHARS
 
 
-async def attach(turn: FlowTurn, note: str) -> Outcome:
+def _contact_given(flow: Flow, state: FlowState, message: Utterance) -> str:
+    """The mobile a message right after filing gives for an optional contact slot left empty, or ""."""
+    for name, hit in message.scan(flow).found.items():
+        if flow.slots[name].type == "mobile" and name not in state.slots:
+            return str(hit.value)
+    return ""
+
+
+async def attach(turn: FlowTurn, note: str, *, contact: str = "") -> Outcome:
     """Attach `note` to the ticket the flow filed; the rating question stays open."""
     state = turn.state
     try:
@@ -449,7 +459,10 @@ async def attach(turn: FlowTurn, note: str) -> Outcome:
         return turn.outcome(resolved=True)
     if not added:
         return turn.outcome(ended=True, passthrough=True)
-    turn.say(ATTACHED.format(number=state.ticket))
+    if contact:
+        turn.say(CONTACT_ADDED.format(number=state.ticket, mobile=contact[:3] + "****" + contact[-4:]))
+    else:
+        turn.say(ATTACHED.format(number=state.ticket))
     return turn.outcome(resolved=True)
 
 

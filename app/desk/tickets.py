@@ -364,7 +364,14 @@ def add_citizen_note(
             ticket = _citizens_own(conn, number, openid, account)
             if ticket is None:
                 return False
-            conn.execute(update(Ticket).where(Ticket.id == ticket.id).values(updated_at=now))
+            changes: dict[str, object] = {"updated_at": now}
+            mobile = workflow.mobile_in(note)
+            if mobile and not ticket.phone:
+                # A ticket filed without a contact gets the one sent after it: staff can call back,
+                # and the queue finds it by that number.
+                changes["phone"] = mobile
+                changes["fields"] = {**ticket.fields, workflow.PHONE_LABELS[0]: mobile}
+            conn.execute(update(Ticket).where(Ticket.id == ticket.id).values(**changes))
             values = _event_values(ticket, workflow.CITIZEN_ACTOR, workflow.CITIZEN_NOTE, request_key, now)
             values["note"] = note.strip()[:2000]
             conn.execute(insert(TicketEvent).values(**values))

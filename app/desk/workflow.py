@@ -6,6 +6,7 @@ column as it is. Tickets filed before the desk were `open`; migration 0005 made 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 NEW = "新建"
@@ -78,6 +79,16 @@ def phone_of(fields: Mapping[str, str]) -> str:
         if digits:
             return digits[:20]
     return ""
+
+
+# A mainland mobile in a citizen's note, with or without separators (「136 0000 1111」).
+_MOBILE_IN_NOTE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+def mobile_in(note: str) -> str:
+    """The first mobile number a note gives, or ""."""
+    found = _MOBILE_IN_NOTE.search(re.sub(r"(?<=\d)[\s\-.]+(?=\d)", "", note))
+    return found.group(0) if found else ""
 
 
 def kind_of(flow_id: str, fields: Mapping[str, str]) -> str:

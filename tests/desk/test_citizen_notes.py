@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from app.db.models import Ticket, TicketEvent
@@ -79,3 +81,23 @@ async def test_a_complaint_withdrawn_in_the_chat_is_cancelled_on_the_desk(desk: 
     assert [tuple(h) for h in history] == [("群众", "新建", "已撤销")]
     # It cannot be withdrawn twice.
     assert "没有可以撤回的工单" in await desk.say("o-citizen-1", "撤回投诉")
+
+
+async def test_a_mobile_sent_after_filing_without_one_becomes_the_tickets_contact(desk: Desk) -> None:
+    reply = await desk.say("o-citizen-3", "我要投诉，二楼窗口的人一直玩手机不理我，等了半个多小时")
+    found = re.search(r"编号：(\d{8}-\d{4})", reply)
+    assert found, reply
+    number = found.group(1)
+    reply = await desk.say("o-citizen-3", "136 0000 1111")
+    assert f"已将手机号 136****1111 登记为工单 {number} 的联系电话" in reply
+    # A later number does not replace the contact: it is only a note.
+    await desk.say("o-citizen-3", "另外我单位电话是13900002222，白天也可以打")
+    with desk.engine.connect() as conn:
+        phone, fields = conn.execute(select(Ticket.phone, Ticket.fields).where(Ticket.number == number)).one()
+    assert phone == "13600001111" and fields["联系电话"] == "13600001111"
+    assert tickets(desk) == 1
+    # The desk finds the ticket by that number.
+    add_staff(desk.engine, "zhou", "agent")
+    await desk.login("zhou")
+    page = await desk.client.get("/desk/", params={"q": "13600001111"})
+    assert number in page.text

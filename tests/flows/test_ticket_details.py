@@ -66,3 +66,14 @@ async def test_asking_whether_a_photo_can_be_sent_says_how(complaint: Flow, serv
     assert "请直接发送照片" in out.reply and state.ticket in out.reply
     assert out.state is not None and out.state.step == SATISFACTION_STEP
     assert services.filed[0].notes == []
+
+
+async def test_a_mobile_after_a_complaint_filed_without_one_is_its_contact(
+    complaint: Flow, services: RecordingServices
+) -> None:
+    said = "我要投诉，二楼窗口的人一直玩手机不理我，等了半个多小时"
+    out = await engine.start(complaint, said, THURSDAY, services, "o_user")
+    assert out.state is not None and out.state.ticket and "contact" not in out.state.slots
+    out = await engine.advance(complaint, out.state, "13600001111", THURSDAY, services, "o_user")
+    assert f"已将手机号 136****1111 登记为工单 {out.state.ticket if out.state else ''} 的联系电话" in out.reply
+    assert services.filed[0].notes == ["13600001111"]
