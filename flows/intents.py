@@ -6,7 +6,8 @@ scores them. In order of strength:
 1. an action word (`keywords`: 预约, 投诉, 查进度 …), found tolerant of one IME homophone;
 2. a trigger phrase or a citizen's example (`phrases`, `examples`) the whole message is close to;
 3. a topic word (`topics`: the business, 营业执照): weaker than any flow's action word, so
-   「预约去大厅办营业执照」 is a booking, not licence guidance;
+   「预约去大厅办营业执照」 is a booking, not licence guidance; or a grievance (`grievance`:
+   a word of what the flow is about and a word of a bad state, 「大厅的空调坏了」);
 4. the facts a flow names in `fills`, all given in a statement (「下周三下午去办居住证」);
 5. a bare identifier the flow starts with (a 受理编号 on its own).
 
@@ -197,6 +198,12 @@ def _score(flow: Flow, utterance: Utterance, norm: str, phrase: float, chars: Ab
     length, word = best_word(flow.triggers.topics, norm, chars)
     if length:
         out.append(Intent(flow.id, TOPIC + length / 100 + phrase / 1000, "topic", word, phrase))
+    grievance = flow.triggers.grievance
+    if grievance is not None and not length:
+        about, what = best_word(grievance.about, norm, chars)
+        bad, how = best_word(grievance.bad, norm, chars) if about else (0, "")
+        if bad:
+            out.append(Intent(flow.id, TOPIC + (about + bad) / 100 + phrase / 1000, "topic", f"{what}+{how}", phrase))
     if out:
         return out
     if (

@@ -180,6 +180,11 @@ class Step(Strict):
         return value
 
 
+class Grievance(Strict):
+    about: list[str] = Field(min_length=1)
+    bad: list[str] = Field(min_length=1)
+
+
 class Triggers(Strict):
     # Phrases matched against the user's message by the FAQ phrase index.
     phrases: list[str] = Field(default_factory=list)
@@ -199,6 +204,10 @@ class Triggers(Strict):
     # Slots that, all given in one message that is not a question, start the flow:
     # [business, date] takes 「下周三下午去办居住证」 as a booking without the word 预约.
     fills: list[str] = Field(default_factory=list)
+    # A grievance said as a plain statement, without 投诉 (「大厅的空调坏了」「厕所臭得很」):
+    # something the flow is about and a bad state of it, anywhere in the message; a topic.
+    grievance: Grievance | None = None
+
 
 
 # When a flow's action waits for 「确认」 (issue 13):

@@ -90,6 +90,19 @@ def test_the_flow_a_citizen_asks_for_in_their_own_words(registry: FlowRegistry, 
     assert top(registry, text) == flow
 
 
+@pytest.mark.parametrize(
+    "text", ["大厅的空调坏了 热死了", "你们厕所一直没人打扫，臭得很", "取号机坏了好几天了", "窗口办事太慢了"]
+)
+def test_a_grievance_said_as_a_statement_is_a_complaint(registry: FlowRegistry, text: str) -> None:
+    ranked = rank(understand(text, TODAY), registry)
+    assert ranked[0].flow_id == "complaint" and ranked[0].kind == "topic"
+
+
+@pytest.mark.parametrize("text", ["大厅几点开门", "社保卡坏了怎么补办", "窗口能办居住证吗", "空调费能报销吗"])
+def test_the_hall_named_without_a_bad_state_is_not_a_grievance(registry: FlowRegistry, text: str) -> None:
+    assert "complaint" not in {i.flow_id for i in rank(understand(text, TODAY), registry)}
+
+
 def test_an_action_word_drops_topic_intents_of_other_flows(registry: FlowRegistry) -> None:
     ranked = rank(understand("预约一下，要办个体户营业执照", TODAY), registry)
     assert ranked[0].flow_id == "booking" and ranked[0].kind == "action"
