@@ -7,41 +7,26 @@ Screenshots are kept under test-artifacts/desk/ (or $TEST_ARTIFACTS/desk/).
 
 from __future__ import annotations
 
-import os
-import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
 from app.db.models import Ticket, TicketEvent
-from app.late import RecordingLateSender
-from app.main import build_resources, create_app
 from app.settings import Settings
 from app.wechat.crypto import MessageCrypto
 from app.wechat.simulator import Simulator
-from bench.common import free_port
-from tests.conftest import server_missing
-from tests.desk.conftest import PASSWORD, PSEUDONYM_KEY, TableSink, add_staff
+from tests import browser
+from tests.desk.conftest import PASSWORD, PSEUDONYM_KEY, add_staff
 from tests.fakes.fake_wechat import FakeWeChat
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REPLY = "您好，您反映的情况已转交大厅值班长核实，涉事工作人员已批评教育。"
-
-
-def _binary(env: str, *candidates: str) -> str:
-    for candidate in (os.environ.get(env), *candidates, shutil.which(Path(candidates[0]).name)):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    server_missing(f"{candidates[0]} is not installed")
 
 
 def wait_for(driver: Any, text: str, timeout: float = 20) -> str:
@@ -58,12 +43,6 @@ def wait_for(driver: Any, text: str, timeout: float = 20) -> str:
     return found
 
 
-def artefacts() -> Path:
-    folder = Path(os.environ.get("TEST_ARTIFACTS", "test-artifacts")) / "desk"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 @pytest.fixture
 def served(tmp_path: Path, wechat: FakeWeChat) -> Iterator[tuple[str, Settings, object]]:
     engine = make_engine(f"sqlite:///{tmp_path / 'desk.db'}")
@@ -73,19 +52,8 @@ def served(tmp_path: Path, wechat: FakeWeChat) -> Iterator[tuple[str, Settings, 
         wechat_appid=wechat.appid, wechat_appsecret=wechat.secret, wechat_api_base=wechat.url,
         pseudonym_key=PSEUDONYM_KEY, turnlog_spool_dir=tmp_path / "spool",
     )
-    resources = build_resources(settings, late_sender=RecordingLateSender(), sink=TableSink(engine), engine=engine)
-    app = create_app(settings, resources=resources)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the service did not start"
-    yield f"http://127.0.0.1:{port}", settings, engine
-    server.should_exit = True
-    thread.join(10)
+    with browser.served(settings, engine) as base:
+        yield base, settings, engine
     engine.dispose()
 
 
@@ -112,8 +80,6 @@ def citizen_complains(base: str, settings: Settings) -> str:
 def test_an_agent_replies_to_a_complaint_and_closes_it_in_a_real_browser(
     served: tuple[str, Settings, object], wechat: FakeWeChat, tmp_path: Path
 ) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -121,15 +87,8 @@ def test_an_agent_replies_to_a_complaint_and_closes_it_in_a_real_browser(
     number = citizen_complains(base, settings)
     add_staff(engine, "wang.agent", "agent")  # type: ignore[arg-type]
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = _binary("CHROMIUM", "/usr/bin/chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1366,900", f"--user-data-dir={tmp_path / 'profile'}", "--lang=zh-CN"):
-        options.add_argument(flag)
-    service = Service(executable_path=_binary("CHROMEDRIVER", "/usr/bin/chromedriver"))
-    driver = webdriver.Chrome(service=service, options=options)
-    shots = artefacts()
-    try:
+    shots = browser.artefacts("desk")
+    with browser.chromium(tmp_path / "profile") as driver:
         driver.get(base + "/desk/")
         assert driver.current_url.endswith("/desk/login"), "no session: the desk sends you to log in"
         driver.save_screenshot(str(shots / "1-login.png"))
@@ -160,8 +119,6 @@ def test_an_agent_replies_to_a_complaint_and_closes_it_in_a_real_browser(
         status_form.find_element(By.TAG_NAME, "button").click()
         assert "已办结" in wait_for(driver, "状态已更新")
         driver.save_screenshot(str(shots / "3-ticket-closed.png"))
-    finally:
-        driver.quit()
 
     texts = [body["text"]["content"] for body in wechat.sent if body.get("touser") == "o-browser-citizen"]
     assert any(REPLY in text for text in texts)

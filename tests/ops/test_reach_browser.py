@@ -6,23 +6,16 @@ target is marked. A screenshot is kept under test-artifacts/ops/.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
-from app.late import RecordingLateSender
-from app.main import build_resources, create_app
 from app.settings import Settings
-from bench.common import free_port
-from tests.desk.conftest import TableSink
-from tests.desk.test_browser import _binary
+from tests import browser
 from tests.ops.seed import CAMPAIGNS, SURGE_QUESTION, seed_push
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -44,37 +37,17 @@ def served(tmp_path: Path) -> Iterator[str]:
         app_env="dev", redis_url=None, database_url=url, admin_token=ADMIN, pseudonym_key=KEY,
         campaigns_dir=campaigns, turnlog_spool_dir=tmp_path / "spool",
     )
-    resources = build_resources(settings, late_sender=RecordingLateSender(), sink=TableSink(engine), engine=engine)
-    app = create_app(settings, resources=resources)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the service did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with browser.served(settings, engine) as base:
+        yield base
     engine.dispose()
 
 
 def test_the_reach_panel_shows_each_campaigns_funnel_and_marks_the_one_below_target(
     served: str, tmp_path: Path
 ) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = _binary("CHROMIUM", "/usr/bin/chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1366,1800", f"--user-data-dir={tmp_path / 'profile'}", "--lang=zh-CN"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=_binary("CHROMEDRIVER", "/usr/bin/chromedriver")),
-                              options=options)
-    try:
+    with browser.chromium(tmp_path / "profile", window="1366,1800") as driver:
         driver.get(f"{served}/ops?days=7&token={ADMIN}")
         # The token was traded for the cookie: the address no longer carries it.
         assert "token" not in driver.current_url
@@ -108,10 +81,6 @@ def test_the_reach_panel_shows_each_campaigns_funnel_and_marks_the_one_below_tar
         assert items[0].get_attribute("data-hours") == "6.0"
         assert "用时 6 小时（24 小时内）" in items[0].text
 
-        folder = Path("test-artifacts") / "ops"
-        folder.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(folder / "reach-and-surges.png"))
+        driver.save_screenshot(str(browser.artefacts("ops") / "reach-and-surges.png"))
         # Nothing on the page runs script (the CSP forbids it): no <script> element at all.
         assert driver.find_elements(By.TAG_NAME, "script") == []
-    finally:
-        driver.quit()
