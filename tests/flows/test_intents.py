@@ -103,6 +103,16 @@ def test_the_hall_named_without_a_bad_state_is_not_a_grievance(registry: FlowReg
     assert "complaint" not in {i.flow_id for i in rank(understand(text, TODAY), registry)}
 
 
+@pytest.mark.parametrize("text", ["卖水果要什么证", "开个小卖部要什么证", "摆摊卖小吃要办啥证"])
+def test_which_licence_trading_needs_is_licence_guidance(registry: FlowRegistry, text: str) -> None:
+    assert top(registry, text) == "business_licence"
+
+
+@pytest.mark.parametrize("text", ["孩子上学要什么证明", "办居住证要什么证明材料"])
+def test_a_certificate_for_something_else_is_not_licence_guidance(registry: FlowRegistry, text: str) -> None:
+    assert "business_licence" not in {i.flow_id for i in rank(understand(text, TODAY), registry)}
+
+
 def test_an_action_word_drops_topic_intents_of_other_flows(registry: FlowRegistry) -> None:
     ranked = rank(understand("预约一下，要办个体户营业执照", TODAY), registry)
     assert ranked[0].flow_id == "booking" and ranked[0].kind == "action"
