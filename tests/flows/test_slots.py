@@ -150,7 +150,8 @@ ASKED = ("date", "period", "name", "mobile")
 @pytest.mark.parametrize(
     ("text", "value"),
     [("王小明", "王小明"), ("张三，13812345678", "张三"), ("我叫李雷 电话13812345678", "李雷"),
-     ("下周一上午，欧阳娜娜", "欧阳娜娜"), ("姓名：那英", "那英"), ("阿依古丽·买买提", "阿依古丽·买买提")],
+     ("下周一上午，欧阳娜娜", "欧阳娜娜"), ("姓名：那英", "那英"), ("阿依古丽·买买提", "阿依古丽·买买提"),
+     ("我妈叫李秀兰 电话13755556666", "李秀兰"), ("老人家叫陈桂芳，手机13900001111", "陈桂芳")],
 )
 def test_a_name_is_read_from_an_answer(text: str, value: str) -> None:
     assert extract(BOOKING_LIKE, text, focus=ASKED).found["name"].value == value
