@@ -104,6 +104,8 @@ def _small_talk(command: str) -> str:
         return "ack"
     if words.LAUGH.match(command):
         return "laugh"
+    if words.ABOUT_BOT.match(command):
+        return "bot"
     if words.CAPABILITIES.search(command):
         return "capabilities"
     if words.vague(command):
@@ -127,7 +129,7 @@ class Utterance:
     # 「不知道编号」: the citizen cannot give what was asked.
     dont_know: bool
     # "", or what kind of small talk this is: greeting, thanks, ack, dismiss, laugh, emoji,
-    # capabilities (「你们能干啥」) or vague (「有事想办一下」).
+    # capabilities (「你们能干啥」), bot (「你们是机器人吗」) or vague (「有事想办一下」).
     small_talk: str
     dates: list[dates.DateMatch]
     # 「先核对一下」: the details are to be read back before the action (words.CHECK_FIRST).

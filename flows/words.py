@@ -153,6 +153,11 @@ LAUGH = re.compile(r"^(?:哈|呵|嘿|嘻|hh|ha|he|233)+.{0,2}$")
 CAPABILITIES = re.compile(
     r"(你们|你|这里|这个号|公众号).{0,4}(能|可以|会)(干|做|办|帮)(啥|什么|嘛|些什么)|有(哪些|什么)(服务|功能)|你是谁|你是机器人"
 )
+# Asking whether a person or a program answers (「你们是机器人吗」「是真人在回吗」).
+ABOUT_BOT = re.compile(
+    r"^(?:请问)?(?:你|你们|您|这|这里|对面)?(?:是不是|是|就是)?(?:不是)?"
+    r"(?:机器人|真人|人工|ai|智能客服|自动回复|电脑|程序)(?:吗|吧|啊|呢|么|嘛)?(?:在回复?|回的|在回答)?(?:吗|吧|啊|呢)?$"
+)
 # A vague opener (「有事想办一下」「想问个事」): once these words are taken out nothing is left.
 _VAGUE_WORDS = re.compile(
     r"你好|您好|请问|我们|我|想要|想|要|有|个|点|件|些|事情|事儿|事|一下|下|办理|办|问问|问|咨询|了解|能|帮忙|帮|"

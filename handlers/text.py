@@ -152,6 +152,11 @@ def _small_talk(turn: Turn, said: Utterance) -> TurnResult | None:
         return welcome_result(turn)
     if kind in ("vague", "capabilities"):
         return services_result(turn)
+    if kind == "bot":
+        result = services_result(turn)
+        assert isinstance(result.reply, TextReply)
+        result.reply = TextReply(f"{texts.I_AM_THE_BOT}\n{result.reply.content}")
+        return result
     if kind in ("laugh", "emoji"):
         # Nothing said yet: a smile back, and the services, numbered so a number works next.
         result = services_result(turn)

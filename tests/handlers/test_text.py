@@ -41,3 +41,10 @@ async def test_a_flow_command_outside_a_flow_shows_the_service_menu() -> None:
     assert isinstance(result.reply, TextReply)
     assert "没有正在办理的业务" in result.reply.content and "1. 预约办事" in result.reply.content
     assert result.session is not None and result.session.choices[0].target == "booking"
+
+
+async def test_asking_whether_a_program_answers_is_told_plainly_with_the_way_to_a_person() -> None:
+    result = await router.dispatch(_turn("你们是机器人吗"), CTX)
+    assert isinstance(result.reply, TextReply)
+    assert result.reply.content.startswith("我是本号的智能客服") and "回复「人工」" in result.reply.content
+    assert "1. 预约办事" in result.reply.content and result.route != "fallback"
