@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from flows import dates, words
 from flows import slots as parsers
 from flows.schema import Flow
-from knowledge.normalize import normalize, to_simplified
+from knowledge.normalize import normalize, spoken_digits, to_simplified
 
 if TYPE_CHECKING:
     from flows.intents import Intent
@@ -54,8 +54,9 @@ _WIDTH[0x3000] = 0x20
 
 
 def fold(raw: str) -> str:
-    """The message as every reader sees it: digits and letters half-width, simplified characters."""
-    return to_simplified(raw.translate(_WIDTH)).strip()
+    """The message as every reader sees it: digits and letters half-width, simplified characters,
+    a long number said digit by digit in Chinese as digits."""
+    return spoken_digits(to_simplified(raw.translate(_WIDTH))).strip()
 
 
 def command_form(text: str) -> str:

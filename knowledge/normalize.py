@@ -216,6 +216,18 @@ def to_simplified(text: str) -> str:
     return converted
 
 
+# A number said digit by digit in Chinese (voice input: 「一三八一二三四五六七八」, 「幺三九…」): seven
+# or more in a row is a number, never words, so it is read as digits (a mobile, a 受理编号) — and
+# masked as one by the turn log.
+_SPOKEN_DIGITS = re.compile(r"[零〇一二三四五六七八九幺洞]{7,}")
+_SPOKEN_VALUE = str.maketrans("零〇一二三四五六七八九幺洞", "0012345678910")
+
+
+def spoken_digits(text: str) -> str:
+    """`text` with every run of seven or more Chinese digit characters written in digits."""
+    return _SPOKEN_DIGITS.sub(lambda m: m.group(0).translate(_SPOKEN_VALUE), text)
+
+
 def normalize(text: str) -> str:
     """Fold width, script (traditional → simplified), case and punctuation; idempotent."""
     text = unicodedata.normalize("NFKC", text)

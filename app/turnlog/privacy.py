@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from knowledge.normalize import spoken_digits
+
 ID_MASK = "[身份证号]"
 CARD_MASK = "[银行卡号]"
 MOBILE_MASK = "[手机号]"
@@ -77,7 +79,9 @@ def _identity(match: re.Match[str]) -> str:
 
 def mask_personal_data(text: str) -> str:
     """Resident ID, bank card and mobile numbers replaced by placeholders, whatever separators
-    the user put between the digit groups: separators are dropped before a run is matched."""
+    the user put between the digit groups: separators are dropped before a run is matched. A
+    number said in Chinese digits (「一三八…」) is read as digits first."""
+    text = spoken_digits(text)
     if _ANY_DIGIT.search(text) is None:
         return text
     return _RUN.sub(_all, text.translate(_FULL_WIDTH))
@@ -86,6 +90,7 @@ def mask_personal_data(text: str) -> str:
 def mask_identity_numbers(text: str) -> str:
     """Resident ID and bank card numbers hidden, mobiles kept: for tickets, where staff need the
     citizen's phone while the matter is open but never an identity number (docs/privacy.md)."""
+    text = spoken_digits(text)
     if _ANY_DIGIT.search(text) is None:
         return text
     return _RUN.sub(_identity, text.translate(_FULL_WIDTH))

@@ -19,6 +19,12 @@ def test_traditional_characters_are_read_as_simplified_before_anything_else() ->
     assert [d.value for d in said.dates] == [date(2026, 12, 2)]
 
 
+def test_a_number_said_in_chinese_digits_is_read_as_digits() -> None:
+    said = understand("手机是幺三八一二三四五六七八", TODAY)
+    assert said.text == "手机是13812345678"
+    assert understand("一二三四五", TODAY).text == "一二三四五"
+
+
 def test_full_width_digits_are_folded() -> None:
     assert understand("ＳＱ２０２６１１２００００１２３", TODAY).text == "SQ20261120000123"
 

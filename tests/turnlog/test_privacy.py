@@ -36,6 +36,12 @@ def test_full_width_digits_are_masked_too() -> None:
     assert mask_personal_data("手机１３８１２３４５６７８") == f"手机{MOBILE_MASK}"
 
 
+def test_numbers_said_in_chinese_digits_are_masked_too() -> None:
+    assert mask_personal_data("手机是一三八一二三四五六七八") == f"手机是{MOBILE_MASK}"
+    assert mask_personal_data("身份证一一零一零一一九九零零三零七一二三四") == f"身份证{ID_MASK}"
+    assert mask_personal_data("三三两两来了一二个人") == "三三两两来了一二个人"
+
+
 def test_bank_card_numbers_are_masked_bare_or_grouped() -> None:
     assert mask_personal_data("卡号6222021234567890123") == f"卡号{CARD_MASK}"
     assert mask_personal_data("卡号 6222 0212 3456 7890 请查") == f"卡号 {CARD_MASK} 请查"
