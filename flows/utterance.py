@@ -107,7 +107,7 @@ def _small_talk(command: str) -> str:
         return "laugh"
     if words.ABOUT_BOT.match(command):
         return "bot"
-    if words.CAPABILITIES.search(command):
+    if words.asks_what_we_do(command):
         return "capabilities"
     if words.vague(command):
         return "vague"

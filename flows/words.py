@@ -151,8 +151,33 @@ DISMISS = frozenset({"算了", "不用了", "不用", "不办了", "不需要了
 LAUGH = re.compile(r"^(?:哈|呵|嘿|嘻|hh|ha|he|233)+.{0,2}$")
 # Asking what the service can do: the list of services answers it.
 CAPABILITIES = re.compile(
-    r"(你们|你|这里|这个号|公众号).{0,4}(能|可以|会)(干|做|办|帮)(啥|什么|嘛|些什么)|有(哪些|什么)(服务|功能)|你是谁|你是机器人"
+    r"(能|可以|会)(帮我|帮)?(干|做|办)?(啥|什么|嘛|些什么|哪些|些啥)(事|业务|服务)?"
+    r"|有(哪些|什么|啥)(服务|功能|业务)|(服务|功能|业务)(有哪些|有啥|有什么|列表|清单|目录)|你是谁|你是机器人"
 )
+# What may stand around a capabilities question (「我想看看你们都有啥服务呀」); anything else is
+# a subject (「社保有哪些服务」 asks about 社保, for the FAQ).
+_CAPABILITY_COURTESY = re.compile(
+    r"请问|我想|想|看看|看一下|问问|问一下|你们|你|这里|这边|这个号|公众号|这|都|一共|总共|可以|能|办理|办|做|"
+    r"呢|啊|呀|吧|吗|的|了|[\s,，。.!！?？~～]"
+)
+
+
+def asks_what_we_do(command: str) -> bool:
+    """Whether the message asks what this account can do, and nothing about a subject."""
+    found = CAPABILITIES.search(command)
+    if found is None:
+        return False
+    return _CAPABILITY_COURTESY.sub("", command[: found.start()] + command[found.end() :]) == ""
+# 「看看菜单」「返回主菜单」「菜单在哪」: the menu word with only courtesy around it.
+_MENU_ASK = re.compile(
+    r"^(?:请|麻烦)?(?:给我|帮我)?(?:看看|看一下|看下|打开|显示|返回|回到|回|调出|发|发个|来个|给个|要|出)?(?:个|一下)?"
+    r"(?:主|服务|功能)?菜单(?:在哪里?|在哪儿|呢|吧|啊|呀)?$"
+)
+
+
+def asks_for_menu(command: str) -> bool:
+    """Whether the message asks for the menu (「菜单」, 「看看菜单」, 「返回主菜单」)."""
+    return command in MENU or _MENU_ASK.match(command) is not None
 # Asking whether a person or a program answers (「你们是机器人吗」「是真人在回吗」).
 ABOUT_BOT = re.compile(
     r"^(?:请问)?(?:你|你们|您|这|这里|对面)?(?:是不是|是|就是)?(?:不是)?"

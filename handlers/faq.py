@@ -39,8 +39,6 @@ COMMAND_LABELS = {REPHRASE: "换个说法", MENU: "查看可以办理的服务",
 OFFER_FLOW = "需要现在办理吗？请回复数字："
 UNAVAILABLE = "抱歉，智能问答暂时无法使用，请稍后再试，或回复「人工」联系人工客服。"
 GONE = "抱歉，您选择的问题已更新或下线。请直接输入您的问题，我们重新为您查找。"
-# Typed instead of a question: show the service list (the welcome menu) rather than a fallback.
-MENU_WORDS = words.MENU
 # A short question soon after an answer often leaves its subject unsaid (「社保卡丢了怎么补办」 →
 # 「补办要钱不」, 「那居住证呢」): not understood alone, it is read again after the question just
 # answered. Longer messages carry their own subject, and after this long the context is stale.
@@ -50,7 +48,7 @@ FOLLOW_UP_WINDOW_S = 600.0
 
 async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult:
     session = turn.session
-    if command_form(text) in MENU_WORDS:
+    if words.asks_for_menu(command_form(text)):
         # Imported here: handlers.events imports this module for `faq:` menu clicks.
         from handlers.events import welcome_result
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from handlers import router
 from handlers.context import HandlerContext, Turn
 from handlers.messages import TextMessage
@@ -48,3 +50,10 @@ async def test_asking_whether_a_program_answers_is_told_plainly_with_the_way_to_
     assert isinstance(result.reply, TextReply)
     assert result.reply.content.startswith("我是本号的智能客服") and "回复「人工」" in result.reply.content
     assert "1. 预约办事" in result.reply.content and result.route != "fallback"
+
+
+@pytest.mark.parametrize("said", ["看看菜单", "返回主菜单", "菜单在哪", "给我个菜单"])
+async def test_asking_for_the_menu_in_ones_own_words_shows_it(said: str) -> None:
+    result = await router.dispatch(_turn(said), CTX)
+    assert isinstance(result.reply, TextReply) and "1. 预约办事" in result.reply.content
+    assert result.route != "fallback"
