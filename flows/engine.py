@@ -95,6 +95,8 @@ CANCELLED = "好的，已为您取消「{title}」。如还有其他问题，请
 RESTARTED = "好的，我们重新开始办理「{title}」。"
 GIVE_UP = "如果不方便填写，您可以回复「人工」转人工客服，或回复「退出」结束办理；也可以按下面的提示再试一次。"
 NOT_UNDERSTOOD = "抱歉，没有识别出您的回复。"
+# Small talk that says the citizen is listening, not answering (flows.utterance kinds).
+_LISTENING = frozenset({"ack", "thanks", "laugh", "emoji", "praise"})
 NOT_OFFERED_END = (
     "本次「{title}」已结束。如需办理上面列出的业务，回复「{title}」重新开始；其他事项请直接提问，或回复「人工」。"
 )
@@ -383,7 +385,7 @@ async def _advance(
         turn.say(prompts.ack(flow, state, reading.restated, now))
         return await _failed(turn, {}, quiet=True)
 
-    if not filled and not changed and not invalid and message.small_talk in ("ack", "thanks", "laugh", "emoji"):
+    if not filled and not changed and not invalid and message.small_talk in _LISTENING:
         # 「嗯嗯」「好的」「👍」 while a question is open: the citizen is listening, not answering
         # wrongly. No 'not understood', no attempt counted: the question again, kindly.
         turn.say(NOTED)

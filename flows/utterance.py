@@ -79,14 +79,28 @@ _PIECES = re.compile(r"[\s,，。.!！~～、]+")
 _PARTICLES = re.compile(r"(?<=.)[啊呀哈嘛啦了哦呢吧噢喔哇呗嘞]+$")
 
 
+# 「知道了谢谢」: a thank-you closing a message.
+_THANKS_AFTER = re.compile(r"(?:谢谢您?|谢谢你|谢了|多谢|感谢)(?:啦|了|哈)?$")
+# 「收到收到」「好的好的好的」: one word said again and again.
+_REPEATED = re.compile(r"^(.{1,4}?)\1+$")
+
+
+def _unrepeated(command: str) -> str:
+    found = _REPEATED.match(command)
+    return found.group(1) if found and not found.group(1).isdigit() else command
+
+
 def _listed(piece: str, listed: frozenset[str]) -> bool:
     return piece in listed or _PARTICLES.sub("", piece) in listed
 
 
 def _small_talk(command: str) -> str:
-    if not command or not _CONTENT.search(command):
+    if not command or not _CONTENT.search(command) or words.EMOJI_CODES.match(command):
         # Only emoji, punctuation or a sticker's placeholder.
         return "emoji"
+    known = words.THANKS | words.GREETING | words.DISMISS | words.ACKNOWLEDGE
+    if not _listed(command, known) and _listed(_unrepeated(command), known):
+        command = _unrepeated(command)
     # 「收到，谢谢」「好的 再见」: every piece is small talk; the kindest kind answers.
     pieces = [p for p in _PIECES.split(command) if p and _CONTENT.search(p)]
     for kind, listed in (
@@ -97,14 +111,19 @@ def _small_talk(command: str) -> str:
     ):
         if _listed(command, listed):
             return kind
-    known = words.THANKS | words.GREETING | words.DISMISS | words.ACKNOWLEDGE
     if len(pieces) > 1 and all(_listed(p, known) for p in pieces):
         for kind, listed in (("thanks", words.THANKS), ("dismiss", words.DISMISS), ("greeting", words.GREETING)):
             if any(_listed(p, listed) for p in pieces):
                 return kind
         return "ack"
+    thanked = _THANKS_AFTER.search(command)
+    if thanked and (not command[: thanked.start()] or _listed(command[: thanked.start()], words.ACKNOWLEDGE)):
+        # 「好的谢谢你」「知道了谢谢」: an acknowledgement run into a thank-you.
+        return "thanks"
     if words.LAUGH.match(command):
         return "laugh"
+    if words.PRAISE.match(command):
+        return "praise"
     if words.ABOUT_BOT.match(command):
         return "bot"
     if words.asks_what_we_do(command):
@@ -130,7 +149,7 @@ class Utterance:
     # 「不知道编号」: the citizen cannot give what was asked.
     dont_know: bool
     # "", or what kind of small talk this is: greeting, thanks, ack, dismiss, laugh, emoji,
-    # capabilities (「你们能干啥」), bot (「你们是机器人吗」) or vague (「有事想办一下」).
+    # praise, capabilities (「你们能干啥」), bot (「你们是机器人吗」) or vague (「有事想办一下」).
     small_talk: str
     dates: list[dates.DateMatch]
     # 「先核对一下」: the details are to be read back before the action (words.CHECK_FIRST).

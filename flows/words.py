@@ -108,6 +108,8 @@ ACKNOWLEDGE = frozenset(
         "嗯嗯",
         "ok",
         "okay",
+        "ok的",
+        "好的呢",
         "收到",
         "知道了",
         "明白",
@@ -147,7 +149,18 @@ ACKNOWLEDGE = frozenset(
     }
 )
 # 「算了」「不用了」 outside a flow: nothing to cancel, so a kind word and the door left open.
-DISMISS = frozenset({"算了", "不用了", "不用", "不办了", "不需要了", "不要了", "算了吧", "那算了"})
+DISMISS = frozenset(
+    {"算了", "不用了", "不用", "不办了", "不需要了", "不要了", "算了吧", "那算了",
+     # Sent by mistake, or leaving for the night: the same kind word.
+     "发错了", "发错", "点错了", "不好意思发错了", "不好意思点错了", "打错了", "晚安"}
+)
+# Praise for the service (「点赞」「你们效率真高」「666」): thanked for, not searched in the FAQ.
+PRAISE = re.compile(
+    r"^(?:你们|这个|真|太)?(?:点赞|点个赞|赞|棒|真棒|太棒了|很棒|厉害|给力|好评|效率真高|效率高|效率很高|真快|好快|666+|牛)"
+    r"(?:了|啊|呀|哦|！|!|👍)*$"
+)
+# WeChat's own emoji arrive as codes in brackets (「[捂脸]」「[强][强]」): emoji, not words.
+EMOJI_CODES = re.compile(r"^(?:\[[^\[\]\s]{1,4}\])+$")
 LAUGH = re.compile(r"^(?:哈|呵|嘿|嘻|hh|ha|he|233)+.{0,2}$")
 # Asking what the service can do: the list of services answers it.
 CAPABILITIES = re.compile(

@@ -51,6 +51,7 @@ BARE_NUMBER = (
 SMALL_TALK = {
     "ack": "好的。如还有其他问题，请直接输入；回复「菜单」可查看可以办理的服务。",
     "dismiss": "好的，有需要随时找我。",
+    "praise": "谢谢您的肯定！还有其他问题随时问我。",
 }
 # 「你们是机器人吗」: said plainly, then what it can do and how to reach a person.
 I_AM_THE_BOT = (

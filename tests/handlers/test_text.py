@@ -57,3 +57,10 @@ async def test_asking_for_the_menu_in_ones_own_words_shows_it(said: str) -> None
     result = await router.dispatch(_turn(said), CTX)
     assert isinstance(result.reply, TextReply) and "1. 预约办事" in result.reply.content
     assert result.route != "fallback"
+
+
+async def test_praise_is_thanked_for_and_not_an_unanswered_question() -> None:
+    session = Session(openid="o_1", consecutive_fallbacks=1)
+    result = await router.dispatch(_turn("你们效率真高👍", session), CTX)
+    assert isinstance(result.reply, TextReply) and "谢谢您的肯定" in result.reply.content
+    assert result.route != "fallback"
