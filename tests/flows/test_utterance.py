@@ -158,7 +158,10 @@ def test_a_particle_does_not_make_a_question_small_talk() -> None:
     assert understand("社保卡丢了", TODAY).small_talk == ""
 
 
-@pytest.mark.parametrize("text", ["有个想法想给你们说说", "有件事想跟你们反映一下", "我要反映个情况"])
+@pytest.mark.parametrize(
+    "text",
+    ["有个想法想给你们说说", "有件事想跟你们反映一下", "我要反映个情况", "我想投诉但是不想留电话", "能匿名反映问题吗"],
+)
 def test_an_opener_is_not_taken_as_the_complaints_description(registry: FlowRegistry, text: str) -> None:
     flow = next(f for f in registry if f.id == "complaint")
     assert "description" not in understand(text, TODAY).scan(flow).found
