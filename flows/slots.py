@@ -159,14 +159,22 @@ def _choice(slot: Slot, text: str, focus: bool) -> Found | None:
         if at >= 0 and (best is None or len(term) > best.end - best.start):
             best = Found(value, at, at + len(term))
     if best is None:
-        # 「公即金」「居注证」: an option named with one IME homophone.
+        # 「公即金」「居注证」: an option named with one IME homophone. A two-character name
+        # (「离昏」 for 离婚) only in a short message: in a long one, some pair of its characters
+        # reads like some option by chance.
+        shortest = 2 if len(_SPLIT.sub("", text)) <= SHORT_FOR_HOMOPHONES else 3
         for term, value in option_terms(slot):
-            at = homophones.find(term.lower(), lowered) if len(term) >= 3 else -1
+            at = homophones.find(term.lower(), lowered) if len(term) >= shortest else -1
             if at >= 0:
                 return Found(value, at, at + len(term), "homophone")
     if best is None and focus:
         best = _shortened(slot, text)
     return best
+
+
+# Messages up to this many characters (punctuation and spaces aside) may name a two-character
+# option with one homophone.
+SHORT_FOR_HOMOPHONES = 12
 
 
 def _shortened(slot: Slot, text: str) -> Found | None:

@@ -197,6 +197,14 @@ def test_a_choice_says_when_it_was_read_through_a_homophone(text: str, value: st
     assert (found.value, found.doubt) == (value, doubt)
 
 
+def test_a_two_character_option_is_read_through_a_homophone_only_in_a_short_message() -> None:
+    marriage = slot("choice", options=[Option(value="婚姻登记", synonyms=["结婚", "离婚"])])
+    found = extract({"business": marriage}, "想约个号 办离昏").found["business"]
+    assert (found.value, found.doubt) == ("婚姻登记", "homophone")
+    # A longer message: a pair of its characters may read like an option by chance.
+    assert "business" not in extract({"business": marriage}, "我上周去大厅办事的时候看到有人在离昏那边排队").found
+
+
 def test_a_name_alone_in_a_listed_message_is_taken_but_a_title_is_not() -> None:
     defs = {"name": slot("name"), "mobile": slot("mobile")}
     assert extract(defs, "明天上午，刘洋，13700001234").found["name"].value == "刘洋"
