@@ -86,6 +86,9 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         ("查询进读", "progress"),
         ("我上周交的居住证材料 到底什么时候能拿证", "progress"),
         ("我申请的护照什么时候能拿到", "progress"),
+        ("我儿子的护照办了半个月了还没寄到", "progress"),
+        ("营业执照批没批", "progress"),
+        ("交了材料三天还没消息", "progress"),
     ],
 )
 def test_the_flow_a_citizen_asks_for_in_their_own_words(registry: FlowRegistry, text: str, flow: str) -> None:
@@ -196,6 +199,6 @@ def test_a_question_whether_the_action_is_required_is_told_from_asking_for_it(
     assert asks_whether_needed(said, ranked[0]) is needed
 
 
-@pytest.mark.parametrize("text", ["办护照多久能拿到", "社保要交的钱什么时候扣"])
+@pytest.mark.parametrize("text", ["办护照多久能拿到", "社保要交的钱什么时候扣", "今天办了社保卡还没激活怎么办"])
 def test_a_question_about_processing_times_is_not_a_progress_check(registry: FlowRegistry, text: str) -> None:
     assert "progress" not in {i.flow_id for i in rank(understand(text, TODAY), registry)}
