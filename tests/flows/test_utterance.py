@@ -101,6 +101,7 @@ def test_questions_include_a_trailing_negation_and_a_not_a(text: str, question: 
 def test_not_knowing_is_recognised() -> None:
     assert understand("不知道编号", TODAY).dont_know
     assert understand("编号找不到了", TODAY).dont_know
+    assert understand("单子找不着了", TODAY).dont_know and understand("编号没记住", TODAY).dont_know
     assert not understand("SQ20261120000123", TODAY).dont_know
 
 
