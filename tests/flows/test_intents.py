@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -101,6 +102,27 @@ def test_the_flow_a_citizen_asks_for_in_their_own_words(registry: FlowRegistry, 
 def test_a_grievance_said_as_a_statement_is_a_complaint(registry: FlowRegistry, text: str) -> None:
     ranked = rank(understand(text, TODAY), registry)
     assert ranked[0].flow_id == "complaint" and ranked[0].kind == "topic"
+
+
+@pytest.mark.parametrize("text", ["马路上有个大坑", "隔壁工地半夜还在干活", "暖气不热", "村里的自来水有怪味"])
+def test_a_city_matter_said_as_a_statement_is_a_complaint(registry: FlowRegistry, text: str) -> None:
+    assert top(registry, text) == "complaint"
+
+
+def test_no_question_of_the_sample_faq_is_read_as_a_grievance(registry: FlowRegistry) -> None:
+    phrasings = [
+        q
+        for path in sorted((Path(__file__).resolve().parents[2] / "knowledge" / "faq").glob("*.yaml"))
+        for entry in yaml.safe_load(path.read_text(encoding="utf-8")).get("entries", [])
+        for q in [entry["question"], *entry.get("similar", [])]
+    ]
+    assert len(phrasings) > 500
+    read_as_grievance = [
+        q for q in phrasings
+        if (top_intent := next(iter(rank(understand(q, TODAY), registry)), None)) is not None
+        and top_intent.kind == "topic" and "+" in top_intent.word and top_intent.flow_id == "complaint"
+    ]
+    assert read_as_grievance == []
 
 
 @pytest.mark.parametrize("text", ["大厅几点开门", "社保卡坏了怎么补办", "窗口能办居住证吗", "空调费能报销吗"])
