@@ -60,6 +60,11 @@ WITHDRAW_WORDS = (
     "撤回留言",
 )
 CANCEL_WORDS = ("取消预约", "取消我的预约", "预约取消", "撤销预约", "退约", "取消约")
+# 「预约了但是去不了了」「约的那天有事来不了」: the booking cannot be kept — asked to cancel (confirmed
+# first; the reply also says how to move it instead).
+_CANNOT_GO = re.compile(
+    r"约(?:了|的|好|过)[^，。？?]{0,10}?(?:去不了|来不了|去不成|来不成|不去了|不来了|赶不上|赶不过去|过不去)"
+)
 CHANGE_WORDS = ("改约", "改预约", "预约改", "改期", "换个时间", "改时间", "改一下预约", "重新约时间", "换一天")
 _MOVE = re.compile(r"(?:改到|改成|改为|换到|换成|挪到)")
 NO_WORDS = frozenset({"不", "不用", "不了", "不要", "算了", "否", "2", "不取消", "不改了", "保留"})
@@ -99,7 +104,9 @@ NOT_WITHDRAWN = "工单 {number} 已办结、已撤销或正在办结，不能�
 KEPT_TICKET = "好的，工单保持不变，我们会继续处理。"
 NOTHING_TO_CANCEL = "您目前没有可以取消的预约。"
 NOTHING_TO_CHANGE = "您目前没有可以改约的预约。回复「预约办事」可以在线预约。"
-CONFIRM_CANCEL = "确认取消{when}的「{business}」预约（预约号：{number}）吗？回复「确认」取消，回复「不」保留预约。"
+CONFIRM_CANCEL = (
+    "确认取消{when}的「{business}」预约（预约号：{number}）吗？回复「确认」取消，回复「不」保留预约；只想换个时间请回复「改约」。"
+)
 CANCELLED = "已取消预约 {number}（{when}「{business}」），名额已释放。如需重新预约，请回复「预约办事」。"
 KEPT = "好的，您的预约保持不变。"
 GONE = "这个预约已经取消或不存在了。回复「我的预约」可查看您现在的预约。"
@@ -161,7 +168,7 @@ def _intent(turn: Turn, text: str) -> str | None:
         return None
     if any(word in said for word in WITHDRAW_WORDS):
         return "withdraw"
-    if any(word in said for word in CANCEL_WORDS):
+    if any(word in said for word in CANCEL_WORDS) or _CANNOT_GO.search(said):
         return "cancel"
     if state is not None and state.amendable and (said in words.CANCEL or said in words.DISMISS):
         # 「取消」「算了」 right after a booking made without 「确认」: that booking, confirmed first.

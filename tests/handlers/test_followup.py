@@ -301,3 +301,11 @@ async def test_withdrawing_with_several_open_tickets_asks_which(chat: Chat, serv
     assert "确认撤回工单 20261126-0001" in await chat.say("2")
     await chat.say("确认")
     assert [t.status for t in services.filed] == ["已撤销", "open"]
+
+
+@pytest.mark.parametrize("said", ["预约了但是去不了了", "我约的那天临时有事来不了"])
+async def test_saying_the_booking_cannot_be_kept_asks_to_cancel_it_or_move_it(chat: Chat, said: str) -> None:
+    await book(chat)
+    reply = await chat.say(said)
+    assert "确认取消11月27日（周五）上午的「社保卡办理」预约" in reply and "改约" in reply
+    assert "改到哪一天" in await chat.say("改约")
