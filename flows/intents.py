@@ -3,7 +3,9 @@
 The triggers are data that admins edit in `flows/*.yaml`; this module is the only code that
 scores them. In order of strength:
 
-1. an action word (`keywords`: 预约, 投诉, 查进度 …), found tolerant of one IME homophone;
+1. an action word (`keywords`: 预约, 投诉, 查进度 …), found tolerant of one IME homophone; between
+   several flows' action words, the flow with the higher `precedence` (a complaint names what it
+   is about: 「我想投诉你们的预约系统」);
 2. a trigger phrase or a citizen's example (`phrases`, `examples`) the whole message is close to;
 3. a topic word (`topics`: the business, 营业执照): weaker than any flow's action word, so
    「预约去大厅办营业执照」 is a booking, not licence guidance; or a grievance (`grievance`:
@@ -37,6 +39,8 @@ PHRASE = 3.0
 TOPIC = 2.0
 FACTS = 1.0
 IDENTIFIER = 0.5
+# One step of `triggers.precedence`: above any keyword's length (/100), below the next tier.
+PRECEDENCE_STEP = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +196,9 @@ def _score(flow: Flow, utterance: Utterance, norm: str, phrase: float, chars: Ab
     out: list[Intent] = []
     length, word = best_word(flow.triggers.keywords, norm, chars)
     if length:
-        out.append(Intent(flow.id, ACTION + length / 100 + phrase / 1000, "action", word, phrase))
+        # Within the action tier (a precedence step is worth more than any keyword length).
+        rank_in_tier = flow.triggers.precedence * PRECEDENCE_STEP + length / 100 + phrase / 1000
+        out.append(Intent(flow.id, ACTION + rank_in_tier, "action", word, phrase))
     if phrase >= PHRASE_THRESHOLD:
         out.append(Intent(flow.id, PHRASE + phrase / 10, "phrase", "", phrase))
     length, word = best_word(flow.triggers.topics, norm, chars)

@@ -204,6 +204,9 @@ class Triggers(Strict):
     # Slots that, all given in one message that is not a question, start the flow:
     # [business, date] takes 「下周三下午去办居住证」 as a booking without the word 预约.
     fills: list[str] = Field(default_factory=list)
+    # Between action words of several flows in one message, the higher `precedence` wins: a
+    # complaint names what it is about (「我想投诉你们的预约系统」 is a complaint, not a booking).
+    precedence: int = Field(default=0, ge=0, le=3)
     # A grievance said as a plain statement, without 投诉 (「大厅的空调坏了」「厕所臭得很」):
     # something the flow is about and a bad state of it, anywhere in the message; a topic.
     grievance: Grievance | None = None

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.homophones import find
-from flows.intents import asks_whether_needed, best_word, keyword_length, rank
+from flows.intents import PRECEDENCE_STEP, asks_whether_needed, best_word, keyword_length, rank
 from flows.registry import FlowRegistry, load_flows
 from flows.utterance import understand
 
@@ -138,6 +138,24 @@ def test_which_licence_trading_needs_is_licence_guidance(registry: FlowRegistry,
 @pytest.mark.parametrize("text", ["孩子上学要什么证明", "办居住证要什么证明材料"])
 def test_a_certificate_for_something_else_is_not_licence_guidance(registry: FlowRegistry, text: str) -> None:
     assert "business_licence" not in {i.flow_id for i in rank(understand(text, TODAY), registry)}
+
+
+@pytest.mark.parametrize(
+    "text", ["我想投诉你们那个预约系统 老是约不上", "我要举报有人倒卖预约号", "我要投诉 查进度查不到"]
+)
+def test_a_complaint_about_another_service_is_a_complaint(registry: FlowRegistry, text: str) -> None:
+    ranked = rank(understand(text, TODAY), registry)
+    assert ranked[0].flow_id == "complaint" and ranked[0].kind == "action"
+
+
+def test_precedence_is_data(tmp_path: Path) -> None:
+    source = Path(__file__).resolve().parents[2] / "flows"
+    for name in ("booking.yaml", "complaint.yaml"):
+        text = (source / name).read_text(encoding="utf-8").replace("  precedence: 1\n", "")
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    # Without it the two action words are ranked by their length alone: a near tie.
+    scores = {i.flow_id: i.score for i in rank(understand("投诉预约", TODAY), load_flows(tmp_path))}
+    assert abs(scores["complaint"] - scores["booking"]) < PRECEDENCE_STEP
 
 
 def test_an_action_word_drops_topic_intents_of_other_flows(registry: FlowRegistry) -> None:
