@@ -97,7 +97,14 @@ def test_the_flow_a_citizen_asks_for_in_their_own_words(registry: FlowRegistry, 
 
 
 @pytest.mark.parametrize(
-    "text", ["大厅的空调坏了 热死了", "你们厕所一直没人打扫，臭得很", "取号机坏了好几天了", "窗口办事太慢了"]
+    "text",
+    [
+        "大厅的空调坏了 热死了",
+        "你们厕所一直没人打扫，臭得很",
+        "取号机坏了好几天了",
+        "窗口办事太慢了",
+        "你们的电话一直打不通",
+    ],
 )
 def test_a_grievance_said_as_a_statement_is_a_complaint(registry: FlowRegistry, text: str) -> None:
     ranked = rank(understand(text, TODAY), registry)
