@@ -256,10 +256,11 @@ async def _advance(
             if amended is not None:
                 return amended
         if flow.complete.action.type == "ticket" and state.ticket:
-            if more_details(flow, message) or _contact_given(flow, state, message):
+            # A mobile the flow did not get is the ticket's contact (the desk fills it in).
+            contact = _contact_given(flow, state, message)
+            if more_details(flow, message) or contact:
                 # 「补充一下，地址是…」 right after filing: it belongs to that ticket, not a new one.
-                # A mobile the flow did not get is the ticket's contact (the desk fills it in).
-                return await attach(turn, message.raw.strip(), contact=_contact_given(flow, state, message))
+                return await attach(turn, message.raw.strip(), contact=contact)
             if message.question and _CAN_ADD.search(message.text):
                 # 「发下照片可以吗」: yes, and how.
                 turn.say(HOW_TO_ADD.format(number=state.ticket))
