@@ -53,6 +53,13 @@ def always_confirming(flow: Flow) -> Flow:
     return flow.model_copy(update={"confirm": flow.confirm.model_copy(update={"when": "always"})})
 
 
+def asking_every_step(flow: Flow) -> Flow:
+    """`flow` with every slot required, so that each of its steps asks (the sample licence guide
+    asks only the enterprise type): moving between steps (返回 across steps) is tested on it."""
+    slots = {name: slot.model_copy(update={"required": True}) for name, slot in flow.slots.items()}
+    return flow.model_copy(update={"slots": slots})
+
+
 @pytest.fixture(scope="session")
 def registry() -> FlowRegistry:
     return load_flows(FLOWS_DIR)

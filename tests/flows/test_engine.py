@@ -11,7 +11,7 @@ from flows.registry import FlowRegistry
 from flows.schema import CONFIRM_STEP, RETRY_STEP, SATISFACTION_STEP, Flow
 from flows.state import FlowState
 from handlers.ports import EndpointResult
-from tests.flows.conftest import THURSDAY, RecordingServices, always_confirming
+from tests.flows.conftest import THURSDAY, RecordingServices, always_confirming, asking_every_step
 
 
 @pytest.fixture
@@ -177,7 +177,7 @@ async def test_restart_clears_everything(booking: Flow, services: RecordingServi
 async def test_back_returns_to_the_previous_step_and_asks_it_again(
     registry: FlowRegistry, services: RecordingServices
 ) -> None:
-    licence = flow_of(registry, "business_licence")
+    licence = asking_every_step(flow_of(registry, "business_licence"))
     start = await engine.start(licence, "个体户营业执照怎么办", THURSDAY, services)
     assert start.state is not None and start.state.step == "sole_trader"
     out = await say(licence, start.state, "上一步", services)
@@ -215,7 +215,7 @@ async def test_back_at_the_confirmation_takes_back_only_the_last_answer(
 
 
 async def test_back_twice_goes_back_two_answers(registry: FlowRegistry, services: RecordingServices) -> None:
-    licence = flow_of(registry, "business_licence")
+    licence = asking_every_step(flow_of(registry, "business_licence"))
     start = await engine.start(licence, "营业执照办理指引", THURSDAY, services)
     assert start.state is not None
     company = await say(licence, start.state, "有限公司", services)
@@ -272,7 +272,7 @@ async def test_digit_answers_a_numbered_choice(registry: FlowRegistry, services:
     assert start.state is not None and "1. 个体工商户" in start.reply
     out = await say(licence, start.state, "2", services)
     assert out.state is not None and out.state.slots["entity_type"] == "有限责任公司"
-    assert out.state.step == "company"
+    assert out.resolved and "【有限责任公司设立登记指引】" in out.reply
 
 
 async def test_branch_on_slot_value_picks_the_reply(registry: FlowRegistry, services: RecordingServices) -> None:
@@ -435,9 +435,9 @@ async def test_a_longer_option_of_a_later_slot_wins_over_a_shorter_one(
     registry: FlowRegistry, services: RecordingServices
 ) -> None:
     licence = flow_of(registry, "business_licence")
-    start = await engine.start(licence, "个体户营业执照", THURSDAY, services)
-    assert start.state is not None and start.state.awaiting == ["premises"]
-    out = await say(licence, start.state, "网店", services)
+    start = await engine.start(licence, "营业执照", THURSDAY, services)
+    assert start.state is not None and start.state.awaiting == ["entity_type"]
+    out = await say(licence, start.state, "个体户，网店", services)
     assert out.resolved and "网络经营场所说明" in out.reply
 
 

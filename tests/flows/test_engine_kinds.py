@@ -198,9 +198,42 @@ async def test_guidance_for_a_small_restaurant_names_the_food_licence(
     registry: FlowRegistry, services: RecordingServices
 ) -> None:
     licence = flow_of(registry, "business_licence")
-    start = await engine.start(licence, "我想开个小饭馆，个体户", THURSDAY, services)
-    out = await say(licence, start.state, "租的门面", services)
+    out = await engine.start(licence, "我想开个小饭馆，个体户", THURSDAY, services)
     assert out.resolved and "食品经营许可证" in out.reply
+
+
+# A guidance flow asks only the question that changes the guidance as a whole (issue 13): the
+# premises of a sole trader and a company's shareholders tailor the reply when said, and the
+# general reply names each case instead of asking.
+async def test_guidance_is_given_without_asking_what_only_changes_one_line(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    licence = flow_of(registry, "business_licence")
+    sole = await engine.start(licence, "个体户营业执照怎么办", THURSDAY, services)
+    assert sole.resolved and "请问" not in sole.reply
+    assert all(case in sole.reply for case in ("租赁合同", "不动产权证书", "网店网址"))
+    company = await engine.start(licence, "注册有限公司要什么材料", THURSDAY, services)
+    assert company.resolved and "请问" not in company.reply and "一人有限" in company.reply
+
+
+async def test_guidance_is_tailored_by_what_the_citizen_said_of_their_premises(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    licence = flow_of(registry, "business_licence")
+    rented = await engine.start(licence, "个体户执照怎么办，我是租的门面", THURSDAY, services)
+    assert rented.resolved and "租赁合同" in rented.reply and "网店网址" not in rented.reply
+    one = await engine.start(licence, "注册公司，就我一个股东", THURSDAY, services)
+    assert one.resolved and "【一人有限责任公司设立登记指引】" in one.reply
+
+
+async def test_the_type_is_still_asked_when_the_guidance_depends_on_it(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    licence = flow_of(registry, "business_licence")
+    start = await engine.start(licence, "营业执照办理指引", THURSDAY, services)
+    assert start.state is not None and start.state.awaiting == ["entity_type"]
+    out = await say(licence, start.state, "1", services)
+    assert out.resolved and "网店网址" in out.reply
 
 
 async def test_part_of_one_options_words_answers_the_question_asked(
