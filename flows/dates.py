@@ -76,7 +76,7 @@ class DateMatch:
     start: int
     end: int
     # Why the day read is a guess, or "": `week` — the 下 of 「下周」 may belong to the word
-    # before it (「约一下下周二」: 一下 + 下周二, or 一 + 下下周二?); `month` — a bare 「3号」
+    # before it (「帮我约一下周三」: 一下 + 周三, or 一 + 下周三?); `month` — a bare 「3号」
     # already past this month, read as next month's.
     doubt: str = ""
 
@@ -116,6 +116,10 @@ def _resolve(kind: str, m: re.Match[str], today: date) -> date | None:
         weekday = _WEEKDAY_INDEX[m["w"]]
         monday = today - timedelta(days=today.weekday())
         which = m["which"] or ""
+        if which == "下下" and _softened(m):
+            # 「约一下下周二」: 约一下 + 下周二. The other split, 约一 + 下下周二, is no Chinese; the
+            # week after next after 一下 is written 「一下下下周」.
+            which = "下"
         if which in ("这", "本"):
             return monday + timedelta(days=weekday)
         if which == "下":
@@ -138,10 +142,18 @@ def _resolve(kind: str, m: re.Match[str], today: date) -> date | None:
     raise AssertionError(kind)
 
 
+def _softened(m: re.Match[str]) -> bool:
+    """Whether the date's first 下 follows a 一 (「约一下…」): it is the verb's 一下 then."""
+    return m.start() > 0 and m.string[m.start() - 1] == "一"
+
+
 def _doubt(kind: str, m: re.Match[str], text: str, today: date) -> str:
     """Why this reading of a date may not be what was meant (see `DateMatch.doubt`)."""
+    if kind == "week" and m["which"] == "下下" and _softened(m):
+        # Read as 一下 + 下周 (see `_resolve`): no other reading is Chinese.
+        return ""
     if kind == "week" and m.group(0).startswith("下") and m.start() > 0 and text[m.start() - 1] == "一":
-        # 「约一下下周二」「帮我约一下周三」: 一下 is a verb's softener as often as not.
+        # 「帮我约一下周三」: 一下 + 周三 (this week), or 一 + 下周三? 一下 softens a verb as often as not.
         return "week"
     if kind == "d":
         day = chinese_number(m["d"])

@@ -56,8 +56,8 @@ async def test_the_last_missing_answer_books_without_a_confirmation(booking: Flo
     [
         # A business read through one IME homophone.
         ("预约明天上午办公即金，我叫张三，手机13812345678", "按同音字理解"),
-        # 一下 + 下周二, or 一 + 下下周二?
-        ("约一下下周二上午办社保卡，我叫张三，手机13812345678", "可能是下周也可能是下下周"),
+        # 一下 + 周三, or 一 + 下周三?
+        ("约一下周三上午办社保卡，我叫张三，手机13812345678", "可能是下周也可能是这周"),
         # Two days named: which is meant is a guess.
         ("预约明天或者后天上午办社保卡，我叫张三，手机13812345678", "不止一天"),
         # A bare day of the month already past: next month's.
@@ -92,7 +92,7 @@ async def test_a_value_replaced_without_saying_so_is_confirmed(booking: Flow, se
 async def test_correcting_the_guess_at_the_confirmation_books_at_once(
     booking: Flow, services: RecordingServices
 ) -> None:
-    text = "约一下下周二上午办社保卡，我叫张三，手机13812345678"
+    text = "约一下周三上午办社保卡，我叫张三，手机13812345678"
     out = await engine.start(booking, text, THURSDAY, services, "o_user")
     done = await say(booking, out.state, "不对，是12月1日", services)
     assert done.state is not None and done.state.step == SATISFACTION_STEP

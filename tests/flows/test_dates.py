@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -93,7 +93,7 @@ def test_chinese_numbers(text: str, value: int) -> None:
 @pytest.mark.parametrize(
     ("text", "doubt"),
     [
-        ("约一下下周二", "week"),  # 一下 + 下周二, or 一 + 下下周二?
+        ("约一下下周二", ""),  # 一下 + 下周二: 「约一 + 下下周二」 is no Chinese
         ("帮我约一下周三", "week"),  # 一下 + 周三, or 一 + 下周三?
         ("下周二", ""),
         ("下下周二", ""),
@@ -105,3 +105,17 @@ def test_chinese_numbers(text: str, value: int) -> None:
 def test_a_date_says_when_its_reading_is_a_guess(text: str, doubt: str) -> None:
     [found] = dates.find_dates(text, TODAY)
     assert found.doubt == doubt
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("约一下下周二", 7),  # 一下 + 下周二
+        ("查一下下下周二", 14),  # 一下 + 下下周二
+        ("下下周二", 14),
+    ],
+)
+def test_the_verbs_yixia_before_a_week_is_not_read_as_a_second_xia(text: str, days: int) -> None:
+    [found] = dates.find_dates(text, TODAY)
+    monday = TODAY - timedelta(days=TODAY.weekday())
+    assert found.value == monday + timedelta(days=days + 1)
