@@ -156,13 +156,27 @@ async def _faq(answer: FaqAnswer | None, text: str, *, menu: bool, numbered: boo
     return result
 
 
-async def start(flow: Flow, said: Utterance | str, now: datetime, services: Services, openid: str = "") -> Outcome:
-    """Start `flow`; the triggering message is read for every slot."""
+async def start(
+    flow: Flow,
+    said: Utterance | str,
+    now: datetime,
+    services: Services,
+    openid: str = "",
+    context: Utterance | None = None,
+) -> Outcome:
+    """Start `flow`; the triggering message is read for every slot.
+
+    `context`: what the conversation established just before (the FAQ question just answered,
+    「办出入境证件需要预约吗」 before 「那帮我约一个」): the business it names fills a choice the
+    message leaves open, so it is not asked again (`carried`).
+    """
     said = _utterance(said, now)
     state = new_state(flow, now)
     fresh = state.snapshot()
     turn = FlowTurn(flow, state, now, services, openid)
     reading = read(flow, state, said, correcting=False) if said.text else Reading()
+    if context is not None and not _elsewhere(flow, said):
+        reading.filled += carried(flow, state, context)
     if flow.intro:
         turn.say(flow.intro)
     elsewhere = _elsewhere(flow, said)
@@ -183,6 +197,23 @@ async def start(flow: Flow, said: Utterance | str, now: datetime, services: Serv
         outcome.reply = "\n".join([*parts, outcome.reply])
     outcome.filled = reading.filled
     return outcome
+
+
+def carried(flow: Flow, state: FlowState, context: Utterance) -> list[str]:
+    """Fill the choices still open (the business) from what `context` plainly names; the names filled.
+
+    Only a choice, and only a value read without a guess: the subject of the question just
+    answered, not a date or a name said in passing, and nothing read through a homophone.
+    """
+    names = tuple(n for n, slot in flow.slots.items() if slot.type == "choice" and n not in state.slots)
+    if not names:
+        return []
+    taken = []
+    for name, hit in context.reading(flow, names=names).found.items():
+        if name in names and not hit.doubt:
+            state.slots[name] = hit.value
+            taken.append(name)
+    return taken
 
 
 def _elsewhere(flow: Flow, said: Utterance) -> str:

@@ -16,6 +16,7 @@ from flows.utterance import command_form
 from knowledge.normalize import normalize, segment
 
 if TYPE_CHECKING:
+    from flows.schema import Flow
     from knowledge.layered import LayeredMatcher
     from knowledge.matcher import Matcher, MatchResult
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
@@ -37,6 +38,9 @@ HANDOFF = "handoff"
 FALLBACK_CHOICES = (REPHRASE, MENU, HANDOFF)
 COMMAND_LABELS = {REPHRASE: "换个说法", MENU: "查看可以办理的服务", HANDOFF: "人工客服"}
 OFFER_FLOW = "需要现在办理吗？请回复数字："
+# A service whose first question is one fact (a 受理编号): asked at once, so the citizen answers it
+# instead of first picking 1 to be asked it (issue 13); 1 still starts the service.
+OFFER_FLOW_ASKING = "需要现在办理「{title}」吗？{prompt}\n（也可以回复 1 开始办理）"
 UNAVAILABLE = "抱歉，智能问答暂时无法使用，请稍后再试，或回复「人工」联系人工客服。"
 GONE = "抱歉，您选择的问题已更新或下线。请直接输入您的问题，我们重新为您查找。"
 # A short question soon after an answer often leaves its subject unsaid (「社保卡丢了怎么补办」 →
@@ -99,7 +103,35 @@ def _offered(turn: Turn, ctx: HandlerContext, faq_id: str, text: str) -> str:
     if flow is None:
         return text
     turn.session.choices = [ClarifyOption(kind="flow", target=flow.id)]
+    first = first_question(flow)
+    if first:
+        return f"{text}\n{OFFER_FLOW_ASKING.format(title=flow.title, prompt=first)}"
     return f"{text}\n{OFFER_FLOW}\n1. {flow.title}"
+
+
+def first_question(flow: Flow) -> str:
+    """The flow's first question when it is one fact typed as an answer (not a numbered choice,
+    whose numbers would clash with the offer's 1), else ""."""
+    step = flow.steps[0]
+    names = [n for n in step.ask if flow.slots[n].required]
+    if len(names) != 1 or flow.slots[names[0]].type == "choice" or step.say:
+        return ""
+    return flow.slots[names[0]].prompt
+
+
+def just_answered(turn: Turn, ctx: HandlerContext) -> str:
+    """The question of the FAQ entry answered within the follow-up window, or "".
+
+    The entry's own question, not the citizen's words: it names the subject plainly
+    (「办出入境证件需要预约吗」) and keeps nothing the citizen typed in the session.
+    """
+    session = turn.session
+    if ctx.matcher is None or not session.last_faq_id:
+        return ""
+    if turn.now.timestamp() - session.last_faq_at > FOLLOW_UP_WINDOW_S:
+        return ""
+    entry = ctx.matcher.entry(session.last_faq_id)
+    return entry.question if entry is not None else ""
 
 
 def _in_context(turn: Turn, matcher: Matcher | LayeredMatcher, text: str, alone: MatchResult) -> MatchResult:

@@ -191,11 +191,20 @@ async def start(turn: Turn, ctx: HandlerContext, flow_id: str, text: Utterance |
     flow = registry.current(flow_id) if registry is not None else None
     if flow is None:
         return None
-    return await _start(turn, ctx, flow, _said(turn, text))
+    return await _start(turn, ctx, flow, _said(turn, text), context=True)
 
 
-async def _start(turn: Turn, ctx: HandlerContext, flow: Flow, said: Utterance, prefix: str = "") -> TurnResult:
-    outcome = await engine.start(flow, said, turn.now, ctx.services, turn.session.openid)
+async def _start(
+    turn: Turn, ctx: HandlerContext, flow: Flow, said: Utterance, prefix: str = "", *, context: bool = False
+) -> TurnResult:
+    """Start `flow` with `said`. `context`: the FAQ question just answered may name what the
+    citizen wants done (「办护照要预约吗」 → 「那帮我约一个」): its business is not asked again."""
+    asked = faq.just_answered(turn, ctx) if context else ""
+    before = _said(turn, asked) if asked else None
+    outcome = await engine.start(flow, said, turn.now, ctx.services, turn.session.openid, context=before)
+    if before is not None:
+        # The FAQ exchange led here and ends: a later flow does not carry its subject again.
+        turn.session.last_faq_at = 0.0
     return _result(turn, ctx, flow, outcome, prefix)
 
 
@@ -297,4 +306,4 @@ async def maybe_start(turn: Turn, ctx: HandlerContext, text: Utterance | str) ->
         describes_flow = faq_hit is not None and faq_hit[0] in flow.faq
         if faq_hit is not None and faq_hit[1] >= score + FAQ_PREFERENCE_MARGIN and not describes_flow:
             return None
-    return await _start(turn, ctx, flow, said)
+    return await _start(turn, ctx, flow, said, context=True)

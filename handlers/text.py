@@ -51,6 +51,10 @@ async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
         picked = await _pick(turn, ctx, choices, said.pick)
         if picked is not None:
             return picked
+    if session.flow is None:
+        answered = await _answers_offer(turn, ctx, choices, said)
+        if answered is not None:
+            return answered
     if session.flow is not None:
         result = await flow.continue_(turn, ctx, said, choices)
         if result is not None:
@@ -90,6 +94,20 @@ async def _pick(turn: Turn, ctx: HandlerContext, choices: list[ClarifyOption], n
     if picked.kind == "command":
         return await _command(turn, ctx, picked.target)
     return None
+
+
+async def _answers_offer(
+    turn: Turn, ctx: HandlerContext, choices: list[ClarifyOption], said: Utterance
+) -> TurnResult | None:
+    """The answer to the question of a service just offered (「需要现在办理「办件进度查询」吗？请输入
+    受理编号…」 → 「SQ2026…」) starts that service with it, whatever else its words might trigger."""
+    offered = [c.target for c in choices if c.kind == "flow"]
+    if len(offered) != 1 or ctx.flows is None or said.question:
+        return None
+    service = ctx.flows.current(offered[0])
+    if service is None or not faq.first_question(service) or not said.prefill(service):
+        return None
+    return await flow.start(turn, ctx, service.id, said)
 
 
 async def _started_or_welcome(turn: Turn, ctx: HandlerContext, flow_id: str) -> TurnResult:

@@ -395,9 +395,88 @@ async def test_an_faq_answer_describing_a_service_offers_to_start_it(registry: F
     )
     chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
     answered = await chat.say("回执单丢了怎么办")
-    assert answered.route == "faq" and "1. 办件进度查询" in text_of(answered)
+    assert answered.route == "faq" and "需要现在办理「办件进度查询」吗" in text_of(answered)
+    assert "回复 1" in text_of(answered)
     started = await chat.say("1")
     assert started.meta.flow_id == "progress" and chat.session.flow is not None
+
+
+# Issue 13: a service whose first question is one fact asks it in the offer itself, so the answer
+# is the next message instead of 「1」 and then the answer.
+async def test_an_offered_service_asks_its_one_question_and_takes_the_answer(registry: FlowRegistry) -> None:
+    progress = registry.current("progress")
+    assert progress is not None and progress.faq
+    entries = (
+        FaqEntry(id=progress.faq[0], category="大厅", question="回执单丢了怎么办", similar=(), answer="请到窗口查询。"),
+    )
+    chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    answered = await chat.say("回执单丢了怎么办")
+    assert progress.slots["number"].prompt in text_of(answered)
+    looked_up = await chat.say("SQ20261120000125")
+    assert looked_up.meta.flow_id == "progress" and looked_up.meta.resolved
+    assert chat.services.calls == [("progress", {"number": "SQ20261120000125"})]
+
+
+async def test_a_service_asking_several_facts_is_offered_by_number(registry: FlowRegistry) -> None:
+    booking = registry.current("booking")
+    assert booking is not None and booking.faq
+    entries = (FaqEntry(id=booking.faq[0], category="大厅", question="大厅几点上班", similar=(), answer="9点。"),)
+    chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    answered = await chat.say("大厅几点上班")
+    assert "需要现在办理吗？请回复数字：\n1. 预约办事" in text_of(answered)
+
+
+async def test_something_else_after_an_offer_is_routed_as_usual(registry: FlowRegistry) -> None:
+    progress = registry.current("progress")
+    assert progress is not None and progress.faq
+    entries = (
+        FaqEntry(id=progress.faq[0], category="大厅", question="回执单丢了怎么办", similar=(), answer="请到窗口查询。"),
+    )
+    chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    await chat.say("回执单丢了怎么办")
+    result = await chat.say("我要投诉，停车场太难找车位了")
+    assert result.meta.flow_id == "complaint"
+
+
+# Issue 13: what the FAQ exchange established is carried into the service it leads to.
+async def test_the_business_of_the_question_just_answered_is_not_asked_again(
+    registry: FlowRegistry, matcher: Matcher
+) -> None:
+    chat = Chat(registry, matcher)
+    answered = await chat.say("结婚登记需要预约吗")
+    assert answered.route == "faq"
+    started = await chat.say("那帮我约一个")
+    assert started.meta.flow_id == "booking" and chat.session.flow is not None
+    assert chat.session.flow.slots.get("business") == "婚姻登记"
+    assert "business" not in chat.session.flow.awaiting and "已记录：办理业务 婚姻登记" in text_of(started)
+
+
+async def test_the_business_the_message_names_wins_over_the_question_just_answered(
+    registry: FlowRegistry, matcher: Matcher
+) -> None:
+    chat = Chat(registry, matcher)
+    await chat.say("结婚登记需要预约吗")
+    await chat.say("那帮我约一个办护照")
+    assert chat.session.flow is not None and chat.session.flow.slots.get("business") == "出入境证件"
+
+
+async def test_an_old_answer_is_not_carried_into_a_service(registry: FlowRegistry, matcher: Matcher) -> None:
+    chat = Chat(registry, matcher)
+    await chat.say("结婚登记需要预约吗")
+    chat.now += timedelta(minutes=11)
+    await chat.say("帮我约一个")
+    assert chat.session.flow is not None and "business" not in chat.session.flow.slots
+
+
+async def test_the_question_just_answered_is_carried_into_one_service_only(
+    registry: FlowRegistry, matcher: Matcher
+) -> None:
+    chat = Chat(registry, matcher)
+    await chat.say("结婚登记需要预约吗")
+    await chat.say("那帮我约一个")
+    await chat.say("取消")
+    await chat.say("帮我约一个")
+    assert chat.session.flow is not None and "business" not in chat.session.flow.slots
 
 
 async def test_a_question_whose_answer_describes_a_service_starts_it(registry: FlowRegistry) -> None:
