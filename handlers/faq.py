@@ -152,7 +152,7 @@ def _in_context(turn: Turn, matcher: Matcher | LayeredMatcher, text: str, alone:
     if lead is None:
         return alone
     entry_text = normalize(" ".join([lead.question, *lead.similar, *lead.keywords, lead.answer]))
-    return together if any(word in entry_text for word in _subject_words(text)) else alone
+    return together if any(word in entry_text for word in subject_words(text)) else alone
 
 
 # Words that say nothing about what is asked, so they cannot tie a follow-up to an answer.
@@ -192,7 +192,7 @@ _FUNCTION_WORDS = frozenset(
 )
 
 
-def _subject_words(text: str) -> list[str]:
+def subject_words(text: str) -> list[str]:
     """The words of a follow-up that could name its subject: two characters or more when it has
     any (「补办」「要钱」), else its single content characters (「要带啥」 → 「带」)."""
     words = [w for w in segment(normalize(text)) if w.strip() and w not in _FUNCTION_WORDS]

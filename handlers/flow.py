@@ -8,17 +8,25 @@ question asked mid-flow, hand-off, and the turn's meta for the turn log.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flows import engine, intents, rating
 from flows.engine import Outcome
 from flows.registry import FlowRegistry
 from flows.schema import SATISFACTION_STEP, Flow
+from flows.state import FlowState
 from flows.turn import FlowTurn
 from flows.utterance import Utterance, is_question, understand
 from handlers import faq, followup
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
 from handlers.replies import TextReply, TransferReply
 from handlers.session import ClarifyOption, Session
+from knowledge.matcher import MatchResult
+from knowledge.normalize import normalize
+
+if TYPE_CHECKING:
+    from knowledge.layered import LayeredMatcher
+    from knowledge.matcher import Matcher
 
 # A trigger phrase this similar to the message starts the flow on its own (PhraseIndex, 0..1).
 TRIGGER_THRESHOLD = 0.7
@@ -89,14 +97,16 @@ def _faq(turn: Turn, ctx: HandlerContext, text: str) -> tuple[str, float] | None
     return (entry.id, result.score) if entry is not None else None
 
 
-def _faq_answer(turn: Turn, ctx: HandlerContext, aside: _Aside) -> engine.FaqAnswer | None:
+def _faq_answer(
+    turn: Turn, ctx: HandlerContext, aside: _Aside, flow: Flow, state: FlowState
+) -> engine.FaqAnswer | None:
     """The FAQ's word on a message asked mid-flow; records in `aside` what it offered."""
     matcher = ctx.matcher
     if matcher is None:
         return None
 
     def answer(text: str, *, menu: bool, numbered: bool) -> str | None:
-        result = matcher.match(text, turn.now.date())
+        result = _about_the_business(matcher, text, flow, state, turn)
         aside.score = result.score
         if result.decision == "answer" and result.faq_id is not None:
             entry = matcher.entry(result.faq_id)
@@ -112,6 +122,63 @@ def _faq_answer(turn: Turn, ctx: HandlerContext, aside: _Aside) -> engine.FaqAns
         return "\n".join([*lines, ASIDE_MENU_TAIL])
 
     return answer
+
+
+def _about_the_business(
+    matcher: Matcher | LayeredMatcher, text: str, flow: Flow, state: FlowState, turn: Turn
+) -> MatchResult:
+    """What a question asked mid-flow means, read with the business the flow already holds.
+
+    「要带什么东西去」 while booking 社保卡办理 asks about the social-security card, whatever entry
+    the words alone lead to (结婚登记需要什么材料). A question that names no business of its own,
+    whose own reading leads to an entry about another one, is read again after the business held
+    (as handlers.faq reads a short follow-up after the answer just given): its answer when that
+    entry is about the business, else a menu of the entries about it; the question alone when
+    none is.
+    """
+    today = turn.now.date()
+    alone = matcher.match(text, today)
+    said = normalize(text)
+    for name, value in state.slots.items():
+        slot = flow.slots.get(name)
+        if slot is None or slot.type != "choice":
+            continue
+        if any(word in said for opt in slot.options for word in (opt.value, *opt.synonyms) if len(word) >= 2):
+            # 「结婚登记要带什么」 names its own business.
+            continue
+        option = next((opt for opt in slot.options if opt.value == value), None)
+        if option is None:
+            continue
+        words = [w for w in (option.value, *option.synonyms) if len(w) >= 2]
+        lead = alone.faq_id or (alone.candidates[0].faq_id if alone.candidates else None)
+        if alone.decision == "fallback" or (lead is not None and _about(matcher, lead, words)):
+            return alone
+        together = matcher.match(f"{value} {text}", today)
+        asked = tuple(faq.subject_words(text))
+        if together.decision == "answer" and together.faq_id and _about(matcher, together.faq_id, words, asked):
+            return together
+        menu = [c for c in together.candidates if _about(matcher, c.faq_id, words, asked)]
+        if menu:
+            return MatchResult("clarify", None, together.score, menu)
+        others = [w for opt in slot.options if opt.value != value for w in (opt.value, *opt.synonyms) if len(w) >= 2]
+        if lead is not None and _about(matcher, lead, others):
+            # Nothing about the business held, and the words alone lead to another business
+            # (结婚登记的材料 while booking 公积金): no answer is better than the wrong one.
+            return MatchResult("fallback", None, alone.score, [])
+    return alone
+
+
+def _about(matcher: Matcher | LayeredMatcher, faq_id: str, words: list[str], asked: tuple[str, ...] = ()) -> bool:
+    """Whether the entry's question names one of `words` (its subject: the similar questions and
+    keywords mention neighbouring matters too, 「社保」 in an entry about retiring) and the entry
+    speaks of one of the words `asked` (「周末大厅上班吗」 is not about 外地户口办身份证)."""
+    entry = matcher.entry(faq_id)
+    if entry is None or not any(word in normalize(entry.question) for word in words):
+        return False
+    if not asked:
+        return True
+    text = normalize(" ".join([entry.question, *entry.similar, *entry.keywords, entry.answer]))
+    return any(word in text for word in asked)
 
 
 def resume(turn: Turn, ctx: HandlerContext, result: TurnResult) -> TurnResult:
@@ -260,7 +327,7 @@ async def continue_(
             return await _start(turn, ctx, other[0], said, SWITCHED.format(old=flow.title, new=other[0].title))
     aside = _Aside()
     outcome = await engine.advance(
-        flow, state, said, turn.now, ctx.services, session.openid, faq=_faq_answer(turn, ctx, aside)
+        flow, state, said, turn.now, ctx.services, session.openid, faq=_faq_answer(turn, ctx, aside, flow, state)
     )
     if outcome.passthrough:
         _clear(session)

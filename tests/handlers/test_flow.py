@@ -491,3 +491,76 @@ async def test_a_question_whose_answer_describes_a_service_starts_it(registry: F
     chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
     result = await chat.say("请问怎么查办理进度")
     assert result.meta.flow_id == "progress" and chat.session.flow is not None
+
+
+# Issue 13: a short question mid-flow is read with the business the flow holds.
+@pytest.fixture(scope="module")
+def businesses() -> Matcher:
+    entries = (
+        FaqEntry(
+            id="marriage_materials",
+            category="婚姻登记",
+            question="结婚登记需要什么材料",
+            similar=("结婚要带什么东西", "领证要带什么去"),
+            answer="结婚登记请双方带身份证。",
+        ),
+        FaqEntry(
+            id="card_first",
+            category="社保",
+            question="第一次怎么申领社保卡",
+            similar=("办社保卡要带什么材料", "新办社保卡去哪办"),
+            answer="首次申领社保卡请带身份证原件，东西带齐现场办理。",
+        ),
+        FaqEntry(
+            id="card_lost",
+            category="社保",
+            question="社保卡丢了怎么补办",
+            similar=("社保卡掉了怎么补",),
+            answer="社保卡遗失请先挂失再补办。",
+        ),
+        FaqEntry(
+            id="hall_weekend",
+            category="大厅",
+            question="政务大厅周末上班吗",
+            similar=("周六大厅开门吗", "大厅几点上班"),
+            answer="周末休息。",
+        ),
+    )
+    return Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary()))
+
+
+async def test_a_question_without_a_subject_is_about_the_business_being_booked(
+    registry: FlowRegistry, businesses: Matcher
+) -> None:
+    chat = Chat(registry, businesses)
+    await chat.say("我想预约办社保卡")
+    content = text_of(await chat.say("要带什么东西去"))
+    assert "社保卡" in content and "结婚登记请双方带身份证" not in content
+    assert "我们继续办理「预约办事」" in content
+
+
+async def test_a_question_naming_its_own_business_mid_flow_is_answered_as_asked(
+    registry: FlowRegistry, businesses: Matcher
+) -> None:
+    chat = Chat(registry, businesses)
+    await chat.say("我想预约办社保卡")
+    content = text_of(await chat.say("结婚要带什么东西"))
+    assert "结婚登记请双方带身份证" in content
+
+
+async def test_a_question_about_the_hall_mid_flow_is_not_bent_to_the_business(
+    registry: FlowRegistry, businesses: Matcher
+) -> None:
+    chat = Chat(registry, businesses)
+    await chat.say("我想预约办社保卡")
+    content = text_of(await chat.say("大厅几点上班"))
+    assert "周末休息" in content or "政务大厅周末上班吗" in content
+
+
+async def test_no_answer_mid_flow_is_better_than_one_about_another_business(
+    registry: FlowRegistry, businesses: Matcher
+) -> None:
+    chat = Chat(registry, businesses)
+    await chat.say("我想预约办公积金")
+    content = text_of(await chat.say("要带什么东西去"))
+    assert "结婚登记请双方带身份证" not in content and "我们继续办理「预约办事」" in content
