@@ -11,7 +11,8 @@ scores them. In order of strength:
    「预约去大厅办营业执照」 is a booking, not licence guidance; or a grievance (`grievance`:
    a word of what the flow is about and a word of a bad state, 「大厅的空调坏了」);
 4. the facts a flow names in `fills`, all given in a statement (「下周三下午去办居住证」);
-5. a bare identifier the flow starts with (a 受理编号 on its own).
+5. an identifier the flow starts with, bare or in a question (a 受理编号 on its own, or 「…咋样了，
+   编号SQ2026…」).
 
 A message naming one of a flow's `exclude` words is not for that flow (「营业执照丢了」).
 """
@@ -219,6 +220,8 @@ def _score(flow: Flow, utterance: Utterance, norm: str, phrase: float, chars: Ab
         and set(flow.triggers.fills) <= utterance.mentions(flow)
     ):
         out.append(Intent(flow.id, FACTS + phrase / 10, "facts", "", phrase))
-    elif utterance.identifier_only(flow):
+    elif utterance.identifier_only(flow) or (utterance.question and utterance.identifiers(flow)):
+        # A bare 受理编号, or one asked about in the citizen's own words (「居住证那个申请咋样了，
+        # 编号SQ2026…」): the number is what the flow looks up.
         out.append(Intent(flow.id, IDENTIFIER + phrase / 10, "identifier", "", phrase))
     return out

@@ -192,13 +192,16 @@ class Utterance:
         """The slots the message would fill if it started `flow`."""
         return list(self.scan(flow).found)
 
-    def identifier_only(self, flow: Flow) -> bool:
-        """Whether the message is little more than an identifier `flow` starts with (a bare 受理编号)."""
+    def identifiers(self, flow: Flow) -> list[parsers.Found]:
+        """The identifiers `flow` starts with (a 受理编号) that the message carries."""
         names = tuple(n for n in flow.steps[0].ask if flow.slots[n].type in ("regex", "id_number"))
         if not names:
-            return False
-        found = self.reading(flow, names, names=names).found
-        for hit in found.values():
+            return []
+        return list(self.reading(flow, names, names=names).found.values())
+
+    def identifier_only(self, flow: Flow) -> bool:
+        """Whether the message is little more than an identifier `flow` starts with (a bare 受理编号)."""
+        for hit in self.identifiers(flow):
             rest = self.text[: hit.start] + self.text[hit.end :]
             if parsers.content_length(rest, noise(flow)) <= IDENTIFIER_EXTRA_CHARS:
                 return True

@@ -249,3 +249,20 @@ def test_a_question_whether_the_action_is_required_is_told_from_asking_for_it(
 @pytest.mark.parametrize("text", ["办护照多久能拿到", "社保要交的钱什么时候扣", "今天办了社保卡还没激活怎么办"])
 def test_a_question_about_processing_times_is_not_a_progress_check(registry: FlowRegistry, text: str) -> None:
     assert "progress" not in {i.flow_id for i in rank(understand(text, TODAY), registry)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "居住证那个申请咋样了，编号SQ20261101000111",
+        "SQ20261101000111这个是什么时候能办好？",
+        "帮忙看下2026112000123456现在啥情况",
+    ],
+)
+def test_a_question_carrying_an_application_number_is_a_progress_lookup(registry: FlowRegistry, text: str) -> None:
+    assert top(registry, text) == "progress"
+
+
+def test_a_statement_with_a_number_and_more_to_say_is_not_a_lookup(registry: FlowRegistry) -> None:
+    # Not a question and more than the number: the identifier alone decides nothing.
+    assert top(registry, "上次那个SQ20261101000111的材料我已经重新交过了") != "progress"
