@@ -31,7 +31,7 @@ from collections.abc import Awaitable
 from datetime import datetime
 from typing import Protocol
 
-from flows import prompts, rating, recovery, words
+from flows import intents, prompts, rating, recovery, words
 from flows import slots as parsers
 from flows.prompts import current_prompt, prompt_for, values
 from flows.reading import Reading, bare_name, read
@@ -174,7 +174,9 @@ async def start(
     state = new_state(flow, now)
     fresh = state.snapshot()
     turn = FlowTurn(flow, state, now, services, openid)
-    reading = read(flow, state, said, correcting=False) if said.text else Reading()
+    # 「请问怎么投诉窗口人员」 asks how: the service starts, but free text is not read from the question.
+    how = intents.asks_how(said, flow)
+    reading = read(flow, state, said, correcting=False, question=how) if said.text else Reading()
     if context is not None and not _elsewhere(flow, said):
         reading.filled += carried(flow, state, context)
     if flow.intro:

@@ -154,6 +154,31 @@ def asks_whether_needed(utterance: Utterance, intent: Intent) -> bool:
     return bool(_ASKS.search(norm)) or any(w in before for w in _A_NOT_A)
 
 
+# 「请问怎么投诉窗口人员」「去哪反映问题」: a question word right before the action word asks how to
+# do it. The service starts (that is what is wanted), but the question is not the account.
+_HOW_BEFORE = re.compile(
+    r"(?:怎么|怎样|如何|咋|去哪|去哪里|在哪|在哪里|哪里|找谁|向谁|跟谁|到哪)(?:能|可以|才能|去|来|样)?$"
+)
+# More than this after the action word is an account given with the question (「怎么投诉，上午在
+# 2号窗口等了两个小时没人管」).
+HOW_TAIL_MAX_CHARS = 8
+
+
+def asks_how(utterance: Utterance, flow: Flow) -> bool:
+    """Whether the message only asks how to do `flow`'s action (「请问怎么投诉窗口人员」)."""
+    if not utterance.question:
+        return False
+    norm = _compact(utterance.norm)
+    length, word = best_word(flow.triggers.keywords, norm)
+    if not length:
+        return False
+    _, parts = _parsed(word)
+    at = find(parts[0], norm) if parts else -1
+    if at < 0 or not _HOW_BEFORE.search(norm[:at]):
+        return False
+    return len(norm) - at - len(parts[0]) <= HOW_TAIL_MAX_CHARS
+
+
 def _compact(norm: str) -> str:
     # Trigger words are found across the spaces that punctuation became (「预约，社保卡」).
     return re.sub(r"\s+", "", norm)

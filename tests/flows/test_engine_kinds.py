@@ -281,3 +281,24 @@ async def test_an_acknowledgement_mid_flow_is_not_a_wrong_answer(
     assert "没有识别出" not in out.reply and out.reply.startswith("好的。")
     assert "预约日期" in out.reply
     assert out.state is not None and out.state.attempts == {}
+
+
+# Issue 13: 「请问怎么投诉窗口人员」 starts the complaint, but the question is not its account.
+async def test_asking_how_to_complain_is_not_taken_as_the_complaint(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "你好，请问怎么投诉窗口人员", THURSDAY, services)
+    assert start.state is not None and "description" not in start.state.slots
+    assert "description" in start.state.awaiting
+    out = await say(complaint, start.state, "上午在2号窗口，工作人员一直打电话不理我", services)
+    assert out.state is not None and "工作人员一直打电话不理我" in out.state.slots["description"]
+    assert out.state.slots["category"] == "服务态度" or out.resolved
+
+
+async def test_a_how_question_that_tells_what_happened_keeps_the_account(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "怎么投诉，上午在2号窗口等了两个小时没人管", THURSDAY, services)
+    assert start.state is not None and "两个小时没人管" in start.state.slots["description"]

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.homophones import find
-from flows.intents import PRECEDENCE_STEP, asks_whether_needed, best_word, keyword_length, rank
+from flows.intents import PRECEDENCE_STEP, asks_how, asks_whether_needed, best_word, keyword_length, rank
 from flows.registry import FlowRegistry, load_flows
 from flows.utterance import understand
 
@@ -266,3 +266,18 @@ def test_a_question_carrying_an_application_number_is_a_progress_lookup(registry
 def test_a_statement_with_a_number_and_more_to_say_is_not_a_lookup(registry: FlowRegistry) -> None:
     # Not a question and more than the number: the identifier alone decides nothing.
     assert top(registry, "上次那个SQ20261101000111的材料我已经重新交过了") != "progress"
+
+
+@pytest.mark.parametrize(
+    ("text", "how"),
+    [
+        ("你好，请问怎么投诉窗口人员", True),
+        ("去哪反映问题", True),
+        ("我要投诉", False),
+        ("怎么投诉，上午在2号窗口等了两个小时没人管", False),
+    ],
+)
+def test_asking_how_to_do_a_service_is_told_apart_from_doing_it(registry: FlowRegistry, text: str, how: bool) -> None:
+    complaint = registry.current("complaint")
+    assert complaint is not None
+    assert asks_how(understand(text, TODAY), complaint) is how
