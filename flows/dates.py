@@ -116,9 +116,10 @@ def _resolve(kind: str, m: re.Match[str], today: date) -> date | None:
         weekday = _WEEKDAY_INDEX[m["w"]]
         monday = today - timedelta(days=today.weekday())
         which = m["which"] or ""
-        if which == "下下" and _softened(m):
+        if which == "下下" and (_softened(m) or _after(m, _ASKING_VERBS)):
             # 「约一下下周二」: 约一下 + 下周二. The other split, 约一 + 下下周二, is no Chinese; the
-            # week after next after 一下 is written 「一下下下周」.
+            # week after next after 一下 is written 「一下下下周」. Likewise 「想问下下周二…」,
+            # 「查下下周三有没有号」: 问下 / 查下 + 下周.
             which = "下"
         if which in ("这", "本"):
             return monday + timedelta(days=weekday)
@@ -144,14 +145,28 @@ def _resolve(kind: str, m: re.Match[str], today: date) -> date | None:
 
 def _softened(m: re.Match[str]) -> bool:
     """Whether the date's first 下 follows a 一 (「约一下…」): it is the verb's 一下 then."""
-    return m.start() > 0 and m.string[m.start() - 1] == "一"
+    return _after(m, "一")
+
+
+def _after(m: re.Match[str], chars: str) -> bool:
+    return m.start() > 0 and m.string[m.start() - 1] in chars
+
+
+# Verbs of asking and looking, which take 下 as 一下 (「问下」「看下」「查下」) and never a date
+# straight after them: 「问下下周二」 is 问下 + 下周二.
+_ASKING_VERBS = "问看查瞧说讲"
+# Verbs that take 下 as 一下 and a date too: 「约下下周二」 is 约下 + 下周二 or 约 + 下下周二.
+_DOING_VERBS = "约排挂订帮"
 
 
 def _doubt(kind: str, m: re.Match[str], text: str, today: date) -> str:
     """Why this reading of a date may not be what was meant (see `DateMatch.doubt`)."""
-    if kind == "week" and m["which"] == "下下" and _softened(m):
+    if kind == "week" and m["which"] == "下下" and (_softened(m) or _after(m, _ASKING_VERBS)):
         # Read as 一下 + 下周 (see `_resolve`): no other reading is Chinese.
         return ""
+    if kind == "week" and m["which"] == "下下" and _after(m, _DOING_VERBS):
+        # 「约下下周二」: 约下 + 下周二, or 约 + 下下周二? Read as written (下下周), and checked.
+        return "week"
     if kind == "week" and m.group(0).startswith("下") and m.start() > 0 and text[m.start() - 1] == "一":
         # 「帮我约一下周三」: 一下 + 周三 (this week), or 一 + 下周三? 一下 softens a verb as often as not.
         return "week"

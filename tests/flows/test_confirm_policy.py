@@ -57,7 +57,7 @@ async def test_the_last_missing_answer_books_without_a_confirmation(booking: Flo
         # A business read through one IME homophone.
         ("预约明天上午办公即金，我叫张三，手机13812345678", "按同音字理解"),
         # 一下 + 周三, or 一 + 下周三?
-        ("约一下周三上午办社保卡，我叫张三，手机13812345678", "可能是下周也可能是这周"),
+        ("约一下周三上午办社保卡，我叫张三，手机13812345678", "请核对是哪一周"),
         # Two days named: which is meant is a guess.
         ("预约明天或者后天上午办社保卡，我叫张三，手机13812345678", "不止一天"),
         # A bare day of the month already past: next month's.
