@@ -461,6 +461,10 @@ def extract(
     """
     result = Extraction()
     masked = _Masked(text)
+    # The same, with only the values that describe nothing taken out (a mobile, a number): the
+    # words that named a choice in passing (「大厅空调太冷了」 → 环境设施) are part of an account.
+    spoken = _Masked(text)
+    labels: list[str] = []
     # Choices are matched longest term first across slots, the one just asked winning a tie:
     # 「网店」 is the premises, not the 「店」 of a sole trader's shop.
     def order(name: str) -> tuple[int, int, bool]:
@@ -502,9 +506,12 @@ def extract(
             found, problem = _name(slot, current, in_focus and residual, alone=alone)
         elif slot.type == "text":
             found = _text_patterns(slot, current)
-            if found is None and slot.scan and residual and content_length(current, noise) >= slot.min_length:
+            told = max(content_length(current, noise), content_length(spoken.text, [*noise, *labels]))
+            if found is None and slot.scan and residual and told >= slot.min_length:
                 # Free text read whole (a complaint's description): the citizen's own words. What
-                # counts is what is left besides other answers: a bare phone number describes nothing.
+                # counts is what is left besides other answers: a bare phone number describes
+                # nothing, nor does an option's own label (「服务态度」); a choice's everyday
+                # words do (「空调太冷了」).
                 whole = text.strip()
                 found = Found(whole[: slot.max_length], 0, 0)
             elif found is None and in_focus and residual:
@@ -522,6 +529,10 @@ def extract(
         if found is not None:
             result.found[name] = found
             masked.take(found.start, found.end)
+            if slot.type == "choice":
+                labels.extend(opt.value for opt in slot.options)
+            else:
+                spoken.take(found.start, found.end)
         elif problem == "invalid" and slot.type in ("text", "name") and len(focus) > 1:
             # Leftover words that are not a valid name are only an error when the name was
             # the one thing asked; with several questions open they are just other words.

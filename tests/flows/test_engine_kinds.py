@@ -302,3 +302,24 @@ async def test_a_how_question_that_tells_what_happened_keeps_the_account(
     complaint = flow_of(registry, "complaint")
     start = await engine.start(complaint, "怎么投诉，上午在2号窗口等了两个小时没人管", THURSDAY, services)
     assert start.state is not None and "两个小时没人管" in start.state.slots["description"]
+
+
+# Issue 13: the everyday words that name a complaint's category are part of its account.
+@pytest.mark.parametrize("account", ["大厅空调太冷了", "二楼厕所没有纸"])
+async def test_an_account_that_names_its_category_in_passing_is_taken_whole(
+    registry: FlowRegistry, services: RecordingServices, account: str
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "投诉", THURSDAY, services)
+    assert start.state is not None
+    out = await say(complaint, start.state, account, services)
+    assert out.resolved and services.tickets[0][2]["具体情况"] == account
+    assert services.tickets[0][2]["问题类别"] == "环境设施"
+
+
+async def test_an_options_own_label_is_not_an_account(registry: FlowRegistry, services: RecordingServices) -> None:
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "投诉", THURSDAY, services)
+    assert start.state is not None
+    out = await say(complaint, start.state, "环境设施，厕所", services)
+    assert out.state is not None and "description" not in out.state.slots and services.tickets == []
