@@ -305,7 +305,8 @@ async def _advance(
 
     if words.asks_for_agent(said):
         return turn.outcome(handoff=True)
-    if said in CANCEL_WORDS or (said.startswith("取消") and len(said) <= 6):
+    # 「算了不提了」「我先不约了」 as well as 取消: the citizen gives up what was started.
+    if said in CANCEL_WORDS or (said.startswith("取消") and len(said) <= 6) or words.gives_up(said):
         turn.say(CANCELLED.format(title=flow.title))
         return turn.outcome(ended=True)
     if not recovery.fits(flow, state):

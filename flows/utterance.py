@@ -120,6 +120,8 @@ def _small_talk(command: str) -> str:
     if thanked and (not command[: thanked.start()] or _listed(command[: thanked.start()], words.ACKNOWLEDGE)):
         # 「好的谢谢你」「知道了谢谢」: an acknowledgement run into a thank-you.
         return "thanks"
+    if words.STOP.match(command):
+        return "dismiss"
     if words.LAUGH.match(command):
         return "laugh"
     if words.PRAISE.match(command):

@@ -161,6 +161,20 @@ PRAISE = re.compile(
 )
 # WeChat's own emoji arrive as codes in brackets (「[捂脸]」「[强][强]」): emoji, not words.
 EMOJI_CODES = re.compile(r"^(?:\[[^\[\]\s]{1,4}\])+$")
+# Giving up what was started (mid-flow these cancel it, as 取消 does): the dismissals that say so
+# (not 「发错了」「晚安」), and 「算了不提了」「那我先不约了」「不查了」 in the citizen's own verb.
+GIVE_UP = frozenset({"算了", "不用了", "不用", "不办了", "不需要了", "不要了", "算了吧", "那算了"})
+STOP = re.compile(
+    r"^(?:那|那就|我)?(?:算了吧?|不用了|不要了)?[，,\s]*(?:那|我|那我)?(?:先|还是|就)?"
+    r"不(?:办|提|约|预约|查|问|投诉|反映|弄|填|搞|要|用|需要)了(?:吧|啊|呀|哈)?$"
+)
+
+
+def gives_up(command: str) -> bool:
+    """「算了」「算了不提了」「那我先不约了」: the citizen gives up what was started."""
+    return command in GIVE_UP or STOP.match(command) is not None
+
+
 LAUGH = re.compile(r"^(?:哈|呵|嘿|嘻|hh|ha|he|233)+.{0,2}$")
 # Asking what the service can do: the list of services answers it.
 CAPABILITIES = re.compile(

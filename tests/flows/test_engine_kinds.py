@@ -323,3 +323,26 @@ async def test_an_options_own_label_is_not_an_account(registry: FlowRegistry, se
     assert start.state is not None
     out = await say(complaint, start.state, "环境设施，厕所", services)
     assert out.state is not None and "description" not in out.state.slots and services.tickets == []
+
+
+# Issue 13: 「算了不提了」 mid-flow gives up what was started, as 取消 does; never 「没有识别出」.
+@pytest.mark.parametrize("text", ["算了不提了", "那我先不反映了"])
+async def test_giving_up_mid_flow_in_ones_own_words_cancels(
+    registry: FlowRegistry, services: RecordingServices, text: str
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "我要提个意见", THURSDAY, services)
+    assert start.state is not None
+    out = await say(complaint, start.state, text, services)
+    assert out.state is None and "已为您取消「投诉建议」" in out.reply and services.tickets == []
+
+
+@pytest.mark.parametrize("text", ["发错了", "晚安"])
+async def test_a_dismissal_that_does_not_give_up_keeps_the_flow(
+    registry: FlowRegistry, services: RecordingServices, text: str
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "我要提个意见", THURSDAY, services)
+    assert start.state is not None
+    out = await say(complaint, start.state, text, services)
+    assert out.state is not None and "已为您取消" not in out.reply

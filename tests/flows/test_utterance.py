@@ -172,3 +172,13 @@ def test_a_first_message_that_describes_the_matter_is_its_description(registry: 
     flow = next(f for f in registry if f.id == "complaint")
     said = understand("我想投诉一下 你们窗口那个工作人员态度太差了", TODAY)
     assert "工作人员态度太差" in said.scan(flow).found["description"].value
+
+
+@pytest.mark.parametrize("text", ["算了不提了", "那我先不约了", "不查了", "算了，不办了吧", "我不投诉了"])
+def test_giving_up_in_ones_own_verb_is_a_dismissal(text: str) -> None:
+    assert understand(text, TODAY).small_talk == "dismiss"
+
+
+@pytest.mark.parametrize("text", ["不要", "不对", "不是这个", "我不知道"])
+def test_a_plain_no_is_not_a_dismissal(text: str) -> None:
+    assert understand(text, TODAY).small_talk != "dismiss"
