@@ -38,9 +38,10 @@ LOOKUP_FLOW = "progress"
 LIST_BOOKINGS = ("我的预约", "查看预约", "查询预约", "查预约", "预约记录", "预约查询", "我预约了什么", "我约了什么")
 # Not 「我的建议」: 「我的建议是增加停车位」 is a suggestion, for the complaint flow.
 LIST_TICKETS = ("我的工单", "我的投诉", "我的留言", "我的办件", "我的事项", "工单查询", "我反映的问题")
-# 「我昨天投诉的那个有人管没」「上周反映的路灯问题处理了吗」: what became of something already filed.
+# 「我昨天投诉的那个有人管没」「上周反映的路灯问题处理了吗」「我那个工单处理得怎么样了」: what became
+# of something already filed.
 _FILED_AND_ASKED = re.compile(
-    r"(?:投诉|反映|举报|留言|报修)(?:过)?的.{0,8}?"
+    r"(?:(?:投诉|反映|举报|留言|报修)(?:过)?的|工单).{0,8}?"
     r"(?:怎么样|咋样|如何了|有人管|管没|管了没|处理了|处理没|处理得|有结果|结果呢|回复|答复|进展|进度|没动静|没消息|没下文)"
 )
 # 「什么时候会有结果？」「多久能处理」 right after filing: about the ticket just filed.

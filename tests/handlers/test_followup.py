@@ -108,7 +108,10 @@ async def test_my_tickets_lists_open_complaints(chat: Chat, services: RecordingS
     assert f"1. 投诉建议 {number}（新建）" in reply and "社保卡" not in reply
 
 
-@pytest.mark.parametrize("asked", ["我昨天投诉的那个有人管没", "上周反映的路灯问题处理了吗", "我举报的事情有结果了吗"])
+@pytest.mark.parametrize(
+    "asked",
+    ["我昨天投诉的那个有人管没", "上周反映的路灯问题处理了吗", "我举报的事情有结果了吗", "我那个工单处理得怎么样了"],
+)
 async def test_asking_what_became_of_a_complaint_lists_the_citizens_tickets(
     chat: Chat, services: RecordingServices, asked: str
 ) -> None:
