@@ -218,7 +218,8 @@ _VAGUE_WORDS = re.compile(
 _VAGUE_CORE = re.compile(r"事|问|办|咨询")
 # 「不知道编号」「编号找不到了」: the citizen cannot give what was asked.
 DONT_KNOW = re.compile(
-    r"不知道|不清楚|不记得|忘了|忘记|找不到|找不着|没找到|丢了|弄丢|搞丢|没有(?:编号|号|回执)|记不得|记不住|没记住|没留|不晓得"
+    r"不知道|不清楚|不记得|忘了|忘记|找不到|找不着|没找到|丢了|弄丢|搞丢|没有.{0,4}(?:编号|号|回执)|"
+    r"没(?:拿|给|收)到.{0,4}(?:编号|回执)|记不得|记不住|没记住|没留|不晓得"
 )
 # 「先核对一下再提交」: the citizen wants to see the details before anything is done, so a flow
 # whose confirmation is `when_uncertain` reads them back and waits for 「确认」.

@@ -346,3 +346,13 @@ async def test_a_dismissal_that_does_not_give_up_keeps_the_flow(
     assert start.state is not None
     out = await say(complaint, start.state, text, services)
     assert out.state is not None and "已为您取消" not in out.reply
+
+
+async def test_having_no_number_gets_where_to_find_it_not_a_format_error(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    progress = flow_of(registry, "progress")
+    start = await engine.start(progress, "进度查询", THURSDAY, services)
+    assert start.state is not None
+    out = await say(progress, start.state, "我没有受理编号，只有身份证", services)
+    assert "格式不对" not in out.reply and "回执单的右上角" in out.reply

@@ -102,6 +102,8 @@ def test_not_knowing_is_recognised() -> None:
     assert understand("不知道编号", TODAY).dont_know
     assert understand("编号找不到了", TODAY).dont_know
     assert understand("单子找不着了", TODAY).dont_know and understand("编号没记住", TODAY).dont_know
+    assert understand("我没有受理编号，只有身份证", TODAY).dont_know
+    assert understand("当时没拿到回执", TODAY).dont_know
     assert not understand("SQ20261120000123", TODAY).dont_know
 
 
