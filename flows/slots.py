@@ -181,12 +181,21 @@ def _shortened(slot: Slot, text: str) -> Found | None:
     """An answer that is part of one option's words only (「结婚」 of 结婚证, 「户籍」 of 户籍与身份证).
 
     Only for the question just asked: out of context a short word is too easily something else.
+    A word inside a longer reply is a guess (read back before acting); the whole reply being that
+    word (「婚姻」 to 「办理哪项业务」) is a plain answer.
     """
-    for m in re.finditer(r"[\u4e00-\u9fa5A-Za-z]{2,6}", text):
-        piece = m.group(0).lower()
-        owners = {value for term, value in option_terms(slot) if piece in term.lower()}
-        if len(owners) == 1 and piece not in _NOT_NAMES:
-            return Found(owners.pop(), m.start(), m.end(), "partial")
+    whole = _SPLIT.sub("", text).lower()
+    terms = [(term.lower(), value) for term, value in option_terms(slot)]
+    for m in re.finditer(r"[\u4e00-\u9fa5A-Za-z]{2,}", text):
+        run = m.group(0).lower()
+        # The longest part of the run that only one option's words contain (「想办婚姻方面的」 → 婚姻).
+        for size in range(min(len(run), 6), 1, -1):
+            for at in range(len(run) - size + 1):
+                piece = run[at : at + size]
+                owners = {value for term, value in terms if piece in term}
+                if len(owners) == 1 and piece not in _NOT_NAMES:
+                    start = m.start() + at
+                    return Found(owners.pop(), start, start + size, "" if piece == whole else "partial")
     return None
 
 

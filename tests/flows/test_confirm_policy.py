@@ -194,3 +194,25 @@ def test_a_bad_confirmation_policy_is_reported_with_its_line(
     [problem] = check_dir(tmp_path)[1]
     assert problem.file == "demo.yaml" and message in problem.message
     assert problem.line in (text[: text.index("confirm:")].count("\n") + 1, text[: text.index(needle)].count("\n") + 1)
+
+
+async def test_a_one_word_answer_only_one_option_contains_is_no_guess(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    booking = registry.current("booking")
+    assert booking is not None
+    start = await engine.start(booking, "预约下周三下午，韩梅梅，13912340001", THURSDAY, services, "o_user")
+    assert start.state is not None and start.state.awaiting == ["business"]
+    out = await say(booking, start.state, "婚姻", services)
+    assert "预约成功" in out.reply and "请特别留意" not in out.reply
+
+
+async def test_part_of_an_option_inside_a_longer_reply_is_read_back(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    booking = registry.current("booking")
+    assert booking is not None
+    start = await engine.start(booking, "预约下周三下午，韩梅梅，13912340001", THURSDAY, services, "o_user")
+    assert start.state is not None
+    out = await say(booking, start.state, "想办婚姻方面的", services)
+    assert "按您说的部分字词理解" in out.reply and services.tickets == []
