@@ -224,6 +224,8 @@ async def test_guidance_is_tailored_by_what_the_citizen_said_of_their_premises(
     assert rented.resolved and "租赁合同" in rented.reply and "网店网址" not in rented.reply
     one = await engine.start(licence, "注册公司，就我一个股东", THURSDAY, services)
     assert one.resolved and "【一人有限责任公司设立登记指引】" in one.reply
+    three = await engine.start(licence, "开公司，三个股东", THURSDAY, services)
+    assert three.resolved and "【有限责任公司设立登记指引】" in three.reply and "只有一位股东的" not in three.reply
 
 
 async def test_the_type_is_still_asked_when_the_guidance_depends_on_it(
