@@ -32,8 +32,9 @@ _lock = threading.Lock()
 
 
 def _toneless(syllables: str) -> str:
+    """The readings without tones, the character's usual one first (pypinyin lists it first)."""
     bare = "".join(c for c in unicodedata.normalize("NFD", syllables) if not unicodedata.combining(c))
-    return sys.intern(",".join(sorted(set(bare.split(",")))))
+    return sys.intern(",".join(dict.fromkeys(bare.split(","))))
 
 
 def _load() -> dict[int, str]:
@@ -66,8 +67,20 @@ def readings(char: str) -> frozenset[str]:
     return frozenset(listed.split(",")) if listed else frozenset()
 
 
-def sounds_alike(a: str, b: str) -> bool:
-    return a == b or bool(readings(a) & readings(b))
+@lru_cache(maxsize=8192)
+def usual_reading(char: str) -> str:
+    """The syllable `char` is usually read as, toneless ("" for a character without a reading)."""
+    listed = _load().get(ord(char))
+    return listed.split(",", 1)[0] if listed else ""
+
+
+def sounds_alike(typed: str, meant: str) -> bool:
+    """Whether `typed` is what a pinyin IME offers for one of `meant`'s readings.
+
+    The typed character by its usual reading: 越 (yue) for 约 (yue) and 航 (hang) for 行 (xing, hang)
+    are such slips; 说 (shuo, rarely yue) is not one for 约, so 「我想说一下」 is not 「我想约一下」.
+    """
+    return typed == meant or usual_reading(typed) in readings(meant)
 
 
 @lru_cache(maxsize=4096)

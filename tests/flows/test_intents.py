@@ -285,3 +285,18 @@ def test_asking_how_to_do_a_service_is_told_apart_from_doing_it(registry: FlowRe
     complaint = registry.current("complaint")
     assert complaint is not None
     assert asks_how(understand(text, TODAY), complaint) is how
+
+
+# An IME offers a character by its usual reading: 说 (shuo; yue only in classical texts) is no
+# slip for 约, while 越 for 约 and 航 for 行 (xing, hang) are.
+@pytest.mark.parametrize(
+    ("word", "text", "at"),
+    [("想约", "我想说一下", -1), ("约一下", "我想说一下情况", -1), ("预约", "预越", 0), ("银行", "银航卡", 0)],
+)
+def test_a_homophone_is_read_by_the_typed_characters_usual_reading(word: str, text: str, at: int) -> None:
+    assert find(word, text) == at
+
+
+@pytest.mark.parametrize("text", ["我想说一下情况", "想说个事", "不想说了"])
+def test_saying_something_is_not_booking(registry: FlowRegistry, text: str) -> None:
+    assert "booking" not in {i.flow_id for i in rank(understand(text, TODAY), registry)}

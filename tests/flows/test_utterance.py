@@ -176,7 +176,7 @@ def test_a_first_message_that_describes_the_matter_is_its_description(registry: 
     assert "工作人员态度太差" in said.scan(flow).found["description"].value
 
 
-@pytest.mark.parametrize("text", ["算了不提了", "那我先不约了", "不查了", "算了，不办了吧", "我不投诉了"])
+@pytest.mark.parametrize("text", ["算了不提了", "那我先不约了", "不查了", "算了，不办了吧", "我不投诉了", "不想说了"])
 def test_giving_up_in_ones_own_verb_is_a_dismissal(text: str) -> None:
     assert understand(text, TODAY).small_talk == "dismiss"
 
