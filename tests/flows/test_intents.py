@@ -78,6 +78,7 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         ("我想去大厅办居住证，能先挂个下周一的号吗", "booking"),
         ("帮我约个明天上午的号", "booking"),
         ("大厅的工作人员太不专业了", "complaint"),
+        ("我想说一下情况", "complaint"),
         ("我交的申请书有下落了吗", "progress"),
         ("我要反映个情况", "complaint"),
         ("窗口的人让我跑了三趟还没办成", "complaint"),
