@@ -35,6 +35,7 @@ from app.desk.router import Desk
 from app.late import LateReplySender
 from app.late_sender import build_late_sender
 from app.notify import Notifier, TurnLogWindow
+from app.offers import TopicOffers
 from app.ops.router import ReachSource, SurgeSource, build_ops_router
 from app.push import links as push_links
 from app.reload import Reloadable, Reloader
@@ -187,12 +188,14 @@ def build_resources(
         if eraser is not None:
             eraser(openid)
 
+    # One writer of topic offers for every account: the database's write lock is one too.
+    offers = TopicOffers(db)
     runtimes: dict[str, AccountRuntime] = {}
     for account in accounts:
         matcher_of, flows_of = content_of(account)
         services = AppServices(engine=db, endpoints=endpoints, client=backend_http, account=account.id,
                                pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
-                               sla=desk_config.sla)
+                               sla=desk_config.sla, offers=offers)
         wechat = (
             WeChatClient(
                 appid=account.appid,

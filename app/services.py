@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.db import bookings, subscriptions, tickets
 from app.desk import tickets as desk_tickets
 from app.desk.sla import SlaPolicy
+from app.offers import TopicOffers
 from app.push import store as push_store
 from app.turnlog.privacy import Pseudonymiser, mask_identity_numbers
 from app.wechat.parse import MAX_LIST_ITEMS
@@ -129,6 +130,7 @@ class AppServices:
         account: str = "default",
         pseudonym_key: bytes = b"",
         sla: SlaPolicy | None = None,
+        offers: TopicOffers | None = None,
     ) -> None:
         # Tickets filed through this instance belong to this account (app.accounts id).
         self.account = account
@@ -137,6 +139,8 @@ class AppServices:
         self.sla = sla
         self.engine = engine
         self.memory = MemoryTicketBook() if engine is None else None
+        # Accounts of one worker share one (app.main passes it): one writer for the database.
+        self.offers = offers if offers is not None or engine is None else TopicOffers(engine)
         self.endpoints = dict(endpoints)
         self.client = client or httpx.AsyncClient(follow_redirects=False)
         # Metrics hook: (endpoint name, error kind).
@@ -227,11 +231,12 @@ class AppServices:
         return await asyncio.to_thread(subscriptions.subscribed_topics, self._db(), openid, account=self.account)
 
     async def offer_topic(self, openid: str, topic: str) -> bool:
-        if self.engine is None:
+        if self.offers is None:
             # Without a database an offer could not be remembered, so it is never made.
             return False
         try:
-            return await asyncio.to_thread(subscriptions.offer, self.engine, openid, topic, account=self.account)
+            # Decided by a read, stored off the reply path (app.offers: a write here stalled replies).
+            return await self.offers.offer(self.account, openid, topic)
         except SQLAlchemyError as exc:
             # Not migrated (wxbot db upgrade) or the database is down: answer without the offer.
             log.warning("topic offer not recorded: %s", type(exc).__name__)
@@ -310,6 +315,8 @@ class AppServices:
         return EndpointResult(False, {}, error)
 
     async def close(self) -> None:
+        if self.offers is not None:
+            await self.offers.stop()
         await self.client.aclose()
 
 

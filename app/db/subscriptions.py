@@ -7,9 +7,10 @@ ignored offer leaves the row and is never repeated. Blocking SQLAlchemy: call vi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, Insert, func, insert, select, update
+from sqlalchemy import Engine, Insert, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -109,6 +110,47 @@ def offer(engine: Engine, openid: str, topic: str, *, account: str = "default", 
             return False
     with engine.begin() as connection:
         return connection.execute(statement, row).first() is not None
+
+
+# Asked after most FAQ answers in a topic, so kept to one plain indexed statement (no ORM, no
+# statement built per call): its cost is on the reply path.
+_HAS_ROW = text(
+    f"SELECT 1 FROM {Subscription.__tablename__} WHERE account = :account AND openid = :openid"
+    " AND topic = :topic LIMIT 1"
+)
+
+
+def has_row(engine: Engine, openid: str, topic: str, *, account: str = "default") -> bool:
+    """Whether the citizen has any standing with the topic (offered, subscribed or unsubscribed).
+
+    A read: on SQLite in WAL mode it never waits for a writer, which is why the offer after an FAQ
+    answer is decided by it (app.offers) rather than by an insert on the reply path."""
+    with engine.connect() as connection:
+        found = connection.execute(_HAS_ROW, {"account": account, "openid": openid, "topic": topic})
+        return found.first() is not None
+
+
+_OFFER_MANY: dict[str, Insert] = {
+    "postgresql": postgresql.insert(Subscription).on_conflict_do_nothing(index_elements=_CITIZEN_TOPIC),
+    "sqlite": sqlite.insert(Subscription).on_conflict_do_nothing(index_elements=_CITIZEN_TOPIC),
+}
+
+
+def record_offers(engine: Engine, offers: Sequence[tuple[str, str, str]], *, now: datetime | None = None) -> None:
+    """Store offers of (account, openid, topic) in one transaction, leaving existing rows as they
+    are (a citizen who subscribed meanwhile stays subscribed)."""
+    if not offers:
+        return
+    when = _now(now)
+    statement = _OFFER_MANY.get(engine.dialect.name)
+    if statement is None:  # another backend: one row at a time, the unique index deciding
+        for account, openid, topic in offers:
+            offer(engine, openid, topic, account=account, now=when)
+        return
+    rows = [{"account": account, "openid": openid, "topic": topic, "status": OFFERED,
+             "created_at": when, "updated_at": when} for account, openid, topic in offers]
+    with engine.begin() as connection:
+        connection.execute(statement, rows)
 
 
 def subscribers(engine: Engine, topics: list[str], *, account: str = "default") -> list[str]:

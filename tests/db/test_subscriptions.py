@@ -43,3 +43,27 @@ def test_subscribers_are_per_account_and_listed_once(engine: Engine) -> None:
     subscriptions.offer(engine, "o4", "sb")
     assert subscriptions.subscribers(engine, ["gjj", "sb"]) == ["o1", "o2"]
     assert subscriptions.subscribers(engine, ["sb"], account="other") == ["o3"]
+
+
+def test_has_row_sees_any_standing_of_the_citizen_with_the_topic(engine: Engine) -> None:
+    assert subscriptions.has_row(engine, "o1", "gjj") is False
+    subscriptions.offer(engine, "o1", "gjj")
+    subscriptions.subscribe(engine, "o2", "gjj")
+    subscriptions.subscribe(engine, "o3", "gjj")
+    subscriptions.unsubscribe(engine, "o3", "gjj")
+    assert [subscriptions.has_row(engine, o, "gjj") for o in ("o1", "o2", "o3")] == [True, True, True]
+    assert subscriptions.has_row(engine, "o1", "sb") is False
+    assert subscriptions.has_row(engine, "o1", "gjj", account="other") is False
+
+
+def test_recorded_offers_are_offered_rows_and_leave_existing_rows_as_they_are(engine: Engine) -> None:
+    subscriptions.subscribe(engine, "o1", "gjj")
+    subscriptions.offer(engine, "o2", "gjj")
+    subscriptions.record_offers(engine, [("default", "o1", "gjj"), ("default", "o2", "gjj"),
+                                         ("default", "o3", "gjj"), ("other", "o1", "gjj")])
+    # o1 stays subscribed; o3 and the other account's o1 were offered once and are never offered again.
+    assert subscriptions.subscribed_topics(engine, "o1") == ["gjj"]
+    assert subscriptions.offer(engine, "o3", "gjj") is False
+    assert subscriptions.offer(engine, "o1", "gjj", account="other") is False
+    assert subscriptions.subscribe(engine, "o3", "gjj") is True
+    subscriptions.record_offers(engine, [])

@@ -1,0 +1,113 @@
+"""The one-time topic offer after an FAQ answer (issue 19), decided without a write on the reply path.
+
+An offer used to be an INSERT … ON CONFLICT DO NOTHING awaited by the turn: on SQLite (the
+default) every FAQ answer in a topic then wanted the file's single write lock, against the other
+turns' offers in the thread pool and the turn-log writer's batches in its helper process. SQLite's
+busy handler waits for the lock by sleeping with growing pauses (up to 100 ms each), so a few
+offers per second waited 0.1–1.6 s, and their replies with them: p99 of bench/callback.py went
+from ~40 ms to 400–900 ms at 15 % lower throughput (docs/reliability.md, "The p99 stall").
+
+Now the turn only reads whether the citizen already has a row for the topic (a WAL read never
+waits for a writer) and the offers decided are stored by one background writer, several per
+transaction. Offers decided but not yet stored are remembered here, so a second answer in the same
+topic meanwhile does not offer it again. What is given up: two workers answering the same citizen
+in the same topic at the same instant may both offer it, and offers still unstored when the worker
+stops with the database down are lost (logged), so they may be made once more later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.background import Background
+from app.db import subscriptions
+
+log = logging.getLogger("wxbot.offers")
+
+# (account, openid, topic)
+OfferKey = tuple[str, str, str]
+
+# Offers decided and not yet stored, at most: with the database stalled or down for long, further
+# offers are not made rather than remembered without bound.
+MAX_PENDING = 10_000
+# Pause before trying again to store offers the database refused (locked past its busy timeout, down).
+RETRY_S = 1.0
+
+
+class TopicOffers(Background):
+    """Decides offers by a read and stores them in the background; shared by every account of a worker."""
+
+    task_name = "topic-offers"
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self._pending: dict[OfferKey, None] = {}
+        self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def offer(self, account: str, openid: str, topic: str) -> bool:
+        """True only the first time for this citizen and topic (see the module's docstring).
+
+        Raises SQLAlchemyError when the database cannot be read; the caller makes no offer then."""
+        key = (account, openid, topic)
+        if key in self._pending or len(self._pending) >= MAX_PENDING:
+            return False
+        if await asyncio.to_thread(subscriptions.has_row, self.engine, openid, topic, account=account):
+            return False
+        if key in self._pending:  # another turn of the same citizen decided it during the read
+            return False
+        self._pending[key] = None
+        self.start()
+        self._wake.set()
+        return True
+
+    async def _run(self) -> None:
+        while not self._closing.is_set():
+            await self._wake.wait()
+            self._wake.clear()
+            if not await self.flush():
+                # Kept; tried again after a pause (cut short by stop(), which tries once more).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), RETRY_S)
+                self._wake.set()
+
+    async def flush(self) -> bool:
+        """Store the offers decided so far in one transaction; False (logged) when the database
+        refused them, which stay pending."""
+        batch = list(self._pending)
+        if not batch:
+            return True
+        try:
+            await asyncio.to_thread(subscriptions.record_offers, self.engine, batch)
+        except SQLAlchemyError as exc:
+            log.warning("%d topic offers not recorded yet: %s", len(batch), type(exc).__name__)
+            return False
+        except Exception:
+            # The writer must outlive one bad batch, or no later offer would ever be stored.
+            log.exception("%d topic offers not recorded yet", len(batch))
+            return False
+        for key in batch:
+            self._pending.pop(key, None)
+        return True
+
+    async def stop(self) -> None:
+        """Let the writer finish what it is storing (a cancelled write might never run), then
+        store what is left once more; what the database still refuses is dropped, logged."""
+        self._closing.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        if not await self.flush():
+            log.warning("%d topic offers dropped at shutdown", len(self._pending))
+            self._pending.clear()
