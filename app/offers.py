@@ -3,16 +3,17 @@
 An offer used to be an INSERT … ON CONFLICT DO NOTHING awaited by the turn: on SQLite (the
 default) every FAQ answer in a topic then wanted the file's single write lock, against the other
 turns' offers in the thread pool and the turn-log writer's batches in its helper process. SQLite's
-busy handler waits for the lock by sleeping with growing pauses (up to 100 ms each), so a few
-offers per second waited 0.1–1.6 s, and their replies with them: p99 of bench/callback.py went
-from ~40 ms to 400–900 ms at 15 % lower throughput (docs/reliability.md, "The p99 stall").
+busy handler waits for the lock by sleeping with growing pauses (up to 100 ms each), so some
+offers waited 0.1–1.6 s, and their replies with them: p99 of bench/callback.py at c=16 was
+300–900 ms instead of ~40 ms (docs/reliability.md, "The p99 stall").
 
 Now the turn only reads whether the citizen already has a row for the topic (a WAL read never
-waits for a writer) and the offers decided are stored by one background writer, several per
-transaction. Offers decided but not yet stored are remembered here, so a second answer in the same
-topic meanwhile does not offer it again. What is given up: two workers answering the same citizen
-in the same topic at the same instant may both offer it, and offers still unstored when the worker
-stops with the database down are lost (logged), so they may be made once more later.
+waits for a writer; the turns asking at the same time share one query) and the offers decided are
+stored by one background writer, several per transaction. Offers decided but not yet stored are
+remembered here, so a second answer in the same topic meanwhile does not offer it again. What is
+given up: two workers answering the same citizen in the same topic at the same instant may both
+offer it, and offers still unstored when the worker stops with the database down are lost
+(logged), so they may be made once more later.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class TopicOffers(Background):
         super().__init__()
         self.engine = engine
         self._pending: dict[OfferKey, None] = {}
+        # Turns waiting to know whether a row exists, answered together by one reader task.
+        self._asked: dict[OfferKey, asyncio.Future[bool | BaseException]] = {}
+        self._reader: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
 
@@ -62,7 +66,7 @@ class TopicOffers(Background):
         key = (account, openid, topic)
         if key in self._pending or len(self._pending) >= MAX_PENDING:
             return False
-        if await asyncio.to_thread(subscriptions.has_row, self.engine, openid, topic, account=account):
+        if await self._has_row(key):
             return False
         if key in self._pending:  # another turn of the same citizen decided it during the read
             return False
@@ -70,6 +74,36 @@ class TopicOffers(Background):
         self.start()
         self._wake.set()
         return True
+
+    async def _has_row(self, key: OfferKey) -> bool:
+        """Whether the citizen has a row for the topic. The turns asking meanwhile are answered by
+        one query: on a busy worker each read in a thread of its own cost as much CPU as a tenth
+        of the turn, most of it in handing the GIL back and forth (py-spy, bench/callback.py)."""
+        answer = self._asked.get(key)
+        if answer is None:
+            answer = self._asked[key] = asyncio.get_running_loop().create_future()
+            if self._reader is None:
+                self._reader = asyncio.get_running_loop().create_task(self._read(), name="topic-offers-read")
+        # Shielded: a turn given up (its deadline) must not cancel the answer others wait for.
+        found = await asyncio.shield(answer)
+        if isinstance(found, BaseException):
+            raise found
+        return found
+
+    async def _read(self) -> None:
+        try:
+            while self._asked:
+                asked, self._asked = self._asked, {}
+                found: set[OfferKey] | BaseException
+                try:
+                    found = await asyncio.to_thread(subscriptions.existing, self.engine, list(asked))
+                except Exception as exc:  # every turn waiting hears of it (and makes no offer)
+                    found = exc
+                for key, answer in asked.items():
+                    if not answer.done():
+                        answer.set_result(found if isinstance(found, BaseException) else key in found)
+        finally:
+            self._reader = None
 
     async def _run(self) -> None:
         while not self._closing.is_set():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, Insert, func, insert, select, text, update
+from sqlalchemy import Engine, Insert, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -112,22 +112,26 @@ def offer(engine: Engine, openid: str, topic: str, *, account: str = "default", 
         return connection.execute(statement, row).first() is not None
 
 
-# Asked after most FAQ answers in a topic, so kept to one plain indexed statement (no ORM, no
-# statement built per call): its cost is on the reply path.
-_HAS_ROW = text(
-    f"SELECT 1 FROM {Subscription.__tablename__} WHERE account = :account AND openid = :openid"
-    " AND topic = :topic LIMIT 1"
-)
+# Asked after most FAQ answers in a topic, so one plain indexed statement for every citizen asked
+# about at once (app.offers gathers them): its cost is on the reply path.
+_EXISTING = text(
+    f"SELECT account, openid, topic FROM {Subscription.__tablename__}"
+    " WHERE account IN :accounts AND openid IN :openids"
+).bindparams(bindparam("accounts", expanding=True), bindparam("openids", expanding=True))
 
 
-def has_row(engine: Engine, openid: str, topic: str, *, account: str = "default") -> bool:
-    """Whether the citizen has any standing with the topic (offered, subscribed or unsubscribed).
+def existing(engine: Engine, keys: Sequence[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """Those of `keys` (account, openid, topic) with any row: offered, subscribed or unsubscribed.
 
     A read: on SQLite in WAL mode it never waits for a writer, which is why the offer after an FAQ
     answer is decided by it (app.offers) rather than by an insert on the reply path."""
+    if not keys:
+        return set()
+    wanted = set(keys)
+    params = {"accounts": sorted({k[0] for k in wanted}), "openids": sorted({k[1] for k in wanted})}
     with engine.connect() as connection:
-        found = connection.execute(_HAS_ROW, {"account": account, "openid": openid, "topic": topic})
-        return found.first() is not None
+        rows = connection.execute(_EXISTING, params)
+        return {key for key in ((r[0], r[1], r[2]) for r in rows) if key in wanted}
 
 
 _OFFER_MANY: dict[str, Insert] = {

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import offers as offers_module
+from app.db import subscriptions
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
 from app.db.models import Subscription
@@ -158,3 +160,35 @@ async def test_accounts_sharing_one_writer_keep_their_offers_apart(engine: Engin
     with Session(engine) as conn:
         rows = set(conn.execute(select(Subscription.account, Subscription.openid, Subscription.status)))
     assert rows == {("a", "o1", "offered"), ("b", "o1", "offered")}
+
+
+async def test_turns_asking_at_the_same_time_share_one_read(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[list[tuple[str, str, str]]] = []
+    real = subscriptions.existing
+
+    def counted(engine: Engine, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        asked.append(list(keys))
+        return real(engine, keys)
+
+    monkeypatch.setattr(subscriptions, "existing", counted)
+    subscriptions.subscribe(engine, "o0", "gjj")
+    services = AppServices(engine=engine, endpoints={})
+    got = await asyncio.gather(*(services.offer_topic(f"o{n}", "gjj") for n in range(5)))
+    assert got == [False, True, True, True, True]
+    assert len(asked) == 1 and len(asked[0]) == 5
+    await services.close()
+
+
+async def test_a_failed_read_makes_no_offer_to_any_turn_waiting_for_it(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down(engine: Engine, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        raise OperationalError("SELECT", {}, Exception("database is down"))
+
+    services = AppServices(engine=engine, endpoints={})
+    with monkeypatch.context() as patched:
+        patched.setattr(subscriptions, "existing", down)
+        assert await asyncio.gather(*(services.offer_topic(f"o{n}", "gjj") for n in range(3))) == [False] * 3
+    assert await services.offer_topic("o1", "gjj") is True
+    await services.close()
+    assert statuses(engine) == {("o1", "gjj"): "offered"}

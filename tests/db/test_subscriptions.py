@@ -45,15 +45,19 @@ def test_subscribers_are_per_account_and_listed_once(engine: Engine) -> None:
     assert subscriptions.subscribers(engine, ["sb"], account="other") == ["o3"]
 
 
-def test_has_row_sees_any_standing_of_the_citizen_with_the_topic(engine: Engine) -> None:
-    assert subscriptions.has_row(engine, "o1", "gjj") is False
+def test_existing_finds_any_standing_of_each_citizen_with_each_topic(engine: Engine) -> None:
+    assert subscriptions.existing(engine, [("default", "o1", "gjj")]) == set()
     subscriptions.offer(engine, "o1", "gjj")
     subscriptions.subscribe(engine, "o2", "gjj")
     subscriptions.subscribe(engine, "o3", "gjj")
     subscriptions.unsubscribe(engine, "o3", "gjj")
-    assert [subscriptions.has_row(engine, o, "gjj") for o in ("o1", "o2", "o3")] == [True, True, True]
-    assert subscriptions.has_row(engine, "o1", "sb") is False
-    assert subscriptions.has_row(engine, "o1", "gjj", account="other") is False
+    subscriptions.subscribe(engine, "o4", "sb", account="other")
+    asked = [("default", o, t) for o in ("o1", "o2", "o3", "o4") for t in ("gjj", "sb")]
+    asked += [("other", "o1", "gjj"), ("other", "o4", "sb")]
+    assert subscriptions.existing(engine, asked) == {
+        ("default", "o1", "gjj"), ("default", "o2", "gjj"), ("default", "o3", "gjj"), ("other", "o4", "sb"),
+    }
+    assert subscriptions.existing(engine, []) == set()
 
 
 def test_recorded_offers_are_offered_rows_and_leave_existing_rows_as_they_are(engine: Engine) -> None:
