@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,6 +39,13 @@ OfferKey = tuple[str, str, str]
 MAX_PENDING = 10_000
 # Pause before trying again to store offers the database refused (locked past its busy timeout, down).
 RETRY_S = 1.0
+# Offers are stored at most this often: one transaction (one thread hand-off, one turn at the
+# write lock) for all decided meanwhile, which wait in `_pending`.
+WRITE_INTERVAL_S = 0.1
+# Citizens and topics known to have a row, at most (by hash: ~100 bytes each). Rows are never
+# deleted, so what is known stays true and a later answer in the topic needs no read; a hash
+# collision only means an offer not made.
+KNOWN_MAX = 20_000
 
 
 class TopicOffers(Background):
@@ -52,6 +60,7 @@ class TopicOffers(Background):
         # Turns waiting to know whether a row exists, answered together by one reader task.
         self._asked: dict[OfferKey, asyncio.Future[bool | BaseException]] = {}
         self._reader: asyncio.Task[None] | None = None
+        self._known: OrderedDict[int, None] = OrderedDict()
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
 
@@ -64,9 +73,10 @@ class TopicOffers(Background):
 
         Raises SQLAlchemyError when the database cannot be read; the caller makes no offer then."""
         key = (account, openid, topic)
-        if key in self._pending or len(self._pending) >= MAX_PENDING:
+        if key in self._pending or hash(key) in self._known or len(self._pending) >= MAX_PENDING:
             return False
         if await self._has_row(key):
+            self._remember([key])
             return False
         if key in self._pending:  # another turn of the same citizen decided it during the read
             return False
@@ -74,6 +84,12 @@ class TopicOffers(Background):
         self.start()
         self._wake.set()
         return True
+
+    def _remember(self, keys: list[OfferKey]) -> None:
+        for key in keys:
+            self._known[hash(key)] = None
+        while len(self._known) > KNOWN_MAX:
+            self._known.popitem(last=False)
 
     async def _has_row(self, key: OfferKey) -> bool:
         """Whether the citizen has a row for the topic. The turns asking meanwhile are answered by
@@ -109,10 +125,12 @@ class TopicOffers(Background):
         while not self._closing.is_set():
             await self._wake.wait()
             self._wake.clear()
-            if not await self.flush():
-                # Kept; tried again after a pause (cut short by stop(), which tries once more).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), RETRY_S)
+            stored = await self.flush()
+            # Refused offers are kept and tried again after a pause; either pause is cut short by
+            # stop(), which stores what is left itself.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), WRITE_INTERVAL_S if stored else RETRY_S)
+            if not stored:
                 self._wake.set()
 
     async def flush(self) -> bool:
@@ -132,6 +150,7 @@ class TopicOffers(Background):
             return False
         for key in batch:
             self._pending.pop(key, None)
+        self._remember(batch)
         return True
 
     async def stop(self) -> None:

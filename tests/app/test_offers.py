@@ -192,3 +192,23 @@ async def test_a_failed_read_makes_no_offer_to_any_turn_waiting_for_it(
     assert await services.offer_topic("o1", "gjj") is True
     await services.close()
     assert statuses(engine) == {("o1", "gjj"): "offered"}
+
+
+async def test_what_is_known_to_be_stored_is_not_read_again(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, str, str]] = []
+    real = subscriptions.existing
+
+    def counted(engine: Engine, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        asked.extend(keys)
+        return real(engine, keys)
+
+    monkeypatch.setattr(subscriptions, "existing", counted)
+    subscriptions.subscribe(engine, "o1", "gjj")
+    services = AppServices(engine=engine, endpoints={})
+    assert services.offers is not None
+    assert await services.offer_topic("o1", "gjj") is False  # read: subscribed
+    assert await services.offer_topic("o2", "gjj") is True  # read: no row; then stored
+    assert await services.offers.flush() is True
+    assert [await services.offer_topic(o, "gjj") for o in ("o1", "o2", "o1")] == [False, False, False]
+    assert asked == [("default", "o1", "gjj"), ("default", "o2", "gjj")]
+    await services.close()
