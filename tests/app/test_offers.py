@@ -212,3 +212,12 @@ async def test_what_is_known_to_be_stored_is_not_read_again(engine: Engine, monk
     assert [await services.offer_topic(o, "gjj") for o in ("o1", "o2", "o1")] == [False, False, False]
     assert asked == [("default", "o1", "gjj"), ("default", "o2", "gjj")]
     await services.close()
+
+
+def test_a_read_the_database_refuses_raises_as_sqlalchemy_would(tmp_path: Path) -> None:
+    # The read goes to the driver directly; its errors must still be SQLAlchemy's, which the
+    # Services port catches (no offer, the answer goes out).
+    engine = make_engine(f"sqlite:///{tmp_path / 'not-migrated.db'}")
+    with pytest.raises(OperationalError):
+        subscriptions.existing(engine, [("default", "o1", "gjj")])
+    engine.dispose()
