@@ -146,16 +146,18 @@ def existing(engine: Engine, keys: Sequence[tuple[str, str, str]]) -> set[tuple[
         )
         params = [*accounts, *openids]
         driver_error = engine.dialect.loaded_dbapi.Error
-        raw = engine.raw_connection()
         try:
-            cursor = raw.cursor()
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-            cursor.close()
+            # Connecting too: the pool passes the driver's error through unwrapped (database down).
+            raw = engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+                cursor.close()
+            finally:
+                raw.close()  # back to the pool, which ends the read transaction
         except driver_error as exc:  # as SQLAlchemy would raise it (OperationalError, …)
             raise DBAPIError.instance(sql, params, exc, driver_error) from exc
-        finally:
-            raw.close()  # back to the pool, which ends the read transaction
     return {key for key in ((r[0], r[1], r[2]) for r in rows) if key in wanted}
 
 

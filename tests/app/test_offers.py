@@ -221,3 +221,12 @@ def test_a_read_the_database_refuses_raises_as_sqlalchemy_would(tmp_path: Path) 
     with pytest.raises(OperationalError):
         subscriptions.existing(engine, [("default", "o1", "gjj")])
     engine.dispose()
+
+
+def test_a_database_that_cannot_be_reached_raises_as_sqlalchemy_would(tmp_path: Path) -> None:
+    # Connecting fails (here the "database file" is a directory; in production, PostgreSQL down):
+    # the pool passes the driver's own error through, which must not escape as one.
+    engine = make_engine(f"sqlite:///{tmp_path}")
+    with pytest.raises(OperationalError):
+        subscriptions.existing(engine, [("default", "o1", "gjj")])
+    engine.dispose()
