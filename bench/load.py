@@ -169,6 +169,10 @@ def report(workers: int, rate: float, stats: Stats) -> dict[str, float]:
     return {"throughput": r.rps, "p50": r.p50_ms, "p99": r.p99_ms, "errors": r.errors, "growth": growth}
 
 
+# The share of the target rate that counts as reaching it (the pacing is approximate).
+RATE_REACHED = 0.95
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=200)
@@ -205,9 +209,12 @@ def main() -> int:
         print(f"p99 ratio 2 workers / 1 worker: {results[2]['p99'] / results[1]['p99']:.2f}")
     # The goal is on the production shape (the most workers); fewer workers are the comparison.
     most = results[max(results)]
-    ok = most["errors"] == 0 and most["p99"] <= 100 and most["growth"] < 10
-    print(f"goal with {max(results)} worker(s): zero errors, p99 ≤ 100 ms at {args.rate:.0f} msg/s, "
-          f"memory flat → {'met' if ok else 'NOT met'}")
+    # "At the rate" means the rate was reached: a service that falls behind also answers fewer
+    # requests late, so p99 alone would pass it. Each connection paces itself to about the target.
+    reached = most["throughput"] >= RATE_REACHED * args.rate
+    ok = reached and most["errors"] == 0 and most["p99"] <= 100 and most["growth"] < 10
+    print(f"goal with {max(results)} worker(s): {args.rate:.0f} msg/s reached (≥ {RATE_REACHED:.0%}), zero errors, "
+          f"p99 ≤ 100 ms, memory flat → {'met' if ok else 'NOT met'}")
     return 0 if ok else 1
 
 
