@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,7 @@ import redis
 from app.stores.base import Store
 from app.stores.memory import MemoryStore
 from app.stores.redis import RedisStore
+from app.wxapi import WeChatClient
 from tests.fakes.fake_wechat import FakeWeChat
 
 
@@ -74,3 +76,14 @@ def wechat(wechat_server: FakeWeChat) -> FakeWeChat:
     """The fake, reset: no tokens, knobs or recorded calls left from an earlier test."""
     wechat_server.reset()
     return wechat_server
+
+
+@contextlib.asynccontextmanager
+async def wechat_client(fake: FakeWeChat, timeout_s: float = 3.0) -> AsyncIterator[WeChatClient]:
+    """A WeChatClient of the fake, its access token cached in a store of its own."""
+    store = MemoryStore()
+    async with WeChatClient(
+        appid=fake.appid, secret=fake.secret, store=store, base_url=fake.url, timeout_s=timeout_s
+    ) as client:
+        yield client
+    await store.close()

@@ -9,21 +9,17 @@ import pytest
 
 from app.late import LateDelivery
 from app.late_sender import CustomerServiceSender, build_late_sender
-from app.stores.memory import MemoryStore
 from app.wxapi import WeChatClient
 from handlers import handoff
 from handlers.replies import Article, NewsReply, NoReply, Reply, TextReply, TransferReply
+from tests.conftest import wechat_client
 from tests.fakes.fake_wechat import FakeWeChat
 
 
 @pytest.fixture
 async def client(wechat: FakeWeChat) -> AsyncIterator[WeChatClient]:
-    store = MemoryStore()
-    async with WeChatClient(
-        appid=wechat.appid, secret=wechat.secret, store=store, base_url=wechat.url, timeout_s=0.5
-    ) as made:
+    async with wechat_client(wechat, timeout_s=0.5) as made:
         yield made
-    await store.close()
 
 
 async def test_late_text_is_sent_as_a_text_message(wechat: FakeWeChat, client: WeChatClient) -> None:

@@ -33,7 +33,7 @@ from app.stores.redis import RedisStore
 from app.wxapi import WeChatClient
 from flows.schema import BookingSpec
 from handlers.ports import BookingRequest
-from tests.conftest import delete_prefixed
+from tests.conftest import delete_prefixed, wechat_client
 from tests.db.fixtures import Database, database, engine, postgres_url
 from tests.fakes.fake_wechat import FakeWeChat
 
@@ -71,10 +71,8 @@ class Window:
 
 @pytest.fixture
 async def client(wechat: FakeWeChat) -> AsyncIterator[WeChatClient]:
-    store = MemoryStore()
-    async with WeChatClient(appid=wechat.appid, secret=wechat.secret, store=store, base_url=wechat.url) as c:
-        yield c
-    await store.close()
+    async with wechat_client(wechat) as made:
+        yield made
 
 
 def notifiers(

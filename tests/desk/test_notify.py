@@ -12,6 +12,7 @@ import pytest
 from app.notify import Delivery, Notice, Notifier, NotifyConfigError, Template, parse_templates
 from app.stores.memory import MemoryStore
 from app.wxapi import WeChatClient
+from tests.conftest import wechat_client
 from tests.fakes.fake_wechat import FakeWeChat
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
@@ -21,10 +22,8 @@ NOTICE = Notice(text="您提交的事项已办结。", fields={"number": "202612
 
 @pytest.fixture
 async def client(wechat: FakeWeChat) -> AsyncIterator[WeChatClient]:
-    store = MemoryStore()
-    async with WeChatClient(appid=wechat.appid, secret=wechat.secret, store=store, base_url=wechat.url) as c:
-        yield c
-    await store.close()
+    async with wechat_client(wechat) as made:
+        yield made
 
 
 def last_message(hours_ago: float | None):  # type: ignore[no-untyped-def]
