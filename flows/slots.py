@@ -276,6 +276,12 @@ def _period(text: str) -> Found | None:
     return None
 
 
+def mobile_in(text: str) -> str:
+    """The first mainland mobile number `text` gives (spaces and dashes between digits allowed), or ""."""
+    found, _ = _mobile(text, focus=False)
+    return found.value if found is not None else ""
+
+
 def _mobile(text: str, focus: bool) -> tuple[Found | None, str]:
     m = _MOBILE.search(text)
     if m is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from flows import slots
+
 NEW = "新建"
 ACCEPTED = "已受理"
 IN_PROGRESS = "办理中"
@@ -81,14 +83,9 @@ def phone_of(fields: Mapping[str, str]) -> str:
     return ""
 
 
-# A mainland mobile in a citizen's note, with or without separators (「136 0000 1111」).
-_MOBILE_IN_NOTE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-
-
 def mobile_in(note: str) -> str:
-    """The first mobile number a note gives, or ""."""
-    found = _MOBILE_IN_NOTE.search(re.sub(r"(?<=\d)[\s\-.]+(?=\d)", "", note))
-    return found.group(0) if found else ""
+    """The first mobile number a citizen's note gives, with any separators (「136.0000.1111」), or ""."""
+    return slots.mobile_in(re.sub(r"(?<=\d)[\s\-.]+(?=\d)", "", note))
 
 
 def kind_of(flow_id: str, fields: Mapping[str, str]) -> str:
