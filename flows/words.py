@@ -148,19 +148,6 @@ ACKNOWLEDGE = frozenset(
         "88",
     }
 )
-# 「算了」「不用了」 outside a flow: nothing to cancel, so a kind word and the door left open.
-DISMISS = frozenset(
-    {"算了", "不用了", "不用", "不办了", "不需要了", "不要了", "算了吧", "那算了",
-     # Sent by mistake, or leaving for the night: the same kind word.
-     "发错了", "发错", "点错了", "不好意思发错了", "不好意思点错了", "打错了", "晚安"}
-)
-# Praise for the service (「点赞」「你们效率真高」「666」): thanked for, not searched in the FAQ.
-PRAISE = re.compile(
-    r"^(?:你们|这个|真|太)?(?:点赞|点个赞|赞|棒|真棒|太棒了|很棒|厉害|给力|好评|效率真高|效率高|效率很高|真快|好快|666+|牛)"
-    r"(?:了|啊|呀|哦|！|!|👍)*$"
-)
-# WeChat's own emoji arrive as codes in brackets (「[捂脸]」「[强][强]」): emoji, not words.
-EMOJI_CODES = re.compile(r"^(?:\[[^\[\]\s]{1,4}\])+$")
 # Giving up what was started (mid-flow these cancel it, as 取消 does): the dismissals that say so
 # (not 「发错了」「晚安」), and 「算了不提了」「那我先不约了」「不查了」 in the citizen's own verb.
 GIVE_UP = frozenset({"算了", "不用了", "不用", "不办了", "不需要了", "不要了", "算了吧", "那算了"})
@@ -168,6 +155,18 @@ STOP = re.compile(
     r"^(?:那|那就|我)?(?:算了吧?|不用了|不要了)?[，,\s]*(?:那|我|那我)?(?:先|还是|就)?"
     r"不(?:想|打算)?(?:办|提|约|预约|查|问|说|投诉|反映|弄|填|搞|要|用|需要)了(?:吧|啊|呀|哈)?$"
 )
+# 「算了」「不用了」 outside a flow: nothing to cancel, so a kind word and the door left open.
+DISMISS = GIVE_UP | {
+    # Sent by mistake, or leaving for the night: the same kind word, but nothing is given up.
+    "发错了", "发错", "点错了", "不好意思发错了", "不好意思点错了", "打错了", "晚安",
+}
+# Praise for the service (「点赞」「你们效率真高」「666」): thanked for, not searched in the FAQ.
+PRAISE = re.compile(
+    r"^(?:你们|这个|真|太)?(?:点赞|点个赞|赞|棒|真棒|太棒了|很棒|厉害|给力|好评|效率真高|效率高|效率很高|真快|好快|666+|牛)"
+    r"(?:了|啊|呀|哦|！|!|👍)*$"
+)
+# WeChat's own emoji arrive as codes in brackets (「[捂脸]」「[强][强]」): emoji, not words.
+EMOJI_CODES = re.compile(r"^(?:\[[^\[\]\s]{1,4}\])+$")
 
 
 def gives_up(command: str) -> bool:
@@ -195,6 +194,8 @@ def asks_what_we_do(command: str) -> bool:
     if found is None:
         return False
     return _CAPABILITY_COURTESY.sub("", command[: found.start()] + command[found.end() :]) == ""
+
+
 # 「看看菜单」「返回主菜单」「菜单在哪」: the menu word with only courtesy around it.
 _MENU_ASK = re.compile(
     r"^(?:请|麻烦)?(?:给我|帮我)?(?:看看|看一下|看下|打开|显示|返回|回到|回|调出|发|发个|来个|给个|要|出)?(?:个|一下)?"
@@ -205,6 +206,8 @@ _MENU_ASK = re.compile(
 def asks_for_menu(command: str) -> bool:
     """Whether the message asks for the menu (「菜单」, 「看看菜单」, 「返回主菜单」)."""
     return command in MENU or _MENU_ASK.match(command) is not None
+
+
 # Asking whether a person or a program answers (「你们是机器人吗」「是真人在回吗」).
 ABOUT_BOT = re.compile(
     r"^(?:请问)?(?:你|你们|您|这|这里|对面)?(?:是不是|是|就是)?(?:不是)?"
