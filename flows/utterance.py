@@ -90,6 +90,10 @@ def _unrepeated(command: str) -> str:
     return found.group(1) if found and not found.group(1).isdigit() else command
 
 
+# Every listed word of small talk (the kinds are told apart afterwards).
+_SMALL_TALK_WORDS = words.THANKS | words.GREETING | words.DISMISS | words.ACKNOWLEDGE
+
+
 def _listed(piece: str, listed: frozenset[str]) -> bool:
     return piece in listed or _PARTICLES.sub("", piece) in listed
 
@@ -98,9 +102,10 @@ def _small_talk(command: str) -> str:
     if not command or not _CONTENT.search(command) or words.EMOJI_CODES.match(command):
         # Only emoji, punctuation or a sticker's placeholder.
         return "emoji"
-    known = words.THANKS | words.GREETING | words.DISMISS | words.ACKNOWLEDGE
-    if not _listed(command, known) and _listed(_unrepeated(command), known):
-        command = _unrepeated(command)
+    if not _listed(command, _SMALL_TALK_WORDS):
+        single = _unrepeated(command)
+        if _listed(single, _SMALL_TALK_WORDS):
+            command = single
     # 「收到，谢谢」「好的 再见」: every piece is small talk; the kindest kind answers.
     pieces = [p for p in _PIECES.split(command) if p and _CONTENT.search(p)]
     for kind, listed in (
@@ -111,7 +116,7 @@ def _small_talk(command: str) -> str:
     ):
         if _listed(command, listed):
             return kind
-    if len(pieces) > 1 and all(_listed(p, known) for p in pieces):
+    if len(pieces) > 1 and all(_listed(p, _SMALL_TALK_WORDS) for p in pieces):
         for kind, listed in (("thanks", words.THANKS), ("dismiss", words.DISMISS), ("greeting", words.GREETING)):
             if any(_listed(p, listed) for p in pieces):
                 return kind
