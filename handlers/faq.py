@@ -9,6 +9,7 @@ hand-off route (handlers.handoff.after_fallbacks) watches.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from flows import words
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from flows.schema import Flow
     from knowledge.layered import LayeredMatcher
     from knowledge.matcher import Matcher, MatchResult
+    from knowledge.schema import FaqEntry
 from handlers.context import HandlerContext, Turn, TurnMeta, TurnResult
 from handlers.replies import TextReply
 from handlers.session import ClarifyOption
@@ -151,8 +153,13 @@ def _in_context(turn: Turn, matcher: Matcher | LayeredMatcher, text: str, alone:
     lead = matcher.entry(together.faq_id or together.candidates[0].faq_id)
     if lead is None:
         return alone
-    entry_text = normalize(" ".join([lead.question, *lead.similar, *lead.keywords, lead.answer]))
-    return together if any(word in entry_text for word in subject_words(text)) else alone
+    return together if speaks_of(lead, subject_words(text)) else alone
+
+
+def speaks_of(entry: FaqEntry, words: Iterable[str]) -> bool:
+    """Whether one of `words` is found in the entry: its question, similar questions, keywords or answer."""
+    text = normalize(" ".join([entry.question, *entry.similar, *entry.keywords, entry.answer]))
+    return any(word in text for word in words)
 
 
 # Words that say nothing about what is asked, so they cannot tie a follow-up to an answer.

@@ -175,10 +175,7 @@ def _about(matcher: Matcher | LayeredMatcher, faq_id: str, words: list[str], ask
     entry = matcher.entry(faq_id)
     if entry is None or not any(word in normalize(entry.question) for word in words):
         return False
-    if not asked:
-        return True
-    text = normalize(" ".join([entry.question, *entry.similar, *entry.keywords, entry.answer]))
-    return any(word in text for word in asked)
+    return not asked or faq.speaks_of(entry, asked)
 
 
 def resume(turn: Turn, ctx: HandlerContext, result: TurnResult) -> TurnResult:
