@@ -149,6 +149,11 @@ def _labels(ctx: HandlerContext, choices: list[ClarifyOption]) -> list[str]:
     return labels
 
 
+# Small talk answered by a line of its own above the list of services: a smile back for laughter
+# or emoji (nothing said yet), and for 「你们是机器人吗」 who answers.
+_SERVICES_LEAD = {"laugh": texts.SMILE, "emoji": texts.SMILE, "bot": texts.I_AM_THE_BOT}
+
+
 def _small_talk(turn: Turn, said: Utterance) -> TurnResult | None:
     """Greetings, thanks, acknowledgements and flow commands outside a flow: answered as a person
     would, never as an FAQ miss or a guessed FAQ menu (「好的」 is not a question about 个税退税).
@@ -170,16 +175,12 @@ def _small_talk(turn: Turn, said: Utterance) -> TurnResult | None:
         return welcome_result(turn)
     if kind in ("vague", "capabilities"):
         return services_result(turn)
-    if kind == "bot":
+    lead = _SERVICES_LEAD.get(kind)
+    if lead is not None:
+        # A line of its own, then the services, numbered so a number works next.
         result = services_result(turn)
         assert isinstance(result.reply, TextReply)
-        result.reply = TextReply(f"{texts.I_AM_THE_BOT}\n{result.reply.content}")
-        return result
-    if kind in ("laugh", "emoji"):
-        # Nothing said yet: a smile back, and the services, numbered so a number works next.
-        result = services_result(turn)
-        assert isinstance(result.reply, TextReply)
-        result.reply = TextReply(f"{texts.SMILE}\n{result.reply.content}")
+        result.reply = TextReply(f"{lead}\n{result.reply.content}")
         return result
     if kind in texts.SMALL_TALK:
         return TurnResult(TextReply(texts.SMALL_TALK[kind]), "menu", session)
