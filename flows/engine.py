@@ -497,7 +497,7 @@ async def attach(turn: FlowTurn, note: str, *, contact: str = "") -> Outcome:
     if not added:
         return turn.outcome(ended=True, passthrough=True)
     if contact:
-        turn.say(CONTACT_ADDED.format(number=state.ticket, mobile=contact[:3] + "****" + contact[-4:]))
+        turn.say(CONTACT_ADDED.format(number=state.ticket, mobile=parsers.mask_mobile(contact)))
     else:
         turn.say(ATTACHED.format(number=state.ticket))
     return turn.outcome(resolved=True)

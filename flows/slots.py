@@ -282,6 +282,13 @@ def mobile_in(text: str) -> str:
     return found.value if found is not None else ""
 
 
+def mask_mobile(phone: str) -> str:
+    """138****5678: enough to tell two citizens apart, or to recognise one's own, not enough to call."""
+    if len(phone) < 7:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
 def _mobile(text: str, focus: bool) -> tuple[Found | None, str]:
     m = _MOBILE.search(text)
     if m is not None:
