@@ -37,6 +37,9 @@ _RELATIVE_DAYS = {
     "大前天": -3,
 }
 
+# 「这周/本月」「下周/下个月」「下下周」「上周」: how many weeks or months from this one.
+_STEPS = {"这": 0, "本": 0, "下": 1, "下下": 2, "上": -1}
+
 _PATTERNS = [
     # 2026-12-03, 2026/12/3, 2026.12.03, 2026年12月3日
     ("ymd", re.compile(
@@ -105,7 +108,7 @@ def _resolve(kind: str, m: re.Match[str], today: date) -> date | None:
         day = chinese_number(m["d"])
         if day is None:
             return None
-        months = today.year * 12 + today.month - 1 + {"下下": 2, "下": 1, "上": -1}.get(m["which"], 0)
+        months = today.year * 12 + today.month - 1 + _STEPS[m["which"]]
         return _safe_date(months // 12, months % 12 + 1, day)
     if kind == "rel":
         return today + timedelta(days=_RELATIVE_DAYS[m.group(0)])
@@ -121,14 +124,8 @@ def _resolve(kind: str, m: re.Match[str], today: date) -> date | None:
             # week after next after 一下 is written 「一下下下周」. Likewise 「想问下下周二…」,
             # 「查下下周三有没有号」: 问下 / 查下 + 下周.
             which = "下"
-        if which in ("这", "本"):
-            return monday + timedelta(days=weekday)
-        if which == "下":
-            return monday + timedelta(days=7 + weekday)
-        if which == "上":
-            return monday + timedelta(days=weekday - 7)
-        if which == "下下":
-            return monday + timedelta(days=14 + weekday)
+        if which:
+            return monday + timedelta(days=7 * _STEPS[which] + weekday)
         # A bare 「周三」 means the coming Wednesday (today if it is Wednesday).
         return today + timedelta(days=(weekday - today.weekday()) % 7)
     if kind == "d":
