@@ -80,7 +80,7 @@ _PARTICLES = re.compile(r"(?<=.)[啊呀哈嘛啦了哦呢吧噢喔哇呗嘞]+$")
 
 
 # 「知道了谢谢」: a thank-you closing a message.
-_THANKS_AFTER = re.compile(r"(?:谢谢您?|谢谢你|谢了|多谢|感谢)(?:啦|了|哈)?$")
+_THANKS_AFTER = re.compile(r"(?:谢谢|谢了|多谢|感谢|辛苦)(?:你们|您们|您|你|大家|了)?(?:啦|了|哈|啊|呀)?$")
 # 「收到收到」「好的好的好的」: one word said again and again.
 _REPEATED = re.compile(r"^(.{1,4}?)\1+$")
 
@@ -98,10 +98,16 @@ def _listed(piece: str, listed: frozenset[str]) -> bool:
     return piece in listed or _PARTICLES.sub("", piece) in listed
 
 
+# Emoji and WeChat's emoji codes said beside words (「辛苦了🙏」「好的[OK]」): they colour what is
+# said without changing it, so small talk is looked up without them.
+_DECORATION = re.compile(r"\[[^\[\]\s]{1,4}\]|[^0-9A-Za-z\u4e00-\u9fff\s,，。.!！?？~～、]")
+
+
 def _small_talk(command: str) -> str:
     if not command or not _CONTENT.search(command) or words.EMOJI_CODES.match(command):
         # Only emoji, punctuation or a sticker's placeholder.
         return "emoji"
+    command = _DECORATION.sub("", command).strip(_STRIP) or command
     if not _listed(command, _SMALL_TALK_WORDS):
         single = _unrepeated(command)
         if _listed(single, _SMALL_TALK_WORDS):

@@ -177,13 +177,14 @@ def gives_up(command: str) -> bool:
 LAUGH = re.compile(r"^(?:哈|呵|嘿|嘻|hh|ha|he|233)+.{0,2}$")
 # Asking what the service can do: the list of services answers it.
 CAPABILITIES = re.compile(
-    r"(能|可以|会)(帮我|帮)?(干|做|办)?(啥|什么|嘛|些什么|哪些|些啥)(事|业务|服务)?"
-    r"|有(哪些|什么|啥)(服务|功能|业务)|(服务|功能|业务)(有哪些|有啥|有什么|列表|清单|目录)|你是谁|你是机器人"
+    r"(能|可以|会)(帮我|帮)?(干|做|办)?(点|点儿)?(啥|什么|嘛|些什么|哪些|些啥)(事|业务|服务)?"
+    r"|有(哪些|什么|啥)(服务|功能|业务)|(服务|功能|业务)(有哪些|有啥|有什么|列表|清单|目录|介绍)|你是谁|你是机器人"
 )
 # What may stand around a capabilities question (「我想看看你们都有啥服务呀」); anything else is
 # a subject (「社保有哪些服务」 asks about 社保, for the FAQ).
 _CAPABILITY_COURTESY = re.compile(
     r"请问|我想|想|看看|看一下|问问|问一下|你们|你|这里|这边|这个号|公众号|这|都|一共|总共|可以|能|办理|办|做|"
+    r"发给我|发我|给我|发一下|发|一下|麻烦|把|"
     r"呢|啊|呀|吧|吗|的|了|[\s,，。.!！?？~～]"
 )
 
