@@ -144,6 +144,21 @@ async def test_a_business_booked_elsewhere_is_said_plainly_with_where(
     assert out.state is not None and "business" not in out.state.slots
 
 
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("预约办个委托公证", "公证处"),
+        ("帮我预约下办残疾证", "残联"),
+        ("孩子的出生证明在哪里约着办", "医院"),
+    ],
+)
+async def test_a_business_done_by_another_office_names_that_office(
+    booking: Flow, services: RecordingServices, text: str, where: str
+) -> None:
+    out = await engine.start(booking, text, THURSDAY, services)
+    assert "不在本号预约" in out.reply and where in out.reply
+
+
 async def test_a_business_named_again_that_is_booked_elsewhere_never_loops(
     booking: Flow, services: RecordingServices
 ) -> None:

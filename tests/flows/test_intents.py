@@ -95,6 +95,9 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         ("我儿子的护照办了半个月了还没寄到", "progress"),
         ("营业执照批没批", "progress"),
         ("交了材料三天还没消息", "progress"),
+        # Asking where to book something (the booking then says it is done elsewhere).
+        ("孩子的出生证明在哪里约着办", "booking"),
+        ("公证怎么约", "booking"),
     ],
 )
 def test_the_flow_a_citizen_asks_for_in_their_own_words(registry: FlowRegistry, text: str, flow: str) -> None:
@@ -109,6 +112,7 @@ def test_the_flow_a_citizen_asks_for_in_their_own_words(registry: FlowRegistry, 
         "取号机坏了好几天了",
         "窗口办事太慢了",
         "你们的电话一直打不通",
+        "排了两个多小时队才轮到我 效率也太低了吧",
     ],
 )
 def test_a_grievance_said_as_a_statement_is_a_complaint(registry: FlowRegistry, text: str) -> None:
