@@ -162,11 +162,14 @@ def _choice(slot: Slot, text: str, focus: bool) -> Found | None:
         # 「公即金」「居注证」: an option named with one IME homophone. A two-character name
         # (「离昏」 for 离婚) only in a short message: in a long one, some pair of its characters
         # reads like some option by chance.
+        # A name of three characters or more with one character that sounds the same is that name
+        # (「公基金」 is nothing else a citizen could mean) and is taken as said; a two-character
+        # one (「户照」) is a guess, read back before acting.
         shortest = 2 if len(_SPLIT.sub("", text)) <= SHORT_FOR_HOMOPHONES else 3
         for term, value in option_terms(slot):
             at = homophones.find(term.lower(), lowered) if len(term) >= shortest else -1
             if at >= 0:
-                return Found(value, at, at + len(term), "homophone")
+                return Found(value, at, at + len(term), "homophone" if len(term) < SURE_HOMOPHONE else "")
     if best is None and focus:
         best = _shortened(slot, text)
     return best
@@ -175,6 +178,8 @@ def _choice(slot: Slot, text: str, focus: bool) -> Found | None:
 # Messages up to this many characters (punctuation and spaces aside) may name a two-character
 # option with one homophone.
 SHORT_FOR_HOMOPHONES = 12
+# Option names at least this long, found with one homophone, are not a guess.
+SURE_HOMOPHONE = 3
 
 
 def _shortened(slot: Slot, text: str) -> Found | None:

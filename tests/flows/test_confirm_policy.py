@@ -54,8 +54,6 @@ async def test_the_last_missing_answer_books_without_a_confirmation(booking: Flo
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        # A business read through one IME homophone.
-        ("预约明天上午办公即金，我叫张三，手机13812345678", "按同音字理解"),
         # 一下 + 周三, or 一 + 下周三?
         ("约一下周三上午办社保卡，我叫张三，手机13812345678", "请核对是哪一周"),
         # Two days named: which is meant is a guess.
@@ -74,6 +72,15 @@ async def test_a_guessed_value_is_confirmed_and_said_why(
     done = await say(booking, out.state, "确认", services)
     assert "预约成功" in done.reply and "信息有误" not in done.reply
     assert done.state is not None and not done.state.amendable
+
+
+async def test_a_long_business_name_with_one_homophone_books_at_once(
+    booking: Flow, services: RecordingServices
+) -> None:
+    # 「公即金」 can only be 公积金: asking the citizen to confirm it would cost a message for nothing.
+    out = await engine.start(booking, "预约明天上午办公即金，我叫张三，手机13812345678", THURSDAY, services, "o_user")
+    assert "预约成功" in out.reply and "办理业务 公积金业务" in out.reply and "按同音字理解" not in out.reply
+    assert len(services.tickets) == 1
 
 
 async def test_asking_to_check_first_gets_the_confirmation(booking: Flow, services: RecordingServices) -> None:

@@ -190,9 +190,10 @@ def test_a_lone_word_is_a_rare_name_only_when_the_name_alone_was_asked() -> None
 
 @pytest.mark.parametrize(
     ("text", "value", "doubt"),
-    [("居住证", "居住证办理", ""), ("居注证", "居住证办理", "homophone")],
+    # Three characters with one homophone are that name (two are a guess: the test below).
+    [("居住证", "居住证办理", ""), ("居注证", "居住证办理", "")],
 )
-def test_a_choice_says_when_it_was_read_through_a_homophone(text: str, value: str, doubt: str) -> None:
+def test_a_long_choice_read_through_one_homophone_is_taken_as_said(text: str, value: str, doubt: str) -> None:
     found = extract({"business": BUSINESS}, text).found["business"]
     assert (found.value, found.doubt) == (value, doubt)
 
