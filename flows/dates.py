@@ -48,6 +48,12 @@ _PATTERNS = [
     # 「下个月8号」「本月20号」「下个月的3号」: a day of a month named relative to this one.
     ("rmd", re.compile(rf"(?P<which>下下|下|这|本|上)\s*个?\s*月\s*的?\s*(?P<d>{_NUM})\s*[日号]?")),
     ("md", re.compile(rf"(?P<m>{_NUM})\s*月\s*(?P<d>{_NUM})\s*[日号]?")),
+    # 「12.15」「12/21」「12-18」, as people write a day on a phone. Not part of a longer number,
+    # a time or an amount (「12.15元」「1.5个小时」).
+    ("md", re.compile(
+        r"(?<![\dA-Za-z.:：/\-])(?P<m>1[0-2]|0?[1-9])\s?[./／\-]\s?(?P<d>3[01]|[12]\d|0?[1-9])(?![\d.:：/\-])"
+        r"(?!\s*(?:元|块|万|千|百|%|％|米|公里|斤|个|天|小时|分|倍|折|岁|年|周|号楼|栋|单元|室|g|kg|G|M|版))\s*[日号]?"
+    )),
     ("rel", re.compile("|".join(sorted(_RELATIVE_DAYS, key=len, reverse=True)))),
     ("after", re.compile(rf"(?P<n>{_NUM})\s*天[以之]?后")),
     ("week", re.compile(r"(?P<which>下下|下|这|本|上)?\s*(?:个)?(?:周|星期|礼拜)(?P<w>[一二三四五六日天七])")),

@@ -32,6 +32,11 @@ TODAY = date(2026, 11, 26)
         ("这个月30号", date(2026, 11, 30)),
         ("本月28日", date(2026, 11, 28)),
         ("下下个月1号", date(2027, 1, 1)),
+        # Month and day as typed on a phone.
+        ("12.15", date(2026, 12, 15)),
+        ("12/21下午", date(2026, 12, 21)),
+        ("约12-18上午的", date(2026, 12, 18)),
+        ("12.9号", date(2026, 12, 9)),
     ],
 )
 def test_resolves_relative_to_today(text: str, expected: date) -> None:
@@ -53,6 +58,11 @@ def test_next_month_said_in_december_is_january() -> None:
 def test_impossible_date_is_reported_not_guessed() -> None:
     [match] = dates.find_dates("2月30日", TODAY)
     assert match.value is None
+
+
+@pytest.mark.parametrize("text", ["排了1.5个小时", "12.15元", "13:30", "12-18号楼", "V1.2", "3.14159", "021-12345678"])
+def test_amounts_times_and_numbers_are_not_dates(text: str) -> None:
+    assert dates.find_dates(text, TODAY) == []
 
 
 def test_window_number_is_not_a_date() -> None:
