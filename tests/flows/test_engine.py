@@ -305,6 +305,35 @@ async def test_progress_lookup_through_the_endpoint(registry: FlowRegistry, serv
 
 
 @pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        # Every approval system prints its own kind of number; the backend says whether it exists.
+        ("GJJ2026112800045批下来没有", "GJJ2026112800045"),
+        ("查一下 BDC-2026-1128-0456", "BDC-2026-1128-0456"),
+        ("编号1234567890123456789 到哪一步了", "1234567890123456789"),
+        ("sb20261130007 办好了没", "sb20261130007"),
+    ],
+)
+async def test_progress_takes_the_numbers_approval_systems_print(
+    registry: FlowRegistry, services: RecordingServices, text: str, number: str
+) -> None:
+    progress = flow_of(registry, "progress")
+    await engine.start(progress, text, THURSDAY, services)
+    assert services.calls == [("progress", {"number": number})]
+
+
+@pytest.mark.parametrize("text", ["13812345678", "021-12345678", "110105199003071234", "12.15"])
+async def test_a_phone_an_id_number_or_a_date_is_not_looked_up_as_an_application(
+    registry: FlowRegistry, services: RecordingServices, text: str
+) -> None:
+    progress = flow_of(registry, "progress")
+    out = await engine.start(progress, "查进度", THURSDAY, services)
+    assert out.state is not None
+    await say(progress, out.state, text, services)
+    assert services.calls == []
+
+
+@pytest.mark.parametrize(
     ("result", "expected"),
     [(EndpointResult(False, {}, "timeout"), "响应较慢"), (EndpointResult(False, {}, "unavailable"), "暂时无法访问")],
 )
