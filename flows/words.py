@@ -16,9 +16,22 @@ HANDOFF = frozenset({"人工", "转人工", "人工客服", "人工服务", "找
 # 「有人吗，我要找人工」「能不能转人工啊」「给我转个真人」: asking for an agent with words around it.
 # What is left after the courtesy words must be the request itself, so 「投诉你们的人工客服」 (a
 # complaint) and 「人工客服几点上班」 (a question) are not taken for one.
-_AGENT = re.compile(r"(?:转接|转|找|要|接|叫|换|联系)?个?(?:人工客服|人工服务|人工|真人客服|真人|客服|工作人员)")
+# The person may be named without 人工 (「找个工作人员跟我说」「叫你们值班的人来」「我想和真人聊」),
+# with what they should do after it (说话, 回我, 来).
+_AGENT = re.compile(
+    r"(?P<verb>转接|接通|转|找|要|接|叫|换|联系|让|跟|和|同|与)?"
+    r"(?:个|一个|一位|位|你们的?|你们那边的|那边的|窗口的|值班的)?"
+    r"(?P<who>人工客服|人工服务|人工|真人客服|真人|活人|客服人员|客服|工作人员|值班人员|值班的人|负责人|领导|同志|专员)"
+    r"(?P<tail>说话|聊天|聊聊|聊|说|谈|对话|沟通|来|过来|出来|回我|回复我|跟我说|和我说|联系我|处理|接待)?"
+)
+# Named alone, only these are a request (「同志」「领导」 alone greet or address someone).
+_AGENT_ALONE = frozenset({"人工客服", "人工服务", "人工", "真人客服", "真人", "活人", "客服人员", "客服"})
+# 「不想跟机器说了」「别让机器人回了」: declining the program is asking for a person.
+_NOT_THE_BOT = re.compile(
+    r"(?:不想|不要|别|不用|不)(?:再)?(?:跟|和|同|让)?(?:机器人|机器|智能客服|自动回复|ai|AI|电脑)(?:说|聊|回|回复|回答)?(?:话)?了?"
+)
 _AGENT_COURTESY = re.compile(
-    r"有人吗|有人没|在吗|在不在|你好|您好|请问|我要|我想|我需要|需要|想|请|帮我|给我|麻烦|能不能|能否|可不可以|可以|"
+    r"有人吗|有人没|有没有|在吗|在不在|你好|您好|请问|我要|我想|我需要|需要|想|请|帮我|给我|麻烦|能不能|能否|可不可以|可以|"
     r"直接|快点|赶紧|一下|吗|呢|吧|啊|呀|谢谢|好吗|行吗|行不行"
 )
 HELP = frozenset({"菜单", "主菜单", "帮助", "help", "怎么操作", "怎么填", "不会填", "不会弄", "怎么弄"})
@@ -255,7 +268,12 @@ def asks_for_agent(command: str) -> bool:
     if len(command) > 20:
         return False
     rest = _AGENT_COURTESY.sub("", re.sub(r"[\s,，。.!！?？~～、]", "", command))
-    return bool(rest) and _AGENT.fullmatch(rest) is not None
+    if not rest:
+        return False
+    named = _AGENT.fullmatch(rest)
+    if named is not None and (named["verb"] or named["tail"] or named["who"] in _AGENT_ALONE):
+        return True
+    return _NOT_THE_BOT.fullmatch(rest) is not None
 
 
 def around(command: str) -> str:

@@ -232,14 +232,38 @@ async def test_asking_for_an_agent_through_the_router_transfers() -> None:
 
 
 @pytest.mark.parametrize(
-    "said", ["有人吗 我要找人工", "能不能转人工啊", "给我转个真人", "麻烦帮我联系一下客服", "我要人工服务！"]
+    "said",
+    [
+        "有人吗 我要找人工",
+        "能不能转人工啊",
+        "给我转个真人",
+        "麻烦帮我联系一下客服",
+        "我要人工服务！",
+        # The person named without 人工, or the program declined.
+        "能不能找个工作人员跟我说",
+        "叫你们值班的人来",
+        "有没有活人",
+        "我想和真人聊",
+        "麻烦让窗口的同志回我一下",
+        "不想跟机器说了",
+    ],
 )
 async def test_asking_for_an_agent_in_ones_own_words_transfers(said: str) -> None:
     result = await router.dispatch(turn(text(said)), context())
     assert isinstance(result.reply, TransferReply)
 
 
-@pytest.mark.parametrize("said", ["我要投诉你们的人工客服态度差", "人工客服几点上班", "人工授精医保能报吗"])
+@pytest.mark.parametrize(
+    "said",
+    [
+        "我要投诉你们的人工客服态度差",
+        "人工客服几点上班",
+        "人工授精医保能报吗",
+        "同志你好",
+        "你们领导是谁",
+        "客服电话多少",
+    ],
+)
 def test_a_sentence_about_agents_is_not_a_request_for_one(said: str) -> None:
     assert not handoff.is_request(said)
 
