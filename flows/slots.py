@@ -399,7 +399,7 @@ def looks_like_name(value: str) -> bool:
     return value.startswith(_COMPOUND_SURNAMES) or value[0] in _SURNAMES
 
 
-def _name(slot: Slot, text: str, answer: bool, *, alone: bool) -> tuple[Found | None, str]:
+def _name(slot: Slot, text: str, answer: bool, *, alone: bool, original: str = "") -> tuple[Found | None, str]:
     """A labelled name anywhere; else, for an answer, a leftover word that looks like a name."""
     for m in _NAME_LABEL.finditer(text):
         value = m["value"]
@@ -410,7 +410,7 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool) -> tuple[Found | 
         if plausible and _NAME.fullmatch(value) and _text_ok(slot, value) and (not weak or looks_like_name(value)):
             return Found(value, m.start("value"), m.start("value") + len(value)), ""
     if not answer:
-        return _listed_name(slot, text), ""
+        return _listed_name(slot, text, original or text), ""
     cleaned = CORRECTION_CUE.sub(" ", text)
     pieces = [_NAME_TRIM.sub("", p) for p in _SPLIT.split(cleaned) for p in p.split()]
     pieces = [p for p in pieces if p and p not in _ACKS]
@@ -425,17 +425,26 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool) -> tuple[Found | 
     return None, "invalid" if (alone or len(pieces) == 1) and pieces else ""
 
 
-def _listed_name(slot: Slot, text: str) -> Found | None:
+# What a listed name may directly follow in the message as written.
+_AFTER_AN_ITEM = re.compile(r"[\s,，。.;；:：!！?？、/|\dA-Za-z天午号日]")
+
+
+def _listed_name(slot: Slot, text: str, original: str) -> Found | None:
     """A name given as one item of a list in any message (「约个号办公积金，明天上午，刘洋，137…」).
 
     Only a separated item that is nothing but a name with a common surname (2-3 characters): the
     other items were taken by other slots first, so what is left standing alone is the name — not
-    asked again. A longer or rarer item is left for the name question.
+    asked again. A longer or rarer item is left for the name question. Started as the citizen
+    wrote it (`original`): after a separator, a digit or the end of a day or half-day
+    (「明天上午刘洋」); a word run on from another value (「预约生育津贴申领」 without the business
+    is 「申领」) was not given as an item.
     """
     if not _SPLIT.search(text.strip()):
         return None
     for m in re.finditer(r"[^\s,，。.;；:：!！?？、/|]+", text):
         piece = m.group(0)
+        if m.start() > 0 and not _AFTER_AN_ITEM.match(original[m.start() - 1]):
+            continue
         plain = not _HONORIFIC.match(piece) and not CORRECTION_CUE.search(piece)
         short = 2 <= len(piece) <= 3 and _NAME.fullmatch(piece) is not None
         if short and plain and looks_like_name(piece) and _text_ok(slot, piece):
@@ -530,7 +539,7 @@ def extract(
         elif slot.type == "name":
             # A rare surname is taken only from the whole reply to 「请问预约人的姓名是？」 alone.
             alone = not (result.found or result.invalid) and list(focus) == [name]
-            found, problem = _name(slot, current, in_focus and residual, alone=alone)
+            found, problem = _name(slot, current, in_focus and residual, alone=alone, original=text)
         elif slot.type == "text":
             found = _text_patterns(slot, current)
             told = max(content_length(current, noise), content_length(spoken.text, [*noise, *labels]))

@@ -211,3 +211,10 @@ def test_a_name_alone_in_a_listed_message_is_taken_but_a_title_is_not() -> None:
     assert extract(defs, "明天上午，刘洋，13700001234").found["name"].value == "刘洋"
     assert "name" not in extract(defs, "明天上午，王先生，13700001234").found
     assert "name" not in extract(defs, "我想预约明天上午去办社保卡").found
+
+
+def test_a_word_run_on_from_another_value_is_not_a_listed_name() -> None:
+    defs = {"business": BUSINESS, "date": slot("date"), "name": slot("name"), "mobile": slot("mobile")}
+    # 「申领」 is left standing once 社保卡 is taken, but it was never written as an item of its own.
+    assert "name" not in extract(defs, "预约社保卡申领").found
+    assert extract(defs, "社保卡，明天，刘洋，13700001234").found["name"].value == "刘洋"
