@@ -98,6 +98,9 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         # Asking where to book something (the booking then says it is done elsewhere).
         ("孩子的出生证明在哪里约着办", "booking"),
         ("公证怎么约", "booking"),
+        # 约 with the day straight after it.
+        ("约明天上午办房子抵押登记", "booking"),
+        ("我约下周三行吗", "booking"),
     ],
 )
 def test_the_flow_a_citizen_asks_for_in_their_own_words(registry: FlowRegistry, text: str, flow: str) -> None:
@@ -305,3 +308,9 @@ def test_a_homophone_is_read_by_the_typed_characters_usual_reading(word: str, te
 @pytest.mark.parametrize("text", ["我想说一下情况", "想说个事", "不想说了"])
 def test_saying_something_is_not_booking(registry: FlowRegistry, text: str) -> None:
     assert "booking" not in {i.flow_id for i in rank(understand(text, TODAY), registry)}
+
+
+@pytest.mark.parametrize("text", ["大约下午几点能办完", "从这到市民中心大约多远"])
+def test_about_is_not_a_booking(registry: FlowRegistry, text: str) -> None:
+    # 大约 holds 约 but books nothing.
+    assert top(registry, text) != "booking"
