@@ -95,6 +95,10 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         ("我儿子的护照办了半个月了还没寄到", "progress"),
         ("营业执照批没批", "progress"),
         ("交了材料三天还没消息", "progress"),
+        ("上个月申请的人才补贴怎么还没到账", "progress"),
+        ("我那个落户的申请审到哪了", "progress"),
+        ("帮忙看看我的件", "progress"),
+        ("怎么查我的申请办没办完", "progress"),
         # Asking where to book something (the booking then says it is done elsewhere).
         ("孩子的出生证明在哪里约着办", "booking"),
         ("公证怎么约", "booking"),
@@ -308,6 +312,10 @@ def test_a_homophone_is_read_by_the_typed_characters_usual_reading(word: str, te
 @pytest.mark.parametrize("text", ["我想说一下情况", "想说个事", "不想说了"])
 def test_saying_something_is_not_booking(registry: FlowRegistry, text: str) -> None:
     assert "booking" not in {i.flow_id for i in rank(understand(text, TODAY), registry)}
+
+
+def test_where_something_is_done_is_not_progress(registry: FlowRegistry) -> None:
+    assert top(registry, "车辆年审到哪里做") != "progress"
 
 
 @pytest.mark.parametrize("text", ["大约下午几点能办完", "从这到市民中心大约多远"])
