@@ -19,11 +19,15 @@ HANDOFF = frozenset({"人工", "转人工", "人工客服", "人工服务", "找
 # The person may be named without 人工 (「找个工作人员跟我说」「叫你们值班的人来」「我想和真人聊」),
 # with what they should do after it (说话, 回我, 来).
 _AGENT = re.compile(
-    r"(?P<verb>转接|接通|转|找|要|接|叫|换|联系|让|跟|和|同|与)?"
-    r"(?:个|一个|一位|位|你们的?|你们那边的|那边的|窗口的|值班的)?"
-    r"(?P<who>人工客服|人工服务|人工|真人客服|真人|活人|客服人员|客服|工作人员|值班人员|值班的人|负责人|领导|同志|专员)"
-    r"(?P<tail>说话|聊天|聊聊|聊|说|谈|对话|沟通|来|过来|出来|回我|回复我|跟我说|和我说|联系我|处理|接待)?"
+    r"(?P<verb>转接|接通|转|找|要|接|叫|换|联系|让|跟|和|同|与|来)?"
+    r"(?:个|一个|一位|位|你们的?|你们那边的|那边的)?(?:窗口的|值班的|懂的|懂行的|能说话的)?"
+    r"(?P<who>人工客服|人工服务|人工|真人客服|真人|活人|客服人员|客服|工作人员|值班人员|值班的人|负责人|领导|同志|专员|人)"
+    r"(?P<tail>说话|聊天|聊聊|聊|说|谈|对话|沟通|来|过来|出来|回我|回复我|跟我说|和我说|联系我|处理|接待|看看|"
+    r"回个电话|回电话|打个电话|打电话|给我打电话|通电话|通个电话)?"
 )
+# 「能给我回个电话吗」「打电话给我」: a call back from a person; 「有没有人能帮我」: anyone at all.
+_CALL_ME = re.compile(r"(?:能|可以)?(?:(?:回|打|来)个?电话(?:给我|过来)?|电话联系我|打给我)")
+_ANYONE = re.compile(r"^有没有人(?:能|可以|会|来)?(?:帮|回|理|管|处理|接待)")
 # Named alone, only these are a request (「同志」「领导」 alone greet or address someone).
 _AGENT_ALONE = frozenset({"人工客服", "人工服务", "人工", "真人客服", "真人", "活人", "客服人员", "客服"})
 # 「不想跟机器说了」「别让机器人回了」: declining the program is asking for a person.
@@ -267,13 +271,18 @@ def asks_for_agent(command: str) -> bool:
         return True
     if len(command) > 20:
         return False
+    if _ANYONE.match(command):
+        return True
     rest = _AGENT_COURTESY.sub("", re.sub(r"[\s,，。.!！?？~～、]", "", command))
     if not rest:
         return False
     named = _AGENT.fullmatch(rest)
+    if named is not None and named["who"] == "人":
+        # 「找个人」「让人给我回个电话」: someone, with what they should do.
+        return bool(named["verb"] and (named["tail"] or "个" in rest))
     if named is not None and (named["verb"] or named["tail"] or named["who"] in _AGENT_ALONE):
         return True
-    return _NOT_THE_BOT.fullmatch(rest) is not None
+    return _NOT_THE_BOT.fullmatch(rest) is not None or _CALL_ME.fullmatch(rest) is not None
 
 
 def around(command: str) -> str:

@@ -246,6 +246,10 @@ async def test_asking_for_an_agent_through_the_router_transfers() -> None:
         "我想和真人聊",
         "麻烦让窗口的同志回我一下",
         "不想跟机器说了",
+        "找个懂的人跟我说",
+        "能给我回个电话吗",
+        "有没有人能帮我",
+        "来个人回我一下",
     ],
 )
 async def test_asking_for_an_agent_in_ones_own_words_transfers(said: str) -> None:
@@ -262,6 +266,9 @@ async def test_asking_for_an_agent_in_ones_own_words_transfers(said: str) -> Non
         "同志你好",
         "你们领导是谁",
         "客服电话多少",
+        "有没有人办过居住证",
+        "能打电话预约吗",
+        "我想找个人代办",
     ],
 )
 def test_a_sentence_about_agents_is_not_a_request_for_one(said: str) -> None:
