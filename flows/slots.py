@@ -265,7 +265,7 @@ def _closed_day(day: date, today: date, slot: Slot) -> str:
     return text
 
 
-def _period(text: str) -> Found | None:
+def _period(text: str, original: str = "") -> Found | None:
     for value, words in _PERIOD_WORDS:
         for word in words:
             at = text.find(word)
@@ -278,7 +278,32 @@ def _period(text: str) -> Found | None:
             return Found("上午", m.start(), m.end())
         if hour is not None and (12 <= hour <= 18 or 1 <= hour <= 5):
             return Found("下午", m.start(), m.end())
+    return _misspelt_period(text, original or text)
+
+
+def _misspelt_period(text: str, original: str) -> Found | None:
+    """「明天商务」「下吴」: 上午 or 下午 as a pinyin IME may offer them (shangwu → 商务).
+
+    商务 and 下五 are words of their own, so only right after a day (「明天商务」, the day already
+    taken out of `text`) or as a short answer on its own, and not as part of a place (商务局).
+    """
+    short = len(_SPLIT.sub("", original)) <= 3
+    for at in range(len(text) - 1):
+        pair = text[at : at + 2]
+        value = next((v for v in ("上午", "下午") if all(map(homophones.sounds_alike, pair, v))), "")
+        if not value or _PLACE_AFTER.match(text, at + 2):
+            continue
+        before = at - 1
+        while before >= 0 and original[before] in " ,，、":
+            before -= 1
+        # What came before, as written, was taken by another slot (the day).
+        after_a_day = before >= 0 and text[before] == " " and original[before] != " "
+        if short or after_a_day:
+            return Found(value, at, at + 2)
     return None
+
+
+_PLACE_AFTER = re.compile(r"局|楼|中心|厅|部|区|酒店|宾馆|学院|公司")
 
 
 def mobile_in(text: str) -> str:
@@ -527,7 +552,7 @@ def extract(
                 # A refused date is still a date: its words are not read as a name or the like.
                 masked.take(*span)
         elif slot.type == "period":
-            found = _period(current)
+            found = _period(current, text)
         elif slot.type == "mobile":
             found, problem = _mobile(current, in_focus)
         elif slot.type == "id_number":

@@ -218,3 +218,27 @@ def test_a_word_run_on_from_another_value_is_not_a_listed_name() -> None:
     # 「申领」 is left standing once 社保卡 is taken, but it was never written as an item of its own.
     assert "name" not in extract(defs, "预约社保卡申领").found
     assert extract(defs, "社保卡，明天，刘洋，13700001234").found["name"].value == "刘洋"
+
+
+PERIOD_LIKE = {"date": slot("date"), "period": slot("period"), "name": slot("name")}
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("约明天商务办居住证", "上午"),
+        ("后天下吴去", "下午"),
+        ("12月9号，商务，张三", "上午"),
+        ("商务", "上午"),
+        ("下吴吧", "下午"),
+    ],
+)
+def test_a_half_day_typed_as_the_ime_offers_it_is_read(text: str, value: str) -> None:
+    # shangwu → 商务: a pinyin IME's first offer for 上午, right after the day or as the whole answer.
+    assert extract(PERIOD_LIKE, text).found["period"].value == value
+
+
+@pytest.mark.parametrize("text", ["我在商务局上班", "电子商务", "明天去商务局"])
+def test_a_word_that_sounds_like_a_half_day_elsewhere_is_not_one(text: str) -> None:
+    assert "period" not in extract(PERIOD_LIKE, text).found
+
