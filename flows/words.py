@@ -234,7 +234,9 @@ ABOUT_BOT = re.compile(
 # A vague opener (「有事想办一下」「想问个事」): once these words are taken out nothing is left.
 _VAGUE_WORDS = re.compile(
     r"你好|您好|请问|我们|我|想要|想|要|有|个|点|件|些|事情|事儿|事|一下|下|办理|办|问问|问|咨询|了解|能|帮忙|帮|"
-    r"那个|这个|就是|麻烦|一点|儿|吗|呢|啊|吧|呀|的|了|在|来|打扰|随便|你们|点儿|不知道|不清楚|啥|什么|该"
+    r"那个|这个|就是|麻烦|一点|儿|吗|呢|啊|吧|呀|的|了|在|来|打扰|随便|你们|点儿|不知道|不清楚|啥|什么|该|"
+    # 「我要去你们那办点事」「有个业务想办」「我是来办事的」: where and why, still no what.
+    r"去|那边|那儿|那里|那|这边|这里|业务|是|过来|一趟|跑一趟|大厅|窗口"
 )
 _VAGUE_CORE = re.compile(r"事|问|办|咨询")
 # 「不知道编号」「编号找不到了」: the citizen cannot give what was asked.
@@ -251,8 +253,10 @@ CHECK_FIRST = re.compile(
 MORE_DETAILS = re.compile(
     r"^(?:补充|再补充|另外|还有|对了|忘了说|忘记说|再说一下|顺便说)|补充一下|补充说明|地址是|地点是|具体位置"
 )
-# 「第二个」「第3项」: a pick from a numbered list, said in words.
-ORDINAL = re.compile(r"^(?:选)?第?\s*(?P<n>\d{1,2}|[一二两三四五六七八九十]{1,3})\s*(?:个|项|条|种|号)?(?:吧|吧。)?$")
+# 「第二个」「第3项」「头一个」: a pick from a numbered list, said in words.
+ORDINAL = re.compile(
+    r"^(?:选)?(?:第|头(?=一))?\s*(?P<n>\d{1,2}|[一二两三四五六七八九十]{1,3})\s*(?:个|项|条|种|号)?(?:吧|吧。)?$"
+)
 # Courtesy around an answer that changes nothing (「1吧」「就2」).
 _AROUND = re.compile(r"^(?:就|选|要|那就|我选|选择)|(?:吧|呢|啊|哦|就行|就好|好了)$")
 

@@ -59,6 +59,9 @@ def test_full_width_digits_are_folded() -> None:
         ("有哪些业务可以办", "capabilities"),
         ("我想看看都有啥服务", "capabilities"),
         ("你能帮我做什么", "capabilities"),
+        ("我要去你们那办点事", "vague"),
+        ("有个业务想办", "vague"),
+        ("你好 我是来办事的", "vague"),
         ("你们这个号都能干点啥", "capabilities"),
         ("功能列表发我一下", "capabilities"),
         ("辛苦了🙏", "thanks"),
@@ -81,7 +84,7 @@ def test_small_talk_is_told_from_requests(text: str, kind: str) -> None:
 @pytest.mark.parametrize(
     ("text", "pick"),
     [
-        ("2", 2), ("第一个", 1), ("第二项", 2), ("第3个", 3), ("选第二个", 2), ("2吧", 2), ("二", None),
+        ("2", 2), ("第一个", 1), ("第二项", 2), ("第3个", 3), ("选第二个", 2), ("头一个", 1), ("2吧", 2), ("二", None),
         ("我要预约", None),
     ],
 )
