@@ -76,7 +76,7 @@ def _pick(command: str) -> int | None:
 _PIECES = re.compile(r"[\s,，。.!！~～、]+")
 # Modal particles people add to anything they say (「谢谢啊」「多谢了」「好的呀」): the word lists hold
 # the bare words, so these are dropped from the end before looking a piece up.
-_PARTICLES = re.compile(r"(?<=.)[啊呀哈嘛啦了哦呢吧噢喔哇呗嘞]+$")
+_PARTICLES = re.compile(r"(?<=.)[啊呀哈嘛啦了哦呢吧噢喔哇呗嘞的]+$")
 
 
 # 「知道了谢谢」: a thank-you closing a message.
@@ -98,6 +98,22 @@ def _listed(piece: str, listed: frozenset[str]) -> bool:
     return piece in listed or _PARTICLES.sub("", piece) in listed
 
 
+_LONGEST_SMALL_TALK = max(map(len, _SMALL_TALK_WORDS))
+
+
+def _run_together(piece: str) -> list[str]:
+    """「嗯嗯好的」「好的收到」: small-talk words typed without a break, split (else [])."""
+    # ways[i]: a split of piece[:i] into listed words (with their particles), or None.
+    ways: list[list[str] | None] = [[], *([None] * len(piece))]
+    for end in range(1, len(piece) + 1):
+        for start in range(max(0, end - _LONGEST_SMALL_TALK - 2), end):
+            before = ways[start]
+            if before is not None and _listed(piece[start:end], _SMALL_TALK_WORDS):
+                ways[end] = [*before, piece[start:end]]
+                break
+    return ways[-1] or []
+
+
 # Emoji and WeChat's emoji codes said beside words (「辛苦了🙏」「好的[OK]」): they colour what is
 # said without changing it, so small talk is looked up without them.
 _DECORATION = re.compile(r"\[[^\[\]\s]{1,4}\]|[^0-9A-Za-z\u4e00-\u9fff\s,，。.!！?？~～、]")
@@ -114,6 +130,8 @@ def _small_talk(command: str) -> str:
             command = single
     # 「收到，谢谢」「好的 再见」: every piece is small talk; the kindest kind answers.
     pieces = [p for p in _PIECES.split(command) if p and _CONTENT.search(p)]
+    # Each piece, or the listed words it runs together (「嗯嗯好的」 is 嗯嗯 + 好的).
+    pieces = [w for p in pieces for w in (_run_together(p) if not _listed(p, _SMALL_TALK_WORDS) else [p]) or [p]]
     for kind, listed in (
         ("thanks", words.THANKS),
         ("greeting", words.GREETING),
@@ -128,7 +146,7 @@ def _small_talk(command: str) -> str:
                 return kind
         return "ack"
     thanked = _THANKS_AFTER.search(command)
-    if thanked and (not command[: thanked.start()] or _listed(command[: thanked.start()], words.ACKNOWLEDGE)):
+    if thanked and (not command[: thanked.start()] or _listed(command[: thanked.start()], _SMALL_TALK_WORDS)):
         # 「好的谢谢你」「知道了谢谢」: an acknowledgement run into a thank-you.
         return "thanks"
     if words.STOP.match(command):

@@ -114,6 +114,16 @@ THANKS = frozenset(
         "辛苦",
         "thx",
         "3q",
+        "麻烦你了",
+        "麻烦您了",
+        "麻烦了",
+        "辛苦辛苦",
+        "有劳",
+        "多谢指点",
+        "谢谢指点",
+        "谢谢解答",
+        "感谢解答",
+        "谢谢帮忙",
     }
 )
 # Said to close or acknowledge, not to ask: 「好的」 is not a question about 个税退税.
@@ -131,6 +141,9 @@ ACKNOWLEDGE = frozenset(
         "知道了",
         "明白",
         "明白了",
+        "我明白了",
+        "我知道了",
+        "我懂了",
         "了解",
         "了解了",
         "行",
@@ -179,7 +192,8 @@ DISMISS = GIVE_UP | {
 }
 # Praise for the service (「点赞」「你们效率真高」「666」): thanked for, not searched in the FAQ.
 PRAISE = re.compile(
-    r"^(?:你们|这个|真|太)?(?:点赞|点个赞|赞|棒|真棒|太棒了|很棒|厉害|给力|好评|效率真高|效率高|效率很高|真快|好快|666+|牛)"
+    r"^(?:给你们|给|你们的?|这个|真|太)?(?:服务)?(?:(?:真不错|很不错|不错|点赞|点个赞|赞|棒|真棒|太棒了|很棒|厉害|给力|好评|"
+    r"效率真高|效率高|效率很高|真快|好快|666+|牛)[\s,，!！]*)+"
     r"(?:了|啊|呀|哦|！|!|👍)*$"
 )
 # WeChat's own emoji arrive as codes in brackets (「[捂脸]」「[强][强]」): emoji, not words.
