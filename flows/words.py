@@ -283,13 +283,31 @@ def vague(command: str) -> bool:
     return rest == ""
 
 
+# A part of a message that asks for a person among other words (「这机器人太笨了 能找个真人吗」
+# 「能不能和工作人员直接沟通一下我的问题」「有没有在线的工作人员」「工作人员在吗」).
+_PERSON = r"(?:真人客服|真人|活人|人工客服|人工服务|人工|客服人员|客服|工作人员)"
+_AGENT_ASKED = re.compile(
+    rf"(?:找|要|转|换|叫|让|请|联系|接通|咨询)(?:个|一个|一位|位)?(?:在线的|你们的?)?{_PERSON}"
+    rf"|(?:和|跟|同|与)(?:你们的?)?{_PERSON}(?:直接)?(?:说|聊|沟通|谈|对话|联系)(?!了|过)"
+    rf"|{_PERSON}(?:在吗|在不在|在线吗|在线|呢|有吗|有没有)"
+    rf"|有没有(?:在线的)?{_PERSON}|有(?:真人|活人|人工)吗|人工帮助|(?:换|找|来|叫|让)个人(?:来|吧|$)"
+)
+# What a message about agents says instead of asking for one (「投诉你们的客服态度差」
+# 「人工客服几点上班」「客服电话多少」), or a story of what happened (「我跟工作人员说了三次了」).
+_ABOUT_AGENTS = re.compile(r"投诉|举报|态度|几点|上班|下班|电话|号码|说了|吵|骂|不理|上次|昨天|之前|办理|预约|代办")
+_CLAUSES = re.compile(r"[\s,，。.!！?？~～、;；]+")
+AGENT_ASK_LIMIT = 20
+
+
 def asks_for_agent(command: str) -> bool:
     """Whether the message asks to talk to a person (「人工」, 「有人吗，我要找人工」)."""
     if command in HANDOFF:
         return True
-    if len(command) > 20:
+    if len(command) > AGENT_ASK_LIMIT:
         return False
     if _ANYONE.match(command):
+        return True
+    if any(_AGENT_ASKED.search(part) and not _ABOUT_AGENTS.search(part) for part in _CLAUSES.split(command)):
         return True
     rest = _AGENT_COURTESY.sub("", re.sub(r"[\s,，。.!！?？~～、]", "", command))
     if not rest:

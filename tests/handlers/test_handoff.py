@@ -250,6 +250,13 @@ async def test_asking_for_an_agent_through_the_router_transfers() -> None:
         "能给我回个电话吗",
         "有没有人能帮我",
         "来个人回我一下",
+        # Asked for among other words.
+        "这机器人太笨了 能找个真人吗",
+        "有没有在线的工作人员",
+        "能不能和工作人员直接沟通一下我的问题",
+        "说了半天你也不懂，让个真人来",
+        "我需要人工帮助",
+        "工作人员在吗",
     ],
 )
 async def test_asking_for_an_agent_in_ones_own_words_transfers(said: str) -> None:
@@ -269,6 +276,8 @@ async def test_asking_for_an_agent_in_ones_own_words_transfers(said: str) -> Non
         "有没有人办过居住证",
         "能打电话预约吗",
         "我想找个人代办",
+        "我跟工作人员说了三次了",
+        "请工作人员帮忙办理需要预约吗",
     ],
 )
 def test_a_sentence_about_agents_is_not_a_request_for_one(said: str) -> None:
