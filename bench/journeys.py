@@ -131,7 +131,7 @@ REFUSED = re.compile(r"(不能|无法|不支持|暂不提供|不提供|没有开
 SERVICES_LISTED = re.compile(r"预约办事[\s\S]*投诉建议|投诉建议[\s\S]*预约办事")
 TRANSFER = "transfer_customer_service"
 FLOWS = ("booking", "progress", "complaint", "business_licence")
-# The facts without which each flow cannot finish (a complaint's description is whatever was said).
+# The facts without which each flow cannot finish (a complaint's description: see `Journey.floor`).
 FLOOR_FACTS = {
     "booking": ("business", "day", "time", "name", "phone"),
     "progress": ("number",),
@@ -168,6 +168,9 @@ class Journey:
         said = "".join(self.says)
         needed = [k for k in FLOOR_FACTS.get(self.flow, ()) if k in self.knows or self.flow == "booking"]
         missing = any(not any(v in said for v in self.knows.get(k, [])) for k in needed)
+        if self.flow == "complaint":
+            # 「我要投诉」 says nothing of what happened; a sentence of eight characters may.
+            missing = not any(v in said for v in self.knows.get("problem", [])) and len(said) < 8
         return max(1, len(self.says)) + int(missing) + int(bool(self.at_confirm))
 
     @classmethod
