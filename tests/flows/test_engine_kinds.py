@@ -152,6 +152,7 @@ async def test_a_business_booked_elsewhere_is_said_plainly_with_where(
         ("孩子的出生证明在哪里约着办", "医院"),
         ("预约开无犯罪证明", "派出所"),
         ("约个号办失业登记", "人社"),
+        ("帮我挂个号 看病", "医院"),
     ],
 )
 async def test_a_business_done_by_another_office_names_that_office(
