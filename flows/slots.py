@@ -170,7 +170,9 @@ def _choice(slot: Slot, text: str, focus: bool) -> Found | None:
             at = homophones.find(term.lower(), lowered) if len(term) >= shortest else -1
             if at >= 0:
                 return Found(value, at, at + len(term), "homophone" if len(term) < SURE_HOMOPHONE else "")
-    if best is None and focus:
+    if best is None and focus and len(_SPLIT.sub("", text)) <= SHORT_FOR_HOMOPHONES:
+        # Only in a short answer: in a sentence (「电梯一直坏着」) two characters of some option's
+        # words (一直 of 「一直没消息」) are there by chance.
         best = _shortened(slot, text)
     return best
 

@@ -149,6 +149,9 @@ def _small_talk(command: str) -> str:
     if thanked and (not command[: thanked.start()] or _listed(command[: thanked.start()], _SMALL_TALK_WORDS)):
         # 「好的谢谢你」「知道了谢谢」: an acknowledgement run into a thank-you.
         return "thanks"
+    if words.NO_CONTACT.match(command):
+        # 「不用留电话」 after a complaint is filed: fine, nothing to do.
+        return "ack"
     if words.STOP.match(command):
         return "dismiss"
     if words.LAUGH.match(command):

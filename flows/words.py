@@ -196,6 +196,11 @@ PRAISE = re.compile(
     r"效率真高|效率高|效率很高|真快|好快|666+|牛)[\s,，!！]*)+"
     r"(?:了|啊|呀|哦|！|!|👍)*$"
 )
+# 「不用留电话」「电话就不留了」: declining to leave a contact.
+NO_CONTACT = re.compile(
+    r"^(?:那|我)?(?:就)?(?:不用|不想|不要|不|没必要|不需要)(?:留|给|登记)?(?:电话|手机号?|联系方式|号码)了?(?:吧|啊|哈)?$"
+    r"|^(?:电话|手机号?|联系方式)(?:就)?(?:不用|不)留了?(?:吧|啊|哈)?$"
+)
 # WeChat's own emoji arrive as codes in brackets (「[捂脸]」「[强][强]」): emoji, not words.
 EMOJI_CODES = re.compile(r"^(?:\[[^\[\]\s]{1,4}\])+$")
 

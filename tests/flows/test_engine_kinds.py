@@ -376,3 +376,14 @@ async def test_having_no_number_gets_where_to_find_it_not_a_format_error(
     assert start.state is not None
     out = await say(progress, start.state, "我没有受理编号，只有身份证", services)
     assert "格式不对" not in out.reply and "回执单的右上角" in out.reply
+
+
+async def test_a_sole_trader_may_call_themselves_one_person(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    licence = flow_of(registry, "business_licence")
+    out = await engine.start(licence, "开个网店需要营业执照吗", THURSDAY, services)
+    assert out.state is not None
+    out = await say(licence, out.state, "个人", services)
+    assert "个体工商户" in out.reply and "没有识别出" not in out.reply
+

@@ -242,3 +242,17 @@ def test_a_half_day_typed_as_the_ime_offers_it_is_read(text: str, value: str) ->
 def test_a_word_that_sounds_like_a_half_day_elsewhere_is_not_one(text: str) -> None:
     assert "period" not in extract(PERIOD_LIKE, text).found
 
+
+def test_part_of_an_options_words_is_not_found_by_chance_in_a_sentence() -> None:
+    category = slot(
+        "choice",
+        options=[Option(value="办事效率", synonyms=["一直没消息"]), Option(value="环境设施", synonyms=["空调"])],
+    )
+    # 一直 is part of 「一直没消息」 only, but here it says how long the lift has been broken.
+    defs = {"category": category}
+    found = slots.extract(defs, ["category"], "就是你们三楼的电梯一直坏着 老人上不去", TODAY, ("category",))
+    assert "category" not in found.found
+    # A short answer that is part of one option's words still answers the question.
+    short = slots.extract(defs, ["category"], "一直没", TODAY, ("category",))
+    assert short.found["category"].value == "办事效率"
+
