@@ -232,6 +232,22 @@ def _elsewhere(flow: Flow, said: Utterance) -> str:
     return ""
 
 
+# 「…可以吗」「…行不行」: asking whether the answer will do, not asking something else.
+_WILL_IT_DO = re.compile(r"可以吗|可以不|行吗|行不行|好吗|可不可以|能不能|能约吗|有号吗|有没有号|吗|呢|？|\?")
+# Characters a question must have besides its answer to be a question of its own.
+ASIDE_MIN_CHARS = 4
+
+
+def _asks_beyond_its_answer(flow: Flow, state: FlowState, message: Utterance) -> bool:
+    """Whether `message`, once the values it gives the flow are taken out, still asks something."""
+    focus = tuple(n for n in state.awaiting if n in flow.slots)
+    rest = list(message.text)
+    for hit in message.reading(flow, focus, residual=False).found.values():
+        rest[hit.start : hit.end] = " " * (hit.end - hit.start)
+    left = _WILL_IT_DO.sub("", "".join(rest))
+    return parsers.content_length(left, noise(flow)) >= ASIDE_MIN_CHARS
+
+
 def _satisfaction(message: Utterance) -> str:
     """The 好差评 level of a short reply (flows.rating), or ""."""
     if message.question:
@@ -397,9 +413,10 @@ async def _advance(
         # A menu only for a question: a statement that gives nothing (「不知道」) is a poor answer,
         # not a query to guess at; a confident FAQ answer is still given.
         free = _free_text_asked(flow, state) if question else ""
-        answer = await _faq(
-            faq, message.raw, menu=plain and question and not free, numbered=not takes_digits(flow, state)
-        )
+        # A question that also answered (「办社保卡要多久能拿到」 while the business is asked) may get
+        # a menu too when it asks more than whether its answer will do (「明天上午可以吗？」).
+        menu = question and not free and (plain or _asks_beyond_its_answer(flow, state, message))
+        answer = await _faq(faq, message.raw, menu=menu, numbered=not takes_digits(flow, state))
         if answer is None and free:
             # 「凭什么让我跑三趟？」 asked for a complaint's description, and no FAQ entry is sure
             # of it: a question here is the citizen's account, not an aside.

@@ -303,7 +303,9 @@ def noise(flow: Flow) -> tuple[str, ...]:
     if found is None:
         words = [*flow.triggers.phrases, flow.title]
         for keyword in [*flow.triggers.keywords, *flow.triggers.topics]:
-            words.extend(p for p in _KEYWORD_PARTS.split(keyword) if p)
+            # A one-character part (差 of 「态度+差」) is part of what is told: 「窗口人员态度很差」
+            # describes something with or without it, and taking it out made the account too short.
+            words.extend(p for p in _KEYWORD_PARTS.split(keyword) if len(p) >= 2)
         found = _noise[id(flow)] = tuple(words)
         # Forgotten with the flow, before its id can be another object's.
         weakref.finalize(flow, _noise.pop, id(flow), None)

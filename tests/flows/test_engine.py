@@ -421,6 +421,23 @@ async def test_an_answer_worded_as_a_question_never_gets_an_faq_menu(
     assert out.state is not None and out.state.slots["period"] == "上午"
 
 
+class MenuFaq:
+    def __call__(self, text: str, *, menu: bool, numbered: bool) -> str | None:
+        return "您是不是想问：\n· 社保卡怎么激活" if menu else None
+
+
+async def test_a_question_that_also_answers_gets_the_faq_menu_and_keeps_the_answer(
+    booking: Flow, services: RecordingServices
+) -> None:
+    # 「办社保卡要多久能拿到」 while the business is asked: the business is taken, and the question,
+    # which asks more than whether its answer will do, gets the FAQ's menu as an aside.
+    start = await engine.start(booking, "帮我约个号", THURSDAY, services)
+    assert start.state is not None
+    out = await say(booking, start.state, "办社保卡要多久能拿到", services, faq=MenuFaq())
+    assert "您是不是想问" in out.reply
+    assert out.state is not None and out.state.slots["business"] == "社保卡办理"
+
+
 async def test_the_faq_menu_is_not_numbered_while_a_choice_is_asked(
     registry: FlowRegistry, services: RecordingServices
 ) -> None:

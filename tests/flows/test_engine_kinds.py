@@ -387,3 +387,13 @@ async def test_a_sole_trader_may_call_themselves_one_person(
     out = await say(licence, out.state, "个人", services)
     assert "个体工商户" in out.reply and "没有识别出" not in out.reply
 
+
+async def test_a_complaint_told_with_its_trigger_words_is_filed_at_once(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    # 骂人 and 态度…差 start the complaint and are also the account: one-character parts of
+    # trigger words (差) are not taken out of what the citizen told.
+    complaint = flow_of(registry, "complaint")
+    out = await engine.start(complaint, "我想投诉 窗口人员态度很差 骂人", THURSDAY, services)
+    assert "已登记" in out.reply and len(services.tickets) == 1
+
