@@ -14,7 +14,8 @@ from datetime import date, timedelta
 from flows import calendar
 
 WEEKDAYS = "一二三四五六日"
-_WEEKDAY_INDEX = {**{c: i for i, c in enumerate(WEEKDAYS)}, "天": 6, "七": 6}
+# 「周3」「礼拜5」: the day's number typed as a digit (1 = Monday … 7 = Sunday).
+_WEEKDAY_INDEX = {**{c: i for i, c in enumerate(WEEKDAYS)}, "天": 6, "七": 6, **{str(n): n - 1 for n in range(1, 8)}}
 _DIGITS = {
     "零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4,
     "五": 5, "六": 6, "七": 7, "八": 8, "九": 9,
@@ -56,7 +57,9 @@ _PATTERNS = [
     )),
     ("rel", re.compile("|".join(sorted(_RELATIVE_DAYS, key=len, reverse=True)))),
     ("after", re.compile(rf"(?P<n>{_NUM})\s*天[以之]?后")),
-    ("week", re.compile(r"(?P<which>下下|下|这|本|上)?\s*(?:个)?(?:周|星期|礼拜)(?P<w>[一二三四五六日天七])")),
+    ("week", re.compile(
+        r"(?P<which>下下|下|这|本|上)?\s*(?:个)?(?:周|星期|礼拜)(?P<w>[一二三四五六日天七]|[1-7](?![\d.号日]))"
+    )),
     ("d", re.compile(rf"(?<![月\d年])(?P<d>{_NUM})\s*[日号](?!子|窗口|楼|门|线|厅)")),
 ]
 

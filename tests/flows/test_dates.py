@@ -37,6 +37,9 @@ TODAY = date(2026, 11, 26)
         ("12/21下午", date(2026, 12, 21)),
         ("约12-18上午的", date(2026, 12, 18)),
         ("12.9号", date(2026, 12, 9)),
+        # The weekday typed as a digit.
+        ("周3上午", date(2026, 12, 2)),
+        ("下礼拜5", date(2026, 12, 4)),
     ],
 )
 def test_resolves_relative_to_today(text: str, expected: date) -> None:
