@@ -302,10 +302,15 @@ def noise(flow: Flow) -> tuple[str, ...]:
     found = _noise.get(id(flow))
     if found is None:
         words = [*flow.triggers.phrases, flow.title]
+        # Words that say what happened (停水, 漏水: an option's everyday words, or a grievance's)
+        # start the flow and are the account too: 「我们这停水三天了」 describes the matter.
+        telling = {term for slot in flow.slots.values() for opt in slot.options for term in (opt.value, *opt.synonyms)}
+        if flow.triggers.grievance is not None:
+            telling.update(flow.triggers.grievance.about, flow.triggers.grievance.bad)
         for keyword in [*flow.triggers.keywords, *flow.triggers.topics]:
             # A one-character part (差 of 「态度+差」) is part of what is told: 「窗口人员态度很差」
             # describes something with or without it, and taking it out made the account too short.
-            words.extend(p for p in _KEYWORD_PARTS.split(keyword) if len(p) >= 2)
+            words.extend(p for p in _KEYWORD_PARTS.split(keyword) if len(p) >= 2 and p not in telling)
         found = _noise[id(flow)] = tuple(words)
         # Forgotten with the flow, before its id can be another object's.
         weakref.finalize(flow, _noise.pop, id(flow), None)

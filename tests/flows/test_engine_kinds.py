@@ -397,3 +397,21 @@ async def test_a_complaint_told_with_its_trigger_words_is_filed_at_once(
     out = await engine.start(complaint, "我想投诉 窗口人员态度很差 骂人", THURSDAY, services)
     assert "已登记" in out.reply and len(services.tickets) == 1
 
+
+@pytest.mark.parametrize("text", ["我们这停水三天了", "楼上天天半夜剁肉"])
+async def test_a_city_matter_told_in_words_that_also_start_the_complaint_is_filed_at_once(
+    registry: FlowRegistry, services: RecordingServices, text: str
+) -> None:
+    # 停水 starts the complaint and is what happened: words that tell are not noise.
+    complaint = flow_of(registry, "complaint")
+    out = await engine.start(complaint, text, THURSDAY, services)
+    assert "已登记" in out.reply and "12345" in out.reply
+
+
+async def test_naming_only_the_subject_still_asks_what_happened(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    out = await engine.start(complaint, "投诉路灯", THURSDAY, services)
+    assert services.tickets == [] and out.state is not None and "description" in out.state.awaiting
+

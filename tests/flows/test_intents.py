@@ -127,7 +127,18 @@ def test_a_grievance_said_as_a_statement_is_a_complaint(registry: FlowRegistry, 
     assert ranked[0].flow_id == "complaint" and ranked[0].kind == "topic"
 
 
-@pytest.mark.parametrize("text", ["马路上有个大坑", "隔壁工地半夜还在干活", "暖气不热", "村里的自来水有怪味"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "马路上有个大坑",
+        "隔壁工地半夜还在干活",
+        "暖气不热",
+        "村里的自来水有怪味",
+        "公园的健身器材坏了",
+        "物业不给修电梯",
+        "公交站的广告牌要掉下来了",
+    ],
+)
 def test_a_city_matter_said_as_a_statement_is_a_complaint(registry: FlowRegistry, text: str) -> None:
     assert top(registry, text) == "complaint"
 
