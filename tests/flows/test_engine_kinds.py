@@ -386,6 +386,8 @@ async def test_a_sole_trader_may_call_themselves_one_person(
     assert out.state is not None
     out = await say(licence, out.state, "个人", services)
     assert "个体工商户" in out.reply and "没有识别出" not in out.reply
+    out = await engine.start(licence, "我想自己干点小买卖 要办啥证", THURSDAY, services)
+    assert "个体工商户" in out.reply and "哪种类型" not in out.reply
 
 
 async def test_a_complaint_told_with_its_trigger_words_is_filed_at_once(
