@@ -18,10 +18,12 @@ HANDOFF = frozenset({"人工", "转人工", "人工客服", "人工服务", "找
 # complaint) and 「人工客服几点上班」 (a question) are not taken for one.
 # The person may be named without 人工 (「找个工作人员跟我说」「叫你们值班的人来」「我想和真人聊」),
 # with what they should do after it (说话, 回我, 来).
+# The ways of naming a person who answers instead of the program (longest first).
+_PERSON = r"(?:真人客服|真人|活人|人工客服|人工服务|人工|客服人员|客服|工作人员)"
 _AGENT = re.compile(
     r"(?P<verb>转接|接通|转|找|要|接|叫|换|联系|让|跟|和|同|与|来)?"
     r"(?:个|一个|一位|位|你们的?|你们那边的|那边的)?(?:窗口的|值班的|懂的|懂行的|能说话的)?"
-    r"(?P<who>人工客服|人工服务|人工|真人客服|真人|活人|客服人员|客服|工作人员|值班人员|值班的人|负责人|领导|同志|专员|人)"
+    rf"(?P<who>{_PERSON}|值班人员|值班的人|负责人|领导|同志|专员|人)"
     r"(?P<tail>说话|聊天|聊聊|聊|说|谈|对话|沟通|来|过来|出来|回我|回复我|跟我说|和我说|联系我|处理|接待|看看|"
     r"回个电话|回电话|打个电话|打电话|给我打电话|通电话|通个电话)?"
 )
@@ -290,7 +292,6 @@ def vague(command: str) -> bool:
 
 # A part of a message that asks for a person among other words (「这机器人太笨了 能找个真人吗」
 # 「能不能和工作人员直接沟通一下我的问题」「有没有在线的工作人员」「工作人员在吗」).
-_PERSON = r"(?:真人客服|真人|活人|人工客服|人工服务|人工|客服人员|客服|工作人员)"
 _AGENT_ASKED = re.compile(
     rf"(?:找|要|转|换|叫|让|请|联系|接通|咨询)(?:个|一个|一位|位)?(?:在线的|你们的?)?{_PERSON}"
     rf"|(?:和|跟|同|与)(?:你们的?)?{_PERSON}(?:直接)?(?:说|聊|沟通|谈|对话|联系)(?!了|过)"
