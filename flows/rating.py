@@ -41,6 +41,8 @@ _WORDS: list[tuple[str, tuple[str, ...]]] = [
 # A rating is a short remark; a longer message that happens to hold 「不错」 is something else.
 MAX_LENGTH = 15
 _STRIP = re.compile(r"[\s。.!！~～,，]+")
+# 「不好意思，换成上午」 asks to change what was just done: no rating (and 不好意思 is no 不好).
+_CHANGE = re.compile(r"换成|换到|改成|改到|改为|改一下|改个")
 
 
 def parse(text: str) -> str:
@@ -48,8 +50,9 @@ def parse(text: str) -> str:
     said = _STRIP.sub("", text).lower()
     if said in DIGITS:
         return DIGITS[said]
-    if not said or len(said) > MAX_LENGTH:
+    if not said or len(said) > MAX_LENGTH or _CHANGE.search(said):
         return ""
+    said = said.replace("不好意思", "")
     for level, words in _WORDS:
         if any(word in said for word in words):
             return level
