@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from flows import dates, homophones
+from flows import dates, homophones, words
 from flows.schema import Slot
 
 DEFAULT_ERRORS = {
@@ -268,8 +268,8 @@ def _closed_day(day: date, today: date, slot: Slot) -> str:
 
 
 def _period(text: str, original: str = "") -> Found | None:
-    for value, words in _PERIOD_WORDS:
-        for word in words:
+    for value, spoken in _PERIOD_WORDS:
+        for word in spoken:
             at = text.find(word)
             if at >= 0:
                 return Found(value, at, at + len(word))
@@ -361,7 +361,20 @@ def _number(slot: Slot, text: str) -> tuple[Found | None, str]:
 def _regex(slot: Slot, text: str) -> Found | None:
     pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{slot.pattern})(?![A-Za-z0-9])")
     m = pattern.search(text)
-    return None if m is None else Found(m.group(0), m.start(), m.end())
+    if m is None:
+        # 「GJJ 2026 1201 0077」: a number copied in groups. Read without the spaces between
+        # groups of letters and digits, the value kept as printed on the receipt.
+        grouped = _GROUPED.search(text)
+        if grouped is None:
+            return None
+        joined = re.sub(r"\s+", "", grouped.group(0))
+        whole = pattern.fullmatch(joined) if joined != grouped.group(0) else None
+        return None if whole is None else Found(joined, grouped.start(), grouped.end())
+    return Found(m.group(0), m.start(), m.end())
+
+
+# Letters and digits in groups separated by single spaces (at least two groups).
+_GROUPED = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9][A-Za-z0-9_-]*(?: [A-Za-z0-9_-]+)+(?![A-Za-z0-9])")
 
 
 def _text_patterns(slot: Slot, text: str) -> Found | None:
@@ -418,10 +431,14 @@ _HONORIFIC = re.compile(
 HONORIFIC_ONLY = "请告诉我您的全名（例如「王建国」），「{value}」这样的称呼不能用于登记。"
 
 
+# Kind words are no names, though 谢 is a surname (「…想约个时间去换社保卡，谢谢你」).
+_KIND_WORDS = words.THANKS | words.GREETING | words.ACKNOWLEDGE | words.DISMISS
+
+
 def looks_like_name(value: str) -> bool:
     if "·" in value:
         return True
-    if len(value) > 4 or value in _NOT_NAMES:
+    if len(value) > 4 or value in _NOT_NAMES or value in _KIND_WORDS:
         return False
     return value.startswith(_COMPOUND_SURNAMES) or value[0] in _SURNAMES
 
