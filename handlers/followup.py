@@ -28,13 +28,16 @@ from handlers.replies import TextReply
 from handlers.session import FollowUp
 
 # Ticket numbers as we print them (app.db.tickets.ticket_number): 8-digit day, dash, sequence.
-OUR_NUMBER = re.compile(r"(?<![\dA-Za-z])(20\d{6})\s*[-－—]\s*(\d{4,6})(?!\d)")
+# Not inside an approval system's number (「qy-20261127-0032」).
+OUR_NUMBER = re.compile(r"(?<![\dA-Za-z_\-])(20\d{6})\s*[-－—]\s*(\d{4,6})(?![\d\-])")
 LIST_LIMIT = 9
 # What 「5个工作日内核实处理」 in the complaint flow promises, for "what happens next and when".
 REPLY_WORKING_DAYS = 5
 # The flow that asks for a number to look up: one of ours typed there is answered here.
 LOOKUP_FLOW = "progress"
 
+# A statement longer than this that names 「预约记录」 tells a story; it does not ask for the list.
+LIST_ASK_LIMIT = 16
 LIST_BOOKINGS = ("我的预约", "查看预约", "查询预约", "查预约", "预约记录", "预约查询", "我预约了什么", "我约了什么")
 # Not 「我的建议」: 「我的建议是增加停车位」 is a suggestion, for the complaint flow.
 LIST_TICKETS = ("我的工单", "我的投诉", "我的留言", "我的办件", "我的事项", "工单查询", "我反映的问题")
@@ -181,6 +184,9 @@ def _intent(turn: Turn, text: str) -> str | None:
         # 「改到下周三上午」 outside any flow can only mean the citizen's booking. Right after a
         # booking made without 「确认」 the flow itself moves it (flows.engine, the undo window).
         return "change"
+    if len(said) > LIST_ASK_LIMIT and not is_question(text):
+        # 「网上明明预约成功了，到现场说系统里没有我的预约记录，白跑一趟」 tells what went wrong.
+        return None
     if any(word in said for word in LIST_BOOKINGS) or _BOOKED_AND_ASKED.search(said):
         return "list_booking"
     if any(word in said for word in LIST_TICKETS) or _FILED_AND_ASKED.search(said):
