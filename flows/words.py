@@ -126,6 +126,12 @@ THANKS = frozenset(
         "谢谢解答",
         "感谢解答",
         "谢谢帮忙",
+        "帮了大忙",
+        "帮大忙了",
+        "太感谢了",
+        "非常感谢",
+        "十分感谢",
+        "太谢谢了",
     }
 )
 # Said to close or acknowledge, not to ask: 「好的」 is not a question about 个税退税.
@@ -171,6 +177,11 @@ ACKNOWLEDGE = frozenset(
         "好的好的",
         "没事",
         "没事了",
+        "没别的事",
+        "没别的事了",
+        "没其他事",
+        "没有别的事",
+        "没别的了",
         "没有了",
         "没了",
         "就这样",
@@ -309,11 +320,16 @@ def asks_for_agent(command: str) -> bool:
     """Whether the message asks to talk to a person (「人工」, 「有人吗，我要找人工」)."""
     if command in HANDOFF:
         return True
+    clauses = _CLAUSES.split(command)
+    if len(command) <= 2 * AGENT_ASK_LIMIT and any(
+        # 「有没有人工服务啊，我的问题比较复杂，一两句说不清」: the request is one short clause.
+        len(part) <= AGENT_ASK_LIMIT and _AGENT_ASKED.search(part) and not _ABOUT_AGENTS.search(part)
+        for part in clauses
+    ):
+        return True
     if len(command) > AGENT_ASK_LIMIT:
         return False
     if _ANYONE.match(command):
-        return True
-    if any(_AGENT_ASKED.search(part) and not _ABOUT_AGENTS.search(part) for part in _CLAUSES.split(command)):
         return True
     rest = _AGENT_COURTESY.sub("", re.sub(r"[\s,，。.!！?？~～、]", "", command))
     if not rest:

@@ -120,6 +120,7 @@ def test_the_flow_a_citizen_asks_for_in_their_own_words(registry: FlowRegistry, 
         "窗口办事太慢了",
         "你们的电话一直打不通",
         "排了两个多小时队才轮到我 效率也太低了吧",
+        "公众号上办事指南写的材料跟窗口要的不一样，到底听谁的",
     ],
 )
 def test_a_grievance_said_as_a_statement_is_a_complaint(registry: FlowRegistry, text: str) -> None:

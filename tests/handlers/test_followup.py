@@ -312,3 +312,50 @@ async def test_saying_the_booking_cannot_be_kept_asks_to_cancel_it_or_move_it(ch
     reply = await chat.say(said)
     assert "确认取消11月27日（周五）上午的「社保卡办理」预约" in reply and "改约" in reply
     assert "改到哪一天" in await chat.say("改约")
+
+
+# -- kinds found in blind tuning material (session 9) -------------------------------------------
+
+
+@pytest.mark.parametrize("number", ["qy-20261127-0032", "GJJ 2026 1201 0077"])
+async def test_an_approval_systems_number_like_ours_or_in_groups_goes_to_the_backend(
+    chat: Chat, services: RecordingServices, number: str
+) -> None:
+    # 「qy-20261127-0032」 holds something shaped like our numbers; 「GJJ 2026 1201 0077」 was copied in groups.
+    await chat.say("办件进度查询")
+    await chat.say(number)
+    assert services.calls == [("progress", {"number": number.replace(" ", "")})]
+
+
+async def test_a_story_that_names_the_booking_record_is_a_complaint_not_the_list(chat: Chat) -> None:
+    reply = await chat.say("网上明明预约成功了，到现场说系统里没有我的预约记录，白跑一趟")
+    assert "没有待办理的预约" not in reply
+    assert chat.session.flow is not None and chat.session.flow.flow_id == "complaint"
+
+
+async def test_sorry_and_a_change_after_a_booking_moves_it_instead_of_rating(chat: Chat) -> None:
+    await chat.say("我想预约明天下午办社保卡，我叫张三，手机13812345678")
+    reply = await chat.say("不好意思那天下午有事，换成上午")
+    assert "改为上午" in reply and "没能让您满意" not in reply
+
+
+@pytest.mark.parametrize(
+    "text", ["同志你好，我年纪大了不太会弄手机，想约个时间去换社保卡，谢谢你", "请问可以预约社保卡吗，谢谢您"]
+)
+async def test_a_thank_you_is_never_taken_for_the_name(chat: Chat, text: str) -> None:
+    reply = await chat.say(text)
+    assert "预约人姓名 谢" not in reply and "姓名" in reply
+
+
+async def test_a_name_typed_in_traditional_characters_is_kept_as_written(chat: Chat) -> None:
+    await chat.say("約個號 辦社保卡")
+    reply = await chat.say("明天上午，鄭桂英，13857360915")
+    assert "预约人姓名 鄭桂英" in reply
+
+
+@pytest.mark.parametrize(
+    "text", ["帮我们老板约个不动产登记，公司买了一层办公楼要办证", "居住证到期了要续，12月2号下午有空吗？快点给我约上"]
+)
+async def test_booking_asked_for_on_someones_behalf_or_in_a_hurry_starts_it(chat: Chat, text: str) -> None:
+    await chat.say(text)
+    assert chat.session.flow is not None and chat.session.flow.flow_id == "booking"
