@@ -330,7 +330,18 @@ def test_where_something_is_done_is_not_progress(registry: FlowRegistry) -> None
     assert top(registry, "车辆年审到哪里做") != "progress"
 
 
-@pytest.mark.parametrize("text", ["大约下午几点能办完", "从这到市民中心大约多远"])
-def test_about_is_not_a_booking(registry: FlowRegistry, text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "大约下午几点能办完",
+        "从这到市民中心大约多远",
+        # 要 sounds like 约 (yao): 「要个」「要上」 are not 「约个」「约上」.
+        "买房要个税纳税记录怎么开",
+        "小孩出生多久要上户口",
+        "新车几年要上线检测",
+        "给我要个说法",
+    ],
+)
+def test_words_that_sound_like_booking_are_not_a_booking(registry: FlowRegistry, text: str) -> None:
     # 大约 holds 约 but books nothing.
     assert top(registry, text) != "booking"
