@@ -10,7 +10,7 @@ a new one (「12月31号下午」 after 「下周二上午」).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from flows import slots as parsers
 from flows.schema import Flow
@@ -47,8 +47,6 @@ def read(flow: Flow, state: FlowState, said: Utterance, *, correcting: bool, que
     if said.check_first:
         state.check = True
     for name, hit in {**found.found, **targeted}.items():
-        if flow.slots[name].type == "name":
-            hit = replace(hit, value=said.as_written(hit.value))
         old = state.slots.get(name)
         if old is None:
             state.slots[name] = hit.value

@@ -194,19 +194,6 @@ class Utterance:
     intents: list[Intent] = field(default_factory=list)
     _readings: dict[tuple[object, ...], parsers.Extraction] = field(default_factory=dict, repr=False)
 
-    def as_written(self, value: str) -> str:
-        """`value` (read from the folded text) as the citizen typed it: 「鄭桂英」, not 郑桂英.
-
-        A name is the person's own: written in traditional characters it is kept so (a Hong Kong,
-        Macao or Taiwan resident's papers are), while everything else is read folded.
-        """
-        size = len(value)
-        for at in range(len(self.raw) - size + 1):
-            typed = self.raw[at : at + size]
-            if typed != value and to_simplified(typed) == value:
-                return typed
-        return value
-
     # -- slots ---------------------------------------------------------------------------------
     def reading(
         self, flow: Flow, focus: tuple[str, ...] = (), *, names: tuple[str, ...] | None = None, residual: bool = True

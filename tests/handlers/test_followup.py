@@ -347,10 +347,11 @@ async def test_a_thank_you_is_never_taken_for_the_name(chat: Chat, text: str) ->
     assert "预约人姓名 谢" not in reply and "姓名" in reply
 
 
-async def test_a_name_typed_in_traditional_characters_is_kept_as_written(chat: Chat) -> None:
+async def test_a_name_typed_in_traditional_characters_is_registered_in_simplified(chat: Chat) -> None:
+    # Issue 13: traditional characters are converted before anything else, names included.
     await chat.say("約個號 辦社保卡")
     reply = await chat.say("明天上午，鄭桂英，13857360915")
-    assert "预约人姓名 鄭桂英" in reply
+    assert "预约人姓名 郑桂英" in reply
 
 
 @pytest.mark.parametrize(
