@@ -29,6 +29,9 @@ _RELATIVE_DAYS = {
     "今日": 0,
     "明天": 1,
     "明日": 1,
+    # 「明早」: tomorrow morning (the morning is read by the half-day).
+    "明早": 1,
+    "今早": 0,
     "后天": 2,
     "大后天": 3,
     # Past days are dates too, so that 「昨天」 is answered 'cannot book a past date', not 'no date'.

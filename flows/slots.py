@@ -223,10 +223,27 @@ def other(slot: Slot, text: str) -> Found | None:
 
 
 def _date(slot: Slot, text: str, today: date) -> tuple[Found | None, str, tuple[int, int]]:
-    """The first date in `text`, or why it cannot be taken; with its span either way."""
-    for m in dates.find_dates(text, today):
-        return _date_checked(slot, m, today), _date_problem(slot, m, today), (m.start, m.end)
-    return None, "", (0, 0)
+    """The date `text` settles on, or why it cannot be taken; with its span either way.
+
+    The first date, unless the message moves on from it: the one after 「改」「那就」
+    (「12号是星期六啊 那改14号」), or a later date that can be taken after one that cannot.
+    """
+    found = dates.find_dates(text, today)
+    if not found:
+        return None, "", (0, 0)
+    m = found[0]
+    moved = [c.end() for c in _MOVED_ON.finditer(text)]
+    later = [d for d in found[1:] if moved and d.start >= moved[-1]]
+    if later:
+        m = later[0]
+    elif _date_problem(slot, m, today):
+        m = next((d for d in found[1:] if not d.doubt and not _date_problem(slot, d, today)), m)
+    return _date_checked(slot, m, today), _date_problem(slot, m, today), (m.start, m.end)
+
+
+_EARLY_DAY = re.compile(r"[今明]早(?!点|些|就|已)")
+# Words after which a message gives the day (or half-day) it settles on.
+_MOVED_ON = re.compile(r"改成|改到|改为|改|换成|换到|换|那就|就|还是")
 
 
 def _date_checked(slot: Slot, m: dates.DateMatch, today: date) -> Found | None:
@@ -268,11 +285,20 @@ def _closed_day(day: date, today: date, slot: Slot) -> str:
 
 
 def _period(text: str, original: str = "") -> Found | None:
-    for value, spoken in _PERIOD_WORDS:
-        for word in spoken:
-            at = text.find(word)
-            if at >= 0:
-                return Found(value, at, at + len(word))
+    said = [
+        Found(value, at, at + len(word))
+        for value, spoken in _PERIOD_WORDS
+        for word in spoken
+        if (at := text.find(word)) >= 0
+    ]
+    if said:
+        # 「时间改成下午吧 上午走不开」: the half-day after 「改」 is the one meant; else the first said.
+        moved = [c.end() for c in _MOVED_ON.finditer(text)]
+        after = [f for f in said if moved and f.start >= moved[-1]]
+        return min(after or said, key=lambda f: f.start)
+    if original and _EARLY_DAY.search(original):
+        # 「明早」「今早」: the day and the morning in one word (the day was read from it already).
+        return Found("上午", 0, 0)
     m = _CLOCK.search(text)
     if m is not None:
         hour = dates.chinese_number(m["h"])
@@ -431,6 +457,8 @@ _HONORIFIC = re.compile(
 HONORIFIC_ONLY = "请告诉我您的全名（例如「王建国」），「{value}」这样的称呼不能用于登记。"
 
 
+# 「周一」「周末」: days, though 周 is a surname.
+_DAY_WORD = re.compile(r"周[一二三四五六日天末\d]|星期.|礼拜.")
 # Kind words are no names, though 谢 is a surname (「…想约个时间去换社保卡，谢谢你」).
 _KIND_WORDS = words.THANKS | words.GREETING | words.ACKNOWLEDGE | words.DISMISS
 
@@ -438,7 +466,7 @@ _KIND_WORDS = words.THANKS | words.GREETING | words.ACKNOWLEDGE | words.DISMISS
 def looks_like_name(value: str) -> bool:
     if "·" in value:
         return True
-    if len(value) > 4 or value in _NOT_NAMES or value in _KIND_WORDS:
+    if len(value) > 4 or value in _NOT_NAMES or value in _KIND_WORDS or _DAY_WORD.fullmatch(value):
         return False
     return value.startswith(_COMPOUND_SURNAMES) or value[0] in _SURNAMES
 

@@ -256,3 +256,29 @@ def test_part_of_an_options_words_is_not_found_by_chance_in_a_sentence() -> None
     short = slots.extract(defs, ["category"], "一直没", TODAY, ("category",))
     assert short.found["category"].value == "办事效率"
 
+
+WEEK_LIKE = {"date": slot("date", working_day=True, max_days=30), "period": slot("period"), "name": slot("name")}
+SUNDAY = date(2026, 12, 6)
+
+
+@pytest.mark.parametrize(
+    ("text", "day", "period"),
+    [
+        # The day and half-day after 「改」 are the ones meant; the first said is not.
+        ("哦12号是星期六啊 那改14号 周一 还是上午", "2026-12-14", "上午"),
+        ("下周三不行 改到下周四", "2026-12-10", None),
+        ("时间改成下午吧 上午走不开", None, "下午"),
+        ("明早能去吗", "2026-12-07", "上午"),
+    ],
+)
+def test_what_a_message_settles_on_is_read(text: str, day: str | None, period: str | None) -> None:
+    found = slots.extract(WEEK_LIKE, list(WEEK_LIKE), text, SUNDAY, tuple(WEEK_LIKE)).found
+    assert (found["date"].value if "date" in found else None) == day
+    assert (found["period"].value if "period" in found else None) == period
+    assert "name" not in found  # 「周一」 is a day, though 周 is a surname
+
+
+def test_a_past_day_is_refused_not_swapped_for_a_guess() -> None:
+    found = slots.extract(WEEK_LIKE, ["date"], "12月3号或者4号", SUNDAY, ("date",))
+    assert "date" not in found.found and "过去" in found.invalid["date"]
+
