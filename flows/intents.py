@@ -30,6 +30,8 @@ from flows.registry import FlowRegistry
 from flows.schema import Flow
 from flows.utterance import Utterance
 
+# 「明天下午能去办医保吗」: asking whether one may come on a day for a business is asking to come.
+_CAN_I_COME = re.compile(r"(?:能|可以|能不能|可不可以|方便)(?:去|来|过去|过来)")
 # A trigger phrase this similar to the message starts the flow on its own (PhraseIndex, 0..1).
 PHRASE_THRESHOLD = 0.7
 # 「开…店」: the second part within this many characters after the first.
@@ -212,10 +214,26 @@ def _rank(utterance: Utterance, registry: FlowRegistry) -> tuple[Intent, ...]:
         if intent.flow_id not in best or intent.score > best[intent.flow_id].score:
             best[intent.flow_id] = intent
     ranked = sorted(best.values(), key=lambda i: i.score, reverse=True)
+    actions = [i for i in ranked if i.kind == "action"]
+    if len(actions) > 1 and _FIRST_THEN.search(norm):
+        # 「先查个进度 再约个号」: the citizen says which comes first; that one is served first.
+        first = min(actions, key=lambda i: _position(i.word, norm))
+        ranked = [first, *(i for i in ranked if i is not first)]
     if ranked and ranked[0].kind == "action":
         # A business named beside another flow's action word is what the action is about.
         ranked = [i for i in ranked if i.kind != "topic"]
     return tuple(ranked)
+
+
+# 「先…再…」「先…然后…」: two things asked for in order.
+_FIRST_THEN = re.compile(r"先.+(?:再|然后|之后|完了)")
+
+
+def _position(keyword: str, norm: str) -> int:
+    """Where `keyword`'s first part is found in `norm` (its end when not found)."""
+    _, parts = _parsed(keyword)
+    at = find(parts[0], norm) if parts else -1
+    return at if at >= 0 else len(norm)
 
 
 def _score(flow: Flow, utterance: Utterance, norm: str, phrase: float, chars: AbstractSet[str]) -> list[Intent]:
@@ -240,7 +258,7 @@ def _score(flow: Flow, utterance: Utterance, norm: str, phrase: float, chars: Ab
         return out
     if (
         flow.triggers.fills
-        and not utterance.question
+        and (not utterance.question or _CAN_I_COME.search(utterance.text) is not None)
         and not utterance.tells_of_the_past
         and set(flow.triggers.fills) <= utterance.mentions(flow)
     ):

@@ -102,6 +102,12 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         # Asking where to book something (the booking then says it is done elsewhere).
         ("孩子的出生证明在哪里约着办", "booking"),
         ("公证怎么约", "booking"),
+        # Asking whether one may come on a day for a business is asking to come.
+        ("明天下午能去办医保吗", "booking"),
+        ("明早能去激活社保卡不", "booking"),
+        # Two things in order: the first is served first.
+        ("先查个进度 再约个号", "progress"),
+        ("先约个号 然后查一下进度", "booking"),
         # 约 with the day straight after it.
         ("约明天上午办房子抵押登记", "booking"),
         ("我约下周三行吗", "booking"),
@@ -328,6 +334,11 @@ def test_saying_something_is_not_booking(registry: FlowRegistry, text: str) -> N
 
 def test_where_something_is_done_is_not_progress(registry: FlowRegistry) -> None:
     assert top(registry, "车辆年审到哪里做") != "progress"
+
+
+@pytest.mark.parametrize("text", ["护照能去哪里办", "社保卡可以去银行办吗"])
+def test_asking_where_one_may_go_is_not_a_booking(registry: FlowRegistry, text: str) -> None:
+    assert top(registry, text) != "booking"
 
 
 @pytest.mark.parametrize(
