@@ -64,6 +64,14 @@ def missing(flow: Flow, state: FlowState, step: Step) -> list[str]:
     return [n for n in step.ask if n not in state.slots and flow.slots[n].required]
 
 
+def take_otherwise(flow: Flow, state: FlowState, step: Step) -> None:
+    """Fill the choices that have an `otherwise` once nothing else the step needs is missing."""
+    left = missing(flow, state, step)
+    if left and all(flow.slots[n].otherwise for n in left):
+        for name in left:
+            state.slots[name] = flow.slots[name].otherwise
+
+
 def to_ask(flow: Flow, state: FlowState, step: Step) -> list[str]:
     required = missing(flow, state, step)
     if not required:

@@ -76,6 +76,10 @@ class Slot(Strict):
     # choice: the option that takes the citizen's own words when nothing else fits (「其他」);
     # the value kept is 「其他（<their words>）」.
     other: str = ""
+    # choice: the option taken, instead of asking, once everything else the step asks is given
+    # and the citizen's words named none (a complaint told in full but fitting no category is
+    # filed under 其他 for staff to sort; the citizen is not made to classify it).
+    otherwise: str = ""
     # date
     working_day: bool = False
     min_days: int = 0
@@ -94,10 +98,15 @@ class Slot(Strict):
     def _type_fields(self) -> Slot:
         if self.type == "choice" and not self.options:
             raise ValueError("a choice slot needs options")
-        if self.type != "choice" and (self.options or self.elsewhere or self.not_offered or self.other):
-            raise ValueError(f"options, elsewhere, not_offered and other are only for choice slots, not {self.type}")
-        if self.other and self.other not in [opt.value for opt in self.options]:
-            raise ValueError(f"other: {self.other!r} is not one of the options")
+        if self.type != "choice" and (
+            self.options or self.elsewhere or self.not_offered or self.other or self.otherwise
+        ):
+            raise ValueError(
+                f"options, elsewhere, not_offered, other and otherwise are only for choice slots, not {self.type}"
+            )
+        for name, value in (("other", self.other), ("otherwise", self.otherwise)):
+            if value and value not in [opt.value for opt in self.options]:
+                raise ValueError(f"{name}: {value!r} is not one of the options")
         if self.type == "regex" and not self.pattern:
             raise ValueError("a regex slot needs a pattern")
         for expr in [self.pattern, *self.patterns]:

@@ -108,6 +108,7 @@ class FlowTurn:
             if state.step in (CONFIRM_STEP, RETRY_STEP, DONE):
                 break
             step = flow.step(state.step)
+            prompts.take_otherwise(flow, state, step)
             names = prompts.to_ask(flow, state, step)
             if names:
                 state.awaiting = names

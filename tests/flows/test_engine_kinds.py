@@ -6,7 +6,7 @@ import pytest
 
 from flows import engine
 from flows.registry import FlowRegistry
-from flows.schema import CONFIRM_STEP, Flow
+from flows.schema import CONFIRM_STEP, Flow, Option, Slot
 from flows.state import FlowState
 from tests.flows.conftest import THURSDAY, RecordingServices, always_confirming
 
@@ -201,6 +201,23 @@ async def test_other_takes_the_citizens_own_words(registry: FlowRegistry, servic
     start.state.awaiting = ["category"]
     out = await say(complaint, start.state, "食堂饭菜", services)
     assert out.state is not None and out.state.slots["category"] == "其他（食堂饭菜）"
+
+
+async def test_a_complaint_told_in_full_that_fits_no_category_is_filed_under_other(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    # The citizen told what happened; classifying it is the staff's work (`otherwise: 其他`).
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "我要投诉", THURSDAY, services)
+    assert start.state is not None
+    out = await say(complaint, start.state, "连着三天早上八点准时抢号，一放出来就没了，怀疑有黄牛", services)
+    assert "已登记" in out.reply and "「其他」" not in out.reply and "哪一类" not in out.reply
+    assert services.tickets[0][2]["问题类别"] == "其他"
+
+
+def test_otherwise_must_be_one_of_the_options() -> None:
+    with pytest.raises(ValueError, match="otherwise"):
+        Slot(type="choice", label="类别", prompt="？", options=[Option(value="甲")], otherwise="乙")
 
 
 async def test_a_city_hotline_matter_is_registered_and_points_to_12345(
