@@ -544,9 +544,12 @@ async def _amend(turn: FlowTurn, message: Utterance) -> Outcome | None:
 
 
 def _free_text_asked(flow: Flow, state: FlowState) -> str:
-    """The free-text slot asked on its own (a complaint's description), or ""."""
+    """The free-text slot asked on its own (a complaint's description), or "".
+
+    A choice that is filled by itself once the rest is given (`otherwise`: the category) does
+    not count: the account is still the one thing the citizen must give."""
     focus = [n for n in state.awaiting if n in flow.slots and n not in state.slots]
-    required = [n for n in focus if flow.slots[n].required]
+    required = [n for n in focus if flow.slots[n].required and not flow.slots[n].otherwise]
     if len(required) == 1 and flow.slots[required[0]].type == "text":
         return required[0]
     return ""

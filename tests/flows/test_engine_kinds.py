@@ -215,6 +215,19 @@ async def test_a_complaint_told_in_full_that_fits_no_category_is_filed_under_oth
     assert services.tickets[0][2]["问题类别"] == "其他"
 
 
+async def test_an_account_ending_in_a_question_is_the_account_when_it_is_what_was_asked(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    # Asked for category, account and contact together: the category fills itself, so the
+    # account is what is asked, and 「…不能一次性告诉我吗」 is it, not an aside for the FAQ.
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "我要投诉", THURSDAY, services)
+    assert start.state is not None
+    text = "办居住证的时候窗口让我回去开了三次证明 每次只说缺一样 不能一次性告诉我吗"
+    out = await say(complaint, start.state, text, services)
+    assert "已登记" in out.reply and services.tickets[0][2]["具体情况"] == text
+
+
 def test_otherwise_must_be_one_of_the_options() -> None:
     with pytest.raises(ValueError, match="otherwise"):
         Slot(type="choice", label="类别", prompt="？", options=[Option(value="甲")], otherwise="乙")
