@@ -133,6 +133,8 @@ REFUSED = re.compile(r"(不能|无法|不支持|暂不提供|不提供|没有开
 SERVICES_LISTED = re.compile(r"预约办事[\s\S]*投诉建议|投诉建议[\s\S]*预约办事")
 TRANSFER = "transfer_customer_service"
 FLOWS = ("booking", "progress", "complaint", "business_licence")
+# The word a citizen looks for in a list of services, by what they came for.
+SERVICE_WORDS = {"booking": "预约", "progress": "进度", "complaint": "投诉", "business_licence": "营业执照"}
 # The facts without which each flow cannot finish (a complaint's description: see `Journey.floor`).
 FLOOR_FACTS = {
     "booking": ("business", "day", "time", "name", "phone"),
@@ -292,9 +294,11 @@ class Citizen:
                 return self.journey.at_confirm
             return "确认"
         options = [(int(m[1]), m[2].strip()) for m in MENU_LINE.finditer(reply)]
-        if options and "wants" in self.journey.knows:
-            # A list of services: the citizen picks the one they came for.
-            picked = self._pick(options, self.journey.knows["wants"][0])
+        wanted = self.journey.knows.get("wants", [SERVICE_WORDS.get(self.journey.flow, "")])[0]
+        if options and wanted:
+            # A list of services: the citizen picks the one they came for (by its everyday word
+            # when the journey names none: one who came to book looks for 预约).
+            picked = self._pick(options, wanted)
             if picked is not None:
                 return picked
         kinds = [k for k in self.asked(reply) if k in self.journey.knows]
@@ -385,6 +389,11 @@ def play(client: Client, journey: Journey, mode: str, run: str, max_turns: int) 
                 played.transcript.append(("满意", reply))
                 played.rated = client.session(openid) is None
             return played
+        if played.failure and unprompted and played.failure.startswith("completed with the wrong facts"):
+            # The citizen has more of their own to say, a correction among it (「号码打错了 是…」):
+            # the facts are judged once they have said it.
+            played.failure = ""
+            continue
         if played.failure:
             return played
         if unprompted:
