@@ -119,11 +119,17 @@ def _run_together(piece: str) -> list[str]:
 _DECORATION = re.compile(r"\[[^\[\]\s]{1,4}\]|[^0-9A-Za-z\u4e00-\u9fff\s,，。.!！?？~～、]")
 
 
+_TERMS_OF_ADDRESS = r"(?:同志|师傅|老师|美女|帅哥|亲|领导|大姐|大哥|小姑娘|姑娘)"
+_ADDRESS = re.compile(rf"^{_TERMS_OF_ADDRESS}[，,\s]*|[，,\s]*{_TERMS_OF_ADDRESS}$")
+
+
 def _small_talk(command: str) -> str:
     if not command or not _CONTENT.search(command) or words.EMOJI_CODES.match(command):
         # Only emoji, punctuation or a sticker's placeholder.
         return "emoji"
     command = _DECORATION.sub("", command).strip(_STRIP) or command
+    # 「谢谢啦同志」「师傅你好」: how the citizen addresses us changes nothing of what they say.
+    command = _ADDRESS.sub("", command).strip(_STRIP) or command
     if not _listed(command, _SMALL_TALK_WORDS):
         single = _unrepeated(command)
         if _listed(single, _SMALL_TALK_WORDS):
@@ -321,15 +327,27 @@ _KEYWORD_PARTS = re.compile(r"[+…]")
 _noise: dict[int, tuple[str, ...]] = {}
 
 
+# Regional words for the plain ones every word list is written in (「莫得消息」「俺闺女」「咋个办」).
+# Only the command and the matcher's form read them so: the text slots are read from, and a
+# complaint's account kept from, stays as the citizen wrote it.
+_REGIONAL = re.compile(r"莫得|莫有|没得|咋个|啥子|晓得|俺们|俺|咱们")
+_PLAIN = {"莫得": "没有", "莫有": "没有", "没得": "没有", "咋个": "怎么", "啥子": "什么", "晓得": "知道",
+          "俺们": "我们", "俺": "我", "咱们": "我们"}
+
+
+def plain_words(text: str) -> str:
+    return _REGIONAL.sub(lambda m: _PLAIN[m.group(0)], text)
+
+
 def understand(raw: str, today: date) -> Utterance:
     """Read `raw` once. Intents are ranked by the caller that knows the flows (`flows.intents`)."""
     text = fold(raw)
-    command = command_form(text)
+    command = command_form(plain_words(text))
     return Utterance(
         raw=raw,
         text=text,
         command=command,
-        norm=normalize(text),
+        norm=normalize(plain_words(text)),
         today=today,
         question=is_question(text),
         pick=_pick(command),

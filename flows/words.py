@@ -166,6 +166,17 @@ ACKNOWLEDGE = frozenset(
         "哦",
         "噢",
         "喔",
+        # Regional ways of saying yes / fine.
+        "中",
+        "中中",
+        "对头",
+        "要得",
+        "得劲",
+        "中得劲",
+        "妥",
+        "妥了",
+        "成",
+        "没毛病",
         "懂了",
         "清楚了",
         "好嘞",
@@ -178,6 +189,8 @@ ACKNOWLEDGE = frozenset(
         "没事",
         "没事了",
         "没别的事",
+        "没有事了",
+        "没有事",
         "没别的事了",
         "没其他事",
         "没有别的事",
@@ -227,14 +240,15 @@ LAUGH = re.compile(r"^(?:哈|呵|嘿|嘻|hh|ha|he|233)+.{0,2}$")
 # Asking what the service can do: the list of services answers it.
 CAPABILITIES = re.compile(
     r"(能|可以|会)(帮我|帮)?(干|做|办)?(点|点儿)?(啥|什么|嘛|些什么|哪些|些啥)(事|业务|服务)?"
-    r"|有(哪些|什么|啥)(服务|功能|业务)|(服务|功能|业务)(有哪些|有啥|有什么|列表|清单|目录|介绍)|你是谁|你是机器人"
+    r"|有(哪些|什么|啥)(服务|功能|业务)|有(哪些|什么|啥)(能|可以)办|(服务|功能|业务)(有哪些|有啥|有什么|列表|清单|目录|介绍)"
+    r"|你是谁|你是机器人"
 )
 # What may stand around a capabilities question (「我想看看你们都有啥服务呀」); anything else is
 # a subject (「社保有哪些服务」 asks about 社保, for the FAQ).
 _CAPABILITY_COURTESY = re.compile(
     r"请问|我想|想|看看|看一下|问问|问一下|你们|你|这里|这边|这个号|公众号|这|都|一共|总共|可以|能|办理|办|做|"
     r"发给我|发我|给我|发一下|发|一下|麻烦|把|"
-    r"呢|啊|呀|吧|吗|的|了|[\s,，。.!！?？~～]"
+    r"呢|啊|呀|吧|吗|嘛|的|了|[\s,，。.!！?？~～]"
 )
 
 
@@ -274,6 +288,7 @@ _VAGUE_CORE = re.compile(r"事|问|办|咨询")
 # 「不知道编号」「编号找不到了」: the citizen cannot give what was asked.
 DONT_KNOW = re.compile(
     r"不知道|不清楚|不记得|忘了|忘记|找不到|找不着|没找到|丢了|弄丢|搞丢|没有.{0,4}(?:编号|号|回执)|"
+    r"(?:编号|回执)我?(?:也|都)?没有|"
     r"没(?:拿|给|收)到.{0,4}(?:编号|回执)|记不得|记不住|没记住|没留|不晓得"
 )
 # 「先核对一下再提交」: the citizen wants to see the details before anything is done, so a flow

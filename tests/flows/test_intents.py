@@ -108,6 +108,7 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         # Two things in order: the first is served first.
         ("先查个进度 再约个号", "progress"),
         ("先约个号 然后查一下进度", "booking"),
+        ("我上个月交的材料，咋个还莫得消息嘛", "progress"),
         # 约 with the day straight after it.
         ("约明天上午办房子抵押登记", "booking"),
         ("我约下周三行吗", "booking"),

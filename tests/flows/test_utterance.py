@@ -69,6 +69,12 @@ def test_full_width_digits_are_folded() -> None:
         ("你们服务真不错 点赞", "praise"),
         ("嗯我想办社保卡", ""),
         ("不用留电话", "ack"),
+        # Regional words and terms of address (莫得 = 没有, 中 = 好).
+        ("辛苦了，莫得事了", "thanks"),
+        ("谢谢啦同志 🙏", "thanks"),
+        ("中，得劲", "ack"),
+        ("对头", "ack"),
+        ("有啥能办的嘛", "capabilities"),
         ("谢谢你啊，帮了大忙了", "thanks"),
         ("好的，没别的事了，再见", "ack"),
         ("电话就不留了", "ack"),
@@ -207,3 +213,15 @@ def test_giving_up_in_ones_own_verb_is_a_dismissal(text: str) -> None:
 @pytest.mark.parametrize("text", ["不要", "不对", "不是这个", "我不知道"])
 def test_a_plain_no_is_not_a_dismissal(text: str) -> None:
     assert understand(text, TODAY).small_talk != "dismiss"
+
+
+def test_regional_words_are_read_plainly_but_kept_as_written() -> None:
+    said = understand("我上个月交的材料，咋个还莫得消息嘛", TODAY)
+    assert "没有消息" in said.command and "没有消息" in said.norm
+    # The text slots are read from (a complaint's account) stays as the citizen wrote it.
+    assert said.text == "我上个月交的材料，咋个还莫得消息嘛"
+
+
+def test_a_number_one_does_not_have_is_not_knowing_it() -> None:
+    assert understand("俺闺女帮俺交的申请，编号俺莫得，咋查进度", TODAY).dont_know
+
