@@ -219,6 +219,9 @@ class Triggers(Strict):
     # A grievance said as a plain statement, without 投诉 (「大厅的空调坏了」「厕所臭得很」):
     # something the flow is about and a bad state of it, anywhere in the message; a topic.
     grievance: Grievance | None = None
+    # Words that, in a message the FAQ answers, make the answer offer this flow: 「社保卡丢了 咋整
+    # 想去大厅补办」 gets how to replace the card, and the booking offered after it.
+    offer_when: list[str] = Field(default_factory=list)
 
 
 

@@ -426,6 +426,21 @@ async def test_a_service_asking_several_facts_is_offered_by_number(registry: Flo
     assert "需要现在办理吗？请回复数字：\n1. 预约办事" in text_of(answered)
 
 
+async def test_a_question_that_says_the_citizen_means_to_come_offers_the_booking(registry: FlowRegistry) -> None:
+    # 「…想去大厅补办」: the FAQ answers how, and the booking (`triggers.offer_when`) is offered after it,
+    # carrying the business the answered question names.
+    entries = (
+        FaqEntry(id="shebao-x", category="社保", question="社保卡丢了怎么补办", similar=(), answer="先挂失再补办。"),
+    )
+    chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    answered = await chat.say("社保卡丢了怎么补办 想去大厅补办")
+    assert "先挂失再补办" in text_of(answered) and "1. 预约办事" in text_of(answered)
+    started = await chat.say("1")
+    assert started.meta.flow_id == "booking" and "办理业务 社保卡办理" in text_of(started)
+    plain = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    assert "预约办事" not in text_of(await plain.say("社保卡丢了怎么补办"))
+
+
 async def test_something_else_after_an_offer_is_routed_as_usual(registry: FlowRegistry) -> None:
     progress = registry.current("progress")
     assert progress is not None and progress.faq
