@@ -3,9 +3,9 @@
 Plays citizen journeys against a running service, for each set separately: the tuning half
 (bench/journeys.yaml, read while working), the blind tuning set (bench/journeys_blind.yaml, written
 blind in session 8 and held out that day; tuned on since session 9, after its held-out figures were
-recorded), three more blind tuning sets (bench/journeys_blind3/4/5.yaml, written blind in session 9
+recorded), four more blind tuning sets (bench/journeys_blind3/4/5/6.yaml, written blind in session 9
 as tuning material: enterprise staff, voice input, elderly users; changes of mind, facts split over
-messages; regional speech and heavy typos), the evaluation half
+messages; regional speech and heavy typos; progress, complaints and guidance), the evaluation half
 (bench/journeys_eval.yaml, written before issue 13's changes and never tuned on) and the fresh
 held-out set (bench/journeys_fresh.yaml, written blind in session 9 before that session's changes, by
 someone who read neither the flows nor the code nor the other sets; never tuned on). Each journey
@@ -32,7 +32,7 @@ and the service-desk report's 4 interactions.
 
 Goal (issue 13, evaluation half): completion ≥ 97%, mean ≤ 1.8 interactions (moonshot 1.5).
 
-    .venv/bin/python bench/journeys.py [--half tune|blind|blind3|blind4|blind5|eval|fresh|both|all] [--url http://127.0.0.1:8000]
+    .venv/bin/python bench/journeys.py [--half tune|blind|blind3..blind6|eval|fresh|both|all] [--url http://127.0.0.1:8000]
                                        [--admin-token T] [--token T] [--max-turns 8] [-v] [--only ID]
 
 Without --url it starts its own service on 127.0.0.1 (app.main:create_app, or --app) with a fake
@@ -492,7 +492,7 @@ def main() -> int:
     parser.add_argument("--admin-token", default=DEV_ADMIN_TOKEN)
     parser.add_argument(
         "--half",
-        choices=("tune", "blind", "blind3", "blind4", "blind5", "eval", "fresh", "both", "all"),
+        choices=("tune", "blind", "blind3", "blind4", "blind5", "blind6", "eval", "fresh", "both", "all"),
         default="both",
         help="both = tune + eval; all = every set",
     )
@@ -512,6 +512,7 @@ def main() -> int:
         "blind3": ROOT / "bench" / "journeys_blind3.yaml",
         "blind4": ROOT / "bench" / "journeys_blind4.yaml",
         "blind5": ROOT / "bench" / "journeys_blind5.yaml",
+        "blind6": ROOT / "bench" / "journeys_blind6.yaml",
         "eval": ROOT / "bench" / "journeys_eval.yaml",
         "fresh": ROOT / "bench" / "journeys_fresh.yaml",
     }
