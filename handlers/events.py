@@ -34,9 +34,14 @@ CATEGORY_TAIL = "没有您要找的问题？请直接输入您想咨询的内容
 CATEGORY_MORE = "（共{total}个问题，回复「更多」查看第{start}-{end}个）"
 
 
+def welcome_choices() -> list[ClarifyOption]:
+    """The services of the welcome menu, by their numbers."""
+    return [ClarifyOption(kind="flow", target=flow) for _n, flow, _d in texts.SERVICES]
+
+
 def welcome_result(turn: Turn) -> TurnResult:
     session = turn.session
-    session.choices = [ClarifyOption(kind="flow", target=flow) for _n, flow, _d in texts.SERVICES]
+    session.choices = welcome_choices()
     return TurnResult(TextReply(texts.welcome()), "menu", session)
 
 

@@ -13,7 +13,7 @@ from flows import words
 from flows.utterance import Utterance, understand
 from handlers import faq, flow, followup, handoff, subscribe, texts
 from handlers.context import HandlerContext, Turn, TurnResult
-from handlers.events import services_result, welcome_result
+from handlers.events import services_result, welcome_choices, welcome_result
 from handlers.messages import user_text
 from handlers.paging import next_page
 from handlers.replies import TextReply
@@ -47,6 +47,10 @@ async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
 
     choices = session.choices
     session.choices = []
+    if not choices and session.flow is None and said.pick is not None and said.pick <= len(texts.SERVICES):
+        # A bare 「2」 with nothing on offer: the number of a service in the welcome menu, which a
+        # follower has seen (on subscribing, or a while ago) even when this session has not.
+        choices = welcome_choices()
     if choices and said.pick is not None:
         picked = await _pick(turn, ctx, choices, said.pick)
         if picked is not None:

@@ -109,6 +109,8 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         ("先查个进度 再约个号", "progress"),
         ("先约个号 然后查一下进度", "booking"),
         ("我上个月交的材料，咋个还莫得消息嘛", "progress"),
+        ("不动产证什么时候能拿到啊，都等了二十多天了", "progress"),
+        ("你们那个网上预约系统是摆设吗？？？约了三次都提示系统繁忙", "complaint"),
         # 约 with the day straight after it.
         ("约明天上午办房子抵押登记", "booking"),
         ("我约下周三行吗", "booking"),

@@ -147,6 +147,12 @@ async def test_welcome_menu_digit_starts_a_flow(registry: FlowRegistry) -> None:
     assert result.meta.flow_id == "complaint" and "问题类别" in text_of(result)
 
 
+async def test_a_welcome_menu_number_sent_first_starts_that_service(registry: FlowRegistry) -> None:
+    # A follower who saw the welcome menu long ago (or on another day) sends 「2」 to a new session.
+    result = await Chat(registry).say("2")
+    assert result.meta.flow_id == "progress"
+
+
 async def test_menu_click_starts_the_flow(registry: FlowRegistry) -> None:
     chat = Chat(registry)
     click = EventMessage(

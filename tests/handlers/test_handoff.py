@@ -258,6 +258,7 @@ async def test_asking_for_an_agent_through_the_router_transfers() -> None:
         "我需要人工帮助",
         "工作人员在吗",
         "有没有人工服务啊，我的问题比较复杂，一两句说不清",
+        "能不能帮我转接一下工作人员，我的情况比较复杂",
     ],
 )
 async def test_asking_for_an_agent_in_ones_own_words_transfers(said: str) -> None:
