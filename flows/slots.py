@@ -18,6 +18,7 @@ Values are stored canonically (dates as ISO `2026-12-03`) and shown with `displa
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -122,9 +123,20 @@ def display(slot: Slot, value: str, today: date | None = None) -> str:
 
 
 def option_terms(slot: Slot) -> list[tuple[str, str]]:
-    """(term, option value) for every way of naming an option, longest term first."""
-    terms = [(term, opt.value) for opt in slot.options for term in (opt.value, *opt.synonyms)]
-    return sorted(terms, key=lambda t: len(t[0]), reverse=True)
+    """(term lower-cased, option value) for every way of naming an option, longest term first.
+
+    Read for every choice of every flow for every message, and a slot never changes (a reload
+    builds new ones): listed once per slot object."""
+    found = _terms.get(id(slot))
+    if found is None:
+        terms = [(term.lower(), opt.value) for opt in slot.options for term in (opt.value, *opt.synonyms)]
+        found = _terms[id(slot)] = sorted(terms, key=lambda t: len(t[0]), reverse=True)
+        # Forgotten with the slot, before its id can be another object's.
+        weakref.finalize(slot, _terms.pop, id(slot), None)
+    return found
+
+
+_terms: dict[int, list[tuple[str, str]]] = {}
 
 
 class _Masked:
@@ -155,7 +167,7 @@ def _choice(slot: Slot, text: str, focus: bool) -> Found | None:
     lowered = text.lower()
     best: Found | None = None
     for term, value in option_terms(slot):
-        at = lowered.find(term.lower())
+        at = lowered.find(term)
         if at >= 0 and (best is None or len(term) > best.end - best.start):
             best = Found(value, at, at + len(term))
     if best is None:
@@ -166,8 +178,11 @@ def _choice(slot: Slot, text: str, focus: bool) -> Found | None:
         # (「公基金」 is nothing else a citizen could mean) and is taken as said; a two-character
         # one (「户照」) is a guess, read back before acting.
         shortest = 2 if len(_SPLIT.sub("", text)) <= SHORT_FOR_HOMOPHONES else 3
+        chars = frozenset(lowered)
         for term, value in option_terms(slot):
-            at = homophones.find(term.lower(), lowered) if len(term) >= shortest else -1
+            # A set lookup per character settles most terms without a search.
+            near = shortest <= len(term) <= len(lowered) and homophones.could_find(term, chars)
+            at = homophones.find(term, lowered) if near else -1
             if at >= 0:
                 return Found(value, at, at + len(term), "homophone" if len(term) < SURE_HOMOPHONE else "")
     if best is None and focus and len(_SPLIT.sub("", text)) <= SHORT_FOR_HOMOPHONES:
@@ -192,7 +207,7 @@ def _shortened(slot: Slot, text: str) -> Found | None:
     word (「婚姻」 to 「办理哪项业务」) is a plain answer.
     """
     whole = _SPLIT.sub("", text).lower()
-    terms = [(term.lower(), value) for term, value in option_terms(slot)]
+    terms = option_terms(slot)
     for m in re.finditer(r"[\u4e00-\u9fa5A-Za-z]{2,}", text):
         run = m.group(0).lower()
         # The longest part of the run that only one option's words contain (「想办婚姻方面的」 → 婚姻).
