@@ -21,9 +21,11 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
+from starlette.routing import Route
 
 from app import admin_sessions, callback, demo, errors, logs, metrics
 from app.accounts import DEFAULT_ACCOUNT, Account, AccountsError, configured_accounts, default_of
+from app.asgi import WxbotApp
 from app.calendar_watch import CalendarWatch
 from app.content import SharedContent
 from app.db.engine import make_engine
@@ -464,15 +466,19 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
         finally:
             await _stop(res)
 
-    app = FastAPI(title="wxbot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = WxbotApp(title="wxbot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     errors.install(app)
     # First in the routing table, and a Starlette route rather than a FastAPI one: every WeChat
-    # delivery comes here. It still passes the app's middleware and exception handlers
-    # (app/errors.py) but skips FastAPI's per-request endpoint machinery and the included
-    # routers' indirection, about a tenth of the worker's CPU on this path.
+    # delivery comes here. `WxbotApp` serves the two directly, with the app's exception handlers
+    # (app/errors.py) but without FastAPI's middleware and router (app/asgi.py): about a tenth
+    # of the worker's CPU per delivery each time.
     app.add_route("/wechat", callback.receive, methods=["POST"])
+    default_route = app.router.routes[-1]
     # Each account of an accounts file: the same plain route, its account a dict lookup.
     app.add_route("/wechat/{account}", callback.receive_account, methods=["POST"])
+    account_route = app.router.routes[-1]
+    assert isinstance(default_route, Route) and isinstance(account_route, Route)
+    app.serve_deliveries(default_route, account_route)
     app.include_router(callback.router)
     app.include_router(push_links.router)
     app.include_router(_admin_router())
