@@ -1,14 +1,15 @@
-"""The ASGI application: WeChat's deliveries go straight to their endpoint, the rest through FastAPI.
+"""The ASGI application: WeChat's deliveries go straight to their handler, the rest through FastAPI.
 
 Every delivery is a `POST /wechat` or `POST /wechat/{account}`. Through FastAPI's stack each one
 passed six middleware layers and the router (server errors, telemetry that reads the environment
 for OpenTelemetry providers on every request, a body limit, exception handlers, an exit stack,
-route matching, the endpoint wrapper): about a tenth of a worker's CPU per delivery in-process
-(py-spy, docs/reliability.md "Where a delivery's time goes"), for a route that needs none of them
-but the exception handlers. `WxbotApp` answers those two routes itself, with the same handlers
-looked up the same way; anything else, and the delivery routes whenever the app is configured
-in a way this shortcut does not reproduce (debug, a root path, user middleware), goes through
-FastAPI unchanged.
+route matching, the endpoint wrapper) and built a Request, its query parameters and a body stream:
+about a tenth of a worker's CPU per delivery (py-spy, docs/reliability.md "Where a delivery's time
+goes"), for a route that needs none of them but the exception handlers. `WxbotApp` answers those
+two routes itself (`app.callback.answer` on the ASGI scope and channel), with the app's exception
+handlers looked up as Starlette does; anything else, and the delivery routes whenever the app is
+configured in a way this shortcut does not reproduce (debug, a root path, user middleware), goes
+through FastAPI and the routes' own endpoints unchanged.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from app import callback
+from app.deps import Resources
 
 PATH = "/wechat"
 _ACCOUNT_PREFIX = PATH + "/"
@@ -70,11 +74,13 @@ class WxbotApp(FastAPI):
         scope["route"] = route
         scope["endpoint"] = route.endpoint
         scope["path_params"] = params
-        request = Request(scope, receive, send)
         try:
-            response: Response = await route.endpoint(request)
+            resources: Resources = self.state.resources
+            # The route's endpoint does the same from a Request (callback.receive); none is built here.
+            runtime = resources.account(params.get("account"))
+            response = callback.reply_response(await callback.answer(resources, runtime, scope, receive))
         except Exception as exc:
-            response = await self._handled(request, exc, send)
+            response = await self._handled(Request(scope, receive, send), exc, send)
         await response(scope, receive, send)
 
     async def _handled(self, request: Request, exc: Exception, send: Send) -> Response:

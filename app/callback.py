@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Annotated
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope
 
 from app import logs
 from app.deps import AccountRuntime, Resources, ResourcesDep
@@ -93,45 +96,68 @@ async def verify_account_url(
     return _verify_url(resources.account(account), signature, timestamp, nonce, echostr)
 
 
-async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+async def _read_body(scope: Scope, receive: Receive, limit: int, timeout_s: float) -> bytes:
+    # Read from the ASGI channel directly, as Starlette's Request.stream does (a disconnect is
+    # ClientDisconnect), without building a Request per delivery.
+    declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge("declared body over the limit")
     chunks: list[bytes] = []
     size = 0
     try:
         # A read deadline: a client trickling its body must not hold a worker's slot (issue 15).
         async with asyncio.timeout(timeout_s):
-            async for chunk in request.stream():
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                if message["type"] != "http.request":
+                    continue
+                chunk: bytes = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
                     raise PayloadTooLarge("body over the limit")
                 chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
     except TimeoutError as exc:
         raise RequestTimeout("body not received within the read deadline") from exc
     return b"".join(chunks)
 
 
+def _query(scope: Scope) -> dict[str, str]:
+    """The query string's parameters, the last of a repeated name winning (as Starlette's QueryParams)."""
+    return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+
+
+def reply_response(xml: str) -> Response:
+    return Response(content=xml, media_type="text/plain" if xml == SUCCESS else "application/xml")
+
+
 async def receive(request: Request) -> Response:
-    # All of WeChat's traffic comes through here, so this is a plain Starlette endpoint
-    # (registered in app.main): no FastAPI dependency solving or parameter validation per request.
+    """`POST /wechat` as a Starlette route; app.asgi.WxbotApp normally calls `answer` itself."""
     resources: Resources = request.app.state.resources
-    return await _receive(request, resources, resources.account(None))
+    return reply_response(await answer(resources, resources.account(None), request.scope, request.receive))
 
 
 async def receive_account(request: Request) -> Response:
     """`POST /wechat/{account}`: the same, for one account of an accounts file (a dict lookup)."""
     resources: Resources = request.app.state.resources
-    return await _receive(request, resources, resources.account(request.path_params["account"]))
+    runtime = resources.account(request.path_params["account"])
+    return reply_response(await answer(resources, runtime, request.scope, request.receive))
 
 
-async def _receive(request: Request, resources: Resources, runtime: AccountRuntime) -> Response:
+async def answer(resources: Resources, runtime: AccountRuntime, scope: Scope, receive: Receive) -> str:
+    """One delivery to `runtime`'s account: the reply XML (encrypted in safe mode) or `success`.
+
+    Works on the ASGI scope and channel: all of WeChat's traffic comes through here, so nothing
+    is built per request that the turn does not need (no FastAPI dependency solving, no Request)."""
     stages = Stages()
-    query = request.query_params
+    query = _query(scope)
     signature, timestamp, nonce = query.get("signature"), query.get("timestamp"), query.get("nonce")
     msg_signature = query.get("msg_signature")
     settings = resources.settings
-    body = await _read_body(request, settings.max_body_bytes, settings.body_read_timeout_s)
+    body = await _read_body(scope, receive, settings.max_body_bytes, settings.body_read_timeout_s)
     _verify(resources, runtime, signature, timestamp, nonce)
     stages.mark("verify")
 
@@ -156,18 +182,16 @@ async def _receive(request: Request, resources: Resources, runtime: AccountRunti
         # Log context only, for people reading the logs: the turn itself gets its account passed in.
         logs.bind(account=runtime.account.id)
 
-    answer = await runtime.processor.process(message, stages, _replay(resources, runtime, signature, timestamp, nonce))
-    xml = answer.xml
+    turn = await runtime.processor.process(message, stages, _replay(resources, runtime, signature, timestamp, nonce))
+    xml = turn.xml
     if encrypted and xml != SUCCESS and message_crypto is not None:
         xml = message_crypto.encrypt_reply(xml, str(int(time.time())), nonce or "")
         stages.mark("encrypt")
-    media_type = "text/plain" if xml == SUCCESS else "application/xml"
-    response = Response(content=xml, media_type=media_type)
-    if answer.record is not None:
-        record = answer.record
+    if turn.record is not None:
+        record = turn.record
         record.latency_ms = stages.elapsed_ms()
         record.stages = dict(stages.marks)
         # Only queued here (a deque append, never I/O): the row is written off this path, so
         # logging never delays a reply. A background task would cost more than the append.
         resources.sink.submit(record)
-    return response
+    return xml

@@ -23,7 +23,7 @@ def app_of(harness: Harness) -> WxbotApp:
     return app
 
 
-async def both_ways(harness: Harness, path: str, make: Any) -> list[tuple[int, str]]:
+async def both_ways(harness: Harness, path: str, make: Any) -> list[tuple[int, str, list[str]]]:
     """The same kind of request, sent once straight to the endpoint and once through FastAPI."""
     app = app_of(harness)
     direct = app._deliveries
@@ -32,7 +32,7 @@ async def both_ways(harness: Harness, path: str, make: Any) -> list[tuple[int, s
         app._deliveries = direct if shortcut else None
         delivery: Delivery = make()
         response = await harness.client.post(path, params=delivery.params, content=delivery.body)
-        answers.append((response.status_code, response.headers["content-type"]))
+        answers.append((response.status_code, response.headers["content-type"], sorted(response.headers)))
     app._deliveries = direct
     return answers
 
