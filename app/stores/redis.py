@@ -36,12 +36,13 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
 
 import structlog
+from hiredis import pack_command
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from app.stores.base import LockTimeout, Started, StoreUnavailable, TurnEnd, TurnStart
 
@@ -262,21 +263,14 @@ class RedisStore:
     async def _send(self, batch: list[tuple[AsyncScript, list[str], Args, asyncio.Future[Any]]]) -> None:
         replies: list[Any]
         try:
-            if len(batch) == 1:
-                script, keys, args, _ = batch[0]
-                replies = [await script(keys=keys, args=args)]
-            else:
-                pipe = self._redis.pipeline(transaction=False)
-                for script, keys, args, _ in batch:
-                    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-                replies = await pipe.execute(raise_on_error=False)
-                for i, (script, keys, args, _) in enumerate(batch):
-                    if isinstance(replies[i], NoScriptError):
-                        # Redis restarted and lost its script cache: the script call loads it again.
-                        try:
-                            replies[i] = await script(keys=keys, args=args)
-                        except RedisError as exc:
-                            replies[i] = exc
+            replies = await self._evalsha([(script.sha, keys, args) for script, keys, args, _ in batch])
+            for i, (script, keys, args, _) in enumerate(batch):
+                if isinstance(replies[i], NoScriptError):
+                    # Redis restarted and lost its script cache: the script call loads it again.
+                    try:
+                        replies[i] = await script(keys=keys, args=args)
+                    except RedisError as exc:
+                        replies[i] = exc
         except asyncio.CancelledError:
             for *_, waiting in batch:
                 waiting.cancel()
@@ -294,6 +288,44 @@ class RedisStore:
                 waiting.set_exception(reply)
             else:
                 waiting.set_result(reply)
+
+    async def _evalsha(self, calls: list[tuple[str, list[str], Args]]) -> list[Any]:
+        """Each call's reply (or its ResponseError, e.g. NOSCRIPT), from one write and one read.
+
+        What redis-py's pipeline does for these, without its per-command machinery: the commands
+        are packed by hiredis in one C call each (redis-py encoded every argument in Python first,
+        the largest part of the client's CPU per delivery, docs/reliability.md) on a pooled
+        connection. Like the client's own retry policy, a connection error (a pooled connection
+        left stale by a Redis restart) is retried once on a fresh one; anything else is raised.
+        """
+        packed = b"".join(
+            # hiredis's stub types the argument as a 1-tuple; it takes any tuple of str/int/bytes.
+            pack_command(("EVALSHA", sha, len(keys), *keys, *args))  # type: ignore[arg-type]
+            for sha, keys, args in calls
+        )
+        pool = self._redis.connection_pool
+        for attempt in range(2):
+            connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py's is untyped
+            try:
+                await connection.send_packed_command(packed)
+                replies: list[Any] = []
+                for _ in calls:
+                    try:
+                        replies.append(await connection.read_response())
+                    except ResponseError as exc:
+                        replies.append(exc)
+                return replies
+            except RedisConnectionError:
+                await connection.disconnect()
+                if attempt:
+                    raise
+            except BaseException:
+                # Replies may still be on the socket: never hand it to the next caller.
+                await connection.disconnect(nowait=True)
+                raise
+            finally:
+                await pool.release(connection)
+        raise AssertionError("unreachable")
 
     # -- locks -----------------------------------------------------------------------------
 

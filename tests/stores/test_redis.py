@@ -114,16 +114,15 @@ async def test_store_is_unavailable_while_down_and_recovers_when_back(redis_proc
 
 
 def _counting_pipelines(store: RedisStore) -> list[int]:
-    """Records each pipeline the store opens (a stand-in for its writes to Redis)."""
+    """Records each write of scripts the store makes to Redis (one pipeline: one write, one read)."""
     opened: list[int] = []
-    client = store._redis
-    original = client.pipeline
+    original = store._evalsha
 
-    def pipeline(*args: Any, **kwargs: Any) -> Any:
-        opened.append(1)
-        return original(*args, **kwargs)
+    async def evalsha(calls: list[Any]) -> list[Any]:
+        opened.append(len(calls))
+        return await original(calls)
 
-    client.pipeline = pipeline  # type: ignore[method-assign]
+    store._evalsha = evalsha  # type: ignore[method-assign]
     return opened
 
 
