@@ -32,7 +32,7 @@ _ACCOUNT_PREFIX = PATH + "/"
 
 
 class WxbotApp(FastAPI):
-    """FastAPI, with the two delivery routes (`deliveries`) served without its middleware."""
+    """FastAPI, with the two delivery routes (`serve_deliveries`) answered without its middleware."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
