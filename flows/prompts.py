@@ -65,9 +65,12 @@ def missing(flow: Flow, state: FlowState, step: Step) -> list[str]:
 
 
 def take_otherwise(flow: Flow, state: FlowState, step: Step) -> None:
-    """Fill the choices that have an `otherwise` once nothing else the step needs is missing."""
+    """Fill the choices that have an `otherwise` once nothing else the step needs is missing.
+
+    Only a choice already asked (shown in a prompt): a first message that reads as a complaint is
+    never filed unseen — 「12345可以反映什么问题」 taken for one still shows the form first."""
     left = missing(flow, state, step)
-    if left and all(flow.slots[n].otherwise for n in left):
+    if left and all(flow.slots[n].otherwise and n in state.asked for n in left):
         for name in left:
             state.slots[name] = flow.slots[name].otherwise
 
