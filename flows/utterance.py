@@ -102,8 +102,16 @@ def _listed(piece: str, listed: frozenset[str]) -> bool:
 _LONGEST_SMALL_TALK = max(map(len, _SMALL_TALK_WORDS))
 
 
+# Every character of every small-talk word (with the particles): a piece with any other character
+# cannot be small-talk words run together, which settles most messages without the search.
+_SMALL_TALK_CHARS = frozenset("".join(_SMALL_TALK_WORDS) + "啊呀哈嘛啦了哦呢吧噢喔哇呗嘞的")
+RUN_TOGETHER_MAX_CHARS = 12
+
+
 def _run_together(piece: str) -> list[str]:
     """「嗯嗯好的」「好的收到」: small-talk words typed without a break, split (else [])."""
+    if len(piece) > RUN_TOGETHER_MAX_CHARS or not _SMALL_TALK_CHARS.issuperset(piece):
+        return []
     # ways[i]: a split of piece[:i] into listed words (with their particles), or None.
     ways: list[list[str] | None] = [[], *([None] * len(piece))]
     for end in range(1, len(piece) + 1):
