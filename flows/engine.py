@@ -177,11 +177,11 @@ async def start(
     # 「请问怎么投诉窗口人员」 asks how: the service starts, but free text is not read from the question.
     how = intents.asks_how(said, flow)
     reading = read(flow, state, said, correcting=False, question=how) if said.text else Reading()
-    if context is not None and not _elsewhere(flow, said):
+    elsewhere = _elsewhere(flow, said)
+    if context is not None and not elsewhere:
         reading.filled += carried(flow, state, context)
     if flow.intro:
         turn.say(flow.intro)
-    elsewhere = _elsewhere(flow, said)
     if elsewhere:
         # 「预约驾驶证换证」: say plainly that this cannot be booked here, and where it can.
         turn.say(elsewhere)
