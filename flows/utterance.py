@@ -77,7 +77,8 @@ def _pick(command: str) -> int | None:
 _PIECES = re.compile(r"[\s,，。.!！~～、]+")
 # Modal particles people add to anything they say (「谢谢啊」「多谢了」「好的呀」): the word lists hold
 # the bare words, so these are dropped from the end before looking a piece up.
-_PARTICLES = re.compile(r"(?<=.)[啊呀哈嘛啦了哦呢吧噢喔哇呗嘞的]+$")
+_PARTICLE_CHARS = "啊呀哈嘛啦了哦呢吧噢喔哇呗嘞的"
+_PARTICLES = re.compile(rf"(?<=.)[{_PARTICLE_CHARS}]+$")
 
 
 # 「知道了谢谢」: a thank-you closing a message.
@@ -104,7 +105,7 @@ _LONGEST_SMALL_TALK = max(map(len, _SMALL_TALK_WORDS))
 
 # Every character of every small-talk word (with the particles): a piece with any other character
 # cannot be small-talk words run together, which settles most messages without the search.
-_SMALL_TALK_CHARS = frozenset("".join(_SMALL_TALK_WORDS) + "啊呀哈嘛啦了哦呢吧噢喔哇呗嘞的")
+_SMALL_TALK_CHARS = frozenset("".join(_SMALL_TALK_WORDS) + _PARTICLE_CHARS)
 RUN_TOGETHER_MAX_CHARS = 12
 
 
@@ -382,12 +383,13 @@ _CONTAINERS = (list, dict, set)
 
 def _understand(raw: str, today: date) -> Utterance:
     text = fold(raw)
-    command = command_form(plain_words(text))
+    plain = plain_words(text)
+    command = command_form(plain)
     return Utterance(
         raw=raw,
         text=text,
         command=command,
-        norm=normalize(plain_words(text)),
+        norm=normalize(plain),
         today=today,
         question=is_question(text),
         pick=_pick(command),
