@@ -246,14 +246,15 @@ def _date(slot: Slot, text: str, today: date) -> tuple[Found | None, str, tuple[
     found = dates.find_dates(text, today)
     if not found:
         return None, "", (0, 0)
-    m = found[0]
-    moved = [c.end() for c in _MOVED_ON.finditer(text)]
-    later = [d for d in found[1:] if moved and d.start >= moved[-1]]
-    if later:
-        m = later[0]
-    elif _date_problem(slot, m, today):
-        m = next((d for d in found[1:] if not d.doubt and not _date_problem(slot, d, today)), m)
-    return _date_checked(slot, m, today), _date_problem(slot, m, today), (m.start, m.end)
+    moved = _moved_on_at(text)
+    later = [d for d in found[1:] if moved is not None and d.start >= moved]
+    m = later[0] if later else found[0]
+    problem = _date_problem(slot, m, today)
+    if problem and not later:
+        better = next((d for d in found[1:] if not d.doubt and not _date_problem(slot, d, today)), None)
+        if better is not None:
+            m, problem = better, ""
+    return _date_found(m, problem), problem, (m.start, m.end)
 
 
 _EARLY_DAY = re.compile(r"[今明]早(?!点|些|就|已)")
@@ -261,8 +262,17 @@ _EARLY_DAY = re.compile(r"[今明]早(?!点|些|就|已)")
 _MOVED_ON = re.compile(r"改成|改到|改为|改|换成|换到|换|那就|就|还是")
 
 
-def _date_checked(slot: Slot, m: dates.DateMatch, today: date) -> Found | None:
-    if m.value is None or _date_problem(slot, m, today):
+def _moved_on_at(text: str) -> int | None:
+    """Where the message moves on to what it settles on (after its last 「改」「那就」…), or None."""
+    last = None
+    for cue in _MOVED_ON.finditer(text):
+        last = cue.end()
+    return last
+
+
+def _date_found(m: dates.DateMatch, problem: str) -> Found | None:
+    """The date as a value, unless it does not exist or `problem` says why it cannot be taken."""
+    if m.value is None or problem:
         return None
     return Found(m.value.isoformat(), m.start, m.end, m.doubt)
 
@@ -308,8 +318,8 @@ def _period(text: str, original: str = "") -> Found | None:
     ]
     if said:
         # 「时间改成下午吧 上午走不开」: the half-day after 「改」 is the one meant; else the first said.
-        moved = [c.end() for c in _MOVED_ON.finditer(text)]
-        after = [f for f in said if moved and f.start >= moved[-1]]
+        moved = _moved_on_at(text)
+        after = [f for f in said if moved is not None and f.start >= moved]
         return min(after or said, key=lambda f: f.start)
     if original and _EARLY_DAY.search(original):
         # 「明早」「今早」: the day and the morning in one word (the day was read from it already).
