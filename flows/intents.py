@@ -174,11 +174,10 @@ def asks_how(utterance: Utterance, flow: Flow) -> bool:
     length, word = best_word(flow.triggers.keywords, norm)
     if not length:
         return False
-    _, parts = _parsed(word)
-    at = find(parts[0], norm) if parts else -1
+    at = _found_at(word, norm)
     if at < 0 or not _HOW_BEFORE.search(norm[:at]):
         return False
-    return len(norm) - at - len(parts[0]) <= HOW_TAIL_MAX_CHARS
+    return len(norm) - at - len(_parsed(word)[1][0]) <= HOW_TAIL_MAX_CHARS
 
 
 def _compact(norm: str) -> str:
@@ -229,10 +228,15 @@ def _rank(utterance: Utterance, registry: FlowRegistry) -> tuple[Intent, ...]:
 _FIRST_THEN = re.compile(r"先.+(?:再|然后|之后|完了)")
 
 
+def _found_at(keyword: str, norm: str) -> int:
+    """Where `keyword`'s first part is found in `norm`, or -1."""
+    _, parts = _parsed(keyword)
+    return find(parts[0], norm) if parts else -1
+
+
 def _position(keyword: str, norm: str) -> int:
     """Where `keyword`'s first part is found in `norm` (its end when not found)."""
-    _, parts = _parsed(keyword)
-    at = find(parts[0], norm) if parts else -1
+    at = _found_at(keyword, norm)
     return at if at >= 0 else len(norm)
 
 
