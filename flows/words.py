@@ -19,7 +19,8 @@ HANDOFF = frozenset({"人工", "转人工", "人工客服", "人工服务", "找
 # The person may be named without 人工 (「找个工作人员跟我说」「叫你们值班的人来」「我想和真人聊」),
 # with what they should do after it (说话, 回我, 来).
 # The ways of naming a person who answers instead of the program (longest first).
-_PERSON = r"(?:真人客服|真人|活人|人工客服|人工服务|人工|客服人员|客服|工作人员)"
+_PERSON_WORDS = ("真人客服", "真人", "活人", "人工客服", "人工服务", "人工", "客服人员", "客服", "工作人员")
+_PERSON = "(?:" + "|".join(_PERSON_WORDS) + ")"
 _AGENT = re.compile(
     r"(?P<verb>转接|接通|转|找|要|接|叫|换|联系|让|跟|和|同|与|来)?"
     r"(?:个|一个|一位|位|你们的?|你们那边的|那边的)?(?:窗口的|值班的|懂的|懂行的|能说话的)?"
@@ -31,7 +32,7 @@ _AGENT = re.compile(
 _CALL_ME = re.compile(r"(?:能|可以)?(?:(?:回|打|来)个?电话(?:给我|过来)?|电话联系我|打给我)")
 _ANYONE = re.compile(r"^有没有人(?:能|可以|会|来)?(?:帮|回|理|管|处理|接待)")
 # Named alone, only these are a request (「同志」「领导」 alone greet or address someone).
-_AGENT_ALONE = frozenset({"人工客服", "人工服务", "人工", "真人客服", "真人", "活人", "客服人员", "客服"})
+_AGENT_ALONE = frozenset(_PERSON_WORDS) - {"工作人员"}
 # 「不想跟机器说了」「别让机器人回了」: declining the program is asking for a person.
 _NOT_THE_BOT = re.compile(
     r"(?:不想|不要|别|不用|不)(?:再)?(?:跟|和|同|让)?(?:机器人|机器|智能客服|自动回复|ai|AI|电脑)(?:说|聊|回|回复|回答)?(?:话)?了?"
