@@ -54,7 +54,8 @@ FOLLOW_UP_WINDOW_S = 600.0
 
 async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult:
     session = turn.session
-    if words.asks_for_menu(command_form(text)):
+    command = command_form(text)
+    if words.asks_for_menu(command):
         # Imported here: handlers.events imports this module for `faq:` menu clicks.
         from handlers.events import welcome_result
 
@@ -68,7 +69,7 @@ async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult:
     if result.decision == "answer" and result.faq_id is not None:
         entry = matcher.entry(result.faq_id)
         if entry is not None:
-            return _answer(turn, entry.id, _offered(turn, ctx, entry.id, entry.answer, text), result.score)
+            return _answer(turn, entry.id, _offered(turn, ctx, entry.id, entry.answer, command), result.score)
     if result.decision == "clarify" and result.candidates:
         session.choices = [ClarifyOption(kind="faq", target=c.faq_id) for c in result.candidates]
         lines = [CLARIFY_HEAD]
@@ -93,16 +94,16 @@ def answer_entry(turn: Turn, ctx: HandlerContext, faq_id: str, *, via_menu: bool
     return _answer(turn, entry.id, _offered(turn, ctx, entry.id, text), None)
 
 
-def _offered(turn: Turn, ctx: HandlerContext, faq_id: str, text: str, asked: str = "") -> str:
+def _offered(turn: Turn, ctx: HandlerContext, faq_id: str, text: str, said: str = "") -> str:
     """An answer that describes a service (a flow lists it under `faq:`) offers to start it.
 
     「办件进度怎么查」 answered outside a flow ends with 「1. 办件进度查询」, so the citizen can do
     it now instead of retyping the words the answer tells them to send. So does any answer to a
-    question that says the citizen means to come (`triggers.offer_when`: 「…想去大厅补办」).
+    question that says the citizen means to come (`triggers.offer_when`: 「…想去大厅补办」, `said`
+    in its command form).
     """
     if ctx.flows is None or turn.session.flow is not None:
         return text
-    said = command_form(asked)
     flow = next((f for f in ctx.flows if faq_id in f.faq), None) or next(
         (f for f in ctx.flows if said and any(word in said for word in f.triggers.offer_when)), None
     )
