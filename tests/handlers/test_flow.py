@@ -27,6 +27,11 @@ def registry() -> FlowRegistry:
     return load_flows(FLOWS_DIR)
 
 
+def matcher_of(entries: tuple[FaqEntry, ...]) -> Matcher:
+    """A matcher over just these entries."""
+    return Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary()))
+
+
 @pytest.fixture(scope="module")
 def matcher() -> Matcher:
     entries = (
@@ -87,7 +92,7 @@ def matcher() -> Matcher:
             answer="市政务服务中心周一至周五 9:00-17:00 办公。",
         ),
     )
-    return Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary()))
+    return matcher_of(entries)
 
 
 class Chat:
@@ -399,7 +404,7 @@ async def test_an_faq_answer_describing_a_service_offers_to_start_it(registry: F
     entries = (
         FaqEntry(id=progress.faq[0], category="大厅", question="回执单丢了怎么办", similar=(), answer="请到窗口查询。"),
     )
-    chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    chat = Chat(registry, matcher_of(entries))
     answered = await chat.say("回执单丢了怎么办")
     assert answered.route == "faq" and "需要现在办理「办件进度查询」吗" in text_of(answered)
     assert "回复 1" in text_of(answered)
@@ -415,7 +420,7 @@ async def test_an_offered_service_asks_its_one_question_and_takes_the_answer(reg
     entries = (
         FaqEntry(id=progress.faq[0], category="大厅", question="回执单丢了怎么办", similar=(), answer="请到窗口查询。"),
     )
-    chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    chat = Chat(registry, matcher_of(entries))
     answered = await chat.say("回执单丢了怎么办")
     assert progress.slots["number"].prompt in text_of(answered)
     looked_up = await chat.say("SQ20261120000125")
@@ -427,7 +432,7 @@ async def test_a_service_asking_several_facts_is_offered_by_number(registry: Flo
     booking = registry.current("booking")
     assert booking is not None and booking.faq
     entries = (FaqEntry(id=booking.faq[0], category="大厅", question="大厅几点上班", similar=(), answer="9点。"),)
-    chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    chat = Chat(registry, matcher_of(entries))
     answered = await chat.say("大厅几点上班")
     assert "需要现在办理吗？请回复数字：\n1. 预约办事" in text_of(answered)
 
@@ -438,12 +443,12 @@ async def test_a_question_that_says_the_citizen_means_to_come_offers_the_booking
     entries = (
         FaqEntry(id="shebao-x", category="社保", question="社保卡丢了怎么补办", similar=(), answer="先挂失再补办。"),
     )
-    chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    chat = Chat(registry, matcher_of(entries))
     answered = await chat.say("社保卡丢了怎么补办 想去大厅补办")
     assert "先挂失再补办" in text_of(answered) and "1. 预约办事" in text_of(answered)
     started = await chat.say("1")
     assert started.meta.flow_id == "booking" and "办理业务 社保卡办理" in text_of(started)
-    plain = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    plain = Chat(registry, chat.ctx.matcher)
     assert "预约办事" not in text_of(await plain.say("社保卡丢了怎么补办"))
 
 
@@ -453,7 +458,7 @@ async def test_something_else_after_an_offer_is_routed_as_usual(registry: FlowRe
     entries = (
         FaqEntry(id=progress.faq[0], category="大厅", question="回执单丢了怎么办", similar=(), answer="请到窗口查询。"),
     )
-    chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    chat = Chat(registry, matcher_of(entries))
     await chat.say("回执单丢了怎么办")
     result = await chat.say("我要投诉，停车场太难找车位了")
     assert result.meta.flow_id == "complaint"
@@ -509,7 +514,7 @@ async def test_a_question_whose_answer_describes_a_service_starts_it(registry: F
             answer="发送「进度查询」。",
         ),
     )
-    chat = Chat(registry, Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary())))
+    chat = Chat(registry, matcher_of(entries))
     result = await chat.say("请问怎么查办理进度")
     assert result.meta.flow_id == "progress" and chat.session.flow is not None
 
@@ -547,7 +552,7 @@ def businesses() -> Matcher:
             answer="周末休息。",
         ),
     )
-    return Matcher(KnowledgeBase(directory=Path("."), entries=entries, vocabulary=Vocabulary()))
+    return matcher_of(entries)
 
 
 async def test_a_question_without_a_subject_is_about_the_business_being_booked(
