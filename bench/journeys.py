@@ -5,7 +5,10 @@ Plays citizen journeys against a running service, for each set separately: the t
 blind in session 8 and held out that day; tuned on since session 9, after its held-out figures were
 recorded), four more blind tuning sets (bench/journeys_blind3/4/5/6.yaml, written blind in session 9
 as tuning material: enterprise staff, voice input, elderly users; changes of mind, facts split over
-messages; regional speech and heavy typos; progress, complaints and guidance), the evaluation half
+messages; regional speech and heavy typos; progress, complaints and guidance), two more written
+blind in session 10 as tuning material (journeys_blind7.yaml: citizens booking for relatives,
+facts wrapped in words, dates and clock times said many ways, digressions; journeys_blind8.yaml:
+businesses and agents, traditional characters, elderly run-ons, English and pinyin abbreviations), the evaluation half
 (bench/journeys_eval.yaml, written before issue 13's changes and never tuned on) and the fresh
 held-out set (bench/journeys_fresh.yaml, written blind in session 9 before that session's changes, by
 someone who read neither the flows nor the code nor the other sets; never tuned on). Each journey
@@ -32,7 +35,7 @@ and the service-desk report's 4 interactions.
 
 Goal (issue 13, evaluation half): completion ≥ 97%, mean ≤ 1.8 interactions (moonshot 1.5).
 
-    .venv/bin/python bench/journeys.py [--half tune|blind|blind3..blind6|eval|fresh|both|all] [--url http://127.0.0.1:8000]
+    .venv/bin/python bench/journeys.py [--half tune|blind|blind3..blind8|eval|fresh|both|all] [--url http://127.0.0.1:8000]
                                        [--admin-token T] [--token T] [--max-turns 8] [-v] [--only ID]
 
 Without --url it starts its own service on 127.0.0.1 (app.main:create_app, or --app) with a fake
@@ -492,7 +495,7 @@ def main() -> int:
     parser.add_argument("--admin-token", default=DEV_ADMIN_TOKEN)
     parser.add_argument(
         "--half",
-        choices=("tune", "blind", "blind3", "blind4", "blind5", "blind6", "eval", "fresh", "both", "all"),
+        choices=("tune", "blind", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "eval", "fresh", "both", "all"),
         default="both",
         help="both = tune + eval; all = every set",
     )
@@ -513,6 +516,8 @@ def main() -> int:
         "blind4": ROOT / "bench" / "journeys_blind4.yaml",
         "blind5": ROOT / "bench" / "journeys_blind5.yaml",
         "blind6": ROOT / "bench" / "journeys_blind6.yaml",
+        "blind7": ROOT / "bench" / "journeys_blind7.yaml",
+        "blind8": ROOT / "bench" / "journeys_blind8.yaml",
         "eval": ROOT / "bench" / "journeys_eval.yaml",
         "fresh": ROOT / "bench" / "journeys_fresh.yaml",
     }
