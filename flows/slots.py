@@ -50,9 +50,11 @@ _ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _ID_CHECK = "10X98765432"
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _CN_NUMBER = re.compile(r"[一二两三四五六七八九十]{1,3}")
+# Everyday and regional words for the half-days (「一早」「上半天」「头午」; 上昼/下昼 in the south).
 _PERIOD_WORDS = [
-    ("上午", ("上午", "早上", "早晨", "上班时间", "午前")),
-    ("下午", ("下午", "午后", "傍晚")),
+    ("上午", ("上午", "早上", "早晨", "上班时间", "午前", "一早", "一大早", "清早", "上半天", "前半天", "头午", "上昼", "朝早",
+             "中午以前", "中午之前")),
+    ("下午", ("下午", "午后", "傍晚", "下半天", "后半天", "过午", "下昼", "晏昼", "午饭后", "吃完午饭", "中午以后", "中午之后")),
 ]
 _CLOCK = re.compile(r"(?P<h>\d{1,2}|[一二两三四五六七八九十]{1,3})\s*(?:点|时|:|：)")
 _SPLIT = re.compile(r"[\s,，。.;；:：!！?？、/|]+")
@@ -165,11 +167,14 @@ def _choice(slot: Slot, text: str, focus: bool) -> Found | None:
         if number is not None and 1 <= number <= len(slot.options) and len(stripped) <= 5:
             return Found(slot.options[number - 1].value, 0, len(text))
     lowered = text.lower()
-    best: Found | None = None
-    for term, value in option_terms(slot):
-        at = lowered.find(term)
-        if at >= 0 and (best is None or len(term) > best.end - best.start):
-            best = Found(value, at, at + len(term))
+    hits = [Found(value, at, at + len(term)) for term, value in option_terms(slot) if (at := lowered.find(term)) >= 0]
+    if len({hit.value for hit in hits}) > 1:
+        # 「算了公积金先不弄了 改成医保报销吧」: the option named after the change of mind is the one meant.
+        changed = None
+        for cue in _CHANGED_MIND.finditer(lowered):
+            changed = cue.end()
+        hits = [hit for hit in hits if changed is not None and hit.start >= changed] or hits
+    best = max(hits, key=lambda hit: hit.end - hit.start, default=None)
     if best is None:
         # 「公即金」「居注证」: an option named with one IME homophone. A two-character name
         # (「离昏」 for 离婚) only in a short message: in a long one, some pair of its characters
@@ -259,6 +264,9 @@ def _date(slot: Slot, text: str, today: date) -> tuple[Found | None, str, tuple[
 
 _EARLY_DAY = re.compile(r"[今明]早(?!点|些|就|已)")
 # Words after which a message gives the day (or half-day) it settles on.
+# Where a message that names two options turns to the one it wants (「不办公积金了，还是办医保吧」);
+# not 换 alone, which is what is done to a card (「换社保卡」).
+_CHANGED_MIND = re.compile(r"改成|改为|改办|换成|换办|那就|还是|算了")
 _MOVED_ON = re.compile(r"改成|改到|改为|改|换成|换到|换|那就|就|还是")
 
 

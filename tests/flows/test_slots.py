@@ -74,7 +74,10 @@ def test_digit_beyond_the_options_is_not_a_choice() -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("上午", "上午"), ("下午三点", "下午"), ("早上过去", "上午"), ("10点左右", "上午"), ("14:00", "下午")],
+    [("上午", "上午"), ("下午三点", "下午"), ("早上过去", "上午"), ("10点左右", "上午"), ("14:00", "下午"),
+     # Everyday and regional words for a half-day.
+     ("一早", "上午"), ("一大早过去", "上午"), ("上半天吧", "上午"), ("头午", "上午"), ("下半天", "下午"),
+     ("吃完午饭去", "下午"), ("中午以后", "下午"), ("中午之前", "上午"), ("下昼", "下午")],
 )
 def test_period(text: str, value: str) -> None:
     assert extract({"p": slot("period")}, text).found["p"].value == value
@@ -291,3 +294,17 @@ def test_option_terms_are_listed_once_per_slot_lower_cased_longest_first() -> No
     assert slots.option_terms(choice) is terms
     other = slot("choice", options=[Option(value="护照")])
     assert slots.option_terms(other) == [("护照", "护照")]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("算了社保卡先不弄了 改成居住证吧", "居住证办理"),
+        ("不办社会保障卡了，还是办居住证", "居住证办理"),
+        ("居住证那个算了，社保卡", "社保卡办理"),
+        # Without a change of mind the longer name is the one said plainly; 换 is done to a card.
+        ("换社保卡，顺便问问居住证", "社保卡办理"),
+    ],
+)
+def test_the_option_named_after_a_change_of_mind_is_the_one_meant(text: str, value: str) -> None:
+    assert extract({"b": BUSINESS}, text).found["b"].value == value
