@@ -468,6 +468,7 @@ async def _advance(
 
 
 ALREADY_DONE = "已经为您办好了，无需再确认{number}。"
+UNCHANGED = "登记的{facts}，与您说的一致，无需更改。"
 ATTACHED = "已将您补充的内容附到工单 {number}，工作人员处理时会一并查看。还有要补充的可以继续发送。"
 CONTACT_ADDED = "已将手机号 {mobile} 登记为工单 {number} 的联系电话，处理结果会通过这个号码联系您。"
 HOW_TO_ADD = "可以，请直接发送照片、位置或文字说明，会附到工单 {number}，工作人员处理时一并查看。"
@@ -537,6 +538,12 @@ async def _amend(turn: FlowTurn, message: Utterance) -> Outcome | None:
     if not reading.changed or reading.filled:
         # Nothing corrected (or a fact the booking never had): not for this booking.
         state.slots = before
+        same = message.correction(flow)
+        if same and all(before.get(name) == hit.value for name, hit in same.items()):
+            # 「名字打错了，是李淑芬」 when 李淑芬 is what was booked: say so, rather than not understand.
+            shown = prompts.values(flow, state, turn.now)
+            turn.say(UNCHANGED.format(facts="，".join(f"{flow.slots[n].label}是{shown[n]}" for n in same)))
+            return turn.rate_again()
         return None
     shown = prompts.values(flow, state, turn.now)
     turn.say("好的，已将" + "，".join(f"{flow.slots[n].label}改为{shown[n]}" for n in reading.changed) + "。")

@@ -347,6 +347,24 @@ def _clear(session: Session) -> None:
     session.awaiting_satisfaction = ""
 
 
+async def for_a_visit(turn: Turn, ctx: HandlerContext, said: Utterance) -> TurnResult | None:
+    """「社保卡要年审还是啥的 想去大厅问问」: a statement that the citizen means to come
+    (`triggers.offer_when`) about what a flow takes (its first `fills` fact, the business), which
+    no FAQ entry answers nor comes close to: start that flow with it rather than fall back. When
+    an entry answers, the FAQ answers and offers the flow (handlers.faq); when some come close,
+    the FAQ's menu of them is shown."""
+    registry, matcher = ctx.flows, ctx.matcher
+    if registry is None or matcher is None:
+        return None
+    for candidate in registry:
+        fills = candidate.triggers.fills
+        if not fills or not any(word in said.command for word in candidate.triggers.offer_when):
+            continue
+        if fills[0] in said.prefill(candidate) and matcher.match(said.text, turn.now.date()).decision == "fallback":
+            return await _start(turn, ctx, candidate, said)
+    return None
+
+
 async def maybe_start(turn: Turn, ctx: HandlerContext, text: Utterance | str) -> TurnResult | None:
     said = _said(turn, text)
     registry = ctx.flows

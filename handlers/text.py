@@ -75,6 +75,9 @@ async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
         # "clarify": we ask what the number is for. Without the session store it may also be the
         # answer to a flow's question, and the turn processor says so for this route.
         return TurnResult(TextReply(texts.BARE_NUMBER), "clarify", session)
+    visit = await flow.for_a_visit(turn, ctx, said)
+    if visit is not None:
+        return visit
     return await subscribe.maybe_offer(turn, ctx, await faq.handle(turn, ctx, said.text))
 
 

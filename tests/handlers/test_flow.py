@@ -452,6 +452,18 @@ async def test_a_question_that_says_the_citizen_means_to_come_offers_the_booking
     assert "预约办事" not in text_of(await plain.say("社保卡丢了怎么补办"))
 
 
+async def test_meaning_to_come_about_a_business_no_answer_covers_starts_the_booking(registry: FlowRegistry) -> None:
+    # Nothing in the FAQ answers 「社保卡要年审还是啥的」, but the citizen means to come about a
+    # business the booking takes: the booking starts with it, instead of the fallback.
+    entries = (FaqEntry(id="hours", category="大厅", question="大厅几点上班", similar=(), answer="9点。"),)
+    chat = Chat(registry, matcher_of(entries))
+    started = await chat.say("我今年六十多了 不太会弄这个 社保卡要年审还是啥的 想去大厅问问")
+    assert started.meta.flow_id == "booking" and "办理业务 社保卡办理" in text_of(started)
+    # Without a business the booking takes, or without meaning to come, the FAQ has its say.
+    assert (await Chat(registry, chat.ctx.matcher).say("想去大厅问问那个事")).meta.flow_id is None
+    assert (await Chat(registry, chat.ctx.matcher).say("社保卡要年审还是啥的")).meta.flow_id is None
+
+
 async def test_something_else_after_an_offer_is_routed_as_usual(registry: FlowRegistry) -> None:
     progress = registry.current("progress")
     assert progress is not None and progress.faq

@@ -367,3 +367,12 @@ async def test_a_name_corrected_in_traditional_characters_is_kept_as_typed(chat:
 async def test_booking_asked_for_on_someones_behalf_or_in_a_hurry_starts_it(chat: Chat, text: str) -> None:
     await chat.say(text)
     assert chat.session.flow is not None and chat.session.flow.flow_id == "booking"
+
+
+@pytest.mark.parametrize("text", ["名字打错了 是李淑芬 淑女的淑 芬芳的芬", "名字错了，应该是李淑芬"])
+async def test_a_correction_to_what_was_booked_already_says_nothing_changes(chat: Chat, text: str) -> None:
+    await chat.say("帮我婆婆约个社保卡 下周五下午 李淑芬 15155207893")
+    reply = await chat.say(text)
+    assert "预约人姓名是李淑芬，与您说的一致，无需更改" in reply
+    # Still at the rating question, with the booking as it was.
+    assert "请您对本次服务进行评价" in reply and "已取消" not in reply
