@@ -177,14 +177,15 @@ async def start(
     # 「请问怎么投诉窗口人员」 asks how: the service starts, but free text is not read from the question.
     how = intents.asks_how(said, flow)
     reading = read(flow, state, said, correcting=False, question=how) if said.text else Reading()
-    elsewhere = _elsewhere(flow, said)
-    if context is not None and not elsewhere:
+    referral = elsewhere(flow, said)
+    if context is not None and not referral:
         reading.filled += carried(flow, state, context)
-    if flow.intro:
+    if flow.intro and not referral:
+        # 「好的，为您预约…」 before 「…不在本号预约」 would promise what the next line refuses.
         turn.say(flow.intro)
-    if elsewhere:
+    if referral:
         # 「预约驾驶证换证」: say plainly that this cannot be booked here, and where it can.
-        turn.say(elsewhere)
+        turn.say(referral)
     elif reading.filled and state.step == flow.first_step:
         turn.say(prompts.ack(flow, state, reading.filled, now))
     for message in reading.invalid.values():
@@ -218,7 +219,7 @@ def carried(flow: Flow, state: FlowState, context: Utterance) -> list[str]:
     return taken
 
 
-def _elsewhere(flow: Flow, said: Utterance) -> str:
+def elsewhere(flow: Flow, said: Utterance) -> str:
     """What the flow says about a business it does not offer that the message names, or ""."""
     for name, slot in flow.slots.items():
         if slot.type != "choice" or not slot.elsewhere:
@@ -352,7 +353,7 @@ async def _advance(
     filled, changed, invalid = reading.filled, reading.changed, reading.invalid
     if reading.took and not question:
         # 「低保，下周二上午，柯南…」: the rest is taken, and the business said plainly first.
-        turn.say(_elsewhere(flow, message))
+        turn.say(elsewhere(flow, message))
     if changed:
         shown = prompts.values(flow, state, now)
         turn.say("好的，已将" + "，".join(f"{flow.slots[n].label}改为{shown[n]}" for n in changed) + "。")
@@ -581,7 +582,7 @@ def _said_instead(flow: Flow, state: FlowState, message: Utterance) -> str:
     focus = [n for n in state.awaiting if n in flow.slots and n not in state.slots]
     if message.question:
         return ""
-    place = _elsewhere(flow, message)
+    place = elsewhere(flow, message)
     if place:
         return place
     if len(focus) == 1 and flow.slots[focus[0]].not_offered and message.small_talk == "":

@@ -3,7 +3,7 @@
 The triggers are data that admins edit in `flows/*.yaml`; this module is the only code that
 scores them. In order of strength:
 
-1. an action word (`keywords`: 预约, 投诉, 查进度 …), found tolerant of one IME homophone; between
+1. an action word (`keywords`: 预约, 投诉, 查进度 …), found tolerant of one IME homophone (a gapped 「A…B」 exactly); between
    several flows' action words, the flow with the higher `precedence` (a complaint names what it
    is about: 「我想投诉你们的预约系统」);
 2. a trigger phrase or a citizen's example (`phrases`, `examples`) the whole message is close to;
@@ -72,13 +72,15 @@ def keyword_length(keyword: str, norm: str) -> int:
     """Characters of `keyword` found in `norm` (0: not found). "A+B" needs both; "A…B" in order."""
     how, parts = _parsed(keyword)
     if how == "near":
+        # Found exactly: a gap is loose enough, and with a homophone too 「那个取号机…取不了号」
+        # read as 「拿个…号」 (那个 is what the IME offers first for nage).
         first, second = parts
-        at = find(first, norm)
+        at = norm.find(first)
         while at >= 0:
             tail = norm[at + len(first) : at + len(first) + NEAR + len(second)]
-            if find(second, tail) >= 0:
+            if second in tail:
                 return len(first) + len(second)
-            at = find(first, norm, at + 1)
+            at = norm.find(first, at + 1)
         return 0
     if parts and all(find(p, norm) >= 0 for p in parts):
         return sum(len(p) for p in parts)

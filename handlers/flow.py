@@ -221,11 +221,15 @@ def _flow_answers(flow: Flow, said: Utterance) -> bool:
     A guidance flow (no action) is an FAQ answer tailored by a question or two: 「开办企业需要
     哪些手续」 gets it. A flow whose matching intent word is itself a question (「批下来了吗」)
     does what is asked (a progress lookup).
+    A flow asked for a business it refers elsewhere (「我车要年检了 能在你们这预约吗」) says
+    plainly that it is not done here and where it is: what the question asks.
     """
     if flow.complete.action.type == "none":
         return True
     intent = said.intent(flow.id)
-    return intent is not None and intent.kind == "action" and is_question(intent.word)
+    if intent is None or intent.kind != "action":
+        return False
+    return is_question(intent.word) or bool(engine.elsewhere(flow, said))
 
 
 def understood(ctx: HandlerContext, said: Utterance) -> Utterance:

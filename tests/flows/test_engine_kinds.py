@@ -142,6 +142,8 @@ async def test_a_business_booked_elsewhere_is_said_plainly_with_where(
     out = await engine.start(booking, "我想预约驾驶证换证", THURSDAY, services)
     assert "不在本号预约" in out.reply and "交管12123" in out.reply
     assert out.state is not None and "business" not in out.state.slots
+    # No 「好的，为您预约…」 before the line that says it cannot be booked here.
+    assert booking.intro not in out.reply
 
 
 @pytest.mark.parametrize(

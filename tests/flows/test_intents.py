@@ -130,6 +130,11 @@ def test_the_flow_a_citizen_asks_for_in_their_own_words(registry: FlowRegistry, 
         "你们的电话一直打不通",
         "排了两个多小时队才轮到我 效率也太低了吧",
         "公众号上办事指南写的材料跟窗口要的不一样，到底听谁的",
+        # Hours of waiting, staff who do not serve.
+        "排队排了快三个小时 就开两个窗口 其他窗口人都在玩手机 这合理吗",
+        "去办居住证窗口说我材料不全 问了就不耐烦 凭什么这样对外地人",
+        # 「那个取号机」 is no 「拿个…号」: a gapped action word is found exactly.
+        "一楼那个取号机坏了 取不了号 保安让我们干等 等了一上午也没人修😡",
     ],
 )
 def test_a_grievance_said_as_a_statement_is_a_complaint(registry: FlowRegistry, text: str) -> None:

@@ -464,6 +464,16 @@ async def test_meaning_to_come_about_a_business_no_answer_covers_starts_the_book
     assert (await Chat(registry, chat.ctx.matcher).say("社保卡要年审还是啥的")).meta.flow_id != "booking"
 
 
+async def test_asking_whether_a_business_done_elsewhere_can_be_booked_here_gets_where(registry: FlowRegistry) -> None:
+    # The FAQ knows about vehicle inspections, but the question is whether we book them: the
+    # booking says plainly it does not, and where it is done.
+    entries = (FaqEntry(id="car", category="交通", question="车辆年检怎么办理", similar=(), answer="到检测站检测。"),)
+    chat = Chat(registry, matcher_of(entries))
+    reply = text_of(await chat.say("我车要年检了 能在你们这预约吗"))
+    assert "不在本号预约" in reply and "12123" in reply
+    assert "到检测站检测" in text_of(await Chat(registry, chat.ctx.matcher).say("车辆年检怎么办理"))
+
+
 async def test_something_else_after_an_offer_is_routed_as_usual(registry: FlowRegistry) -> None:
     progress = registry.current("progress")
     assert progress is not None and progress.faq
