@@ -56,8 +56,27 @@ _WIDTH[0x3000] = 0x20
 
 def fold(raw: str) -> str:
     """The message as every reader sees it: digits and letters half-width, simplified characters,
-    a long number said digit by digit in Chinese as digits."""
-    return spoken_digits(to_simplified(raw.translate(_WIDTH))).strip()
+    a long number said digit by digit in Chinese as digits, pinyin initials written out."""
+    return _initials(spoken_digits(to_simplified(raw.translate(_WIDTH)))).strip()
+
+
+# Pinyin initials people type for the words of this trade (「想yy gjj提取」「sfz过期了」); only
+# unambiguous ones (not sb, hz), and only standing alone: 「BDC 2026 1109」 is a receipt number.
+INITIALS = {
+    "yy": "预约",
+    "sfz": "身份证",
+    "gjj": "公积金",
+    "sbk": "社保卡",
+    "jzz": "居住证",
+    "yyzz": "营业执照",
+    "hkb": "户口本",
+    "jhz": "结婚证",
+}
+_INITIALS = re.compile(r"(?<![A-Za-z0-9])(" + "|".join(INITIALS) + r")(?![A-Za-z0-9])(?!\s*\d)", re.I)
+
+
+def _initials(text: str) -> str:
+    return _INITIALS.sub(lambda m: INITIALS[m[1].lower()], text)
 
 
 def as_written(raw: str, text: str, start: int, end: int) -> str | None:

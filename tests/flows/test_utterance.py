@@ -249,3 +249,17 @@ def test_regional_words_are_read_plainly_but_kept_as_written() -> None:
 def test_a_number_one_does_not_have_is_not_knowing_it() -> None:
     assert understand("俺闺女帮俺交的申请，编号俺莫得，咋查进度", TODAY).dont_know
 
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("想yy gjj提取", "想预约 公积金提取"),
+        ("sfz过期了要换 能YY吗", "身份证过期了要换 能预约吗"),
+        # Not inside a word, not before a number (a receipt number's prefix).
+        ("yyds", "yyds"),
+        ("YY 20261109", "YY 20261109"),
+    ],
+)
+def test_pinyin_initials_of_the_trade_are_written_out(text: str, read: str) -> None:
+    assert understand(text, TODAY).text == read
