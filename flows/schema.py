@@ -87,6 +87,10 @@ class Slot(Strict):
     # regex (the value must match in full); text (extraction patterns with a `value` group)
     pattern: str = ""
     patterns: list[str] = Field(default_factory=list)
+    # regex: a resident ID number (18 characters whose check digit is right) is not this slot's
+    # value, though the pattern takes it: a receipt number may be 18 digits too, and only the
+    # check digit tells them apart (which a pattern cannot compute).
+    not_id_number: bool = False
     # number
     minimum: float | None = None
     maximum: float | None = None

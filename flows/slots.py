@@ -419,7 +419,7 @@ def _number(slot: Slot, text: str) -> tuple[Found | None, str]:
 
 def _regex(slot: Slot, text: str) -> Found | None:
     pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{slot.pattern})(?![A-Za-z0-9])")
-    m = pattern.search(text)
+    m = next((m for m in pattern.finditer(text) if not (slot.not_id_number and id_checksum_ok(m.group(0)))), None)
     if m is None:
         # 「GJJ 2026 1201 0077」: a number copied in groups. Read without the spaces between
         # groups of letters and digits, the value kept as printed on the receipt.
@@ -428,7 +428,9 @@ def _regex(slot: Slot, text: str) -> Found | None:
             return None
         joined = re.sub(r"\s+", "", grouped.group(0))
         whole = pattern.fullmatch(joined) if joined != grouped.group(0) else None
-        return None if whole is None else Found(joined, grouped.start(), grouped.end())
+        if whole is None or (slot.not_id_number and id_checksum_ok(joined)):
+            return None
+        return Found(joined, grouped.start(), grouped.end())
     return Found(m.group(0), m.start(), m.end())
 
 

@@ -312,6 +312,8 @@ async def test_progress_lookup_through_the_endpoint(registry: FlowRegistry, serv
         ("查一下 BDC-2026-1128-0456", "BDC-2026-1128-0456"),
         ("编号1234567890123456789 到哪一步了", "1234567890123456789"),
         ("sb20261130007 办好了没", "sb20261130007"),
+        # 18 digits whose check digit does not make an ID number.
+        ("320100202611200456", "320100202611200456"),
     ],
 )
 async def test_progress_takes_the_numbers_approval_systems_print(
@@ -322,7 +324,7 @@ async def test_progress_takes_the_numbers_approval_systems_print(
     assert services.calls == [("progress", {"number": number})]
 
 
-@pytest.mark.parametrize("text", ["13812345678", "021-12345678", "110105199003071234", "12.15"])
+@pytest.mark.parametrize("text", ["13812345678", "021-12345678", "11010519491231002X", "440524188001010014", "12.15"])
 async def test_a_phone_an_id_number_or_a_date_is_not_looked_up_as_an_application(
     registry: FlowRegistry, services: RecordingServices, text: str
 ) -> None:
