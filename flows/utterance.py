@@ -60,7 +60,7 @@ def fold(raw: str) -> str:
     return _initials(spoken_digits(to_simplified(raw.translate(_WIDTH)))).strip()
 
 
-# Pinyin initials people type for the words of this trade (「想yy gjj提取」「sfz过期了」); only
+# Pinyin initials (and a word of English) people type for the words of this trade (「想yy gjj提取」「sfz过期了」); only
 # unambiguous ones (not sb, hz), and only standing alone: 「BDC 2026 1109」 is a receipt number.
 INITIALS = {
     "yy": "预约",
@@ -71,6 +71,8 @@ INITIALS = {
     "yyzz": "营业执照",
     "hkb": "户口本",
     "jhz": "结婚证",
+    # An English word typed the same way (「想book一下医保」).
+    "book": "预约",
 }
 _INITIALS = re.compile(r"(?<![A-Za-z0-9])(" + "|".join(INITIALS) + r")(?![A-Za-z0-9])(?!\s*\d)", re.I)
 

@@ -88,6 +88,10 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         ("上个月交的居住证申请，现在弄得咋样了", "progress"),
         ("SQ20261123001010", "progress"),
         ("我想开个小饭馆，要办什么手续", "business_licence"),
+        ("代办 客户要注册个科技有限公司 三个股东 材料清单发我一下 thx", "business_licence"),
+        # English and pinyin shorthand (book, yy, sfz).
+        ("想book一下医保 明早 ok吗", "booking"),
+        ("sfz过期了要换 能yy吗", "booking"),
         ("我要頭訴", "complaint"),
         ("查询进读", "progress"),
         ("我上周交的居住证材料 到底什么时候能拿证", "progress"),
