@@ -126,6 +126,13 @@ CONFIRM = re.compile(r"核对|回复「确认」")
 # Done without a confirmation, read back with the way to change it: a citizen who sees a mistake says so.
 READ_BACK_OFFER = re.compile(r"信息有误")
 MENU_LINE = re.compile(r"^\s*(\d{1,2})[.、．]\s*(.+)$", re.M)
+# A numbered list is a menu when the reply asks for a number; an answer's numbered steps are not one.
+PICK_ASKED = re.compile(r"回复(?:数字|序号|对应的?数字)")
+
+
+def offers_a_menu(reply: str) -> bool:
+    return bool(MENU_LINE.search(reply) and PICK_ASKED.search(reply))
+
 ORDINALS = "一二三四五六七八九十"
 # Replies that fail a citizen who was not asking a question, or whose question we did not get.
 BAD_REPLY = re.compile(
@@ -338,7 +345,7 @@ def _goal_met(journey: Journey, played: Played, state: dict[str, Any] | None, re
             return True
         if goal == "handoff" and (last == TRANSFER or ("人工客服" in last and "服务时间" in last)):
             return True
-        if goal == "answered" and last and not BAD_REPLY.search(last) and not MENU_LINE.search(last):
+        if goal == "answered" and last and not BAD_REPLY.search(last) and not offers_a_menu(last):
             return True
     return False
 

@@ -114,6 +114,10 @@ def test_full_width_digits_are_folded() -> None:
         ("公积金能办哪些业务", ""),
         ("是真人在回吗", "bot"),
         ("你是机器人还是真人啊", "bot"),
+        # Cantonese, typed in traditional characters.
+        ("多謝晒 你哋好有心 再見", "thanks"),
+        ("唔該晒", "thanks"),
+        ("在吗 有哪些服务", "capabilities"),
         ("对面是真人还是机器人", "bot"),
         ("我要投诉机器人", ""),
         ("不知道问啥", "vague"),

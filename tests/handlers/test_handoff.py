@@ -257,6 +257,8 @@ async def test_asking_for_an_agent_through_the_router_transfers() -> None:
         "说了半天你也不懂，让个真人来",
         "我需要人工帮助",
         "工作人员在吗",
+        # Cantonese, typed in traditional characters.
+        "有冇真人客服呀 我想同工作人員講",
         "有没有人工服务啊，我的问题比较复杂，一两句说不清",
         "能不能帮我转接一下工作人员，我的情况比较复杂",
     ],
