@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -79,17 +79,6 @@ _INITIALS = re.compile(r"(?<![A-Za-z0-9])(" + "|".join(INITIALS) + r")(?![A-Za-z
 
 def _initials(text: str) -> str:
     return _INITIALS.sub(lambda m: INITIALS[m[1].lower()], text)
-
-
-def as_written(raw: str, text: str, start: int, end: int) -> str | None:
-    """The characters the citizen typed for `text[start:end]` (`text` = `fold(raw)`), or None when
-    folding did not keep every character in its place (OpenCC's phrase conversions may not)."""
-    wide = raw.translate(_WIDTH)
-    folded = spoken_digits(to_simplified(wide))
-    if len(folded) != len(wide) or folded.strip() != text:
-        return None
-    lead = len(folded) - len(folded.lstrip())
-    return wide[lead + start : lead + end]
 
 
 def command_form(text: str) -> str:
@@ -258,20 +247,8 @@ class Utterance:
             found = parsers.extract(
                 flow.slots, list(chosen), self.text, self.today, focus, noise(flow), residual=residual
             )
-            self._names_as_written(flow, found)
             self._readings[key] = found
         return found
-
-    def _names_as_written(self, flow: Flow, found: parsers.Extraction, offset: int = 0) -> None:
-        """A name is kept as the citizen typed it: 「許美玲」 is read in simplified characters like
-        the rest of the message, but the name on a Hong Kong or Taiwan resident's papers is 許美玲,
-        and staff match the booking against those papers."""
-        for name, hit in found.found.items():
-            if flow.slots[name].type != "name" or self.text[offset + hit.start : offset + hit.end] != hit.value:
-                continue
-            typed = as_written(self.raw, self.text, offset + hit.start, offset + hit.end)
-            if typed and typed != hit.value:
-                found.found[name] = replace(hit, value=typed)
 
     def scan(self, flow: Flow) -> parsers.Extraction:
         """What the message says for `flow` out of context (no slot was asked)."""
@@ -316,7 +293,6 @@ class Utterance:
             field_words = (slot.label, *_FIELD_WORDS.get(slot.type, ()))
             if label and any(label in word or word in label for word in field_words):
                 found = parsers.extract(flow.slots, [name], m["value"], self.today, [name])
-                self._names_as_written(flow, found, m.start("value"))
                 if name in found.found:
                     result.found[name] = found.found[name]
                     break

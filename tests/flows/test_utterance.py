@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from flows.registry import FlowRegistry
-from flows.utterance import as_written, is_question, understand
+from flows.utterance import is_question, understand
 
 TODAY = date(2026, 11, 26)
 
@@ -17,16 +17,6 @@ def test_traditional_characters_are_read_as_simplified_before_anything_else() ->
     assert said.text == "预约下周三上午办理护照"
     assert said.raw == "預約下週三上午辦理護照"
     assert [d.value for d in said.dates] == [date(2026, 12, 2)]
-
-
-def test_what_was_typed_is_found_again_from_the_folded_text() -> None:
-    raw = "  預約：許美玲，１３８"
-    said = understand(raw, TODAY)
-    at = said.text.index("许美玲")
-    assert as_written(raw, said.text, at, at + 3) == "許美玲"
-    # A fold that moved characters (a number said digit by digit keeps its length, so only a
-    # conversion that changes the length can) gives nothing rather than the wrong characters.
-    assert as_written("abc", "ab", 0, 2) is None
 
 
 def test_a_number_said_in_chinese_digits_is_read_as_digits() -> None:
