@@ -61,7 +61,7 @@ def fold(raw: str) -> str:
 
 
 # Pinyin initials (and a word of English) people type for the words of this trade (「想yy gjj提取」「sfz过期了」); only
-# unambiguous ones (not sb, hz), and only standing alone: 「BDC 2026 1109」 is a receipt number.
+# unambiguous ones (not sb, hz), and only standing alone: 「JZZ-2026-118734」 is a receipt number.
 INITIALS = {
     "yy": "预约",
     "sfz": "身份证",
@@ -74,7 +74,7 @@ INITIALS = {
     # An English word typed the same way (「想book一下医保」).
     "book": "预约",
 }
-_INITIALS = re.compile(r"(?<![A-Za-z0-9])(" + "|".join(INITIALS) + r")(?![A-Za-z0-9])(?!\s*\d)", re.I)
+_INITIALS = re.compile(r"(?<![A-Za-z0-9_-])(" + "|".join(INITIALS) + r")(?![A-Za-z0-9_-])(?!\s*\d)", re.I)
 
 
 def _initials(text: str) -> str:

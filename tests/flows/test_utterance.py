@@ -253,6 +253,7 @@ def test_a_number_one_does_not_have_is_not_knowing_it() -> None:
         # Not inside a word, not before a number (a receipt number's prefix).
         ("yyds", "yyds"),
         ("YY 20261109", "YY 20261109"),
+        ("JZZ-2026-118734", "JZZ-2026-118734"),
     ],
 )
 def test_pinyin_initials_of_the_trade_are_written_out(text: str, read: str) -> None:
