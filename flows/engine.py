@@ -97,6 +97,14 @@ GIVE_UP = "如果不方便填写，您可以回复「人工」转人工客服，
 NOT_UNDERSTOOD = "抱歉，没有识别出您的回复。"
 # Small talk that says the citizen is listening, not answering (flows.utterance kinds).
 _LISTENING = frozenset({"ack", "thanks", "laugh", "emoji", "praise"})
+NO_CONTACT_NOTED = "好的，不留电话也可以。"
+
+
+def _declines_contact(flow: Flow, state: FlowState, message: Utterance) -> bool:
+    """「不用留电话了」 while an optional mobile is among the questions open."""
+    return bool(words.NO_CONTACT.match(message.command)) and any(
+        flow.slots[n].type == "mobile" and not flow.slots[n].required for n in state.awaiting if n in flow.slots
+    )
 NOT_OFFERED_END = (
     "本次「{title}」已结束。如需办理上面列出的业务，回复「{title}」重新开始；其他事项请直接提问，或回复「人工」。"
 )
@@ -438,6 +446,11 @@ async def _advance(
         turn.say(prompts.ack(flow, state, reading.restated, now))
         return await _failed(turn, {}, quiet=True)
 
+    if not filled and not changed and not invalid and _declines_contact(flow, state, message):
+        # 「不用留电话了」 to a form that also asks an optional mobile: that question is answered;
+        # what is left is asked, or, when nothing is, the matter is filed without a contact.
+        turn.say(NO_CONTACT_NOTED)
+        return await turn.settle()
     if not filled and not changed and not invalid and message.small_talk in _LISTENING:
         # 「嗯嗯」「好的」「👍」 while a question is open: the citizen is listening, not answering
         # wrongly. No 'not understood', no attempt counted: the question again, kindly.

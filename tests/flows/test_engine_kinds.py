@@ -217,6 +217,23 @@ async def test_a_complaint_told_in_full_that_fits_no_category_is_filed_under_oth
     assert services.tickets[0][2]["问题类别"] == "其他"
 
 
+async def test_declining_to_leave_a_phone_answers_that_question(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    # The account was told first; the category list and the optional phone were shown. 「不用留电话了」
+    # answers the phone question: nothing is asked again, the matter is filed (category 其他).
+    complaint = flow_of(registry, "complaint")
+    start = await engine.start(complaint, "叫号叫过了也不广播 我在那坐了一上午", THURSDAY, services)
+    assert start.state is not None and "联系电话" in start.reply
+    out = await say(complaint, start.state, "不用留电话了", services)
+    assert "不留电话也可以" in out.reply and "已登记" in out.reply
+    # Nothing else told yet: the phone is answered, the rest is still asked.
+    again = await engine.start(complaint, "我要投诉", THURSDAY, services)
+    assert again.state is not None
+    out = await say(complaint, again.state, "电话就不留了", services)
+    assert "不留电话也可以" in out.reply and "具体情况" in out.reply and "联系电话" not in out.reply
+
+
 async def test_an_account_ending_in_a_question_is_the_account_when_it_is_what_was_asked(
     registry: FlowRegistry, services: RecordingServices
 ) -> None:
