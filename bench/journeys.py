@@ -125,6 +125,9 @@ ASKING = re.compile(r"[？?]|请问|请[^，。]{0,6}(告诉|输入|留下|回�
 CONFIRM = re.compile(r"核对|回复「确认」")
 # Done without a confirmation, read back with the way to change it: a citizen who sees a mistake says so.
 READ_BACK_OFFER = re.compile(r"信息有误")
+# An `at_confirm` that only agrees (「对头」「中，得劲」) corrects nothing: said at a confirmation as
+# the citizen's 确认, and not said at the read-back of something already done.
+AGREES = re.compile(r"^(?:确认|确定|对|对的|对头|是的|没错|没问题|中|好|好的|可以|行|ok)(?:[，,。!！\s]*(?:得劲|没问题|对的|谢谢))?[。!！]?$", re.I)
 MENU_LINE = re.compile(r"^\s*(\d{1,2})[.、．]\s*(.+)$", re.M)
 # A numbered list is a menu when the reply asks for a number; an answer's numbered steps are not one.
 PICK_ASKED = re.compile(r"回复(?:数字|序号|对应的?数字)")
@@ -185,7 +188,7 @@ class Journey:
         if self.flow == "complaint":
             # 「我要投诉」 says nothing of what happened; a sentence of eight characters may.
             missing = not any(v in said for v in self.knows.get("problem", [])) and len(said) < 8
-        return max(1, len(self.says)) + int(missing) + int(bool(self.at_confirm))
+        return max(1, len(self.says)) + int(missing) + int(bool(self.at_confirm) and not AGREES.match(self.at_confirm))
 
     @classmethod
     def read(cls, raw: dict[str, Any]) -> Journey:
@@ -387,7 +390,7 @@ def play(client: Client, journey: Journey, mode: str, run: str, max_turns: int) 
                     return played
                 continue
         state = client.session(openid)
-        corrects = journey.at_confirm and not citizen.confirmed_once
+        corrects = journey.at_confirm and not citizen.confirmed_once and not AGREES.match(journey.at_confirm)
         if corrects and replies and READ_BACK_OFFER.search(replies[-1]):
             citizen.confirmed_once = True
             say(journey.at_confirm)

@@ -202,6 +202,10 @@ async def start(
     parts = list(turn.parts)
     turn.parts = []
     outcome = await turn.settle()
+    unknown = _unknown(flow, state, said) if outcome.state is not None else ""
+    if unknown:
+        # 「编号我没有，咋查进度」: where to find it and the other ways on, with the question.
+        parts.append(unknown)
     recovery.remember(outcome, fresh)
     if outcome.state is not None and outcome.state.step != CONFIRM_STEP and not turn.acted:
         # The introduction and what we understood, then the question.

@@ -136,6 +136,14 @@ async def test_not_knowing_the_number_says_where_it_is_and_costs_no_attempt(
     assert out.state is not None and out.state.attempts == {} and out.state.awaiting == ["number"]
 
 
+async def test_not_having_the_number_said_in_the_first_message_gets_where_it_is(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    progress = flow_of(registry, "progress")
+    out = await engine.start(progress, "俺闺女帮俺交的申请，编号俺莫得，咋查进度", THURSDAY, services)
+    assert "我的办件" in out.reply and out.reply.rstrip().endswith(progress.slots["number"].prompt)
+
+
 async def test_a_business_booked_elsewhere_is_said_plainly_with_where(
     booking: Flow, services: RecordingServices
 ) -> None:
