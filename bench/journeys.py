@@ -8,7 +8,9 @@ as tuning material: enterprise staff, voice input, elderly users; changes of min
 messages; regional speech and heavy typos; progress, complaints and guidance), two more written
 blind in session 10 as tuning material (journeys_blind7.yaml: citizens booking for relatives,
 facts wrapped in words, dates and clock times said many ways, digressions; journeys_blind8.yaml:
-businesses and agents, traditional characters, elderly run-ons, English and pinyin abbreviations), the evaluation half
+businesses and agents, traditional characters, elderly run-ons, English and pinyin abbreviations;
+journeys_blind9.yaml: terse messages, situations instead of business names, a wrong answer before
+a good one; journeys_blind10.yaml: regional speech of the elderly, voice input, city matters), the evaluation half
 (bench/journeys_eval.yaml, written before issue 13's changes and never tuned on) and the fresh
 held-out set (bench/journeys_fresh.yaml, written blind in session 9 before that session's changes, by
 someone who read neither the flows nor the code nor the other sets; never tuned on). Each journey
@@ -35,7 +37,7 @@ and the service-desk report's 4 interactions.
 
 Goal (issue 13, evaluation half): completion ≥ 97%, mean ≤ 1.8 interactions (moonshot 1.5).
 
-    .venv/bin/python bench/journeys.py [--half tune|blind|blind3..blind8|eval|fresh|both|all] [--url http://127.0.0.1:8000]
+    .venv/bin/python bench/journeys.py [--half tune|blind|blind3..blind10|eval|fresh|both|all] [--url http://127.0.0.1:8000]
                                        [--admin-token T] [--token T] [--max-turns 8] [-v] [--only ID]
 
 Without --url it starts its own service on 127.0.0.1 (app.main:create_app, or --app) with a fake
@@ -505,7 +507,7 @@ def main() -> int:
     parser.add_argument("--admin-token", default=DEV_ADMIN_TOKEN)
     parser.add_argument(
         "--half",
-        choices=("tune", "blind", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "eval", "fresh", "both", "all"),
+        choices=("tune", "blind", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9", "blind10", "eval", "fresh", "both", "all"),
         default="both",
         help="both = tune + eval; all = every set",
     )
@@ -528,6 +530,8 @@ def main() -> int:
         "blind6": ROOT / "bench" / "journeys_blind6.yaml",
         "blind7": ROOT / "bench" / "journeys_blind7.yaml",
         "blind8": ROOT / "bench" / "journeys_blind8.yaml",
+        "blind9": ROOT / "bench" / "journeys_blind9.yaml",
+        "blind10": ROOT / "bench" / "journeys_blind10.yaml",
         "eval": ROOT / "bench" / "journeys_eval.yaml",
         "fresh": ROOT / "bench" / "journeys_fresh.yaml",
     }
