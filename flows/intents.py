@@ -61,7 +61,9 @@ class Intent:
 
 @lru_cache(maxsize=4096)
 def _parsed(keyword: str) -> tuple[str, tuple[str, ...]]:
-    """("near", (A, B)) for "A…B"; ("all", parts) for "A+B" or a plain word."""
+    """("near", (A, B)) for "A…B"; ("exact", (A,)) for "=A"; ("all", parts) for "A+B" or a plain word."""
+    if keyword.startswith("="):
+        return "exact", (keyword[1:],)
     if "…" in keyword:
         first, _, second = keyword.partition("…")
         return "near", (first, second)
@@ -82,6 +84,8 @@ def keyword_length(keyword: str, norm: str) -> int:
                 return len(first) + len(second)
             at = norm.find(first, at + 1)
         return 0
+    if how == "exact":
+        return len(parts[0]) if parts[0] in norm else 0
     if parts and all(find(p, norm) >= 0 for p in parts):
         return sum(len(p) for p in parts)
     return 0

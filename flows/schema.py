@@ -202,7 +202,8 @@ class Triggers(Strict):
     # Phrases matched against the user's message by the FAQ phrase index.
     phrases: list[str] = Field(default_factory=list)
     # Action words: a message containing one starts the flow. "A+B" needs both A and B; "A…B"
-    # needs B within a few characters after A. Matched tolerant of one IME homophone (预越 → 预约).
+    # needs B within a few characters after A. Matched tolerant of one IME homophone (预越 → 预约),
+    # except "A…B" and "=A" (exactly A: 「=约个」, since 「要个」 sounds the same).
     keywords: list[str] = Field(default_factory=list)
     # Topic words (the business, not the action): they start the flow only when no other flow's
     # action word is in the message — 「预约去大厅办营业执照」 is a booking, not licence guidance.

@@ -90,6 +90,10 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         ("我想开个小饭馆，要办什么手续", "business_licence"),
         ("代办 客户要注册个科技有限公司 三个股东 材料清单发我一下 thx", "business_licence"),
         ("预约了上午九点结果去了还要重新取号 那预约有啥用啊 吐槽一下", "complaint"),
+        # Terse: the verb and the business (「=约个」, exactly).
+        ("约个公积金", "booking"),
+        ("房子卖了要去过户 咋约啊", "booking"),
+        ("自助机把我身份证吞了 咋办 急", "complaint"),
         # English and pinyin shorthand (book, yy, sfz).
         ("想book一下医保 明早 ok吗", "booking"),
         ("sfz过期了要换 能yy吗", "booking"),
