@@ -31,7 +31,12 @@ from flows.schema import Flow
 from flows.utterance import Utterance
 
 # 「明天下午能去办医保吗」: asking whether one may come on a day for a business is asking to come.
-_CAN_I_COME = re.compile(r"(?:能|可以|能不能|可不可以|方便)(?:去|来|过去|过来)")
+# So is a plan said and then asked about (「礼拜五下半天好伐 行不行啊」「下周三上午去办居住证可以吗」).
+_CAN_I_COME = re.compile(
+    r"(?:能|可以|能不能|可不可以|方便)(?:去|来|过去|过来)"
+    # Not 「能办好吗」: whether it will be done by then.
+    r"|(?:行不行|可不可以|可以吗|行吗|(?<![办弄做搞])(?:好吗|好伐|好不好)|中不中|成不成|得不得|要得不|没问题吧)[啊呀吧哈呢？?！!。\s]*$"
+)
 # A trigger phrase this similar to the message starts the flow on its own (PhraseIndex, 0..1).
 PHRASE_THRESHOLD = 0.7
 # 「开…店」: the second part within this many characters after the first.

@@ -219,13 +219,21 @@ def to_simplified(text: str) -> str:
 # A number said digit by digit in Chinese (voice input: 「一三八一二三四五六七八」, 「幺三九…」): seven
 # or more in a row is a number, never words, so it is read as digits (a mobile, a 受理编号) — and
 # masked as one by the turn log.
-_SPOKEN_DIGITS = re.compile(r"[零〇一二三四五六七八九幺洞]{7,}")
+# A run of seven or more, or groups of three or more read out with a pause between them
+# (「二零二六 一二零三 零八六五」「幺三八 一二三四 五六七八」), seven or more in all.
+_SPOKEN_DIGITS = re.compile(r"[零〇一二三四五六七八九幺洞]{3,}(?:[ -][零〇一二三四五六七八九幺洞]{3,})+|[零〇一二三四五六七八九幺洞]{7,}")
 _SPOKEN_VALUE = str.maketrans("零〇一二三四五六七八九幺洞", "0012345678910")
 
 
 def spoken_digits(text: str) -> str:
-    """`text` with every run of seven or more Chinese digit characters written in digits."""
-    return _SPOKEN_DIGITS.sub(lambda m: m.group(0).translate(_SPOKEN_VALUE), text)
+    """`text` with every number read out in Chinese digit characters (seven or more, in one run or
+    in groups) written in digits; the separators and so every position are kept."""
+    return _SPOKEN_DIGITS.sub(_digits, text)
+
+
+def _digits(m: re.Match[str]) -> str:
+    said = m.group(0)
+    return said.translate(_SPOKEN_VALUE) if len(said) - said.count(" ") - said.count("-") >= 7 else said
 
 
 def normalize(text: str) -> str:

@@ -92,6 +92,10 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         ("预约了上午九点结果去了还要重新取号 那预约有啥用啊 吐槽一下", "complaint"),
         # Terse: the verb and the business (「=约个」, exactly).
         ("约个公积金", "booking"),
+        # A plan asked about (行不行, 好伐), 约 with a registration, a Shanghai 「啥辰光」.
+        ("老早想去弄居住证了 礼拜五下半天好伐 行不行啊", "booking"),
+        ("我要给我孙女约结婚登记 我帮她弄的 这样对不对", "booking"),
+        ("我想问问我帮儿子交个材料 现在办到啥辰光了", "progress"),
         ("房子卖了要去过户 咋约啊", "booking"),
         ("自助机把我身份证吞了 咋办 急", "complaint"),
         # English and pinyin shorthand (book, yy, sfz).

@@ -23,6 +23,10 @@ def test_a_number_said_in_chinese_digits_is_read_as_digits() -> None:
     said = understand("手机是幺三八一二三四五六七八", TODAY)
     assert said.text == "手机是13812345678"
     assert understand("一二三四五", TODAY).text == "一二三四五"
+    # Read out in groups, with a pause between them.
+    assert understand("二零二六 一二零三 零八六五", TODAY).text == "2026 1203 0865"
+    assert understand("手机幺三八 一二三四 五六七八", TODAY).text == "手机138 1234 5678"
+    assert understand("一二三 四五六", TODAY).text == "一二三 四五六"
 
 
 def test_full_width_digits_are_folded() -> None:
