@@ -150,7 +150,7 @@ def _run_together(piece: str) -> list[str]:
 _DECORATION = re.compile(r"\[[^\[\]\s]{1,4}\]|[^0-9A-Za-z\u4e00-\u9fff\s,，。.!！?？~～、]")
 
 
-_TERMS_OF_ADDRESS = r"(?:同志|师傅|老师|美女|帅哥|亲|领导|大姐|大哥|小姑娘|姑娘)"
+_TERMS_OF_ADDRESS = r"(?:同志|师傅|老师|美女|帅哥|亲|领导|大姐|大哥|小姑娘|姑娘|妹儿|妹子|小妹|小姐姐|小哥|小伙子|阿姨|大爷|大妈)"
 _ADDRESS = re.compile(rf"^{_TERMS_OF_ADDRESS}[，,\s]*|[，,\s]*{_TERMS_OF_ADDRESS}$")
 
 
@@ -166,7 +166,8 @@ def _small_talk(command: str) -> str:
         if _listed(single, _SMALL_TALK_WORDS):
             command = single
     # 「收到，谢谢」「好的 再见」: every piece is small talk; the kindest kind answers.
-    pieces = [p for p in _PIECES.split(command) if p and _CONTENT.search(p)]
+    # 「谢谢你哈妹儿」: a term of address ends or starts any piece, not only the message.
+    pieces = [_ADDRESS.sub("", p) or p for p in _PIECES.split(command) if p and _CONTENT.search(p)]
     # Each piece, or the listed words it runs together (「嗯嗯好的」 is 嗯嗯 + 好的).
     pieces = [w for p in pieces for w in (_run_together(p) if not _listed(p, _SMALL_TALK_WORDS) else [p]) or [p]]
     for kind, listed in (

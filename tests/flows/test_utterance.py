@@ -111,6 +111,10 @@ def test_full_width_digits_are_folded() -> None:
         # Cantonese, typed in traditional characters.
         ("多謝晒 你哋好有心 再見", "thanks"),
         ("唔該晒", "thanks"),
+        # Regional: terms of address inside a piece, 「恁忙」, not knowing how to use it.
+        ("好嘞 谢谢你哈妹儿 你们辛苦了哈", "thanks"),
+        ("中 俺知道了 就这吧 恁忙", "ack"),
+        ("你们这都能办啥呀 俺不太会整这玩意儿", "capabilities"),
         ("在吗 有哪些服务", "capabilities"),
         ("对面是真人还是机器人", "bot"),
         ("我要投诉机器人", ""),
