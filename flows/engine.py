@@ -236,12 +236,14 @@ def elsewhere(flow: Flow, said: Utterance) -> str:
     for name, slot in flow.slots.items():
         if slot.type != "choice" or not slot.elsewhere:
             continue
-        if name in said.scan(flow).found:
-            # The message names an offered option too (「办护照，不是驾照」): that one counts.
+        place = parsers.elsewhere_at(slot, said.text)
+        if place is None:
             continue
-        place = parsers.elsewhere(slot, said.text)
-        if place is not None:
-            return place
+        offered = said.scan(flow).found.get(name)
+        # The message names an offered option too (「办护照，不是驾照」): that one counts, unless
+        # its words are part of what names the other business (「电表过户」 is not 过户 of a house).
+        if offered is None or place[1] <= offered.start and offered.end <= place[2]:
+            return place[0]
     return ""
 
 

@@ -228,9 +228,18 @@ def _shortened(slot: Slot, text: str) -> Found | None:
 
 def elsewhere(slot: Slot, text: str) -> str | None:
     """What `slot` says about a business it does not offer that `text` names, or None."""
+    found = elsewhere_at(slot, text)
+    return found[0] if found is not None else None
+
+
+def elsewhere_at(slot: Slot, text: str) -> tuple[str, int, int] | None:
+    """What `slot` says about a business it does not offer that `text` names, with where the
+    words naming it are (the longest of the first place found), or None."""
     for place in slot.elsewhere:
-        if any(homophones.find(word, text) >= 0 for word in place.words):
-            return place.say
+        hits = [(at, at + len(word)) for word in place.words if (at := homophones.find(word, text)) >= 0]
+        if hits:
+            start, end = max(hits, key=lambda hit: hit[1] - hit[0])
+            return place.say, start, end
     return None
 
 

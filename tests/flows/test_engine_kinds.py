@@ -163,6 +163,8 @@ async def test_a_business_booked_elsewhere_is_said_plainly_with_where(
         ("预约开无犯罪证明", "派出所"),
         ("约个号办失业登记", "人社"),
         ("帮我挂个号 看病", "医院"),
+        # 「过户」 names 不动产登记, but 「电表过户」 is the power company's.
+        ("我想预约办电表过户 屋里老房子的电表还是我老头子的名字", "95598"),
     ],
 )
 async def test_a_business_done_by_another_office_names_that_office(
@@ -474,3 +476,10 @@ async def test_naming_only_the_subject_still_asks_what_happened(
     out = await engine.start(complaint, "投诉路灯", THURSDAY, services)
     assert services.tickets == [] and out.state is not None and "description" in out.state.awaiting
 
+
+async def test_an_offered_business_named_apart_from_another_office_s_is_the_one_booked(
+    booking: Flow, services: RecordingServices
+) -> None:
+    out = await engine.start(booking, "房子卖了要过户 电表也要过户 约个明天上午", THURSDAY, services)
+    assert out.state is not None and out.state.slots.get("business") == "不动产登记"
+    assert "不在本号预约" not in out.reply
