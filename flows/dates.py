@@ -67,6 +67,20 @@ _PATTERNS = [
 ]
 
 
+# 「约个下礼拜的号」: a week named without its day; a bare weekday said later is in that week.
+_WEEK_ONLY = re.compile(r"(?P<which>下下|下|这|本)\s*个?\s*(?:周|星期|礼拜)(?![一二三四五六日天七末1-7])")
+# A weekday without its week (「周二」「礼拜四」).
+BARE_WEEKDAY = re.compile(r"(?:周|星期|礼拜)(?:[一二三四五六日天七]|[1-7])")
+# The word that puts a bare weekday (「周二」) in a week: 下 + 周二.
+WEEK_WORDS = {0: "本", 1: "下", 2: "下下"}
+
+
+def week_named(text: str) -> int | None:
+    """How many weeks ahead a week named without its day is (「下礼拜」 → 1), or None."""
+    m = _WEEK_ONLY.search(text)
+    return None if m is None else _STEPS[m["which"]]
+
+
 def chinese_number(text: str) -> int | None:
     """`12`, `十二`, `二十一`, `三十` → int; None when it is not a small number."""
     if text.isdigit():

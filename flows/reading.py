@@ -10,8 +10,9 @@ a new one (「12月31号下午」 after 「下周二上午」).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from flows import dates
 from flows import slots as parsers
 from flows.schema import Flow
 from flows.state import FlowState
@@ -40,7 +41,7 @@ class Reading:
 def read(flow: Flow, state: FlowState, said: Utterance, *, correcting: bool, question: bool = False) -> Reading:
     """Apply what `said` gives `flow` to `state` (its slots are changed in place)."""
     focus = tuple(n for n in state.awaiting if n in flow.slots)
-    found = said.reading(flow, focus, residual=not question)
+    found = _in_the_week_named(flow, state, said, said.reading(flow, focus, residual=not question))
     targeted = said.correction(flow)
     reading = Reading()
     cue = correcting or bool(parsers.CORRECTION_CUE.search(said.text))
@@ -64,6 +65,35 @@ def read(flow: Flow, state: FlowState, said: Utterance, *, correcting: bool, que
     taken = {*reading.filled, *reading.changed}
     reading.invalid = {n: msg for n, msg in found.invalid.items() if n not in taken}
     return reading
+
+
+def _in_the_week_named(flow: Flow, state: FlowState, said: Utterance, found: parsers.Extraction) -> parsers.Extraction:
+    """`found`, with a bare weekday read in the week named earlier (「下礼拜」 then 「周二吧」).
+
+    A message naming a week without its day is remembered (`FlowState.week`); the reading of a
+    later bare weekday is made again as that week's day, with the same checks (a weekend, the
+    booking window). `found` is the message's own reading, shared: a changed copy is returned.
+    """
+    dated = [n for n, slot in flow.slots.items() if slot.type == "date"]
+    if len(dated) != 1:
+        return found
+    name = dated[0]
+    week = dates.week_named(said.text)
+    if week is not None and name not in found.found and name not in found.invalid:
+        state.week = week
+        return found
+    hit = found.found.get(name)
+    said_day = said.text[hit.start : hit.end] if hit is not None else ""
+    if state.week is None or hit is None or not dates.BARE_WEEKDAY.fullmatch(said_day):
+        return found
+    again = parsers.extract(flow.slots, [name], dates.WEEK_WORDS[state.week] + said_day, said.today, [name])
+    result = parsers.Extraction(dict(found.found), dict(found.invalid))
+    del result.found[name]
+    if name in again.found:
+        result.found[name] = replace(again.found[name], start=hit.start, end=hit.end)
+    elif name in again.invalid:
+        result.invalid[name] = again.invalid[name]
+    return result
 
 
 def _note_doubt(

@@ -49,6 +49,9 @@ class FlowState(BaseModel):
     # The action ran without 「确认」: a correction said now changes what was done (the booking
     # is moved or made again) instead of starting anything new.
     amendable: bool = False
+    # A week named without its day (「约个下礼拜的号」: 1): a bare weekday said later (「周二吧」)
+    # is that week's, not the coming one.
+    week: int | None = None
 
     def snapshot(self) -> Snapshot:
         return Snapshot(

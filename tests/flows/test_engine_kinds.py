@@ -483,3 +483,21 @@ async def test_an_offered_business_named_apart_from_another_office_s_is_the_one_
     out = await engine.start(booking, "房子卖了要过户 电表也要过户 约个明天上午", THURSDAY, services)
     assert out.state is not None and out.state.slots.get("business") == "不动产登记"
     assert "不在本号预约" not in out.reply
+
+
+async def test_a_bare_weekday_after_a_week_named_without_its_day_is_that_weeks(
+    booking: Flow, services: RecordingServices
+) -> None:
+    # On a Thursday, 「约个下礼拜的号」 names next week; 「周五吧」 is then next week's Friday, not tomorrow.
+    out = await engine.start(booking, "护照过期了 能不能约个下礼拜的号", THURSDAY, services)
+    assert out.state is not None and out.state.week == 1
+    told = await say(booking, out.state, "周五吧", services)
+    assert told.state is not None and told.state.slots["date"] == "2026-12-04"
+    # Its weekend is refused as any weekend is.
+    weekend = await say(booking, out.state, "礼拜六", services)
+    assert weekend.state is not None and "date" not in weekend.state.slots
+    # Without a week named, 「周五」 is the coming Friday.
+    plain = await engine.start(booking, "约个号办护照", THURSDAY, services)
+    assert plain.state is not None
+    told = await say(booking, plain.state, "周五吧", services)
+    assert told.state is not None and told.state.slots["date"] == "2026-11-27"
