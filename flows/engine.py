@@ -329,6 +329,10 @@ async def _advance(
                 # 「发下照片可以吗」: yes, and how.
                 turn.say(HOW_TO_ADD.format(number=state.ticket))
                 return turn.outcome(resolved=True)
+            if words.URGES.search(message.command):
+                # 「能不能管管」「麻烦尽快」 right after filing: heard, and what happens next.
+                turn.say(URGED.format(number=state.ticket))
+                return turn.rate_again()
         if message.identifier_only(flow):
             # 「SQ2026…」 right after a lookup: look that one up too.
             return await start(flow, message, now, services, openid)
@@ -489,6 +493,7 @@ async def _advance(
 
 ALREADY_DONE = "已经为您办好了，无需再确认{number}。"
 UNCHANGED = "登记的{facts}，与您说的一致，无需更改。"
+URGED = "收到，工单 {number} 已登记，会尽快转交处理，处理进展可随时回复编号查询。"
 ATTACHED = "已将您补充的内容附到工单 {number}，工作人员处理时会一并查看。还有要补充的可以继续发送。"
 CONTACT_ADDED = "已将手机号 {mobile} 登记为工单 {number} 的联系电话，处理结果会通过这个号码联系您。"
 HOW_TO_ADD = "可以，请直接发送照片、位置或文字说明，会附到工单 {number}，工作人员处理时一并查看。"

@@ -403,3 +403,10 @@ def asks_for_agent(command: str) -> bool:
 def around(command: str) -> str:
     """`command` without the courtesy words around a short answer."""
     return _AROUND.sub("", command).strip()
+
+
+# 「能不能管管」「麻烦尽快处理」 right after a matter is filed: urging, not a new question.
+URGES = re.compile(
+    r"管管|管一管|管一下|(?:尽快|抓紧|赶紧|快点|快些|早点|早日|及时)(?:处理|解决|办|管|弄|修|落实|给个说法|回复)?"
+    r"|能不能管|有没有人管|一定要管|希望.{0,4}重视|引起重视"
+)

@@ -501,3 +501,18 @@ async def test_a_bare_weekday_after_a_week_named_without_its_day_is_that_weeks(
     assert plain.state is not None
     told = await say(booking, plain.state, "周五吧", services)
     assert told.state is not None and told.state.slots["date"] == "2026-11-27"
+
+
+async def test_a_matter_filed_without_a_phone_says_sending_one_is_enough_and_hears_urging(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    out = await engine.start(complaint, "楼上天天半夜剁肉 吵得睡不着", THURSDAY, services)
+    assert "已登记" in out.reply and "直接发送您的手机号码即可" in out.reply
+    assert out.state is not None
+    urged = await say(complaint, out.state, "能不能管管", services)
+    assert "会尽快转交处理" in urged.reply and out.state.ticket in urged.reply
+    assert urged.state is not None and urged.state.step == out.state.step
+    # Given with the account, the phone is used, and no such line is added.
+    told = await engine.start(complaint, "楼上天天半夜剁肉 吵得睡不着 电话13812341234", THURSDAY, services)
+    assert "13812341234" in told.reply and "直接发送您的手机号码即可" not in told.reply
