@@ -129,7 +129,11 @@ CONFIRM = re.compile(r"核对|回复「确认」")
 READ_BACK_OFFER = re.compile(r"信息有误")
 # An `at_confirm` that only agrees (「对头」「中，得劲」) corrects nothing: said at a confirmation as
 # the citizen's 确认, and not said at the read-back of something already done.
-AGREES = re.compile(r"^(?:确认|确定|对|对的|对头|是的|没错|没问题|中|好|好的|可以|行|ok)(?:[，,。!！\s]*(?:得劲|没问题|对的|谢谢))?[。!！]?$", re.I)
+AGREES = re.compile(
+    r"^(?:确认|确定|对|对的|对头|是的|没错|没问题|中|好|好的|可以|行|ok)"
+    r"(?:[，,。!！\s]*(?:得劲|没问题|对的|谢谢))?[。!！]?$",
+    re.I,
+)
 MENU_LINE = re.compile(r"^\s*(\d{1,2})[.、．]\s*(.+)$", re.M)
 # A numbered list is a menu when the reply asks for a number; an answer's numbered steps are not one.
 PICK_ASKED = re.compile(r"回复(?:数字|序号|对应的?数字)")
@@ -507,7 +511,9 @@ def main() -> int:
     parser.add_argument("--admin-token", default=DEV_ADMIN_TOKEN)
     parser.add_argument(
         "--half",
-        choices=("tune", "blind", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9", "blind10", "eval", "fresh", "both", "all"),
+        choices=(
+            "tune", "blind", *(f"blind{n}" for n in range(3, 11)), "eval", "fresh", "both", "all",
+        ),
         default="both",
         help="both = tune + eval; all = every set",
     )

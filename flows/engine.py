@@ -99,12 +99,6 @@ NOT_UNDERSTOOD = "抱歉，没有识别出您的回复。"
 _LISTENING = frozenset({"ack", "thanks", "laugh", "emoji", "praise"})
 NO_CONTACT_NOTED = "好的，不留电话也可以。"
 
-
-def _declines_contact(flow: Flow, state: FlowState, message: Utterance) -> bool:
-    """「不用留电话了」 while an optional mobile is among the questions open."""
-    return bool(words.NO_CONTACT.match(message.command)) and any(
-        flow.slots[n].type == "mobile" and not flow.slots[n].required for n in state.awaiting if n in flow.slots
-    )
 NOT_OFFERED_END = (
     "本次「{title}」已结束。如需办理上面列出的业务，回复「{title}」重新开始；其他事项请直接提问，或回复「人工」。"
 )
@@ -242,7 +236,7 @@ def elsewhere(flow: Flow, said: Utterance) -> str:
         offered = said.scan(flow).found.get(name)
         # The message names an offered option too (「办护照，不是驾照」): that one counts, unless
         # its words are part of what names the other business (「电表过户」 is not 过户 of a house).
-        if offered is None or place[1] <= offered.start and offered.end <= place[2]:
+        if offered is None or (place[1] <= offered.start and offered.end <= place[2]):
             return place[0]
     return ""
 
@@ -585,6 +579,13 @@ def _free_text_asked(flow: Flow, state: FlowState) -> str:
     if len(required) == 1 and flow.slots[required[0]].type == "text":
         return required[0]
     return ""
+
+
+def _declines_contact(flow: Flow, state: FlowState, message: Utterance) -> bool:
+    """「不用留电话了」 while an optional mobile is among the questions open."""
+    return bool(words.NO_CONTACT.match(message.command)) and any(
+        flow.slots[n].type == "mobile" and not flow.slots[n].required for n in state.awaiting if n in flow.slots
+    )
 
 
 def _unknown(flow: Flow, state: FlowState, message: Utterance) -> str:

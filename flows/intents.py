@@ -3,9 +3,9 @@
 The triggers are data that admins edit in `flows/*.yaml`; this module is the only code that
 scores them. In order of strength:
 
-1. an action word (`keywords`: 预约, 投诉, 查进度 …), found tolerant of one IME homophone (a gapped 「A…B」 exactly); between
-   several flows' action words, the flow with the higher `precedence` (a complaint names what it
-   is about: 「我想投诉你们的预约系统」);
+1. an action word (`keywords`: 预约, 投诉, 查进度 …), found tolerant of one IME homophone (a
+   gapped 「A…B」 and an 「=A」 exactly); between several flows' action words, the flow with the
+   higher `precedence` (a complaint names what it is about: 「我想投诉你们的预约系统」);
 2. a trigger phrase or a citizen's example (`phrases`, `examples`) the whole message is close to;
 3. a topic word (`topics`: the business, 营业执照): weaker than any flow's action word, so
    「预约去大厅办营业执照」 is a booking, not licence guidance; or a grievance (`grievance`:

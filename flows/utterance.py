@@ -150,7 +150,9 @@ def _run_together(piece: str) -> list[str]:
 _DECORATION = re.compile(r"\[[^\[\]\s]{1,4}\]|[^0-9A-Za-z\u4e00-\u9fff\s,，。.!！?？~～、]")
 
 
-_TERMS_OF_ADDRESS = r"(?:同志|师傅|老师|美女|帅哥|亲|领导|大姐|大哥|小姑娘|姑娘|妹儿|妹子|小妹|小姐姐|小哥|小伙子|阿姨|大爷|大妈)"
+_TERMS_OF_ADDRESS = (
+    r"(?:同志|师傅|老师|美女|帅哥|亲|领导|大姐|大哥|小姑娘|姑娘|妹儿|妹子|小妹|小姐姐|小哥|小伙子|阿姨|大爷|大妈)"
+)
 _ADDRESS = re.compile(rf"^{_TERMS_OF_ADDRESS}[，,\s]*|[，,\s]*{_TERMS_OF_ADDRESS}$")
 
 
@@ -363,10 +365,13 @@ _noise: dict[int, tuple[str, ...]] = {}
 # Only the command and the matcher's form read them so: the text slots are read from, and a
 # complaint's account kept from, stays as the citizen wrote it.
 # Cantonese as typed in Hong Kong and Macau (after OpenCC: 「有冇真人」「多謝晒」「點樣約」).
-_PLAIN = {"莫得": "没有", "莫有": "没有", "没得": "没有", "咋个": "怎么", "啥子": "什么", "晓得": "知道",
-          "俺们": "我们", "俺": "我", "咱们": "我们", "啥辰光": "什么时候", "啥个辰光": "什么时候",
-          "有冇": "有没有", "冇": "没有", "唔该晒": "谢谢", "唔该": "谢谢", "多谢晒": "谢谢", "嘅": "的", "唔": "不",
-          "咩": "什么", "点样": "怎么", "佢哋": "他们", "佢": "他", "哋": "们", "喺": "在", "嚟": "来", "睇": "看", "畀": "给"}
+_PLAIN = {
+    "莫得": "没有", "莫有": "没有", "没得": "没有", "咋个": "怎么", "啥子": "什么", "晓得": "知道",
+    "俺们": "我们", "俺": "我", "咱们": "我们", "啥辰光": "什么时候", "啥个辰光": "什么时候",
+    "有冇": "有没有", "冇": "没有", "唔该晒": "谢谢", "唔该": "谢谢", "多谢晒": "谢谢", "嘅": "的", "唔": "不",
+    "咩": "什么", "点样": "怎么", "佢哋": "他们", "佢": "他", "哋": "们", "喺": "在", "嚟": "来", "睇": "看",
+    "畀": "给",
+}
 _REGIONAL = re.compile("|".join(sorted(_PLAIN, key=len, reverse=True)))
 
 

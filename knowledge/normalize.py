@@ -221,7 +221,8 @@ def to_simplified(text: str) -> str:
 # masked as one by the turn log.
 # A run of seven or more, or groups of three or more read out with a pause between them
 # (「二零二六 一二零三 零八六五」「幺三八 一二三四 五六七八」), seven or more in all.
-_SPOKEN_DIGITS = re.compile(r"[零〇一二三四五六七八九幺洞]{3,}(?:[ -][零〇一二三四五六七八九幺洞]{3,})+|[零〇一二三四五六七八九幺洞]{7,}")
+_DIGIT_CHARS = "[零〇一二三四五六七八九幺洞]"
+_SPOKEN_DIGITS = re.compile(rf"{_DIGIT_CHARS}{{3,}}(?:[ -]{_DIGIT_CHARS}{{3,}})+|{_DIGIT_CHARS}{{7,}}")
 _SPOKEN_VALUE = str.maketrans("零〇一二三四五六七八九幺洞", "0012345678910")
 
 
