@@ -9,11 +9,12 @@ hand-off route (handlers.handoff.after_fallbacks) watches.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from flows import words
-from flows.utterance import command_form
+from flows.utterance import Utterance
 from knowledge.normalize import normalize, segment
 
 if TYPE_CHECKING:
@@ -52,9 +53,9 @@ FOLLOW_UP_MAX_CHARS = 12
 FOLLOW_UP_WINDOW_S = 600.0
 
 
-async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult:
+async def handle(turn: Turn, ctx: HandlerContext, said: Utterance) -> TurnResult:
     session = turn.session
-    command = command_form(text)
+    text, command = said.text, said.command
     if words.asks_for_menu(command):
         # Imported here: handlers.events imports this module for `faq:` menu clicks.
         from handlers.events import welcome_result
@@ -69,7 +70,7 @@ async def handle(turn: Turn, ctx: HandlerContext, text: str) -> TurnResult:
     if result.decision == "answer" and result.faq_id is not None:
         entry = matcher.entry(result.faq_id)
         if entry is not None:
-            return _answer(turn, entry.id, _offered(turn, ctx, entry.id, entry.answer, command), result.score)
+            return _answer(turn, entry.id, _offered(turn, ctx, entry.id, entry.answer, said), result.score)
     if result.decision == "clarify" and result.candidates:
         session.choices = [ClarifyOption(kind="faq", target=c.faq_id) for c in result.candidates]
         lines = [CLARIFY_HEAD]
@@ -94,18 +95,18 @@ def answer_entry(turn: Turn, ctx: HandlerContext, faq_id: str, *, via_menu: bool
     return _answer(turn, entry.id, _offered(turn, ctx, entry.id, text), None)
 
 
-def _offered(turn: Turn, ctx: HandlerContext, faq_id: str, text: str, said: str = "") -> str:
+def _offered(turn: Turn, ctx: HandlerContext, faq_id: str, text: str, said: Utterance | None = None) -> str:
     """An answer that describes a service (a flow lists it under `faq:`) offers to start it.
 
     「办件进度怎么查」 answered outside a flow ends with 「1. 办件进度查询」, so the citizen can do
     it now instead of retyping the words the answer tells them to send. So does any answer to a
-    question that says the citizen means to come (`triggers.offer_when`: 「…想去大厅补办」, `said`
-    in its command form).
+    message that says the citizen means to come (`triggers.offer_when`: 「…想去大厅补办」) or that
+    names nothing but a business the flow takes (「补社保卡」: how, and the booking to do it).
     """
     if ctx.flows is None or turn.session.flow is not None:
         return text
     flow = next((f for f in ctx.flows if faq_id in f.faq), None) or next(
-        (f for f in ctx.flows if said and any(word in said for word in f.triggers.offer_when)), None
+        (f for f in ctx.flows if said is not None and (_means_to_come(f, said) or _only_names_what(f, said))), None
     )
     if flow is None:
         return text
@@ -114,6 +115,25 @@ def _offered(turn: Turn, ctx: HandlerContext, faq_id: str, text: str, said: str 
     if first:
         return f"{text}\n{OFFER_FLOW_ASKING.format(title=flow.title, prompt=first)}"
     return f"{text}\n{OFFER_FLOW}\n1. {flow.title}"
+
+
+def _means_to_come(flow: Flow, said: Utterance) -> bool:
+    return any(word in said.command for word in flow.triggers.offer_when)
+
+
+# A message this short (punctuation aside) that names a business and asks nothing is the business.
+TERSE_MAX_CHARS = 6
+
+
+def _only_names_what(flow: Flow, said: Utterance) -> bool:
+    """「补社保卡」「换身份证」: a few words naming what the flow takes first (its first `fills`
+    fact), asking nothing."""
+    fills = flow.triggers.fills
+    short = len(_TERSE_NOISE.sub("", said.command)) <= TERSE_MAX_CHARS
+    return bool(fills) and short and not said.question and fills[0] in said.prefill(flow)
+
+
+_TERSE_NOISE = re.compile(r"[\s,，。.!！?？~～、]")
 
 
 def first_question(flow: Flow) -> str:

@@ -286,7 +286,7 @@ async def _afresh(turn: Turn, ctx: HandlerContext, said: Utterance, notice: str)
     """The flow is gone: say so, and treat the message as if there had been no flow."""
     result = await maybe_start(turn, ctx, said)
     if result is None:
-        result = await faq.handle(turn, ctx, said.text)
+        result = await faq.handle(turn, ctx, said)
     return _prefixed(result, notice)
 
 

@@ -78,7 +78,7 @@ async def handle(turn: Turn, ctx: HandlerContext) -> TurnResult:
     visit = await flow.for_a_visit(turn, ctx, said)
     if visit is not None:
         return visit
-    return await subscribe.maybe_offer(turn, ctx, await faq.handle(turn, ctx, said.text))
+    return await subscribe.maybe_offer(turn, ctx, await faq.handle(turn, ctx, said))
 
 
 # Digits with the separators people type between them, long enough to be an identifier.

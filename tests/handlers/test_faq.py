@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from flows.utterance import Utterance, understand
 from handlers import faq, router
 from handlers.context import HandlerContext, Turn, TurnResult
 from handlers.messages import TextMessage
@@ -41,6 +42,10 @@ def ctx(matcher: Matcher) -> HandlerContext:
     return HandlerContext(matcher=matcher, flows=None, services=NoServices())
 
 
+def said(text: str) -> Utterance:
+    return understand(text, JUNE_2024.date())
+
+
 def turn(text: str, session: Session | None = None, now: datetime = JUNE_2024) -> Turn:
     message = TextMessage(to_user="gh_test", from_user=OPENID, create_time=1, msg_type="text", content=text)
     return Turn(message=message, session=session or Session(openid=OPENID), now=now)
@@ -53,7 +58,7 @@ def reply_text(result: TurnResult) -> str:
 
 async def test_a_confident_match_is_answered_with_the_entry_text(ctx: HandlerContext, matcher: Matcher) -> None:
     session = Session(openid=OPENID, consecutive_fallbacks=2)
-    result = await faq.handle(turn("社保卡丢了怎么补办", session), ctx, "社保卡丢了怎么补办")
+    result = await faq.handle(turn("社保卡丢了怎么补办", session), ctx, said("社保卡丢了怎么补办"))
     entry = matcher.entry("sb-card-lost")
     assert entry is not None
     assert (result.route, reply_text(result)) == ("faq", entry.answer)
@@ -63,7 +68,7 @@ async def test_a_confident_match_is_answered_with_the_entry_text(ctx: HandlerCon
 
 
 async def test_a_close_call_offers_a_numbered_menu(ctx: HandlerContext) -> None:
-    result = await faq.handle(turn("公积金"), ctx, "公积金")
+    result = await faq.handle(turn("公积金"), ctx, said("公积金"))
     assert result.route == "clarify"
     lines = reply_text(result).split("\n")
     assert lines[0] == "您是不是想问：" and lines[-1] == "请回复数字"
@@ -87,7 +92,7 @@ async def test_replying_a_digit_after_the_menu_answers_that_entry(ctx: HandlerCo
 
 
 async def test_nothing_fitting_falls_back_with_ways_forward(ctx: HandlerContext) -> None:
-    result = await faq.handle(turn("明天会不会下雨"), ctx, "明天会不会下雨")
+    result = await faq.handle(turn("明天会不会下雨"), ctx, said("明天会不会下雨"))
     text = reply_text(result)
     assert result.route == "fallback"
     assert "换个说法" in text and "「菜单」" in text and "「人工」" in text
@@ -96,18 +101,18 @@ async def test_nothing_fitting_falls_back_with_ways_forward(ctx: HandlerContext)
 
 async def test_consecutive_fallbacks_are_counted(ctx: HandlerContext) -> None:
     session = Session(openid=OPENID, consecutive_fallbacks=1)
-    result = await faq.handle(turn("明天会不会下雨", session), ctx, "明天会不会下雨")
+    result = await faq.handle(turn("明天会不会下雨", session), ctx, said("明天会不会下雨"))
     assert result.session is not None and result.session.consecutive_fallbacks == 2
 
 
 async def test_without_a_knowledge_base_the_user_is_told_and_pointed_to_an_agent() -> None:
     ctx = HandlerContext(matcher=None, flows=None, services=NoServices())
-    result = await faq.handle(turn("社保卡丢了"), ctx, "社保卡丢了")
+    result = await faq.handle(turn("社保卡丢了"), ctx, said("社保卡丢了"))
     assert result.route == "fallback" and "「人工」" in reply_text(result)
 
 
 async def test_typing_menu_shows_the_service_list(ctx: HandlerContext) -> None:
-    result = await faq.handle(turn("菜单"), ctx, "菜单")
+    result = await faq.handle(turn("菜单"), ctx, said("菜单"))
     assert result.route == "menu"
     assert result.session is not None and all(c.kind == "flow" for c in result.session.choices)
 
@@ -192,9 +197,9 @@ async def test_a_number_alone_is_not_matched_to_faq_entries(ctx: HandlerContext,
 
 
 async def _after_answer(ctx: HandlerContext, first: str, then: str, *, later_s: float = 60) -> TurnResult:
-    answered = await faq.handle(turn(first), ctx, first)
+    answered = await faq.handle(turn(first), ctx, said(first))
     assert answered.route == "faq" and answered.session is not None
-    return await faq.handle(turn(then, answered.session, JUNE_2024 + timedelta(seconds=later_s)), ctx, then)
+    return await faq.handle(turn(then, answered.session, JUNE_2024 + timedelta(seconds=later_s)), ctx, said(then))
 
 
 async def test_a_short_follow_up_without_its_subject_is_read_after_the_answer_before(ctx: HandlerContext) -> None:

@@ -455,6 +455,17 @@ async def test_a_question_that_says_the_citizen_means_to_come_offers_the_booking
         assert "1. 预约办事" in text_of(await Chat(registry, chat.ctx.matcher).say(said))
 
 
+async def test_an_answer_to_nothing_but_a_business_offers_the_booking(registry: FlowRegistry) -> None:
+    # 「补社保卡」: how to, and the booking to do it; a question about it gets the answer alone.
+    entries = (
+        FaqEntry(id="shebao-x", category="社保", question="社保卡丢了怎么补办", similar=("补社保卡",), answer="先挂失再补办。"),
+    )
+    chat = Chat(registry, matcher_of(entries))
+    answered = text_of(await chat.say("补社保卡"))
+    assert "先挂失再补办" in answered and "1. 预约办事" in answered
+    assert "预约办事" not in text_of(await Chat(registry, chat.ctx.matcher).say("社保卡丢了怎么补办"))
+
+
 async def test_meaning_to_come_about_a_business_no_answer_covers_starts_the_booking(registry: FlowRegistry) -> None:
     # Nothing in the FAQ answers 「社保卡要年审还是啥的」, but the citizen means to come about a
     # business the booking takes: the booking starts with it, instead of the fallback.
