@@ -459,7 +459,8 @@ async def test_an_answer_to_nothing_but_a_business_offers_the_booking(registry: 
     # 「补社保卡」: how to, and the booking to do it; a question about it gets the answer alone.
     entries = (
         FaqEntry(
-            id="shebao-x", category="社保", question="社保卡丢了怎么补办", similar=("补社保卡",), answer="先挂失再补办。"
+            id="shebao-x", category="社保", question="社保卡丢了怎么补办", similar=("补社保卡",),
+            answer="先挂失再补办。",
         ),
     )
     chat = Chat(registry, matcher_of(entries))
