@@ -34,6 +34,8 @@ from flows.utterance import Utterance
 # So is a plan said and then asked about (「礼拜五下半天好伐 行不行啊」「下周三上午去办居住证可以吗」).
 _CAN_I_COME = re.compile(
     r"(?:能|可以|能不能|可不可以|方便)(?:去|来|过去|过来)"
+    # 「今天能不能办居住证」; not 「能办好吗」「多久能办完」 (whether it will be done by then).
+    r"|(?:能不能|可不可以|可以|能)办(?!好|完|下来|成|结)"
     # Not 「能办好吗」: whether it will be done by then.
     r"|(?:行不行|可不可以|可以吗|行吗|(?<![办弄做搞])(?:好吗|好伐|好不好)|中不中|成不成|得不得|要得不|没问题吧)[啊呀吧哈呢？?！!。\s]*$"
 )

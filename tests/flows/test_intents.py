@@ -97,6 +97,9 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         ("老早想去弄居住证了 礼拜五下半天好伐 行不行啊", "booking"),
         ("我要给我孙女约结婚登记 我帮她弄的 这样对不对", "booking"),
         ("我想问问我帮儿子交个材料 现在办到啥辰光了", "progress"),
+        ("上周交的不动产登记材料 今天能不能出证啊 急着用", "progress"),
+        ("今天能不能办居住证 急用！！！", "booking"),
+        ("你们那个小程序预约总是提交失败 我试了五六遍了 一直提示网络异常", "complaint"),
         ("房子卖了要去过户 咋约啊", "booking"),
         ("自助机把我身份证吞了 咋办 急", "complaint"),
         # English and pinyin shorthand (book, yy, sfz).
