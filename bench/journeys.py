@@ -137,12 +137,16 @@ AGREES = re.compile(
     re.I,
 )
 MENU_LINE = re.compile(r"^\s*(\d{1,2})[.、．]\s*(.+)$", re.M)
-# A numbered list is a menu when the reply asks for a number; an answer's numbered steps are not one.
+# A reply that is a menu instead of an answer: a list to pick from, asked before anything is
+# answered. An answer's numbered steps are no menu, nor the offer to start a service after it.
 PICK_ASKED = re.compile(r"回复(?:数字|序号|对应的?数字)")
 
 
 def offers_a_menu(reply: str) -> bool:
-    return bool(MENU_LINE.search(reply) and PICK_ASKED.search(reply))
+    if not (MENU_LINE.search(reply) and PICK_ASKED.search(reply)):
+        return False
+    first = reply.lstrip().splitlines()[0]
+    return bool(MENU_LINE.match(first) or re.search(r"是不是想问|请选择|请问您要|回复数字", first))
 
 ORDINALS = "一二三四五六七八九十"
 # Replies that fail a citizen who was not asking a question, or whose question we did not get.
@@ -356,7 +360,9 @@ def _goal_met(journey: Journey, played: Played, state: dict[str, Any] | None, re
             return True
         if goal == "handoff" and (last == TRANSFER or ("人工客服" in last and "服务时间" in last)):
             return True
-        if goal == "answered" and last and not BAD_REPLY.search(last) and not offers_a_menu(last):
+        if goal == "answered" and last and not BAD_REPLY.search(last) and not offers_a_menu(last) and not (
+            SERVICES_LISTED.search(last)
+        ):
             return True
     return False
 
