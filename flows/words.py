@@ -282,9 +282,10 @@ CAPABILITIES = re.compile(
 # What may stand around a capabilities question (「我想看看你们都有啥服务呀」); anything else is
 # a subject (「社保有哪些服务」 asks about 社保, for the FAQ).
 _CAPABILITY_COURTESY = re.compile(
+    # Longer words before their parts: the first alternative that matches is taken (你好 before 你).
+    r"你好|您好|在吗|在么|在不在|"
     r"这个公众号|请问|我想|想|看看|看一下|问问|问一下|你们|你|这里|这边|这个号|公众号|这|都|一共|总共|可以|能|办理|办|做|"
     r"发给我|发我|给我|发一下|发|一下|麻烦|把|我刚关注的?|刚关注的?|在这里|在这儿|在这|这个公众号|这个号|是|有人教|"
-    r"在吗|在么|在不在|你好|您好|"
     # 「俺不太会整这玩意儿」: not knowing how to use it, which the list of services answers too.
     r"我?(?:不太|不大|不怎么|不)会(?:用|弄|整|玩|搞)?(?:这个?|这些)?(?:玩意儿?|东西|手机|公众号)?|"
     r"我?(?:啥|什么)(?:也|都)不(?:懂|会|知道)|(?:第一次|头一回|刚开始)(?:用|来)|新来的|"

@@ -116,6 +116,7 @@ def test_full_width_digits_are_folded() -> None:
         ("中 俺知道了 就这吧 恁忙", "ack"),
         ("你们这都能办啥呀 俺不太会整这玩意儿", "capabilities"),
         ("你们这都能办啥 我啥也不懂 第一次用", "capabilities"),
+        ("你好 这个号都能办些啥", "capabilities"),
         ("在吗 有哪些服务", "capabilities"),
         ("对面是真人还是机器人", "bot"),
         ("我要投诉机器人", ""),
