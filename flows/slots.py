@@ -578,7 +578,7 @@ def _residual(text: str) -> list[str]:
 
 _FILLERS = re.compile(r"我要|我想|想要|请问|你好|您好|麻烦|帮我|一下|[我的了吧啊呢吗嘛]")
 _OPENERS = re.compile(
-    r"想?[给跟和向对]?你们|说说|讲讲|谈谈|聊聊|说一下|有件事|有个事|有点事|有事|事情|个情况|情况"
+    r"想?[给跟和向对]?你们|说说|讲讲|谈谈|聊聊|说一下|有件事|有个事|有点事|有事|事情|个事儿|个事|事儿|个情况|情况"
     # How the citizen wants to be dealt with, not what happened (「我想投诉但是不想留电话」「匿名反映」).
     r"|(?:但是|可是|不过)?(?:不想|不愿意|不愿|不方便|不用|不要|能不能不)?(?:留|透露|告诉你们)?"
     r"(?:电话|手机号|手机|号码|名字|姓名|联系方式)|匿名|实名|可以吗|行吗|能吗"
@@ -586,7 +586,9 @@ _OPENERS = re.compile(
 
 
 def content_length(text: str, noise: Iterable[str]) -> int:
-    """Length of `text` once the given trigger words, fillers and punctuation are taken out."""
+    """Length of `text` once the given trigger words, fillers and punctuation are taken out
+    (read in plain words: 「俺要反映个事儿」 tells no more than 「我要反映个事」)."""
+    text = words.plain_words(text)
     for word in sorted(set(noise), key=len, reverse=True):
         if word:
             text = text.replace(word, "")

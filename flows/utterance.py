@@ -361,24 +361,6 @@ _KEYWORD_PARTS = re.compile(r"[+…]")
 _noise: dict[int, tuple[str, ...]] = {}
 
 
-# Regional words for the plain ones every word list is written in (「莫得消息」「俺闺女」「咋个办」).
-# Only the command and the matcher's form read them so: the text slots are read from, and a
-# complaint's account kept from, stays as the citizen wrote it.
-# Cantonese as typed in Hong Kong and Macau (after OpenCC: 「有冇真人」「多謝晒」「點樣約」).
-_PLAIN = {
-    "莫得": "没有", "莫有": "没有", "没得": "没有", "咋个": "怎么", "啥子": "什么", "晓得": "知道",
-    "俺们": "我们", "俺": "我", "咱们": "我们", "啥辰光": "什么时候", "啥个辰光": "什么时候",
-    "有冇": "有没有", "冇": "没有", "唔该晒": "谢谢", "唔该": "谢谢", "多谢晒": "谢谢", "嘅": "的", "唔": "不",
-    "咩": "什么", "点样": "怎么", "佢哋": "他们", "佢": "他", "哋": "们", "喺": "在", "嚟": "来", "睇": "看",
-    "畀": "给",
-}
-_REGIONAL = re.compile("|".join(sorted(_PLAIN, key=len, reverse=True)))
-
-
-def plain_words(text: str) -> str:
-    return _REGIONAL.sub(lambda m: _PLAIN[m.group(0)], text)
-
-
 def understand(raw: str, today: date) -> Utterance:
     """Read `raw` once. Intents are ranked by the caller that knows the flows (`flows.intents`)."""
     if len(raw) > READ_CACHE_MAX_CHARS:
@@ -413,7 +395,7 @@ _CONTAINERS = (list, dict, set)
 
 def _understand(raw: str, today: date) -> Utterance:
     text = fold(raw)
-    plain = plain_words(text)
+    plain = words.plain_words(text)
     command = command_form(plain)
     return Utterance(
         raw=raw,

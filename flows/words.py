@@ -412,3 +412,21 @@ URGES = re.compile(
     r"管管|管一管|管一下|(?:尽快|抓紧|赶紧|快点|快些|早点|早日|及时)(?:处理|解决|办|管|弄|修|落实|给个说法|回复)?"
     r"|能不能管|有没有人管|一定要管|希望.{0,4}重视|引起重视"
 )
+
+
+# Regional words for the plain ones every word list is written in (「莫得消息」「俺闺女」「咋个办」).
+# Only the command, the matcher's form and the measure of how much a message tells read them so:
+# the text slots are read from, and a complaint's account kept from, stays as the citizen wrote it.
+# Cantonese as typed in Hong Kong and Macau (after OpenCC: 「有冇真人」「多謝晒」「點樣約」).
+_PLAIN = {
+    "莫得": "没有", "莫有": "没有", "没得": "没有", "咋个": "怎么", "啥子": "什么", "晓得": "知道",
+    "俺们": "我们", "俺": "我", "咱们": "我们", "啥辰光": "什么时候", "啥个辰光": "什么时候",
+    "有冇": "有没有", "冇": "没有", "唔该晒": "谢谢", "唔该": "谢谢", "多谢晒": "谢谢", "嘅": "的", "唔": "不",
+    "咩": "什么", "点样": "怎么", "佢哋": "他们", "佢": "他", "哋": "们", "喺": "在", "嚟": "来", "睇": "看",
+    "畀": "给",
+}
+_REGIONAL = re.compile("|".join(sorted(_PLAIN, key=len, reverse=True)))
+
+
+def plain_words(text: str) -> str:
+    return _REGIONAL.sub(lambda m: _PLAIN[m.group(0)], text)

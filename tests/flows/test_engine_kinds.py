@@ -516,3 +516,12 @@ async def test_a_matter_filed_without_a_phone_says_sending_one_is_enough_and_hea
     # Given with the account, the phone is used, and no such line is added.
     told = await engine.start(complaint, "楼上天天半夜剁肉 吵得睡不着 电话13812341234", THURSDAY, services)
     assert "13812341234" in told.reply and "直接发送您的手机号码即可" not in told.reply
+
+
+async def test_a_phone_a_name_and_wanting_to_report_something_tell_nothing_yet(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    complaint = flow_of(registry, "complaint")
+    out = await engine.start(complaint, "15093728864 杜铁柱 俺要反映个事儿", THURSDAY, services)
+    assert out.state is not None and "description" not in out.state.slots
+    assert out.state.slots.get("contact") == "15093728864" and "具体情况" in out.reply
