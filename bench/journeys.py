@@ -12,7 +12,9 @@ businesses and agents, traditional characters, elderly run-ons, English and piny
 journeys_blind9.yaml: terse messages, situations instead of business names, a wrong answer before
 a good one; journeys_blind10.yaml: regional speech of the elderly, voice input, city matters; journeys_blind11.yaml:
 two things in one message, changes of mind, reactions to the reply; journeys_blind12.yaml: company HR
-staff, relatives from another city, accessibility needs, people in a hurry), the evaluation half
+staff, relatives from another city, accessibility needs, people in a hurry; journeys_blind13.yaml:
+facts typed in every odd form; journeys_blind14.yaml: digressions, grumbling at the bot, giving up
+and coming back, foreigners mixing in English), the evaluation half
 (bench/journeys_eval.yaml, written before issue 13's changes and never tuned on) and the fresh
 held-out set (bench/journeys_fresh.yaml, written blind in session 9 before that session's changes, by
 someone who read neither the flows nor the code nor the other sets; never tuned on). Each journey
@@ -39,7 +41,7 @@ and the service-desk report's 4 interactions.
 
 Goal (issue 13, evaluation half): completion ≥ 97%, mean ≤ 1.8 interactions (moonshot 1.5).
 
-    .venv/bin/python bench/journeys.py [--half tune|blind|blind3..blind12|eval|fresh|both|all] [--url http://127.0.0.1:8000]
+    .venv/bin/python bench/journeys.py [--half tune|blind|blind3..blind14|eval|fresh|both|all] [--url http://127.0.0.1:8000]
                                        [--admin-token T] [--token T] [--max-turns 8] [-v] [--only ID]
 
 Without --url it starts its own service on 127.0.0.1 (app.main:create_app, or --app) with a fake
@@ -520,7 +522,7 @@ def main() -> int:
     parser.add_argument(
         "--half",
         choices=(
-            "tune", "blind", *(f"blind{n}" for n in range(3, 13)), "eval", "fresh", "both", "all",
+            "tune", "blind", *(f"blind{n}" for n in range(3, 15)), "eval", "fresh", "both", "all",
         ),
         default="both",
         help="both = tune + eval; all = every set",
@@ -548,6 +550,8 @@ def main() -> int:
         "blind10": ROOT / "bench" / "journeys_blind10.yaml",
         "blind11": ROOT / "bench" / "journeys_blind11.yaml",
         "blind12": ROOT / "bench" / "journeys_blind12.yaml",
+        "blind13": ROOT / "bench" / "journeys_blind13.yaml",
+        "blind14": ROOT / "bench" / "journeys_blind14.yaml",
         "eval": ROOT / "bench" / "journeys_eval.yaml",
         "fresh": ROOT / "bench" / "journeys_fresh.yaml",
     }
