@@ -32,7 +32,7 @@ DEFAULT_ERRORS = {
     "period": "请回复「上午」或「下午」。",
     "mobile": "手机号码格式不正确，请输入11位手机号码，例如 13812345678。",
     "id_number": "身份证号码不正确，请核对后重新输入18位身份证号码。",
-    "name": "请输入真实姓名（2-10个汉字），例如「张三」。",
+    "name": "请输入真实姓名，例如「张三」；外籍人士请填写护照上的英文姓名。",
     "number": "请输入数字。",
     "text": "抱歉，没有看懂您的回复，请再说一遍。",
     "regex": "格式不正确，请核对后重新输入。",
@@ -516,8 +516,41 @@ def looks_like_name(value: str) -> bool:
     return value.startswith(_COMPOUND_SURNAMES) or value[0] in _SURNAMES
 
 
+# A name as a foreign passport writes it (「Michael Brown」「Kenji Tanaka」): two to four words of
+# Latin letters, each capitalised, none an English word said around the facts (「Monday」「morning」).
+_LATIN_NAME = re.compile(r"(?<![A-Za-z])[A-Z][A-Za-z'’-]*\.?(?:[ ]+[A-Z][A-Za-z'’-]*\.?){1,3}(?![A-Za-z])")
+# The whole reply to the name question, however it is capitalised (「michael brown」).
+_LATIN_REPLY = re.compile(r"[A-Za-z][A-Za-z'’-]*\.?(?:[ ]+[A-Za-z][A-Za-z'’-]*\.?){1,3}")
+_ENGLISH_WORDS = frozenset(
+    """monday tuesday wednesday thursday friday saturday sunday morning afternoon evening noon am pm today
+    tomorrow next week this the a an and or of for to in on at my is i i'm im am are you your we hello hi hey
+    thanks thank please ok okay yes no sorry residence permit passport visa card id number phone mobile name
+    booking book appointment office hall social security housing fund marriage license licence business""".split()
+)
+
+
+def _latin_name(text: str, *, answer: bool) -> Found | None:
+    """A foreign name in Latin letters: capitalised words anywhere, or the whole reply to a question
+    that asked for the name."""
+    stripped = text.strip().strip("。.!！ ")
+    if answer and _LATIN_REPLY.fullmatch(stripped) and not _english(stripped):
+        at = text.find(stripped)
+        return Found(stripped, at, at + len(stripped))
+    for m in _LATIN_NAME.finditer(text):
+        if not _english(m.group(0)):
+            return Found(m.group(0), m.start(), m.end())
+    return None
+
+
+def _english(words_: str) -> bool:
+    return any(w.lower().strip(".'’") in _ENGLISH_WORDS for w in words_.split())
+
+
 def _name(slot: Slot, text: str, answer: bool, *, alone: bool, original: str = "") -> tuple[Found | None, str]:
     """A labelled name anywhere; else, for an answer, a leftover word that looks like a name."""
+    latin = _latin_name(text, answer=answer)
+    if latin is not None and _text_ok(slot, latin.value):
+        return latin, ""
     for m in _NAME_LABEL.finditer(text):
         value = m["value"]
         end = _NAME_END.search(value, 2)

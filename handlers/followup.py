@@ -85,7 +85,7 @@ NEXT_STEPS = {
 }
 
 BOOKED_NEXT = (
-    "下一步：请于{when}携带本人身份证原件到{hall}，在自助机输入预约号取号办理。\n"
+    "下一步：请于{when}携带本人身份证件原件到{hall}，在自助机输入预约号取号办理。\n"
     "如需改约请回复「改约」，取消请回复「取消预约」。"
 )
 NOT_FOUND = (
@@ -118,7 +118,7 @@ ASK_TIME = "请问要把{when}的「{business}」改到哪一天、上午还是�
 CONFIRM_CHANGE = "确认把预约 {number}「{business}」从{old}改到{new}吗？回复「确认」改约，回复「不」保持原预约。"
 CHANGED = (
     "改约成功！预约号不变：{number}\n新的时间：{new}，「{business}」\n"
-    "请届时携带本人身份证原件到{hall}，在自助机输入预约号取号办理。原时段的名额已释放。"
+    "请届时携带本人身份证件原件到{hall}，在自助机输入预约号取号办理。原时段的名额已释放。"
 )
 SAME_TIME = "您的预约已经是{when}，无需改约。"
 # A reason given after a low rating is filed as a ticket of this kind.

@@ -308,3 +308,24 @@ def test_option_terms_are_listed_once_per_slot_lower_cased_longest_first() -> No
 )
 def test_the_option_named_after_a_change_of_mind_is_the_one_meant(text: str, value: str) -> None:
     assert extract({"b": BUSINESS}, text).found["b"].value == value
+
+
+NAME = slot("name", max_length=40)
+
+
+@pytest.mark.parametrize(
+    ("text", "focus", "value"),
+    [
+        # A foreign name as the passport writes it, among other facts or as the reply.
+        ("12月14号 Monday，morning 上午，Michael Brown，18616073395", (), "Michael Brown"),
+        ("Kenji Tanaka", (), "Kenji Tanaka"),
+        ("michael brown", ("n",), "michael brown"),
+        # English words around the facts are no name.
+        ("Monday Morning 上午", (), None),
+        ("Hello 我想预约 Residence Permit", (), None),
+        ("ok thanks", ("n",), None),
+    ],
+)
+def test_a_name_in_latin_letters(text: str, focus: tuple[str, ...], value: str | None) -> None:
+    found = extract({"n": NAME}, text, focus).found.get("n")
+    assert (found.value if found else None) == value
