@@ -522,7 +522,15 @@ _LATIN_NAME = re.compile(r"(?<![A-Za-z])[A-Z][A-Za-z'’-]*\.?(?:[ ]+[A-Z][A-Za-
 # The whole reply to the name question, however it is capitalised (「michael brown」).
 _LATIN_REPLY = re.compile(r"[A-Za-z][A-Za-z'’-]*\.?(?:[ ]+[A-Za-z][A-Za-z'’-]*\.?){1,3}")
 _ENGLISH_WORDS = frozenset(
-    ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "morning", "afternoon", "evening", "noon", "am", "pm", "today", "tomorrow", "next", "week", "this", "the", "a", "an", "and", "or", "of", "for", "to", "in", "on", "at", "my", "is", "i", "i'm", "im", "am", "are", "you", "your", "we", "hello", "hi", "hey", "thanks", "thank", "please", "ok", "okay", "yes", "no", "sorry", "residence", "permit", "passport", "visa", "card", "id", "number", "phone", "mobile", "name", "booking", "book", "appointment", "office", "hall", "social", "security", "housing", "fund", "marriage", "license", "licence", "business"]
+    [
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "morning", "afternoon",
+        "evening", "noon", "am", "pm", "today", "tomorrow", "next", "week", "this", "the", "a", "an", "and", "or",
+        "of", "for", "to", "in", "on", "at", "my", "is", "i", "i'm", "im", "am", "are", "you", "your", "we",
+        "hello", "hi", "hey", "thanks", "thank", "please", "ok", "okay", "yes", "no", "sorry", "residence",
+        "permit", "passport", "visa", "card", "id", "number", "phone", "mobile", "name", "booking", "book",
+        "appointment", "office", "hall", "social", "security", "housing", "fund", "marriage", "license", "licence",
+        "business"
+    ]
 )
 
 
