@@ -92,10 +92,24 @@ def keyword_length(keyword: str, norm: str) -> int:
             at = norm.find(first, at + 1)
         return 0
     if how == "exact":
-        return len(parts[0]) if parts[0] in norm else 0
-    if parts and all(find(p, norm) >= 0 for p in parts):
+        return len(parts[0]) if _affirmed(parts[0], norm, exact=True) else 0
+    if parts and all(_affirmed(p, norm) for p in parts):
         return sum(len(p) for p in parts)
     return 0
+
+
+# 「我问的是进度 不是预约」: a word said right after one of these is what the citizen does not want.
+_NEGATIONS = ("不是", "不要", "不想", "不用")
+
+
+def _affirmed(word: str, norm: str, *, exact: bool = False) -> bool:
+    """Whether `word` is in `norm` (exactly, or with one homophone) somewhere not negated."""
+    at = norm.find(word) if exact else find(word, norm)
+    while at >= 0:
+        if not norm[:at].endswith(_NEGATIONS):
+            return True
+        at = norm.find(word, at + 1) if exact else find(word, norm, at + 1)
+    return False
 
 
 def best_word(keywords: Sequence[str], norm: str, chars: AbstractSet[str] | None = None) -> tuple[int, str]:

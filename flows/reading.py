@@ -42,7 +42,7 @@ def read(flow: Flow, state: FlowState, said: Utterance, *, correcting: bool, que
     """Apply what `said` gives `flow` to `state` (its slots are changed in place)."""
     focus = tuple(n for n in state.awaiting if n in flow.slots)
     found = _in_the_week_named(flow, state, said, said.reading(flow, focus, residual=not question))
-    targeted = said.correction(flow)
+    targeted = {**said.correction(flow), **_tail_corrected(flow, state, said)}
     reading = Reading()
     cue = correcting or bool(parsers.CORRECTION_CUE.search(said.text))
     if said.check_first:
@@ -65,6 +65,26 @@ def read(flow: Flow, state: FlowState, said: Utterance, *, correcting: bool, que
     taken = {*reading.filled, *reading.changed}
     reading.invalid = {n: msg for n, msg in found.invalid.items() if n not in taken}
     return reading
+
+
+# 「手机号最后两位是21 不是12」「电话尾号是8」: the end of a number held, said again.
+_TAIL = re.compile(
+    r"(?:(?:最后|末)的?\s*(?P<n>[一二两三四1-4])\s*位(?:数字)?|尾号)\s*(?:应该|应)?是?\s*(?P<d>\d{1,4})(?![\d月号日.:：])"
+)
+
+
+def _tail_corrected(flow: Flow, state: FlowState, said: Utterance) -> dict[str, parsers.Found]:
+    """The mobile held with its last digits replaced, when the message says what they should be."""
+    m = _TAIL.search(said.text)
+    held = [n for n, slot in flow.slots.items() if slot.type == "mobile" and n in state.slots]
+    if m is None or len(held) != 1:
+        return {}
+    digits = m["d"]
+    count = dates.chinese_number(m["n"]) if m["n"] else len(digits)
+    old = state.slots[held[0]]
+    if count != len(digits) or count >= len(old):
+        return {}
+    return {held[0]: parsers.Found(old[:-count] + digits, m.start(), m.end())}
 
 
 def _in_the_week_named(flow: Flow, state: FlowState, said: Utterance, found: parsers.Extraction) -> parsers.Extraction:

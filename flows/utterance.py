@@ -71,8 +71,10 @@ INITIALS = {
     "yyzz": "营业执照",
     "hkb": "户口本",
     "jhz": "结婚证",
-    # An English word typed the same way (「想book一下医保」).
+    # English words typed the same way (「想book一下医保」「我要 complaint」).
     "book": "预约",
+    "complaint": "投诉",
+    "complain": "投诉",
 }
 _INITIALS = re.compile(r"(?<![A-Za-z0-9_-])(" + "|".join(INITIALS) + r")(?![A-Za-z0-9_-])(?!\s*\d)", re.I)
 

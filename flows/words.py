@@ -240,7 +240,7 @@ ACKNOWLEDGE = frozenset(
 # (not 「发错了」「晚安」), and 「算了不提了」「那我先不约了」「不查了」 in the citizen's own verb.
 GIVE_UP = frozenset({"算了", "不用了", "不用", "不办了", "不需要了", "不要了", "算了吧", "那算了"})
 STOP = re.compile(
-    r"^(?:那|那就|我)?(?:算了吧?|不用了|不要了)?[，,\s]*(?:那|我|那我)?(?:先|还是|就)?"
+    r"^(?:那|那就|我)?(?:算了吧?|不用了|不要了)?[，,\s]*(?:那|我|那我)?(?:今天|今儿|现在|这会儿|暂时)?(?:先|还是|就)?"
     r"不(?:想|打算)?(?:办|提|约|预约|查|问|说|投诉|反映|弄|填|搞|要|用|需要)了(?:吧|啊|呀|哈)?$"
 )
 # 「算了」「不用了」 outside a flow: nothing to cancel, so a kind word and the door left open.
@@ -265,8 +265,13 @@ EMOJI_CODES = re.compile(r"^(?:\[[^\[\]\s]{1,4}\])+$")
 
 
 def gives_up(command: str) -> bool:
-    """「算了」「算了不提了」「那我先不约了」: the citizen gives up what was started."""
+    """「算了」「算了不提了」「那我先不约了」「😮‍💨算了 今天不想弄了」: the citizen gives up what was started."""
+    command = _NOT_WORDS.sub("", command) or command
     return command in GIVE_UP or STOP.match(command) is not None
+
+
+# Emoji and symbols around the words (「😮‍💨算了」).
+_NOT_WORDS = re.compile(r"^[^0-9A-Za-z\u4e00-\u9fff]+|[^0-9A-Za-z\u4e00-\u9fff]+$")
 
 
 LAUGH = re.compile(r"^(?:哈|呵|嘿|嘻|hh|ha|he|233)+.{0,2}$")

@@ -525,3 +525,36 @@ async def test_a_phone_a_name_and_wanting_to_report_something_tell_nothing_yet(
     out = await engine.start(complaint, "15093728864 杜铁柱 俺要反映个事儿", THURSDAY, services)
     assert out.state is not None and "description" not in out.state.slots
     assert out.state.slots.get("contact") == "15093728864" and "具体情况" in out.reply
+
+
+@pytest.mark.parametrize(
+    ("text", "mobile"),
+    [
+        ("手机号最后两位是21 不是12", "13098765421"),
+        ("电话最后一位是8不是6", "13098765418"),
+        ("尾号应该是5421", "13098765421"),
+    ],
+)
+async def test_the_last_digits_of_the_phone_said_again_correct_it(
+    booking: Flow, services: RecordingServices, text: str, mobile: str
+) -> None:
+    out = await engine.start(booking, "约公积金 下周三下午 蒋婷婷 13098765412", THURSDAY, services)
+    assert out.state is not None
+    fixed = await say(booking, out.state, text, services)
+    assert f"手机号码改为{mobile}" in fixed.reply
+
+
+async def test_the_last_of_anything_else_is_no_phone_correction(booking: Flow, services: RecordingServices) -> None:
+    out = await engine.start(booking, "约公积金 下周三下午 蒋婷婷 13098765412", THURSDAY, services)
+    assert out.state is not None
+    moved = await say(booking, out.state, "最后是12月3号吧", services)
+    assert "13098765412" in moved.reply
+
+
+async def test_giving_up_for_today_with_a_sigh_cancels_and_takes_no_date(
+    booking: Flow, services: RecordingServices
+) -> None:
+    out = await engine.start(booking, "预约 公积金", THURSDAY, services)
+    assert out.state is not None
+    gave_up = await say(booking, out.state, "😮‍💨算了 今天不想弄了", services)
+    assert gave_up.state is None and "预约日期" not in gave_up.reply

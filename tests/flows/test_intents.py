@@ -101,6 +101,10 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         ("今天能不能办居住证 急用！！！", "booking"),
         ("你们那个小程序预约总是提交失败 我试了五六遍了 一直提示网络异常", "complaint"),
         ("带着几个月大的孩子去办事 连个母婴室都没有 在走廊喂奶 太不方便了", "complaint"),
+        # What is said not to be wanted does not count (不是预约); English for the action.
+        ("你听懂了吗 我问的是进度 不是预约", "progress"),
+        ("Hello 我要 complaint 我的居住证 已经一个月了 还没好", "complaint"),
+        ("唉 还是约吧 拖着也不是办法", "booking"),
         ("房子卖了要去过户 咋约啊", "booking"),
         ("自助机把我身份证吞了 咋办 急", "complaint"),
         # English and pinyin shorthand (book, yy, sfz).
