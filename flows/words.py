@@ -211,6 +211,11 @@ ACKNOWLEDGE = frozenset(
         "下次再来",
         "下次再问",
         "回头再问",
+        "回头再说",
+        "那我回头再说",
+        "改天再说",
+        "下次再说",
+        "以后再说",
         "改天再问",
         "没有事了",
         "没有事",
@@ -289,6 +294,8 @@ CAPABILITIES = re.compile(
 _CAPABILITY_COURTESY = re.compile(
     # Longer words before their parts: the first alternative that matches is taken (你好 before 你).
     r"你好|您好|在吗|在么|在不在|"
+    # 「你听得懂人话吗 你到底能干啥」: grumbling at the bot around the question.
+    r"你?听得懂人话吗?|你?听得懂吗|你?听懂了吗|到底|究竟|"
     r"这个公众号|请问|我想|想|看看|看一下|问问|问一下|你们|你|这里|这边|这个号|公众号|这|都|一共|总共|可以|能|办理|办|做|"
     r"发给我|发我|给我|发一下|发|一下|麻烦|把|我刚关注的?|刚关注的?|在这里|在这儿|在这|这个公众号|这个号|是|有人教|"
     # 「俺不太会整这玩意儿」: not knowing how to use it, which the list of services answers too.
@@ -313,9 +320,15 @@ _MENU_ASK = re.compile(
 )
 
 
+# 「你刚才说回复数字办理 有哪几个数字来着 再发一遍」: the numbers to reply with, asked again.
+_NUMBERS_AGAIN = re.compile(
+    r"(?:哪几个|哪些|什么)(?:数字|选项)|(?:数字|选项|菜单).{0,6}(?:再发|重发|发一遍|再说一遍)|(?:再发|重发).{0,6}(?:数字|选项|菜单)"
+)
+
+
 def asks_for_menu(command: str) -> bool:
-    """Whether the message asks for the menu (「菜单」, 「看看菜单」, 「返回主菜单」)."""
-    return command in MENU or _MENU_ASK.match(command) is not None
+    """Whether the message asks for the menu (「菜单」, 「看看菜单」, 「返回主菜单」, the numbers again)."""
+    return command in MENU or _MENU_ASK.match(command) is not None or _NUMBERS_AGAIN.search(command) is not None
 
 
 # Asking whether a person or a program answers (「你们是机器人吗」「是真人在回吗」).

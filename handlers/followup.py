@@ -180,9 +180,11 @@ def _intent(turn: Turn, text: str) -> str | None:
     if any(word in said for word in CHANGE_WORDS):
         return "change"
     just_booked = state is not None and state.amendable
-    if _MOVE.search(said) and ("预约" in said or _names_a_time(said, turn)) and not just_booked:
-        # 「改到下周三上午」 outside any flow can only mean the citizen's booking. Right after a
-        # booking made without 「确认」 the flow itself moves it (flows.engine, the undo window).
+    moved = _MOVE.search(said)
+    if moved and ("预约" in said[: moved.start()] or _names_a_time(said[moved.end() :], turn)) and not just_booked:
+        # 「改到下周三上午」「把预约换到周五」 outside any flow can only mean the citizen's booking;
+        # 「把驾照换成中国驾照 帮我预约」 moves nothing. Right after a booking made without 「确认」
+        # the flow itself moves it (flows.engine, the undo window).
         return "change"
     if len(said) > LIST_ASK_LIMIT and not is_question(text):
         # 「网上明明预约成功了，到现场说系统里没有我的预约记录，白跑一趟」 tells what went wrong.

@@ -52,7 +52,9 @@ async def test_asking_whether_a_program_answers_is_told_plainly_with_the_way_to_
     assert "1. 预约办事" in result.reply.content and result.route != "fallback"
 
 
-@pytest.mark.parametrize("said", ["看看菜单", "返回主菜单", "菜单在哪", "给我个菜单"])
+@pytest.mark.parametrize(
+    "said", ["看看菜单", "返回主菜单", "菜单在哪", "给我个菜单", "你刚才说回复数字办理 有哪几个数字来着 再发一遍"]
+)
 async def test_asking_for_the_menu_in_ones_own_words_shows_it(said: str) -> None:
     result = await router.dispatch(_turn(said), CTX)
     assert isinstance(result.reply, TextReply) and "1. 预约办事" in result.reply.content
