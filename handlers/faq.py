@@ -100,13 +100,14 @@ def _offered(turn: Turn, ctx: HandlerContext, faq_id: str, text: str, said: Utte
 
     「办件进度怎么查」 answered outside a flow ends with 「1. 办件进度查询」, so the citizen can do
     it now instead of retyping the words the answer tells them to send. So does any answer to a
-    message that says the citizen means to come (`triggers.offer_when`: 「…想去大厅补办」) or that
-    names nothing but a business the flow takes (「补社保卡」: how, and the booking to do it).
+    message that says the citizen means to come (`triggers.offer_when`: 「…想去大厅补办」), that
+    names nothing but a business the flow takes (「补社保卡」: how, and the booking to do it), or
+    that names the flow's action (「…要预约么」: answered, and the booking offered).
     """
     if ctx.flows is None or turn.session.flow is not None:
         return text
     flow = next((f for f in ctx.flows if faq_id in f.faq), None) or next(
-        (f for f in ctx.flows if said is not None and (_means_to_come(f, said) or _only_names_what(f, said))), None
+        (f for f in ctx.flows if said is not None and _leads_to(f, said)), None
     )
     if flow is None:
         return text
@@ -115,6 +116,17 @@ def _offered(turn: Turn, ctx: HandlerContext, faq_id: str, text: str, said: Utte
     if first:
         return f"{text}\n{OFFER_FLOW_ASKING.format(title=flow.title, prompt=first)}"
     return f"{text}\n{OFFER_FLOW}\n1. {flow.title}"
+
+
+def _leads_to(flow: Flow, said: Utterance) -> bool:
+    return _means_to_come(flow, said) or _only_names_what(flow, said) or _asked_for(flow, said)
+
+
+def _asked_for(flow: Flow, said: Utterance) -> bool:
+    """「结婚证丢了想补一个 要预约么」: the question names the flow's action, and the answer to it
+    may not say how to do it here."""
+    intent = said.intent(flow.id)
+    return intent is not None and intent.kind == "action"
 
 
 def _means_to_come(flow: Flow, said: Utterance) -> bool:

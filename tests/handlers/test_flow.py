@@ -469,6 +469,19 @@ async def test_an_answer_to_nothing_but_a_business_offers_the_booking(registry: 
     assert "预约办事" not in text_of(await Chat(registry, chat.ctx.matcher).say("社保卡丢了怎么补办"))
 
 
+async def test_an_answer_to_a_question_naming_the_booking_offers_it(registry: FlowRegistry) -> None:
+    # 「…要预约么」 answered by the entry on replacing the certificate, and the booking offered after it.
+    entries = (
+        FaqEntry(
+            id="marry-x", category="婚姻", question="结婚证丢了怎么补办", similar=("结婚证丢了想补一个要预约么",),
+            answer="到婚姻登记处补领。",
+        ),
+    )
+    chat = Chat(registry, matcher_of(entries))
+    answered = text_of(await chat.say("结婚证丢了想补一个 要预约么"))
+    assert "到婚姻登记处补领" in answered and "1. 预约办事" in answered
+
+
 async def test_meaning_to_come_about_a_business_no_answer_covers_starts_the_booking(registry: FlowRegistry) -> None:
     # Nothing in the FAQ answers 「社保卡要年审还是啥的」, but the citizen means to come about a
     # business the booking takes: the booking starts with it, instead of the fallback.
