@@ -31,12 +31,19 @@ REPLY = "您好，您反映的情况已转交大厅值班长核实，涉事工�
 
 def wait_for(driver: Any, text: str, timeout: float = 20) -> str:
     """The page's text once it shows `text`: a click navigates, and the old page may still be up."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     def shown(d: Any) -> str | bool:
-        body: str = d.find_element(By.TAG_NAME, "body").text
+        try:
+            body: str = d.find_element(By.TAG_NAME, "body").text
+        except WebDriverException as exc:
+            # Chromium's own word for a stale element when the page is replaced mid-read (seen on a
+            # loaded machine); anything else is a real error.
+            if "does not belong to the document" in str(exc):
+                return False
+            raise
         return body if text in body else False
 
     found: str = WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(shown)
