@@ -89,6 +89,7 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         ("SQ20261123001010", "progress"),
         ("我想开个小饭馆，要办什么手续", "business_licence"),
         ("想开个卖水果的小摊 要办啥手续不", "business_licence"),
+        ("我是自由职业做平面设计的 想注册个个体户 需要什么材料 能用家里地址注册吗", "business_licence"),
         ("代办 客户要注册个科技有限公司 三个股东 材料清单发我一下 thx", "business_licence"),
         ("预约了上午九点结果去了还要重新取号 那预约有啥用啊 吐槽一下", "complaint"),
         # Terse: the verb and the business (「=约个」, exactly).
