@@ -14,7 +14,8 @@ a good one; journeys_blind10.yaml: regional speech of the elderly, voice input, 
 two things in one message, changes of mind, reactions to the reply; journeys_blind12.yaml: company HR
 staff, relatives from another city, accessibility needs, people in a hurry; journeys_blind13.yaml:
 facts typed in every odd form; journeys_blind14.yaml: digressions, grumbling at the bot, giving up
-and coming back, foreigners mixing in English), the evaluation half
+and coming back, foreigners mixing in English; journeys_blind15.yaml: businesses in everyday names,
+offered or another office's; journeys_blind16.yaml: how people answer the questions asked), the evaluation half
 (bench/journeys_eval.yaml, written before issue 13's changes and never tuned on) and the fresh
 held-out set (bench/journeys_fresh.yaml, written blind in session 9 before that session's changes, by
 someone who read neither the flows nor the code nor the other sets; never tuned on). Each journey
@@ -41,7 +42,7 @@ and the service-desk report's 4 interactions.
 
 Goal (issue 13, evaluation half): completion ≥ 97%, mean ≤ 1.8 interactions (moonshot 1.5).
 
-    .venv/bin/python bench/journeys.py [--half tune|blind|blind3..blind14|eval|fresh|both|all] [--url http://127.0.0.1:8000]
+    .venv/bin/python bench/journeys.py [--half tune|blind|blind3..blind16|eval|fresh|both|all] [--url http://127.0.0.1:8000]
                                        [--admin-token T] [--token T] [--max-turns 8] [-v] [--only ID]
 
 Without --url it starts its own service on 127.0.0.1 (app.main:create_app, or --app) with a fake
@@ -522,7 +523,7 @@ def main() -> int:
     parser.add_argument(
         "--half",
         choices=(
-            "tune", "blind", *(f"blind{n}" for n in range(3, 15)), "eval", "fresh", "both", "all",
+            "tune", "blind", *(f"blind{n}" for n in range(3, 17)), "eval", "fresh", "both", "all",
         ),
         default="both",
         help="both = tune + eval; all = every set",
@@ -552,6 +553,8 @@ def main() -> int:
         "blind12": ROOT / "bench" / "journeys_blind12.yaml",
         "blind13": ROOT / "bench" / "journeys_blind13.yaml",
         "blind14": ROOT / "bench" / "journeys_blind14.yaml",
+        "blind15": ROOT / "bench" / "journeys_blind15.yaml",
+        "blind16": ROOT / "bench" / "journeys_blind16.yaml",
         "eval": ROOT / "bench" / "journeys_eval.yaml",
         "fresh": ROOT / "bench" / "journeys_fresh.yaml",
     }
