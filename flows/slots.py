@@ -483,8 +483,11 @@ _NAME_LABEL = re.compile(
     # Booking for a relative: 「我妈叫李秀兰」「孩子他爸叫王强」.
     r"|(?:我|俺)?(?:妈妈?|爸爸?|母亲|父亲|老婆|老公|爱人|媳妇|丈夫|妻子|孩子|儿子|女儿|爷爷|奶奶|姥姥|姥爷|外婆|外公|老人家?)"
     r"(?:的名字)?叫)"
-    r"\s*(?:是|为|叫)?\s*[:：]?\s*(?P<value>[\u4e00-\u9fa5·]{2,12})"
+    r"\s*(?P<link>(?:是|为|叫)?\s*[:：]?)\s*(?P<value>[\u4e00-\u9fa5·]{2,12})"
 )
+# Labels that name a field rather than introduce a name: without 是 or ：, what follows may be
+# anything (「房产证上想加我老婆名字 约个时间去办」), so it must look like a name.
+_FIELD_LABELS = frozenset({"姓名", "名字", "预约人", "联系人", "申请人", "办理人"})
 # A labelled name ends where the sentence goes on (「我叫张三想预约」).
 _NAME_END = re.compile(r"手机|电话|联系|号码|想|要|预约|办|的|身份证|今天|明天|后天|下周|这周|本周|上午|下午|来|去")
 # Said around an answer; never part of the name (「那就张三吧」).
@@ -560,7 +563,7 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool, original: str = "
         value = m["value"]
         end = _NAME_END.search(value, 2)
         value = value[: end.start()] if end else value
-        weak = m["label"] in ("我是", "本人")
+        weak = m["label"] in ("我是", "本人") or (m["label"] in _FIELD_LABELS and not m["link"].strip())
         plausible = value not in _NOT_NAMES and not CORRECTION_CUE.search(value) and not _HONORIFIC.match(value)
         if plausible and _NAME.fullmatch(value) and _text_ok(slot, value) and (not weak or looks_like_name(value)):
             return Found(value, m.start("value"), m.start("value") + len(value)), ""
@@ -582,6 +585,9 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool, original: str = "
 
 # What a listed name may directly follow in the message as written.
 _AFTER_AN_ITEM = re.compile(r"[\s,，。.;；:：!！?？、/|\dA-Za-z天午号日]")
+# What may directly follow it: a separator, a number, or a day or half-day (「王芳明天上午」); not
+# the rest of a word (「房子抵押登记」: 房子 is no name, though 房 is a surname).
+_BEFORE_AN_ITEM = re.compile(r"[\s,，。.;；:：!！?？、/|\d+今明后大下上这本周星礼十一二三四五六七八九]")
 
 
 def _listed_name(slot: Slot, text: str, original: str) -> Found | None:
@@ -599,6 +605,8 @@ def _listed_name(slot: Slot, text: str, original: str) -> Found | None:
     for m in re.finditer(r"[^\s,，。.;；:：!！?？、/|]+", text):
         piece = m.group(0)
         if m.start() > 0 and not _AFTER_AN_ITEM.match(original[m.start() - 1]):
+            continue
+        if m.end() < len(original) and not _BEFORE_AN_ITEM.match(original[m.end()]):
             continue
         plain = not _HONORIFIC.match(piece) and not CORRECTION_CUE.search(piece)
         short = 2 <= len(piece) <= 3 and _NAME.fullmatch(piece) is not None

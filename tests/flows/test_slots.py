@@ -329,3 +329,21 @@ NAME = slot("name", max_length=40)
 def test_a_name_in_latin_letters(text: str, focus: tuple[str, ...], value: str | None) -> None:
     found = extract({"n": NAME}, text, focus).found.get("n")
     assert (found.value if found else None) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # A word that starts with a surname, run on into the rest of the sentence, is no name.
+        ("房子抵押登记预越下周三下午", None),
+        # A field's label without 是 or ： may be followed by anything.
+        ("房产证上想加我老婆名字 约个时间去办", None),
+        ("姓名 张三", "张三"),
+        ("名字：难波", "难波"),
+        # A name run on into the day is still one.
+        ("约社保卡 王芳明天上午 13812345678", "王芳"),
+    ],
+)
+def test_what_is_and_is_not_a_name_in_a_sentence(text: str, value: str | None) -> None:
+    found = extract({"n": slot("name"), "b": BUSINESS, "d": slot("date")}, text).found.get("n")
+    assert (found.value if found else None) == value
