@@ -225,6 +225,10 @@ def carried(flow: Flow, state: FlowState, context: Utterance) -> list[str]:
     return taken
 
 
+# 「电表要过户」: an offered option's words this close after another office's business are said of it.
+_SAID_OF_GAP = 2
+
+
 def elsewhere(flow: Flow, said: Utterance) -> str:
     """What the flow says about a business it does not offer that the message names, or ""."""
     for name, slot in flow.slots.items():
@@ -235,8 +239,10 @@ def elsewhere(flow: Flow, said: Utterance) -> str:
             continue
         offered = said.scan(flow).found.get(name)
         # The message names an offered option too (「办护照，不是驾照」): that one counts, unless
-        # its words are part of what names the other business (「电表过户」 is not 过户 of a house).
-        if offered is None or (place[1] <= offered.start and offered.end <= place[2]):
+        # its words are said of the other business (「电表过户」「电表要过户」: not 过户 of a
+        # house) or the other business is what only that office does (`only`: 「…离婚 我要起诉」).
+        said_of = offered is not None and place[1] <= offered.start <= place[2] + _SAID_OF_GAP
+        if offered is None or place[3] or said_of:
             return place[0]
     return ""
 

@@ -46,6 +46,9 @@ class Elsewhere(Strict):
     words: list[str] = Field(min_length=1)
     # Said plainly, e.g. 「驾驶证业务请通过「交管12123」App 预约，或到车管所办理。」
     say: str
+    # The words name what only that office does (起诉, 立案): said beside an offered
+    # business (「对方不同意离婚 我要起诉」 names 离婚), it is still that office's business.
+    only: bool = False
 
 
 class Slot(Strict):

@@ -233,15 +233,22 @@ def elsewhere(slot: Slot, text: str) -> str | None:
     return found[0] if found is not None else None
 
 
-def elsewhere_at(slot: Slot, text: str) -> tuple[str, int, int] | None:
+def elsewhere_at(slot: Slot, text: str) -> tuple[str, int, int, bool] | None:
     """What `slot` says about a business it does not offer that `text` names, with where the
-    words naming it are (the longest of the first place found), or None."""
+    words naming it are (the longest of the first place found) and whether only that office does
+    it (`Elsewhere.only`), or None."""
     for place in slot.elsewhere:
-        hits = [(at, at + len(word)) for word in place.words if (at := homophones.find(word, text)) >= 0]
+        # A two-character word through a homophone is too often another word (「那个退役」 has 个退,
+        # which a rare reading of 税 turns into 个税): found exactly; longer ones tolerate one.
+        hits = [(at, at + len(word)) for word in place.words if (at := _place_word_at(word, text)) >= 0]
         if hits:
             start, end = max(hits, key=lambda hit: hit[1] - hit[0])
-            return place.say, start, end
+            return place.say, start, end, place.only
     return None
+
+
+def _place_word_at(word: str, text: str) -> int:
+    return homophones.find(word, text) if len(word) >= SURE_HOMOPHONE else text.find(word)
 
 
 def other(slot: Slot, text: str) -> Found | None:

@@ -165,6 +165,10 @@ async def test_a_business_booked_elsewhere_is_said_plainly_with_where(
         ("帮我挂个号 看病", "医院"),
         # 「过户」 names 不动产登记, but 「电表过户」 is the power company's.
         ("我想预约办电表过户 屋里老房子的电表还是我老头子的名字", "95598"),
+        ("新买的房子电表要过户到我名下 预约", "95598"),
+        # What only a court does, beside an offered business (离婚).
+        ("对方不同意离婚 我要起诉 预约一下立案", "法院"),
+        ("退伍老兵 想办那个退役军人优待证 能预约吗", "退役军人"),
     ],
 )
 async def test_a_business_done_by_another_office_names_that_office(
