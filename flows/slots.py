@@ -496,7 +496,7 @@ _NAME_LABEL = re.compile(
 # anything (「房产证上想加我老婆名字 约个时间去办」), so it must look like a name.
 _FIELD_LABELS = frozenset({"姓名", "名字", "预约人", "联系人", "申请人", "办理人"})
 # A labelled name ends where the sentence goes on (「我叫张三想预约」).
-_NAME_END = re.compile(r"手机|电话|联系|号码|想|要|预约|办|的|身份证|今天|明天|后天|下周|这周|本周|上午|下午|来|去")
+_NAME_END = re.compile(r"手机|电话|联系|号码|想|要|预约|办|的|身份证|今天|明天|后天|下周|这周|本周|上午|下午|来|去|就行|就好|就可以")
 # Said around an answer; never part of the name (「那就张三吧」).
 _NAME_TRIM = re.compile(r"^(?:那就|就是|就|那|还是|是)|(?:吧|呢|啊|呀|哦|了|的|哈)$")
 _NOT_NAMES = frozenset(
@@ -510,6 +510,8 @@ _HONORIFIC = re.compile(
     r"^(?:[\u4e00-\u9fa5]{1,2})(?:先生|女士|小姐|老师|师傅|同志|阿姨|大爷|大妈|姐|哥|总|经理|老板)$"
 )
 HONORIFIC_ONLY = "请告诉我您的全名（例如「王建国」），「{value}」这样的称呼不能用于登记。"
+# 「叫我阿强就行」「小王」: what friends call someone, not the name a booking is made in.
+_NICKNAME = re.compile(r"^(?:阿|小|老)[\u4e00-\u9fa5]$")
 
 
 # 「周一」「周末」: days, though 周 is a surname.
@@ -571,6 +573,8 @@ def _name(slot: Slot, text: str, answer: bool, *, alone: bool, original: str = "
         end = _NAME_END.search(value, 2)
         value = value[: end.start()] if end else value
         weak = m["label"] in ("我是", "本人") or (m["label"] in _FIELD_LABELS and not m["link"].strip())
+        if _NICKNAME.match(value) and not weak:
+            return None, HONORIFIC_ONLY.format(value=value)
         plausible = value not in _NOT_NAMES and not CORRECTION_CUE.search(value) and not _HONORIFIC.match(value)
         if plausible and _NAME.fullmatch(value) and _text_ok(slot, value) and (not weak or looks_like_name(value)):
             return Found(value, m.start("value"), m.start("value") + len(value)), ""

@@ -106,6 +106,7 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         ("你听懂了吗 我问的是进度 不是预约", "progress"),
         ("Hello 我要 complaint 我的居住证 已经一个月了 还没好", "complaint"),
         ("唉 还是约吧 拖着也不是办法", "booking"),
+        ("在吗 约公积金", "booking"),
         ("房子卖了要去过户 咋约啊", "booking"),
         ("自助机把我身份证吞了 咋办 急", "complaint"),
         # English and pinyin shorthand (book, yy, sfz).

@@ -347,3 +347,8 @@ def test_a_name_in_latin_letters(text: str, focus: tuple[str, ...], value: str |
 def test_what_is_and_is_not_a_name_in_a_sentence(text: str, value: str | None) -> None:
     found = extract({"n": slot("name"), "b": BUSINESS, "d": slot("date")}, text).found.get("n")
     assert (found.value if found else None) == value
+
+
+def test_a_nickname_is_asked_to_be_the_full_name() -> None:
+    found = extract({"n": slot("name")}, "叫我阿强就行", ("n",))
+    assert "n" not in found.found and "阿强" in found.invalid["n"]
