@@ -496,7 +496,9 @@ _NAME_LABEL = re.compile(
 # anything (「房产证上想加我老婆名字 约个时间去办」), so it must look like a name.
 _FIELD_LABELS = frozenset({"姓名", "名字", "预约人", "联系人", "申请人", "办理人"})
 # A labelled name ends where the sentence goes on (「我叫张三想预约」).
-_NAME_END = re.compile(r"手机|电话|联系|号码|想|要|预约|办|的|身份证|今天|明天|后天|下周|这周|本周|上午|下午|来|去|就行|就好|就可以")
+_NAME_END = re.compile(
+    r"手机|电话|联系|号码|想|要|预约|办|的|身份证|今天|明天|后天|下周|这周|本周|上午|下午|来|去|就行|就好|就可以"
+)
 # Said around an answer; never part of the name (「那就张三吧」).
 _NAME_TRIM = re.compile(r"^(?:那就|就是|就|那|还是|是)|(?:吧|呢|啊|呀|哦|了|的|哈)$")
 _NOT_NAMES = frozenset(
