@@ -292,8 +292,10 @@ CAPABILITIES = re.compile(
 # What may stand around a capabilities question (「我想看看你们都有啥服务呀」); anything else is
 # a subject (「社保有哪些服务」 asks about 社保, for the FAQ).
 _CAPABILITY_COURTESY = re.compile(
-    # Longer words before their parts: the first alternative that matches is taken (你好 before 你).
-    r"你好|您好|在吗|在么|在不在|"
+    # Longer words before their parts: the first alternative that matches is taken (你好 before 你);
+    # any greeting (「早上好 你们这都能办啥」).
+    "|".join(sorted(map(re.escape, GREETING), key=len, reverse=True))
+    + r"|在吗|在么|在不在|"
     # 「你听得懂人话吗 你到底能干啥」: grumbling at the bot around the question.
     r"你?听得懂人话吗?|你?听得懂吗|你?听懂了吗|到底|究竟|"
     r"这个公众号|请问|我想|想|看看|看一下|问问|问一下|你们|你|这里|这边|这个号|公众号|这|都|一共|总共|可以|能|办理|办|做|"
@@ -448,3 +450,7 @@ _REGIONAL = re.compile("|".join(sorted(_PLAIN, key=len, reverse=True)))
 
 def plain_words(text: str) -> str:
     return _REGIONAL.sub(lambda m: _PLAIN[m.group(0)], text)
+
+
+# Words that tell of something that has happened (「上个月我爸去办医保…」), not of a visit to come.
+TOLD_OF_THE_PAST = re.compile(r"上个?月|上周|上礼拜|上星期|昨天|前天|前几天|那天|上次|上回|之前去")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from flows import engine, intents, rating
+from flows import engine, intents, rating, words
 from flows.engine import Outcome
 from flows.registry import FlowRegistry
 from flows.schema import SATISFACTION_STEP, Flow
@@ -358,7 +358,8 @@ async def for_a_visit(turn: Turn, ctx: HandlerContext, said: Utterance) -> TurnR
     an entry answers, the FAQ answers and offers the flow (handlers.faq); when some come close,
     the FAQ's menu of them is shown."""
     registry, matcher = ctx.flows, ctx.matcher
-    if registry is None or matcher is None:
+    if registry is None or matcher is None or words.TOLD_OF_THE_PAST.search(said.command):
+        # 「上个月我爸去办医保 楼梯上不去」 tells what happened, not a visit to come.
         return None
     for candidate in registry:
         fills = candidate.triggers.fills

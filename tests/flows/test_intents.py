@@ -107,6 +107,7 @@ def test_the_keyword_index_finds_what_trying_every_keyword_finds(text: str, keyw
         ("Hello 我要 complaint 我的居住证 已经一个月了 还没好", "complaint"),
         ("唉 还是约吧 拖着也不是办法", "booking"),
         ("在吗 约公积金", "booking"),
+        ("有个情况想说一下 上个月我爸八十多岁了 去办医保 腿脚不好 楼梯上不去 电梯还停了", "complaint"),
         ("房子卖了要去过户 咋约啊", "booking"),
         ("自助机把我身份证吞了 咋办 急", "complaint"),
         # English and pinyin shorthand (book, yy, sfz).

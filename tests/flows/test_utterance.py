@@ -118,6 +118,7 @@ def test_full_width_digits_are_folded() -> None:
         ("你们这都能办啥 我啥也不懂 第一次用", "capabilities"),
         ("你好 这个号都能办些啥", "capabilities"),
         ("你好 你听得懂人话吗 你到底能干啥", "capabilities"),
+        ("早上好 你们这都能办啥", "capabilities"),
         ("好的 明白了 那我回头再说 辛苦啦", "thanks"),
         ("在吗 有哪些服务", "capabilities"),
         ("对面是真人还是机器人", "bot"),

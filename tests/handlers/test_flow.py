@@ -492,6 +492,9 @@ async def test_meaning_to_come_about_a_business_no_answer_covers_starts_the_book
     # Without a business the booking takes, or without meaning to come, the FAQ has its say.
     assert (await Chat(registry, chat.ctx.matcher).say("想去大厅问问那个事")).meta.flow_id != "booking"
     assert (await Chat(registry, chat.ctx.matcher).say("社保卡要年审还是啥的")).meta.flow_id != "booking"
+    # A story of what happened is no visit to come.
+    story = await Chat(registry, chat.ctx.matcher).say("上个月我爸去办社保卡 腿脚不好")
+    assert story.meta.flow_id != "booking"
 
 
 async def test_asking_whether_a_business_done_elsewhere_can_be_booked_here_gets_where(registry: FlowRegistry) -> None:
