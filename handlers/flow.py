@@ -358,8 +358,10 @@ async def for_a_visit(turn: Turn, ctx: HandlerContext, said: Utterance) -> TurnR
     an entry answers, the FAQ answers and offers the flow (handlers.faq); when some come close,
     the FAQ's menu of them is shown."""
     registry, matcher = ctx.flows, ctx.matcher
-    if registry is None or matcher is None or words.TOLD_OF_THE_PAST.search(said.command):
-        # 「上个月我爸去办医保 楼梯上不去」 tells what happened, not a visit to come.
+    coming = any(m.value is not None and m.value >= said.today for m in said.dates)
+    if registry is None or matcher is None or (words.TOLD_OF_THE_PAST.search(said.command) and not coming):
+        # 「上个月我爸去办医保 楼梯上不去」 tells what happened, not a visit to come; 「后天上午去办
+        # 医保…上次转了半天没位置」 names the day to come.
         return None
     for candidate in registry:
         fills = candidate.triggers.fills
