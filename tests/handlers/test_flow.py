@@ -455,31 +455,25 @@ async def test_a_question_that_says_the_citizen_means_to_come_offers_the_booking
         assert "1. 预约办事" in text_of(await Chat(registry, chat.ctx.matcher).say(said))
 
 
-async def test_an_answer_to_nothing_but_a_business_offers_the_booking(registry: FlowRegistry) -> None:
-    # 「补社保卡」: how to, and the booking to do it; a question about it gets the answer alone.
-    entries = (
-        FaqEntry(
-            id="shebao-x", category="社保", question="社保卡丢了怎么补办", similar=("补社保卡",),
-            answer="先挂失再补办。",
-        ),
-    )
+@pytest.mark.parametrize(
+    ("entry", "said", "plain"),
+    [
+        # 「补社保卡」: how to, and the booking to do it; the question itself gets the answer alone.
+        (("社保卡丢了怎么补办", "补社保卡", "先挂失再补办。"), "补社保卡", "社保卡丢了怎么补办"),
+        # 「…要预约么」: answered by the entry on replacing the certificate, and the booking offered.
+        (("结婚证丢了怎么补办", "结婚证丢了想补一个要预约么", "到婚姻登记处补领。"), "结婚证丢了想补一个 要预约么", ""),
+    ],
+)
+async def test_an_answer_to_a_business_alone_or_to_asking_about_booking_offers_it(
+    registry: FlowRegistry, entry: tuple[str, str, str], said: str, plain: str
+) -> None:
+    question, similar, answer = entry
+    entries = (FaqEntry(id="x", category="大厅", question=question, similar=(similar,), answer=answer),)
     chat = Chat(registry, matcher_of(entries))
-    answered = text_of(await chat.say("补社保卡"))
-    assert "先挂失再补办" in answered and "1. 预约办事" in answered
-    assert "预约办事" not in text_of(await Chat(registry, chat.ctx.matcher).say("社保卡丢了怎么补办"))
-
-
-async def test_an_answer_to_a_question_naming_the_booking_offers_it(registry: FlowRegistry) -> None:
-    # 「…要预约么」 answered by the entry on replacing the certificate, and the booking offered after it.
-    entries = (
-        FaqEntry(
-            id="marry-x", category="婚姻", question="结婚证丢了怎么补办", similar=("结婚证丢了想补一个要预约么",),
-            answer="到婚姻登记处补领。",
-        ),
-    )
-    chat = Chat(registry, matcher_of(entries))
-    answered = text_of(await chat.say("结婚证丢了想补一个 要预约么"))
-    assert "到婚姻登记处补领" in answered and "1. 预约办事" in answered
+    answered = text_of(await chat.say(said))
+    assert answer in answered and "1. 预约办事" in answered
+    if plain:
+        assert "预约办事" not in text_of(await Chat(registry, chat.ctx.matcher).say(plain))
 
 
 async def test_meaning_to_come_about_a_business_no_answer_covers_starts_the_booking(registry: FlowRegistry) -> None:
