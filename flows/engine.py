@@ -31,7 +31,7 @@ from collections.abc import Awaitable
 from datetime import datetime
 from typing import Protocol
 
-from flows import intents, prompts, rating, recovery, words
+from flows import dates, intents, prompts, rating, recovery, words
 from flows import slots as parsers
 from flows.prompts import current_prompt, prompt_for, values
 from flows.reading import Reading, bare_name, read
@@ -98,6 +98,7 @@ NOT_UNDERSTOOD = "抱歉，没有识别出您的回复。"
 # Small talk that says the citizen is listening, not answering (flows.utterance kinds).
 _LISTENING = frozenset({"ack", "thanks", "laugh", "emoji", "praise"})
 NO_CONTACT_NOTED = "好的，不留电话也可以。"
+WEEK_NOTED = "好的，{week}。请问是{week}哪一天？例如「{week}三」。"
 
 NOT_OFFERED_END = (
     "本次「{title}」已结束。如需办理上面列出的业务，回复「{title}」重新开始；其他事项请直接提问，或回复「人工」。"
@@ -456,6 +457,12 @@ async def _advance(
         turn.say(prompts.ack(flow, state, reading.restated, now))
         return await _failed(turn, {}, quiet=True)
 
+    if not filled and not changed and not invalid and _week_alone(flow, state, message):
+        # 「下礼拜吧」 to 「哪一天」: the week is kept (flows.reading); which day of it is asked.
+        week = dates.WEEK_WORDS[state.week or 0] + "周"
+        turn.say(WEEK_NOTED.format(week=week))
+        turn.say(current_prompt(flow, state, now))
+        return turn.outcome()
     if not filled and not changed and not invalid and _declines_contact(flow, state, message):
         # 「不用留电话了」 to a form that also asks an optional mobile: that question is answered;
         # what is left is asked, or, when nothing is, the matter is filed without a contact.
@@ -585,6 +592,12 @@ def _free_text_asked(flow: Flow, state: FlowState) -> str:
     if len(required) == 1 and flow.slots[required[0]].type == "text":
         return required[0]
     return ""
+
+
+def _week_alone(flow: Flow, state: FlowState, message: Utterance) -> bool:
+    """「下礼拜吧」 while a date is asked: a week without its day."""
+    asked = [n for n in state.awaiting if n in flow.slots and flow.slots[n].type == "date" and n not in state.slots]
+    return bool(asked) and state.week is not None and dates.week_named(message.text) is not None
 
 
 def _declines_contact(flow: Flow, state: FlowState, message: Utterance) -> bool:

@@ -562,3 +562,15 @@ async def test_giving_up_for_today_with_a_sigh_cancels_and_takes_no_date(
     assert out.state is not None
     gave_up = await say(booking, out.state, "😮‍💨算了 今天不想弄了", services)
     assert gave_up.state is None and "预约日期" not in gave_up.reply
+
+
+async def test_a_week_alone_for_the_day_asked_is_kept_and_its_day_asked(
+    booking: Flow, services: RecordingServices
+) -> None:
+    out = await engine.start(booking, "约个号办护照", THURSDAY, services)
+    assert out.state is not None
+    week = await say(booking, out.state, "下礼拜吧", services)
+    assert "下周哪一天" in week.reply and "没有识别出" not in week.reply
+    assert week.state is not None and week.state.attempts == {}
+    told = await say(booking, week.state, "周五吧", services)
+    assert told.state is not None and told.state.slots["date"] == "2026-12-04"
