@@ -81,6 +81,16 @@ def week_named(text: str) -> int | None:
     return None if m is None else _STEPS[m["which"]]
 
 
+# 「下周二」: a weekday in a week named; a bare weekday said after it (「改到周四」) is in that week.
+_WEEKDAY_IN_WEEK = re.compile(r"(?P<which>下下|下|这|本)\s*个?\s*(?:周|星期|礼拜)(?:[一二三四五六日天七]|[1-7])")
+
+
+def week_of(text: str) -> int | None:
+    """How many weeks ahead the week of a weekday said with its week is (「下周二」 → 1), or None."""
+    m = _WEEKDAY_IN_WEEK.fullmatch(text.strip())
+    return None if m is None else _STEPS[m["which"]]
+
+
 def chinese_number(text: str) -> int | None:
     """`12`, `十二`, `二十一`, `三十` → int; None when it is not a small number."""
     if text.isdigit():

@@ -90,9 +90,10 @@ def _tail_corrected(flow: Flow, state: FlowState, said: Utterance) -> dict[str, 
 def _in_the_week_named(flow: Flow, state: FlowState, said: Utterance, found: parsers.Extraction) -> parsers.Extraction:
     """`found`, with a bare weekday read in the week named earlier (「下礼拜」 then 「周二吧」).
 
-    A message naming a week without its day is remembered (`FlowState.week`); the reading of a
-    later bare weekday is made again as that week's day, with the same checks (a weekend, the
-    booking window). `found` is the message's own reading, shared: a changed copy is returned.
+    A message naming a week without its day, or a weekday with its week (「下周二」), is
+    remembered (`FlowState.week`); the reading of a later bare weekday is made again as that
+    week's day, with the same checks (a weekend, the booking window). `found` is the message's
+    own reading, shared: a changed copy is returned.
     """
     dated = [n for n, slot in flow.slots.items() if slot.type == "date"]
     if len(dated) != 1:
@@ -104,6 +105,10 @@ def _in_the_week_named(flow: Flow, state: FlowState, said: Utterance, found: par
         return found
     hit = found.found.get(name)
     said_day = said.text[hit.start : hit.end] if hit is not None else ""
+    if dates.week_of(said_day) is not None:
+        # 「下周二」: the week is remembered for a bare weekday said later (「改到周四」).
+        state.week = dates.week_of(said_day)
+        return found
     if state.week is None or hit is None or not dates.BARE_WEEKDAY.fullmatch(said_day):
         return found
     again = parsers.extract(flow.slots, [name], dates.WEEK_WORDS[state.week] + said_day, said.today, [name])

@@ -574,3 +574,13 @@ async def test_a_week_alone_for_the_day_asked_is_kept_and_its_day_asked(
     assert week.state is not None and week.state.attempts == {}
     told = await say(booking, week.state, "周五吧", services)
     assert told.state is not None and told.state.slots["date"] == "2026-12-04"
+
+
+async def test_a_bare_weekday_after_a_weekday_with_its_week_is_in_that_week(
+    booking: Flow, services: RecordingServices
+) -> None:
+    # On Thursday 11-26, 「下周二」 is 12-01; 「改到周四」 then is that week's Thursday (12-03).
+    out = await engine.start(booking, "我想约下周二去办港澳通行证续签 下午", THURSDAY, services)
+    assert out.state is not None and out.state.slots["date"] == "2026-12-01"
+    moved = await say(booking, out.state, "改到周四", services)
+    assert moved.state is not None and moved.state.slots["date"] == "2026-12-03"

@@ -209,7 +209,10 @@ def test_which_licence_trading_needs_is_licence_guidance(registry: FlowRegistry,
     assert top(registry, text) == "business_licence"
 
 
-@pytest.mark.parametrize("text", ["孩子上学要什么证明", "办居住证要什么证明材料"])
+@pytest.mark.parametrize(
+    # Nor is changing a licence held (the FAQ's change entry).
+    "text", ["孩子上学要什么证明", "办居住证要什么证明材料", "你好 我是个体户 想把执照上的经营范围改一下"]
+)
 def test_a_certificate_for_something_else_is_not_licence_guidance(registry: FlowRegistry, text: str) -> None:
     assert "business_licence" not in {i.flow_id for i in rank(understand(text, TODAY), registry)}
 
