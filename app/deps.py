@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from app.accounts import Account
 from app.calendar_watch import CalendarWatch
+from app.db.writes import Writes
 from app.errors import NotFound, Unauthorized
 from app.late import LateReplySender
 from app.ops.router import OPS_COOKIE, ops_cookie
@@ -78,6 +79,8 @@ class Resources:
     default: AccountRuntime | None = None
     # Connection pools shared by the accounts' clients, closed once on shutdown.
     http_clients: list[Any] = field(default_factory=list)
+    # The worker's one writer for reply-path writes (app.db.writes), shared by the accounts.
+    writes: Writes | None = None
 
     def account(self, account_id: str | None) -> AccountRuntime:
         """The account a request names (`None`: the default one); `NotFound` for any other id."""

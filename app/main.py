@@ -29,6 +29,7 @@ from app.asgi import WxbotApp
 from app.calendar_watch import CalendarWatch
 from app.content import SharedContent
 from app.db.engine import make_engine
+from app.db.writes import Writes
 from app.deps import AccountRuntime, AdminDep, Resources, ResourcesDep, require_metrics_token, require_ops_reader
 from app.desk import router as desk_router
 from app.desk.auth import LoginThrottle, SessionCodec
@@ -190,14 +191,16 @@ def build_resources(
         if eraser is not None:
             eraser(openid)
 
-    # One writer of topic offers for every account: the database's write lock is one too.
-    offers = TopicOffers(db)
+    # One writer for every account's reply-path writes, and one writer of topic offers: the
+    # database's write lock is one too (app.db.writes).
+    writes = Writes(db)
+    offers = TopicOffers(db, writes=writes)
     runtimes: dict[str, AccountRuntime] = {}
     for account in accounts:
         matcher_of, flows_of = content_of(account)
         services = AppServices(engine=db, endpoints=endpoints, client=backend_http, account=account.id,
                                pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
-                               sla=desk_config.sla, offers=offers)
+                               sla=desk_config.sla, offers=offers, writes=writes)
         wechat = (
             WeChatClient(
                 appid=account.appid,
@@ -279,6 +282,7 @@ def build_resources(
         http_clients=[api_http],
         calendar=calendar,
         surges=SurgeWatch(lambda: db, tuple(runtimes), store=store),
+        writes=writes,
     )
 
 
@@ -411,6 +415,8 @@ async def _stop(res: Resources) -> None:
     services = {id(s): s for s in (res.services, *(rt.services for rt in runtimes)) if s is not None}
     for service in services.values():
         await service.close()
+    if res.writes is not None:
+        await asyncio.to_thread(res.writes.close)
     for http in res.http_clients:
         await http.aclose()
     if res.turnlog is not None:

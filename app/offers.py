@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.background import Background
 from app.db import subscriptions
+from app.db.writes import Writes
 
 log = logging.getLogger("wxbot.offers")
 
@@ -53,9 +54,12 @@ class TopicOffers(Background):
 
     task_name = "topic-offers"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, writes: Writes | None = None) -> None:
         super().__init__()
         self.engine = engine
+        # The worker's one writer (app.db.writes), or one of our own for a standalone use.
+        self._owns_writes = writes is None
+        self.writes = writes if writes is not None else Writes(engine)
         self._pending: dict[OfferKey, None] = {}
         # Turns waiting to know whether a row exists, answered together by one reader task.
         self._asked: dict[OfferKey, asyncio.Future[bool | BaseException]] = {}
@@ -140,7 +144,7 @@ class TopicOffers(Background):
         if not batch:
             return True
         try:
-            await asyncio.to_thread(subscriptions.record_offers, self.engine, batch)
+            await self.writes.run(subscriptions.record_offers, batch)
         except SQLAlchemyError as exc:
             log.warning("%d topic offers not recorded yet: %s", len(batch), type(exc).__name__)
             return False
@@ -164,3 +168,5 @@ class TopicOffers(Background):
         if not await self.flush():
             log.warning("%d topic offers dropped at shutdown", len(self._pending))
             self._pending.clear()
+        if self._owns_writes:
+            await asyncio.to_thread(self.writes.close)

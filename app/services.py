@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import bookings, subscriptions, tickets
+from app.db.writes import Writes
 from app.desk import tickets as desk_tickets
 from app.desk.sla import SlaPolicy
 from app.offers import TopicOffers
@@ -131,6 +132,7 @@ class AppServices:
         pseudonym_key: bytes = b"",
         sla: SlaPolicy | None = None,
         offers: TopicOffers | None = None,
+        writes: Writes | None = None,
     ) -> None:
         # Tickets filed through this instance belong to this account (app.accounts id).
         self.account = account
@@ -140,11 +142,20 @@ class AppServices:
         self.engine = engine
         self.memory = MemoryTicketBook() if engine is None else None
         # Accounts of one worker share one (app.main passes it): one writer for the database.
-        self.offers = offers if offers is not None or engine is None else TopicOffers(engine)
+        self._owns_writes = writes is None and engine is not None
+        self._writes_or_none = writes if writes is not None or engine is None else Writes(engine)
+        self.offers = offers if offers is not None or engine is None else TopicOffers(engine, writes=self.writes)
         self.endpoints = dict(endpoints)
         self.client = client or httpx.AsyncClient(follow_redirects=False)
         # Metrics hook: (endpoint name, error kind).
         self.on_backend_error = on_backend_error
+
+    @property
+    def writes(self) -> Writes:
+        """Where this port's database writes run (app.db.writes); only with a database."""
+        if self._writes_or_none is None:
+            raise RuntimeError("writes need a database (DATABASE_URL)")
+        return self._writes_or_none
 
     def for_delivery(self, delivery: str) -> DeliveryServices:
         """This port bound to one delivery: what it creates is keyed on it (see DeliveryServices)."""
@@ -161,8 +172,8 @@ class AppServices:
             assert self.memory is not None
             return self.memory.create(flow_id, openid, fields, delivery)
         # The repository is blocking SQLAlchemy; keep the event loop free while it writes.
-        return await asyncio.to_thread(
-            tickets.create_ticket, self.engine, flow_id, openid, fields, account=self.account, delivery=delivery,
+        return await self.writes.run(
+            tickets.create_ticket, flow_id, openid, fields, account=self.account, delivery=delivery,
             user_id=self._pseudonym(openid),
             consultation_id=consultation_id, sla=self.sla,
         )
@@ -171,8 +182,8 @@ class AppServices:
         if self.engine is None:
             assert self.memory is not None
             return self.memory.withdraw(openid, number)
-        return await asyncio.to_thread(
-            desk_tickets.withdraw_by_citizen, self.engine, number, openid, account=self.account
+        return await self.writes.run(
+            desk_tickets.withdraw_by_citizen, number, openid, account=self.account
         )
 
     async def add_to_ticket(self, openid: str, number: str, note: str, *, delivery: str | None = None) -> bool:
@@ -182,8 +193,8 @@ class AppServices:
             assert self.memory is not None
             return self.memory.add(openid, number, note)
         key = hashlib.sha256(f"citizen-note:{delivery}".encode()).hexdigest() if delivery else None
-        return await asyncio.to_thread(
-            desk_tickets.add_citizen_note, self.engine, number, openid, note, account=self.account, request_key=key
+        return await self.writes.run(
+            desk_tickets.add_citizen_note, number, openid, note, account=self.account, request_key=key
         )
 
     def _db(self) -> Engine:
@@ -191,12 +202,16 @@ class AppServices:
             raise RuntimeError("bookings and lookups need a database (DATABASE_URL)")
         return self.engine
 
+    def _writes(self) -> Writes:
+        self._db()
+        return self.writes
+
     async def book(
         self, request: BookingRequest, *, delivery: str | None = None, consultation_id: str = ""
     ) -> BookingResult:
         masked = replace(request, fields={k: mask_identity_numbers(v) for k, v in request.fields.items()})
-        return await asyncio.to_thread(
-            bookings.book, self._db(), masked, account=self.account, delivery=delivery,
+        return await self._writes().run(
+            bookings.book, masked, account=self.account, delivery=delivery,
             user_id=self._pseudonym(request.openid), consultation_id=consultation_id, sla=self.sla,
         )
 
@@ -208,12 +223,12 @@ class AppServices:
     async def change_booking(
         self, openid: str, number: str, day: date, period: str, capacity: int
     ) -> BookingResult:
-        return await asyncio.to_thread(
-            bookings.change, self._db(), openid, number, day, period, capacity, account=self.account
+        return await self._writes().run(
+            bookings.change, openid, number, day, period, capacity, account=self.account
         )
 
     async def cancel_booking(self, openid: str, number: str) -> BookingResult:
-        return await asyncio.to_thread(bookings.cancel, self._db(), openid, number, account=self.account)
+        return await self._writes().run(bookings.cancel, openid, number, account=self.account)
 
     async def find_item(self, openid: str, number: str) -> ItemView | None:
         return await asyncio.to_thread(bookings.find_item, self._db(), openid, number, account=self.account)
@@ -222,10 +237,10 @@ class AppServices:
         return await asyncio.to_thread(bookings.my_items, self._db(), openid, kind, limit, account=self.account)
 
     async def subscribe(self, openid: str, topic: str) -> bool:
-        return await asyncio.to_thread(subscriptions.subscribe, self._db(), openid, topic, account=self.account)
+        return await self._writes().run(subscriptions.subscribe, openid, topic, account=self.account)
 
     async def unsubscribe(self, openid: str, topic: str | None) -> list[str]:
-        return await asyncio.to_thread(subscriptions.unsubscribe, self._db(), openid, topic, account=self.account)
+        return await self._writes().run(subscriptions.unsubscribe, openid, topic, account=self.account)
 
     async def subscriptions(self, openid: str) -> list[str]:
         return await asyncio.to_thread(subscriptions.subscribed_topics, self._db(), openid, account=self.account)
@@ -246,7 +261,7 @@ class AppServices:
         if self.engine is None:
             return
         try:
-            await asyncio.to_thread(subscriptions.unsubscribe, self.engine, openid, None, account=self.account)
+            await self.writes.run(subscriptions.unsubscribe, openid, None, account=self.account)
         except SQLAlchemyError as exc:
             log.error("subscriptions of an unfollower not ended: %s", type(exc).__name__)
 
@@ -254,20 +269,20 @@ class AppServices:
         if self.engine is None:
             return
         if event == "subscribe_msg_sent_event":
-            found = await asyncio.to_thread(
-                push_store.record_subscribe_results, self.engine, openid, subscribe_results(fields),
+            found = await self.writes.run(
+                push_store.record_subscribe_results, openid, subscribe_results(fields),
                 account=self.account,
             )
         elif event == "templatesendjobfinish":
-            found = await asyncio.to_thread(
-                push_store.record_template_result, self.engine, openid, fields.get("MsgID", ""),
+            found = await self.writes.run(
+                push_store.record_template_result, openid, fields.get("MsgID", ""),
                 fields.get("Status", ""), account=self.account,
             )
         else:
             counts = {k: int(v) for k, v in fields.items()
                       if k in ("TotalCount", "FilterCount", "SentCount", "ErrorCount") and v.strip().isdigit()}
-            found = await asyncio.to_thread(
-                push_store.record_mass_result, self.engine, fields.get("MsgID", ""), counts, datetime.now(UTC),
+            found = await self.writes.run(
+                push_store.record_mass_result, fields.get("MsgID", ""), counts, datetime.now(UTC),
                 account=self.account,
             )
         if not found:
@@ -317,6 +332,8 @@ class AppServices:
     async def close(self) -> None:
         if self.offers is not None:
             await self.offers.stop()
+        if self._owns_writes and self._writes_or_none is not None:
+            await asyncio.to_thread(self._writes_or_none.close)
         await self.client.aclose()
 
 

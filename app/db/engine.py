@@ -2,20 +2,39 @@
 
 SQLite is the single-host default (WAL, a busy timeout so several workers can share the file);
 PostgreSQL is for several hosts. URLs without a driver get psycopg 3, the driver we ship.
+
+A SQLite file has one write lock. Writers that must not wait long for it (the reply path's
+tickets and bookings, the turn-log writer) use a *writer engine* (`writer_engine`): every
+transaction takes the lock up front with `BEGIN IMMEDIATE`, polling for it every millisecond or
+two. SQLite's own busy handler sleeps 1, 2, 5, … up to 100 ms between tries, so under steady
+writing a waiter kept missing the moments the lock was free and lost it again and again: ticket
+inserts waited up to 0.7 s behind the turn log's and the topic offers' batches
+(docs/reliability.md, "Reply-path writes on SQLite").
 """
 
 from __future__ import annotations
 
+import sqlite3
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 # How long a SQLite writer waits for another process's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_S = 15.0
 PG_CONNECT_TIMEOUT_S = 5
+# A writer engine's pauses between tries for the write lock: short, so the lock is taken soon
+# after it is freed (another writer's next transaction is usually a few milliseconds away).
+LOCK_POLL_FIRST_S = 0.0005
+LOCK_POLL_MAX_S = 0.002
+_BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
+# The busy timeout each SQLite file engine was made with, so its writer engine waits as long.
+_BUSY_TIMEOUTS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
 
 def normalise_url(url: str) -> str:
@@ -26,7 +45,12 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str, *, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S, immediate: bool = False, **kwargs: Any
+) -> Engine:
+    """An engine for `url`. `immediate` (SQLite files only, see the module's docstring): every
+    transaction begins with `BEGIN IMMEDIATE`, waiting for the write lock by short polls up to the
+    busy timeout; for engines that only write, since a read-only transaction takes the lock too."""
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
@@ -51,6 +75,9 @@ def make_engine(url: str, *, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S, **kw
     else:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, connect_args=connect_args, **kwargs)
+    immediate = immediate and not in_memory
+    if not in_memory:
+        _BUSY_TIMEOUTS[engine] = busy_timeout_s
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -59,7 +86,47 @@ def make_engine(url: str, *, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S, **kw
             # Readers don't block the writer; several workers can share one file.
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        # A writer engine polls for the lock itself (_begin_immediate); nothing else it runs
+        # waits for a lock once its transaction holds it.
+        cursor.execute(f"PRAGMA busy_timeout={0 if immediate else int(busy_timeout_s * 1000)}")
         cursor.close()
+        if immediate:
+            # The driver must not open transactions itself (a deferred BEGIN before the first
+            # write); SQLAlchemy's "begin" below does (its documented pysqlite recipe).
+            dbapi_connection.isolation_level = None
+
+    if immediate:
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            _begin_immediate(conn.connection.dbapi_connection, busy_timeout_s)
 
     return engine
+
+
+def is_sqlite_file(engine: Engine) -> bool:
+    return engine in _BUSY_TIMEOUTS
+
+
+def writer_engine(engine: Engine) -> Engine:
+    """A writer engine (`immediate`) for the same SQLite file as `engine`, with its busy timeout."""
+    if not is_sqlite_file(engine):
+        raise ValueError("writer engines are for SQLite files")
+    return make_engine(engine.url.render_as_string(hide_password=False), busy_timeout_s=_BUSY_TIMEOUTS[engine],
+                       immediate=True)
+
+
+def _begin_immediate(dbapi_connection: Any, timeout_s: float) -> None:
+    """`BEGIN IMMEDIATE`, trying again after a short pause while another connection holds the
+    write lock, for up to `timeout_s`; then "database is locked", as the busy handler would."""
+    deadline = time.monotonic() + timeout_s
+    pause = LOCK_POLL_FIRST_S
+    while True:
+        try:
+            dbapi_connection.execute(_BEGIN_IMMEDIATE)
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise DBAPIError.instance(_BEGIN_IMMEDIATE, (), exc, sqlite3.Error) from exc
+        time.sleep(pause)
+        pause = min(pause * 2, LOCK_POLL_MAX_S)

@@ -161,6 +161,13 @@ def existing(engine: Engine, keys: Sequence[tuple[str, str, str]]) -> set[tuple[
     return {key for key in ((r[0], r[1], r[2]) for r in rows) if key in wanted}
 
 
+# Rows of one multi-row INSERT of offers on SQLite (6 parameters a row, far below its limit).
+OFFER_ROWS_PER_STATEMENT = 500
+_SQLITE_OFFERS_HEAD = (
+    f"INSERT INTO {Subscription.__tablename__} (account, openid, topic, status, created_at, updated_at) VALUES "
+)
+_SQLITE_OFFER_ROW = "(?, ?, ?, ?, ?, ?)"
+_SQLITE_OFFERS_TAIL = " ON CONFLICT (account, openid, topic) DO NOTHING"
 _OFFER_MANY: dict[str, Insert] = {
     "postgresql": postgresql.insert(Subscription).on_conflict_do_nothing(index_elements=_CITIZEN_TOPIC),
     "sqlite": sqlite.insert(Subscription).on_conflict_do_nothing(index_elements=_CITIZEN_TOPIC),
@@ -178,10 +185,32 @@ def record_offers(engine: Engine, offers: Sequence[tuple[str, str, str]], *, now
         for account, openid, topic in offers:
             offer(engine, openid, topic, account=account, now=when)
         return
+    if engine.dialect.name == "sqlite" and engine.dialect.driver == "pysqlite":
+        _record_offers_sqlite(engine, offers, when)
+        return
     rows = [{"account": account, "openid": openid, "topic": topic, "status": OFFERED,
              "created_at": when, "updated_at": when} for account, openid, topic in offers]
     with engine.begin() as connection:
         connection.execute(statement, rows)
+
+
+def _record_offers_sqlite(engine: Engine, offers: Sequence[tuple[str, str, str]], when: datetime) -> None:
+    """`record_offers` on SQLite: multi-row INSERTs written for the driver. Built by SQLAlchemy
+    for a batch of a hundred offers, or run as executemany (the driver gives the GIL up around
+    every row and must then wait for the busy event loop to hand it back), the statement held the
+    file's write lock for tens of milliseconds, while the replies' tickets waited for it."""
+    stamp_type = Subscription.__table__.c.created_at.type
+    process = stamp_type.bind_processor(engine.dialect)
+    stamp = process(when) if process is not None else when
+    with engine.begin() as connection:
+        for start in range(0, len(offers), OFFER_ROWS_PER_STATEMENT):
+            chunk = offers[start:start + OFFER_ROWS_PER_STATEMENT]
+            params: list[object] = []
+            for account, openid, topic in chunk:
+                params += (account, openid, topic, OFFERED, stamp, stamp)
+            connection.exec_driver_sql(
+                _SQLITE_OFFERS_HEAD + ", ".join([_SQLITE_OFFER_ROW] * len(chunk)) + _SQLITE_OFFERS_TAIL, tuple(params)
+            )
 
 
 def subscribers(engine: Engine, topics: list[str], *, account: str = "default") -> list[str]:

@@ -62,13 +62,14 @@ def create_ticket(
     number is burned (the losing insert rolls back with its counter bump). The unique index on
     `tickets.delivery` is what decides, so this holds with the session store down (issue 15).
     """
-    if delivery:
-        with engine.connect() as conn:
-            existing = filed_by(conn, delivery)
-        if existing is not None:
-            return existing
     try:
         with engine.begin() as conn:
+            # Looked up in the transaction that files: one transaction per ticket, and on a
+            # SQLite writer engine (BEGIN IMMEDIATE, app.db.writes) nothing can file between
+            # the look-up and the insert.
+            existing = filed_by(conn, delivery) if delivery else None
+            if existing is not None:
+                return existing
             return insert_ticket(conn, flow_id, openid, fields, account=account, delivery=delivery,
                                  user_id=user_id, now=now, consultation_id=consultation_id, sla=sla)
     except IntegrityError:

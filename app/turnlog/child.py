@@ -85,7 +85,9 @@ def main() -> int:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     from app.db.engine import make_engine
 
-    engine = make_engine(config["url"])
+    # On SQLite: every transaction takes the write lock up front, polling for it briefly
+    # (app.db.engine), as the workers' reply-path writes do; PostgreSQL is unaffected.
+    engine = make_engine(config["url"], immediate=True)
     writer = Writer(engine, pseudonym_key=config["key"], spool_dir=Path(config["spool_dir"]),
                     retry_interval_s=config["retry_interval_s"])
 

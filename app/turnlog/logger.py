@@ -39,6 +39,7 @@ from sqlalchemy import Engine
 
 import app
 from app import metrics
+from app.db.engine import is_sqlite_file, writer_engine
 from app.turnlog.child import pack, read_frame
 from app.turnlog.record import TurnRecord
 from app.turnlog.rows import encode_erase, encode_record
@@ -295,6 +296,8 @@ class TurnLogger:
         self._reported = WriterStats()
         self._report_lock = threading.Lock()
         self._owns_engine = False
+        # What the writer thread writes with (_new_writer), made when first needed.
+        self._write_engine: Engine | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine | None = None) -> TurnLogger:
@@ -377,6 +380,8 @@ class TurnLogger:
             self._backend.close(timeout)
             self._report()
             self._backend = None
+        if self._write_engine is not None and self._write_engine is not self._engine:
+            self._write_engine.dispose()
         if self._owns_engine and self._engine is not None:
             self._engine.dispose()
 
@@ -439,7 +444,11 @@ class TurnLogger:
 
     def _new_writer(self) -> Writer:
         assert self._engine is not None
-        return Writer(self._engine, pseudonym_key=self._key, spool_dir=self._spool_dir,
+        if self._write_engine is None:
+            # On a SQLite file the writer takes the write lock up front and polls for it briefly,
+            # as the helper process and the reply-path writes do (app.db.engine.writer_engine).
+            self._write_engine = writer_engine(self._engine) if is_sqlite_file(self._engine) else self._engine
+        return Writer(self._write_engine, pseudonym_key=self._key, spool_dir=self._spool_dir,
                       retry_interval_s=self._retry_interval, clock=self._clock)
 
     def _thread_backend(self) -> _ThreadBackend:

@@ -35,6 +35,8 @@ from app.turnlog.rows import (
 
 # Long enough to cover a queue drain and a realistic outage's spool replay.
 ERASURE_TTL = timedelta(days=7)
+# Turn rows stored per transaction on SQLite (see insert_rows).
+SQLITE_ROWS_PER_TRANSACTION = 200
 
 
 def _insert_ignoring_duplicates(dialect: str) -> Any:
@@ -89,14 +91,19 @@ def insert_rows(engine: Engine, rows: Sequence[Row | dict[str, Any]]) -> None:
         return
     stored = [from_dict(r) if isinstance(r, dict) else r for r in rows]
     dialect, driver = engine.dialect.name, engine.dialect.driver
-    with engine.begin() as conn:
-        pending = _apply_erasures(conn, stored)
-        if dialect == "sqlite" and driver == "pysqlite":
-            conn.exec_driver_sql(_SQLITE_INSERT, pending)
-        elif dialect == "postgresql" and driver == "psycopg":
-            conn.exec_driver_sql(_PSYCOPG_INSERT, pending)
-        else:
-            conn.execute(_insert_ignoring_duplicates(dialect), [as_dict(r) for r in pending])
+    # On SQLite every transaction holds the file's one write lock, which the replies' tickets
+    # and bookings wait for (app.db.writes): short transactions, so none waits long. A batch cut
+    # short by an outage is spooled whole; rows already stored are skipped when it is replayed.
+    step = SQLITE_ROWS_PER_TRANSACTION if dialect == "sqlite" else len(stored)
+    for start in range(0, len(stored), step):
+        with engine.begin() as conn:
+            pending = _apply_erasures(conn, stored[start:start + step])
+            if dialect == "sqlite" and driver == "pysqlite":
+                conn.exec_driver_sql(_SQLITE_INSERT, pending)
+            elif dialect == "postgresql" and driver == "psycopg":
+                conn.exec_driver_sql(_PSYCOPG_INSERT, pending)
+            else:
+                conn.execute(_insert_ignoring_duplicates(dialect), [as_dict(r) for r in pending])
 
 
 def erase_user(engine: Engine, user_id: str, erased_at: datetime) -> int:
