@@ -9,6 +9,7 @@ queued in another worker, or spooled during an outage) are pseudonymised on the 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from operator import itemgetter
@@ -37,6 +38,8 @@ from app.turnlog.rows import (
 ERASURE_TTL = timedelta(days=7)
 # Turn rows stored per transaction on SQLite (see insert_rows).
 SQLITE_ROWS_PER_TRANSACTION = 200
+# The pause between two such transactions: longer than a polling writer's longest pause.
+SQLITE_YIELD_S = 0.003
 
 
 def _insert_ignoring_duplicates(dialect: str) -> Any:
@@ -96,6 +99,10 @@ def insert_rows(engine: Engine, rows: Sequence[Row | dict[str, Any]]) -> None:
     # short by an outage is spooled whole; rows already stored are skipped when it is replayed.
     step = SQLITE_ROWS_PER_TRANSACTION if dialect == "sqlite" else len(stored)
     for start in range(0, len(stored), step):
+        if start:
+            # Room for a writer polling for the lock (app.db.engine: every ≤ 2 ms) to take it
+            # between two of ours; taken back at once, our next transaction would shut it out.
+            time.sleep(SQLITE_YIELD_S)
         with engine.begin() as conn:
             pending = _apply_erasures(conn, stored[start:start + step])
             if dialect == "sqlite" and driver == "pysqlite":
