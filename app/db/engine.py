@@ -116,6 +116,16 @@ def writer_engine(engine: Engine) -> Engine:
                        immediate=True)
 
 
+def reader_engine(engine: Engine) -> Engine:
+    """An engine for the same SQLite file as `engine` whose reads never wait for a lock (busy
+    timeout 0: SQLite says "database is locked" at once instead): for reads on the event loop."""
+    if not is_sqlite_file(engine):
+        raise ValueError("reader engines are for SQLite files")
+    # Without the URL's own busy timeout (`?timeout=`), which would take precedence.
+    url = engine.url.difference_update_query(["timeout"])
+    return make_engine(url.render_as_string(hide_password=False), busy_timeout_s=0)
+
+
 def _begin_immediate(dbapi_connection: Any, timeout_s: float) -> None:
     """`BEGIN IMMEDIATE`, trying again after a short pause while another connection holds the
     write lock, for up to `timeout_s`; then "database is locked", as the busy handler would."""

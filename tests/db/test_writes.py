@@ -248,3 +248,41 @@ def test_writes_run_one_at_a_time_in_order(engine: Engine) -> None:
 
 def _touch(conn: Connection) -> None:
     conn.execute(text("UPDATE ticket_counters SET last = last WHERE day = 'none'"))
+
+
+def test_offers_are_read_on_the_loop_without_waiting_and_on_a_thread_when_sqlite_is_busy(
+    db_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.db import subscriptions
+    from app.offers import TopicOffers
+
+    engine = make_engine(f"sqlite:///{db_file}?timeout=5")
+    offers = TopicOffers(engine)
+    assert offers._inline is not None
+    with offers._inline.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 0
+    threads: list[str] = []
+    real = subscriptions.existing
+
+    def existing(on: Engine, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        threads.append(threading.current_thread().name)
+        if on is offers._inline and len(threads) > 1:
+            busy = sqlite3.OperationalError("database is locked")
+            busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # as the driver sets it
+            raise OperationalError("SELECT", (), busy)
+        return real(on, keys)
+
+    monkeypatch.setattr(subscriptions, "existing", existing)
+
+    async def offer_twice() -> list[bool]:
+        made = [await offers.offer("default", "o-1", "social")]
+        made.append(await offers.offer("default", "o-2", "social"))
+        await offers.stop()
+        return made
+
+    try:
+        assert asyncio.run(offer_twice()) == [True, True]
+    finally:
+        engine.dispose()
+    # The first read on the loop's thread; the second, told "locked", again on a thread.
+    assert threads[0] == "MainThread" and threads[1] == "MainThread" and threads[2] != "MainThread"
