@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections import OrderedDict
 
 from sqlalchemy import Engine
@@ -29,7 +28,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app.background import Background
 from app.db import subscriptions
-from app.db.engine import is_sqlite_file, reader_engine
+from app.db.engine import is_busy, is_sqlite_file, reader_engine
 from app.db.writes import Writes
 
 log = logging.getLogger("wxbot.offers")
@@ -139,7 +138,7 @@ class TopicOffers(Background):
             try:
                 return subscriptions.existing(self._inline, keys)
             except OperationalError as exc:
-                if not _busy(exc):
+                if not is_busy(exc.orig):
                     raise
         return await asyncio.to_thread(subscriptions.existing, self.engine, keys)
 
@@ -191,7 +190,3 @@ class TopicOffers(Background):
         if self._inline is not None:
             self._inline.dispose()
 
-
-def _busy(exc: OperationalError) -> bool:
-    code = getattr(exc.orig, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

@@ -15,6 +15,7 @@ inserts waited up to 0.7 s behind the turn log's and the topic offers' batches
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -33,6 +34,8 @@ PG_CONNECT_TIMEOUT_S = 5
 LOCK_POLL_FIRST_S = 0.0005
 LOCK_POLL_MAX_S = 0.002
 _BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
+# A writer engine's wait for the lock after a whole busy timeout went by without it.
+STUCK_WAIT_S = 0.5
 # The busy timeout each SQLite file engine was made with, so its writer engine waits as long.
 _BUSY_TIMEOUTS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
@@ -96,10 +99,23 @@ def make_engine(
             dbapi_connection.isolation_level = None
 
     if immediate:
+        # Set while the lock could not be had for a whole busy timeout and nothing got it since
+        # (another process holding it for long: a backup, a big purge): each write then tries
+        # only briefly, so the writes queued behind one (app.db.writes runs them one at a time)
+        # fail in turn instead of waiting a busy timeout each. Cleared by the next write that
+        # gets the lock.
+        stuck = threading.Event()
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            _begin_immediate(conn.connection.dbapi_connection, busy_timeout_s)
+            wait = min(busy_timeout_s, STUCK_WAIT_S) if stuck.is_set() else busy_timeout_s
+            try:
+                _begin_immediate(conn.connection.dbapi_connection, wait)
+            except DBAPIError as exc:
+                if is_busy(exc.orig):
+                    stuck.set()
+                raise
+            stuck.clear()
 
     return engine
 
@@ -136,7 +152,13 @@ def _begin_immediate(dbapi_connection: Any, timeout_s: float) -> None:
             dbapi_connection.execute(_BEGIN_IMMEDIATE)
             return
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+            if not is_busy(exc) or time.monotonic() >= deadline:
                 raise DBAPIError.instance(_BEGIN_IMMEDIATE, (), exc, sqlite3.Error) from exc
         time.sleep(pause)
         pause = min(pause * 2, LOCK_POLL_MAX_S)
+
+
+def is_busy(error: BaseException | None) -> bool:
+    """Whether a driver error is SQLite's "database is locked" (another connection has the lock)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

@@ -286,3 +286,35 @@ def test_offers_are_read_on_the_loop_without_waiting_and_on_a_thread_when_sqlite
         engine.dispose()
     # The first read on the loop's thread; the second, told "locked", again on a thread.
     assert threads[0] == "MainThread" and threads[1] == "MainThread" and threads[2] != "MainThread"
+
+
+def test_after_a_whole_busy_timeout_without_the_lock_writes_fail_fast_until_one_gets_it(db_file: Path) -> None:
+    """Another process holding the lock for long (a backup): the writes queued behind the first
+    one fail in turn, not each after a whole busy timeout; the first write that gets it resets."""
+    engine = make_engine(f"sqlite:///{db_file}", busy_timeout_s=2.0)
+    writer = writer_engine(engine)
+    holder = sqlite3.connect(db_file, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    took = []
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            with pytest.raises(OperationalError, match="locked"), writer.begin():
+                pass
+            took.append(time.monotonic() - started)
+        holder.execute("ROLLBACK")
+        with writer.begin() as conn:
+            _touch(conn)
+        holder.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="locked"), writer.begin():
+            pass
+        took.append(time.monotonic() - started)
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
+        writer.dispose()
+        engine.dispose()
+    assert took[0] >= 2.0 and took[3] >= 2.0, took
+    assert all(engine_module.STUCK_WAIT_S <= t < 1.5 for t in took[1:3]), took
