@@ -44,6 +44,11 @@ _RELATIVE_DAYS = {
 # 「这周/本月」「下周/下个月」「下下周」「上周」: how many weeks or months from this one.
 _STEPS = {"这": 0, "本": 0, "下": 1, "下下": 2, "上": -1}
 
+# 「周三」「下周三」「下个礼拜三」: a weekday, in the week named (or the coming one).
+_WEEKDAY = re.compile(
+    r"(?P<which>下下|下|这|本|上)?\s*(?:个)?(?:周|星期|礼拜)(?P<w>[一二三四五六日天七]|[1-7](?![\d.号日]))"
+)
+
 _PATTERNS = [
     # 2026-12-03, 2026/12/3, 2026.12.03, 2026年12月3日
     ("ymd", re.compile(
@@ -60,17 +65,13 @@ _PATTERNS = [
     )),
     ("rel", re.compile("|".join(sorted(_RELATIVE_DAYS, key=len, reverse=True)))),
     ("after", re.compile(rf"(?P<n>{_NUM})\s*天[以之]?后")),
-    ("week", re.compile(
-        r"(?P<which>下下|下|这|本|上)?\s*(?:个)?(?:周|星期|礼拜)(?P<w>[一二三四五六日天七]|[1-7](?![\d.号日]))"
-    )),
+    ("week", _WEEKDAY),
     ("d", re.compile(rf"(?<![月\d年])(?P<d>{_NUM})\s*[日号](?!子|窗口|楼|门|线|厅)")),
 ]
 
 
 # 「约个下礼拜的号」: a week named without its day; a bare weekday said later is in that week.
 _WEEK_ONLY = re.compile(r"(?P<which>下下|下|这|本)\s*个?\s*(?:周|星期|礼拜)(?![一二三四五六日天七末1-7])")
-# A weekday without its week (「周二」「礼拜四」).
-BARE_WEEKDAY = re.compile(r"(?:周|星期|礼拜)(?:[一二三四五六日天七]|[1-7])")
 # The word that puts a bare weekday (「周二」) in a week: 下 + 周二.
 WEEK_WORDS = {0: "本", 1: "下", 2: "下下"}
 
@@ -81,14 +82,17 @@ def week_named(text: str) -> int | None:
     return None if m is None else _STEPS[m["which"]]
 
 
-# 「下周二」: a weekday in a week named; a bare weekday said after it (「改到周四」) is in that week.
-_WEEKDAY_IN_WEEK = re.compile(r"(?P<which>下下|下|这|本)\s*个?\s*(?:周|星期|礼拜)(?:[一二三四五六日天七]|[1-7])")
+def week_of(day: str) -> int | None:
+    """For a date said as a weekday (a `DateMatch`'s text): how many weeks ahead the week it names
+    is (「下周二」 → 1), or None for a bare weekday (「周二」), a past week or any other date."""
+    m = _WEEKDAY.fullmatch(day)
+    return None if m is None or m["which"] in (None, "上") else _STEPS[m["which"]]
 
 
-def week_of(text: str) -> int | None:
-    """How many weeks ahead the week of a weekday said with its week is (「下周二」 → 1), or None."""
-    m = _WEEKDAY_IN_WEEK.fullmatch(text.strip())
-    return None if m is None else _STEPS[m["which"]]
+def bare_weekday(day: str) -> bool:
+    """Whether a date was said as a weekday without its week (「周二」「礼拜四」)."""
+    m = _WEEKDAY.fullmatch(day)
+    return m is not None and m["which"] is None
 
 
 def chinese_number(text: str) -> int | None:

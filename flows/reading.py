@@ -105,11 +105,12 @@ def _in_the_week_named(flow: Flow, state: FlowState, said: Utterance, found: par
         return found
     hit = found.found.get(name)
     said_day = said.text[hit.start : hit.end] if hit is not None else ""
-    if dates.week_of(said_day) is not None:
+    week_of_day = dates.week_of(said_day)
+    if week_of_day is not None:
         # 「下周二」: the week is remembered for a bare weekday said later (「改到周四」).
-        state.week = dates.week_of(said_day)
+        state.week = week_of_day
         return found
-    if state.week is None or hit is None or not dates.BARE_WEEKDAY.fullmatch(said_day):
+    if state.week is None or hit is None or not dates.bare_weekday(said_day):
         return found
     again = parsers.extract(flow.slots, [name], dates.WEEK_WORDS[state.week] + said_day, said.today, [name])
     result = parsers.Extraction(dict(found.found), dict(found.invalid))
