@@ -119,7 +119,7 @@ def _offered(turn: Turn, ctx: HandlerContext, faq_id: str, text: str, said: Utte
 
 
 def _leads_to(flow: Flow, said: Utterance) -> bool:
-    return _means_to_come(flow, said) or _only_names_what(flow, said) or _asked_for(flow, said)
+    return means_to_come(flow, said) or _only_names_what(flow, said) or _asked_for(flow, said)
 
 
 def _asked_for(flow: Flow, said: Utterance) -> bool:
@@ -129,7 +129,8 @@ def _asked_for(flow: Flow, said: Utterance) -> bool:
     return intent is not None and intent.kind == "action"
 
 
-def _means_to_come(flow: Flow, said: Utterance) -> bool:
+def means_to_come(flow: Flow, said: Utterance) -> bool:
+    """The message says the citizen means to come for `flow` (`triggers.offer_when`: 「想去大厅」)."""
     return any(word in said.command for word in flow.triggers.offer_when)
 
 

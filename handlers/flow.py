@@ -365,7 +365,7 @@ async def for_a_visit(turn: Turn, ctx: HandlerContext, said: Utterance) -> TurnR
         return None
     for candidate in registry:
         fills = candidate.triggers.fills
-        if not fills or not any(word in said.command for word in candidate.triggers.offer_when):
+        if not fills or not faq.means_to_come(candidate, said):
             continue
         if fills[0] in said.prefill(candidate) and matcher.match(said.text, turn.now.date()).decision == "fallback":
             return await _start(turn, ctx, candidate, said)
