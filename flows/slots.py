@@ -280,10 +280,10 @@ def _date(slot: Slot, text: str, today: date) -> tuple[Found | None, str, tuple[
 
 
 _EARLY_DAY = re.compile(r"[今明]早(?!点|些|就|已)")
-# Words after which a message gives the day (or half-day) it settles on.
 # Where a message that names two options turns to the one it wants (「不办公积金了，还是办医保吧」);
 # not 换 alone, which is what is done to a card (「换社保卡」).
 _CHANGED_MIND = re.compile(r"改成|改为|改办|换成|换办|那就|还是|算了")
+# Words after which a message gives the day (or half-day) it settles on.
 _MOVED_ON = re.compile(r"改成|改到|改为|改|换成|换到|换|那就|就|还是")
 
 
@@ -539,7 +539,7 @@ _ENGLISH_WORDS = frozenset(
     [
         "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "morning", "afternoon",
         "evening", "noon", "am", "pm", "today", "tomorrow", "next", "week", "this", "the", "a", "an", "and", "or",
-        "of", "for", "to", "in", "on", "at", "my", "is", "i", "i'm", "im", "am", "are", "you", "your", "we",
+        "of", "for", "to", "in", "on", "at", "my", "is", "i", "i'm", "im", "are", "you", "your", "we",
         "hello", "hi", "hey", "thanks", "thank", "please", "ok", "okay", "yes", "no", "sorry", "residence",
         "permit", "passport", "visa", "card", "id", "number", "phone", "mobile", "name", "booking", "book",
         "appointment", "office", "hall", "social", "security", "housing", "fund", "marriage", "license", "licence",

@@ -57,12 +57,12 @@ _WIDTH[0x3000] = 0x20
 def fold(raw: str) -> str:
     """The message as every reader sees it: digits and letters half-width, simplified characters,
     a long number said digit by digit in Chinese as digits, pinyin initials written out."""
-    return _initials(spoken_digits(to_simplified(raw.translate(_WIDTH)))).strip()
+    return _shorthand(spoken_digits(to_simplified(raw.translate(_WIDTH)))).strip()
 
 
-# Pinyin initials (and a word of English) people type for the words of this trade (「想yy gjj提取」「sfz过期了」); only
+# Shorthand people type for the words of this trade: pinyin initials and a few English words (「想yy gjj提取」「sfz过期了」); only
 # unambiguous ones (not sb, hz), and only standing alone: 「JZZ-2026-118734」 is a receipt number.
-INITIALS = {
+SHORTHAND = {
     "yy": "预约",
     "sfz": "身份证",
     "gjj": "公积金",
@@ -76,11 +76,11 @@ INITIALS = {
     "complaint": "投诉",
     "complain": "投诉",
 }
-_INITIALS = re.compile(r"(?<![A-Za-z0-9_-])(" + "|".join(INITIALS) + r")(?![A-Za-z0-9_-])(?!\s*\d)", re.I)
+_SHORTHAND = re.compile(r"(?<![A-Za-z0-9_-])(" + "|".join(SHORTHAND) + r")(?![A-Za-z0-9_-])(?!\s*\d)", re.I)
 
 
-def _initials(text: str) -> str:
-    return _INITIALS.sub(lambda m: INITIALS[m[1].lower()], text)
+def _shorthand(text: str) -> str:
+    return _SHORTHAND.sub(lambda m: SHORTHAND[m[1].lower()], text)
 
 
 def command_form(text: str) -> str:
