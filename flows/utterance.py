@@ -60,8 +60,9 @@ def fold(raw: str) -> str:
     return _shorthand(spoken_digits(to_simplified(raw.translate(_WIDTH)))).strip()
 
 
-# Shorthand people type for the words of this trade: pinyin initials and a few English words (「想yy gjj提取」「sfz过期了」); only
-# unambiguous ones (not sb, hz), and only standing alone: 「JZZ-2026-118734」 is a receipt number.
+# Shorthand people type for the words of this trade: pinyin initials and a few English words
+# (「想yy gjj提取」「sfz过期了」); only unambiguous ones (not sb, hz), and only standing alone:
+# 「JZZ-2026-118734」 is a receipt number.
 SHORTHAND = {
     "yy": "预约",
     "sfz": "身份证",
