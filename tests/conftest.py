@@ -6,11 +6,14 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
 import redis
 
+from app.db.engine import make_engine
+from app.db.migrate import upgrade
 from app.stores.base import Store
 from app.stores.memory import MemoryStore
 from app.stores.redis import RedisStore
@@ -87,3 +90,13 @@ async def wechat_client(fake: FakeWeChat, timeout_s: float = 3.0) -> AsyncIterat
     ) as client:
         yield client
     await store.close()
+
+
+@pytest.fixture
+def db_file(tmp_path: Path) -> Path:
+    """A migrated SQLite file, no engine left open on it (each test opens the engines it needs)."""
+    path = tmp_path / "wx.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from app import offers as offers_module
 from app.db import subscriptions
 from app.db.engine import make_engine
-from app.db.migrate import upgrade
 from app.db.models import Subscription
 from app.services import AppServices
 
@@ -29,15 +28,6 @@ BUSY_TIMEOUT_S = 0.2
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(offers_module, "RETRY_S", 0.05)
-
-
-@pytest.fixture
-def db_file(tmp_path: Path) -> Path:
-    path = tmp_path / "wx.db"
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    engine.dispose()
-    return path
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from sqlalchemy.exc import OperationalError
 
 from app.db import engine as engine_module
 from app.db.engine import make_engine, writer_engine
-from app.db.migrate import upgrade
 from app.db.models import Ticket, TurnRow
 from app.db.writes import Writes
 from app.services import AppServices
@@ -32,15 +31,6 @@ from tests.turnlog.records import record
 # Far under the 4 s reply deadline, far over what a ticket needs even on a loaded 2-core machine
 # (tens of milliseconds); SQLite's sleeping busy handler missed it often against the holder below.
 TICKET_BOUND_S = 1.0
-
-
-@pytest.fixture
-def db_file(tmp_path: Path) -> Path:
-    path = tmp_path / "wx.db"
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    engine.dispose()
-    return path
 
 
 @pytest.fixture
