@@ -242,9 +242,10 @@ def elsewhere(flow: Flow, said: Utterance) -> str:
         # The message names an offered option too (「办护照，不是驾照」): that one counts, unless
         # its words are said of the other business (「电表过户」「电表要过户」: not 过户 of a
         # house) or the other business is what only that office does (`only`: 「…离婚 我要起诉」).
-        said_of = offered is not None and place[1] <= offered.start <= place[2] + _SAID_OF_GAP
-        if offered is None or place[3] or said_of:
-            return place[0]
+        where, start, end = place
+        said_of = offered is not None and start <= offered.start <= end + _SAID_OF_GAP
+        if offered is None or where.only or said_of:
+            return where.say
     return ""
 
 

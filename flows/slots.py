@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from flows import dates, homophones, words
-from flows.schema import Slot
+from flows.schema import Elsewhere, Slot
 
 DEFAULT_ERRORS = {
     "choice": "抱歉，没有识别出您的选择，请回复选项前的数字。",
@@ -230,20 +230,19 @@ def _shortened(slot: Slot, text: str) -> Found | None:
 def elsewhere(slot: Slot, text: str) -> str | None:
     """What `slot` says about a business it does not offer that `text` names, or None."""
     found = elsewhere_at(slot, text)
-    return found[0] if found is not None else None
+    return found[0].say if found is not None else None
 
 
-def elsewhere_at(slot: Slot, text: str) -> tuple[str, int, int, bool] | None:
-    """What `slot` says about a business it does not offer that `text` names, with where the
-    words naming it are (the longest of the first place found) and whether only that office does
-    it (`Elsewhere.only`), or None."""
+def elsewhere_at(slot: Slot, text: str) -> tuple[Elsewhere, int, int] | None:
+    """The place `slot` refers a business it does not offer to, when `text` names one, with where
+    the words naming it are (the longest of the first place found), or None."""
     for place in slot.elsewhere:
         # A two-character word through a homophone is too often another word (「那个退役」 has 个退,
         # which a rare reading of 税 turns into 个税): found exactly; longer ones tolerate one.
         hits = [(at, at + len(word)) for word in place.words if (at := _place_word_at(word, text)) >= 0]
         if hits:
             start, end = max(hits, key=lambda hit: hit[1] - hit[0])
-            return place.say, start, end, place.only
+            return place, start, end
     return None
 
 
