@@ -44,9 +44,12 @@ def redis_url() -> str:
     return url
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=["memory", pytest.param("redis", marks=pytest.mark.redis), pytest.param("redis-pooled", marks=pytest.mark.redis)]
+)
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    """Each store implementation in turn: in-process, and the real Redis (a key prefix per test)."""
+    """Each store implementation in turn: in-process, and the real Redis (a key prefix per test),
+    its turn scripts on their own connection and, as over TLS, on redis-py's pooled ones."""
     if request.param == "memory":
         memory = MemoryStore()
         yield memory
@@ -55,6 +58,8 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     url: str = request.getfixturevalue("redis_url")
     prefix = f"wxbot-test:{uuid.uuid4().hex}:"
     redis_store = RedisStore.from_url(url, prefix=prefix)
+    if request.param == "redis-pooled":
+        redis_store._pipe = None
     yield redis_store
     await delete_prefixed(redis_store, prefix)
     await redis_store.close()

@@ -45,6 +45,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from app.stores.base import LockTimeout, Started, StoreUnavailable, TurnEnd, TurnStart
+from app.stores.redis_pipe import PipeTarget, ScriptPipe
 
 log = structlog.get_logger(__name__)
 
@@ -126,8 +127,16 @@ return 1
 
 
 class RedisStore:
-    def __init__(self, client: Redis, *, prefix: str = "wxbot:", cooldown_s: float = 0.0) -> None:
+    def __init__(
+        self, client: Redis, *, prefix: str = "wxbot:", cooldown_s: float = 0.0, op_timeout: float = 1.0,
+        connect_timeout: float = 0.5, own_connection: bool = True,
+    ) -> None:
         self._redis = client
+        # The turn scripts' own connection (app.stores.redis_pipe); None: redis-py's pool (TLS).
+        target = PipeTarget.of(client) if own_connection else None
+        self._pipe = (
+            ScriptPipe(target, connect_timeout=connect_timeout, op_timeout=op_timeout) if target is not None else None
+        )
         self._prefix = prefix
         self._incr = client.register_script(_INCR)
         self._release = client.register_script(_RELEASE)
@@ -166,7 +175,7 @@ class RedisStore:
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=10,
         )
-        return cls(client, prefix=prefix, cooldown_s=cooldown_s)
+        return cls(client, prefix=prefix, cooldown_s=cooldown_s, op_timeout=op_timeout, connect_timeout=connect_timeout)
 
     # -- key-value -------------------------------------------------------------------------
 
@@ -292,40 +301,49 @@ class RedisStore:
     async def _evalsha(self, calls: list[tuple[str, list[str], Args]]) -> list[Any]:
         """Each call's reply (or its ResponseError, e.g. NOSCRIPT), from one write and one read.
 
-        What redis-py's pipeline does for these, without its per-command machinery: the commands
-        are packed by hiredis in one C call each (redis-py encoded every argument in Python first,
-        the largest part of the client's CPU per delivery, docs/reliability.md) on a pooled
-        connection. Like the client's own retry policy, a connection error (a pooled connection
-        left stale by a Redis restart) is retried once on a fresh one; anything else is raised.
+        The commands are packed by hiredis in one C call each (redis-py encoded every argument in
+        Python first, the largest part of the client's CPU per delivery, docs/reliability.md) and
+        go out on the scripts' own connection (`ScriptPipe`), or on a pooled redis-py connection
+        when there is none (TLS). Like the client's own retry policy, a connection error (a
+        connection left stale by a Redis restart) is retried once on a fresh one; anything else
+        is raised.
         """
         packed = b"".join(
             # hiredis's stub types the argument as a 1-tuple; it takes any tuple of str/int/bytes.
             pack_command(("EVALSHA", sha, len(keys), *keys, *args))  # type: ignore[arg-type]
             for sha, keys, args in calls
         )
-        pool = self._redis.connection_pool
         for attempt in range(2):
-            connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py's is untyped
             try:
-                await connection.send_packed_command(packed)
-                replies: list[Any] = []
-                for _ in calls:
-                    try:
-                        replies.append(await connection.read_response())
-                    except ResponseError as exc:
-                        replies.append(exc)
-                return replies
+                if self._pipe is not None:
+                    return await self._pipe.call(packed, len(calls))
+                return await self._pooled(packed, len(calls))
             except RedisConnectionError:
-                await connection.disconnect()
                 if attempt:
                     raise
-            except BaseException:
-                # Replies may still be on the socket: never hand it to the next caller.
-                await connection.disconnect(nowait=True)
-                raise
-            finally:
-                await pool.release(connection)
         raise AssertionError("unreachable")
+
+    async def _pooled(self, packed: bytes, count: int) -> list[Any]:
+        pool = self._redis.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py's is untyped
+        try:
+            await connection.send_packed_command(packed)
+            replies: list[Any] = []
+            for _ in range(count):
+                try:
+                    replies.append(await connection.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+            return replies
+        except RedisConnectionError:
+            await connection.disconnect()
+            raise
+        except BaseException:
+            # Replies may still be on the socket: never hand it to the next caller.
+            await connection.disconnect(nowait=True)
+            raise
+        finally:
+            await pool.release(connection)
 
     # -- locks -----------------------------------------------------------------------------
 
@@ -414,6 +432,8 @@ class RedisStore:
             self._unlock_retrier.cancel()
         if self._sending:
             await asyncio.wait(self._sending, timeout=2)
+        if self._pipe is not None:
+            self._pipe.close()
         await self._redis.aclose()
 
 

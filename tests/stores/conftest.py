@@ -23,11 +23,13 @@ class RedisProcess:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._proc: subprocess.Popen[bytes] | None = None
+        # More redis-server options for a kind of server (a password, a Unix socket).
+        self._extra: list[str] = []
 
     def start(self) -> None:
         self._proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--daemonize", "no"],
+             "--save", "", "--appendonly", "no", "--daemonize", "no", *self._extra],
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 5
