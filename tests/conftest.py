@@ -45,7 +45,11 @@ def redis_url() -> str:
 
 
 @pytest.fixture(
-    params=["memory", pytest.param("redis", marks=pytest.mark.redis), pytest.param("redis-pooled", marks=pytest.mark.redis)]
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-pooled", marks=pytest.mark.redis),
+    ]
 )
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     """Each store implementation in turn: in-process, and the real Redis (a key prefix per test),
