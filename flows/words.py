@@ -7,6 +7,7 @@ the flows and the FAQ agree on what 「好的」 or 「算了」 is. Compared ag
 
 from __future__ import annotations
 
+import functools
 import re
 
 CANCEL = frozenset({"取消", "退出", "取消办理", "退出办理", "不办了", "算了", "结束", "不用办了", "放弃"})
@@ -395,6 +396,9 @@ _CLAUSES = re.compile(r"[\s,，。.!！?？~～、;；]+")
 AGENT_ASK_LIMIT = 20
 
 
+# Asked of every message, and a pure function of its words: remembered like the message's reading
+# (flows.utterance), for the texts citizens send again and again.
+@functools.lru_cache(maxsize=4096)
 def asks_for_agent(command: str) -> bool:
     """Whether the message asks to talk to a person (「人工」, 「有人吗，我要找人工」)."""
     if command in HANDOFF:

@@ -13,11 +13,12 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from flows import words
+from flows import intents, words
 from flows.utterance import Utterance
 from knowledge.normalize import normalize, segment
 
 if TYPE_CHECKING:
+    from flows.registry import FlowRegistry
     from flows.schema import Flow
     from knowledge.layered import LayeredMatcher
     from knowledge.matcher import Matcher, MatchResult
@@ -104,11 +105,15 @@ def _offered(turn: Turn, ctx: HandlerContext, faq_id: str, text: str, said: Utte
     names nothing but a business the flow takes (「补社保卡」: how, and the booking to do it), or
     that names the flow's action (「…要预约么」: answered, and the booking offered).
     """
-    if ctx.flows is None or turn.session.flow is not None:
+    registry = ctx.flows
+    if registry is None or turn.session.flow is not None:
         return text
-    flow = next((f for f in ctx.flows if faq_id in f.faq), None) or next(
-        (f for f in ctx.flows if said is not None and _leads_to(f, said)), None
-    )
+    flow = next((f for f in registry if faq_id in f.faq), None)
+    if flow is None and said is not None:
+        # Which flow the message's words lead to is a pure function of them, the day (their dates)
+        # and the flows: remembered by the registry like the flow a message triggers.
+        led = registry.remembered(("leads_to", said.text, said.today), lambda: _led_to(registry, said))
+        flow = registry.current(led) if led is not None else None
     if flow is None:
         return text
     turn.session.choices = [ClarifyOption(kind="flow", target=flow.id)]
@@ -116,6 +121,12 @@ def _offered(turn: Turn, ctx: HandlerContext, faq_id: str, text: str, said: Utte
     if first:
         return f"{text}\n{OFFER_FLOW_ASKING.format(title=flow.title, prompt=first)}"
     return f"{text}\n{OFFER_FLOW}\n1. {flow.title}"
+
+
+def _led_to(registry: FlowRegistry, said: Utterance) -> str | None:
+    if not said.intents:
+        intents.rank(said, registry)  # what `_asked_for` reads, whichever handler asked first
+    return next((flow.id for flow in registry if _leads_to(flow, said)), None)
 
 
 def _leads_to(flow: Flow, said: Utterance) -> bool:
