@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, Insert, insert, select
+from sqlalchemy import Connection, Engine, Insert, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -28,18 +29,30 @@ def ticket_number(day: str, seq: int) -> str:
     return f"{day}-{seq:04d}"
 
 
-def _counter_upsert(dialect: str, day: str) -> Insert:
-    if dialect == "postgresql":
-        stmt = postgresql.insert(TicketCounter).values(day=day, last=1)
-        return stmt.on_conflict_do_update(
-            index_elements=["day"], set_={"last": TicketCounter.last + 1}
-        ).returning(TicketCounter.last)
-    if dialect == "sqlite":
-        stmt_s = sqlite.insert(TicketCounter).values(day=day, last=1)
-        return stmt_s.on_conflict_do_update(
-            index_elements=["day"], set_={"last": TicketCounter.last + 1}
-        ).returning(TicketCounter.last)
-    raise NotImplementedError(f"ticket counters need PostgreSQL or SQLite, not {dialect}")
+# A ticket is filed while the citizen waits, and building these statements afresh (values
+# coerced, the cache key walked) was most of a ticket's ~2.5 ms of CPU: they are built once, on
+# the Core table, and run with parameters (docs/reliability.md, "A ticket's CPU").
+_TICKETS = cast(Table, Ticket.__table__)
+
+
+def _counter_upsert_for(dialect: object) -> Insert:
+    table = cast(Table, TicketCounter.__table__)
+    stmt = dialect.insert(table).values(day=bindparam("day"), last=1)  # type: ignore[attr-defined]
+    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=["day"], set_={"last": table.c.last + 1}
+    ).returning(table.c.last)
+
+
+_COUNTER_UPSERT = {"postgresql": _counter_upsert_for(postgresql), "sqlite": _counter_upsert_for(sqlite)}
+_INSERT_TICKET = insert(_TICKETS)
+_FILED_BY = select(_TICKETS.c.number).where(_TICKETS.c.delivery == bindparam("delivery"))
+
+
+def _counter_upsert(dialect: str) -> Insert:
+    try:
+        return _COUNTER_UPSERT[dialect]
+    except KeyError:
+        raise NotImplementedError(f"ticket counters need PostgreSQL or SQLite, not {dialect}") from None
 
 
 def create_ticket(
@@ -108,33 +121,34 @@ def insert_ticket(
     policy = sla or SlaPolicy()
     response_due = policy.response_due(created, kind, category)
     day = created.astimezone(LOCAL_TZ).strftime("%Y%m%d")
-    seq = conn.execute(_counter_upsert(conn.dialect.name, day)).scalar_one()
+    seq = conn.execute(_counter_upsert(conn.dialect.name), {"day": day}).scalar_one()
     number = ticket_number(day, seq)
     conn.execute(
-        insert(Ticket).values(
-            number=number,
-            created_at=created,
-            flow_id=flow_id,
-            openid=openid,
-            fields=dict(fields),
-            status=workflow.NEW,
-            account=account,
-            delivery=delivery or None,
-            user_id=user_id,
-            kind=kind,
-            category=category,
-            phone=workflow.phone_of(fields),
-            consultation_id=consultation_id,
-            updated_at=created,
-            response_due_at=response_due,
-            resolve_due_at=policy.resolve_due(created, kind, category),
-            due_at=response_due,
-        )
+        _INSERT_TICKET,
+        {
+            "number": number,
+            "created_at": created,
+            "flow_id": flow_id,
+            "openid": openid,
+            "fields": dict(fields),
+            "status": workflow.NEW,
+            "account": account,
+            "delivery": delivery or None,
+            "user_id": user_id,
+            "kind": kind,
+            "category": category,
+            "phone": workflow.phone_of(fields),
+            "consultation_id": consultation_id,
+            "updated_at": created,
+            "response_due_at": response_due,
+            "resolve_due_at": policy.resolve_due(created, kind, category),
+            "due_at": response_due,
+        },
     )
     return number
 
 
 def filed_by(conn: Connection, delivery: str) -> str | None:
     """The number of the ticket this delivery filed, if any."""
-    number: str | None = conn.execute(select(Ticket.number).where(Ticket.delivery == delivery)).scalar()
+    number: str | None = conn.execute(_FILED_BY, {"delivery": delivery}).scalar()
     return number
