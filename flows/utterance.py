@@ -22,7 +22,7 @@ from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from flows import dates, words
+from flows import calendar, dates, words
 from flows import slots as parsers
 from flows.schema import Flow
 from knowledge.normalize import normalize, spoken_digits, to_simplified
@@ -210,6 +210,13 @@ def _small_talk(command: str) -> str:
     return ""
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    flow: Flow
+    calendar: object
+    found: parsers.Extraction
+
+
 @dataclass(slots=True)
 class Utterance:
     raw: str
@@ -235,7 +242,10 @@ class Utterance:
     more_details: bool = False
     # The flows this message asks for, best first (`flows.intents.rank`); empty until ranked.
     intents: list[Intent] = field(default_factory=list)
-    _readings: dict[tuple[object, ...], parsers.Extraction] = field(default_factory=dict, repr=False)
+    # Slot readings by flow object and focus, each with the flow and the calendar it was read
+    # against. Shared by every turn that sends this text on this day (see `_fresh`): a reading is
+    # never changed once made, and one made against another calendar is made again.
+    _readings: dict[tuple[object, ...], _Reading] = field(default_factory=dict, repr=False)
 
     # -- slots ---------------------------------------------------------------------------------
     def reading(
@@ -247,13 +257,14 @@ class Utterance:
         flow reads the same extraction.
         """
         chosen = tuple(flow.slots) if names is None else names
-        key = (flow.id, flow.version, chosen, focus, residual)
-        found = self._readings.get(key)
-        if found is None:
-            found = parsers.extract(
-                flow.slots, list(chosen), self.text, self.today, focus, noise(flow), residual=residual
-            )
-            self._readings[key] = found
+        # By the flow object: another account's flow of the same id is read for itself. The
+        # reading holds its flow, so the id cannot be another object's while it is kept.
+        key = (id(flow), chosen, focus, residual)
+        kept = self._readings.get(key)
+        if kept is not None and kept.flow is flow and kept.calendar is calendar.active():
+            return kept.found
+        found = parsers.extract(flow.slots, list(chosen), self.text, self.today, focus, noise(flow), residual=residual)
+        self._readings[key] = _Reading(flow, calendar.active(), found)
         return found
 
     def scan(self, flow: Flow) -> parsers.Extraction:
@@ -286,11 +297,12 @@ class Utterance:
 
     def correction(self, flow: Flow) -> dict[str, parsers.Found]:
         """「手机号改为139…」: the words after 改成, read for the slot the label names."""
-        key = ("correction", flow.id, flow.version)
-        if key in self._readings:
-            return self._readings[key].found
+        key = ("correction", id(flow))
+        kept = self._readings.get(key)
+        if kept is not None and kept.flow is flow and kept.calendar is calendar.active():
+            return kept.found.found
         result = parsers.Extraction()
-        self._readings[key] = result
+        self._readings[key] = _Reading(flow, calendar.active(), result)
         m = _TARGETED.search(self.text)
         if m is None:
             return result.found
@@ -374,7 +386,8 @@ def understand(raw: str, today: date) -> Utterance:
 # Citizens send the same phrasings again and again, and what `_understand` reads is a pure function
 # of the text and the day (word lists and patterns fixed in code, no calendar, no flows): kept for
 # the most recent texts, as it was a tenth of a delivery's CPU (docs/reliability.md). The value
-# kept is never handed out: each call gets a copy with containers of its own (intents, readings).
+# kept is never handed out: each call gets a copy with containers of its own (intents, dates),
+# but for the slot readings, which are checked against the flow and calendar they were read for.
 # Long texts (descriptions) are rarely sent twice and are not kept, so the memory stays small:
 # ~0.75 KB a text for the sample phrasings (10 characters on average), ~2.6 MB with every entry
 # at the length bound.
@@ -383,11 +396,13 @@ READ_CACHE_MAX_CHARS = 64
 
 
 def _fresh(kept: Utterance) -> Utterance:
-    # A field-by-field copy (no __init__ to run again: a fifth of the cost of building one).
+    # A field-by-field copy (no __init__ to run again: a fifth of the cost of building one). The
+    # slot readings are shared, not copied: a message read mid-flow is read for the flow's slots
+    # several times a turn, and citizens send the same phrasings again (see `_readings`).
     fresh = object.__new__(Utterance)
     for name in _FIELDS:
         value = getattr(kept, name)
-        if type(value) in _CONTAINERS:
+        if type(value) in _CONTAINERS and name != "_readings":
             value = value.copy()
         setattr(fresh, name, value)
     return fresh

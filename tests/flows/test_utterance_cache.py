@@ -1,5 +1,5 @@
 """`flows.utterance.understand` remembers recent readings: the same value as reading afresh, bounded,
-and never one object shared by two turns."""
+and never one object shared by two turns, but for the slot readings, which no turn changes."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from flows import utterance
+from flows import calendar, slots, utterance
 from flows.registry import FlowRegistry
-from flows.utterance import READ_CACHE_MAX_CHARS, READ_CACHE_SIZE, understand
+from flows.utterance import READ_CACHE_MAX_CHARS, READ_CACHE_SIZE, fold, understand
 
 TODAY = date(2026, 11, 26)
 TEXTS = [
@@ -38,16 +38,48 @@ def test_the_day_is_part_of_what_is_remembered() -> None:
     assert understand("明天", TODAY + timedelta(days=1)).dates[0].value == TODAY + timedelta(days=2)
 
 
-def test_two_turns_with_the_same_text_share_nothing_they_can_change(registry: FlowRegistry) -> None:
+def test_two_turns_with_the_same_text_share_nothing_they_can_change() -> None:
     first = understand("我想预约明天下午办护照", TODAY)
-    flow = next(iter(registry))
-    first.reading(flow)
     first.intents.append(object())  # type: ignore[arg-type]
     first.dates.clear()
     second = understand("我想预约明天下午办护照", TODAY)
     assert second is not first
-    assert second.intents == [] and second._readings == {}
+    assert second.intents == []
     assert [d.value for d in second.dates] == [TODAY + timedelta(days=1)]
+
+
+def test_a_slot_reading_is_made_once_for_every_turn_with_the_text(registry: FlowRegistry) -> None:
+    flow = registry.current("booking")
+    assert flow is not None
+    text = "我想预约明天下午办护照"
+    first = understand(text, TODAY).reading(flow)
+    again = understand(text, TODAY).reading(flow)
+    assert again is first
+    assert again == slots.extract(flow.slots, list(flow.slots), fold(text), TODAY, (), utterance.noise(flow))
+
+
+def test_another_flow_of_the_same_id_and_version_is_read_for_itself(registry: FlowRegistry) -> None:
+    # Another account's booking flow, or the flows reloaded without a new version: its own slots.
+    flow = registry.current("booking")
+    assert flow is not None
+    said = "我想预约明天下午办护照"
+    mine = understand(said, TODAY).reading(flow)
+    other = flow.model_copy(deep=True)
+    assert (other.id, other.version) == (flow.id, flow.version)
+    theirs = understand(said, TODAY).reading(other)
+    assert theirs is not mine and theirs == mine
+    assert understand(said, TODAY).reading(flow) is mine
+
+
+def test_a_reading_made_against_another_calendar_is_made_again(
+    registry: FlowRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow = registry.current("booking")
+    assert flow is not None
+    first = understand("明天下午", TODAY).reading(flow)
+    monkeypatch.setattr(calendar, "_active", calendar.load_calendar(calendar.SHIPPED))
+    again = understand("明天下午", TODAY).reading(flow)
+    assert again is not first and again == first
 
 
 def test_the_cache_is_bounded_and_long_texts_are_not_kept() -> None:
