@@ -21,6 +21,10 @@ from knowledge.index import Hit, PhraseIndex
 from knowledge.normalize import normalize
 
 TRIGGER_CACHE_SIZE = 2048
+# `remembered` keeps a few kinds of answer per text (the intents, the flow an FAQ answer offers):
+# room for each of them for as many texts as the trigger hits. Recent texts are kept, so a cycle
+# of phrasings longer than the room would find none of them (every look-up a miss).
+MEMO_KINDS = 2
 T = TypeVar("T")
 
 
@@ -76,7 +80,7 @@ class FlowRegistry:
             return cast(T, self._memo[key])
         value = compute()
         self._memo[key] = value
-        if len(self._memo) > TRIGGER_CACHE_SIZE:
+        if len(self._memo) > TRIGGER_CACHE_SIZE * MEMO_KINDS:
             self._memo.popitem(last=False)
         return value
 
