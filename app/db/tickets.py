@@ -31,7 +31,7 @@ def ticket_number(day: str, seq: int) -> str:
 
 # A ticket is filed while the citizen waits, and building these statements afresh (values
 # coerced, the cache key walked) was most of a ticket's ~2.5 ms of CPU: they are built once, on
-# the Core table, and run with parameters (docs/reliability.md, "A ticket's CPU").
+# the Core table, and run with parameters (docs/reliability.md, "Round four").
 _TICKETS = cast(Table, Ticket.__table__)
 
 

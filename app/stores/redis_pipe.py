@@ -169,7 +169,8 @@ class ScriptPipe:
         protocol.abort(RedisConnectionError("Redis connection dropped after a timeout"))
 
     async def _connection(self) -> _Protocol:
-        if self._connecting is None:
+        if self._connecting is None or self._connecting.done():
+            # (A finished attempt left behind: every caller of it was cancelled before it ended.)
             self._connecting = asyncio.ensure_future(self._connect())
         connecting = self._connecting
         try:
