@@ -5,9 +5,9 @@ driven by wrk with the same signed text deliveries (questions from the sample ac
 regression cases, a fresh MsgId and a rotating user per request). Printed: throughput, p50 and
 p99 for both at each concurrency, and the service/floor ratio; then resident memory per worker.
 
-Goals (issue 2): ≥ 0.5× the floor's throughput and p99 ≤ 50 ms at concurrency 16; ≤ 150 MB
-resident per worker with the sample account, warmed up (the in-process store's state after the
-run is printed beside it).
+Goals (issues 2 and 15): at concurrency 16, ≥ 0.6× the floor's throughput on the embedded
+defaults and ≥ 0.5× with `REDIS_URL` set, p99 ≤ 50 ms; ≤ 150 MB resident per worker with the
+sample account, warmed up (the in-process store's state after the run is printed beside it).
 
     .venv/bin/python bench/callback.py [--seconds 10] [--concurrency 1 16 64] [--compare DIR]
 
@@ -136,8 +136,11 @@ def main() -> int:
           " lives in Redis")
     ok = True
     if 16 in args.concurrency:
-        ok = ratios[("service", 16)] >= 0.5 and results[("service", 16)].p99_ms <= 50
-        print(f"goal at c=16: ratio ≥ 0.50 and p99 ≤ 50 ms → {'met' if ok else 'NOT met'}")
+        # Issue 15: with Redis ≥ 0.5× the floor; the embedded default ≥ 0.6×, so that it holds the
+        # first wave's 0.5× with margin on a noisy machine.
+        goal = 0.5 if os.environ.get("REDIS_URL") else 0.6
+        ok = ratios[("service", 16)] >= goal and results[("service", 16)].p99_ms <= 50
+        print(f"goal at c=16: ratio ≥ {goal:.2f} and p99 ≤ 50 ms → {'met' if ok else 'NOT met'}")
     # Judged on what a worker costs with the sample account; the embedded store's state grows with
     # traffic (bounded by TTLs and its key cap) and is printed above, not hidden.
     mem_ok = all(m <= 150 for m in footprint)
