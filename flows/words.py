@@ -393,6 +393,8 @@ _AGENT_ASKED = re.compile(
 # 「人工客服几点上班」「客服电话多少」), or a story of what happened (「我跟工作人员说了三次了」).
 _ABOUT_AGENTS = re.compile(r"投诉|举报|态度|几点|上班|下班|电话|号码|说了|吵|骂|不理|上次|昨天|之前|办理|预约|代办")
 _CLAUSES = re.compile(r"[\s,，。.!！?？~～、;；]+")
+# Spaces and the punctuation people type between words: what a message is without them.
+PUNCTUATION = re.compile(r"[\s,，。.!！?？~～、]")
 AGENT_ASK_LIMIT = 20
 
 
@@ -414,7 +416,7 @@ def asks_for_agent(command: str) -> bool:
         return False
     if _ANYONE.match(command):
         return True
-    rest = _AGENT_COURTESY.sub("", re.sub(r"[\s,，。.!！?？~～、]", "", command))
+    rest = _AGENT_COURTESY.sub("", PUNCTUATION.sub("", command))
     if not rest:
         return False
     named = _AGENT.fullmatch(rest)

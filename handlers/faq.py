@@ -9,7 +9,6 @@ hand-off route (handlers.handoff.after_fallbacks) watches.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -153,11 +152,9 @@ def _only_names_what(flow: Flow, said: Utterance) -> bool:
     """「补社保卡」「换身份证」: a few words naming what the flow takes first (its first `fills`
     fact), asking nothing."""
     fills = flow.triggers.fills
-    short = len(_TERSE_NOISE.sub("", said.command)) <= TERSE_MAX_CHARS
+    short = len(words.PUNCTUATION.sub("", said.command)) <= TERSE_MAX_CHARS
     return bool(fills) and short and not said.question and fills[0] in said.prefill(flow)
 
-
-_TERSE_NOISE = re.compile(r"[\s,，。.!！?？~～、]")
 
 
 def first_question(flow: Flow) -> str:
