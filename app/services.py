@@ -152,9 +152,9 @@ class AppServices:
 
     @property
     def writes(self) -> Writes:
-        """Where this port's database writes run (app.db.writes); only with a database."""
-        if self._writes_or_none is None:
-            raise RuntimeError("writes need a database (DATABASE_URL)")
+        """Where this port's database writes run (app.db.writes); only with a database (`_db`)."""
+        self._db()
+        assert self._writes_or_none is not None  # made with the engine (__init__)
         return self._writes_or_none
 
     def for_delivery(self, delivery: str) -> DeliveryServices:
@@ -202,15 +202,11 @@ class AppServices:
             raise RuntimeError("bookings and lookups need a database (DATABASE_URL)")
         return self.engine
 
-    def _writes(self) -> Writes:
-        self._db()
-        return self.writes
-
     async def book(
         self, request: BookingRequest, *, delivery: str | None = None, consultation_id: str = ""
     ) -> BookingResult:
         masked = replace(request, fields={k: mask_identity_numbers(v) for k, v in request.fields.items()})
-        return await self._writes().run(
+        return await self.writes.run(
             bookings.book, masked, account=self.account, delivery=delivery,
             user_id=self._pseudonym(request.openid), consultation_id=consultation_id, sla=self.sla,
         )
@@ -223,12 +219,12 @@ class AppServices:
     async def change_booking(
         self, openid: str, number: str, day: date, period: str, capacity: int
     ) -> BookingResult:
-        return await self._writes().run(
+        return await self.writes.run(
             bookings.change, openid, number, day, period, capacity, account=self.account
         )
 
     async def cancel_booking(self, openid: str, number: str) -> BookingResult:
-        return await self._writes().run(bookings.cancel, openid, number, account=self.account)
+        return await self.writes.run(bookings.cancel, openid, number, account=self.account)
 
     async def find_item(self, openid: str, number: str) -> ItemView | None:
         return await asyncio.to_thread(bookings.find_item, self._db(), openid, number, account=self.account)
@@ -237,10 +233,10 @@ class AppServices:
         return await asyncio.to_thread(bookings.my_items, self._db(), openid, kind, limit, account=self.account)
 
     async def subscribe(self, openid: str, topic: str) -> bool:
-        return await self._writes().run(subscriptions.subscribe, openid, topic, account=self.account)
+        return await self.writes.run(subscriptions.subscribe, openid, topic, account=self.account)
 
     async def unsubscribe(self, openid: str, topic: str | None) -> list[str]:
-        return await self._writes().run(subscriptions.unsubscribe, openid, topic, account=self.account)
+        return await self.writes.run(subscriptions.unsubscribe, openid, topic, account=self.account)
 
     async def subscriptions(self, openid: str) -> list[str]:
         return await asyncio.to_thread(subscriptions.subscribed_topics, self._db(), openid, account=self.account)
