@@ -260,12 +260,19 @@ class Utterance:
         # By the flow object: another account's flow of the same id is read for itself. The
         # reading holds its flow, so the id cannot be another object's while it is kept.
         key = (id(flow), chosen, focus, residual)
-        kept = self._readings.get(key)
-        if kept is not None and kept.flow is flow and kept.calendar is calendar.active():
-            return kept.found
+        kept = self._kept(key, flow)
+        if kept is not None:
+            return kept
         found = parsers.extract(flow.slots, list(chosen), self.text, self.today, focus, noise(flow), residual=residual)
         self._readings[key] = _Reading(flow, calendar.active(), found)
         return found
+
+    def _kept(self, key: tuple[object, ...], flow: Flow) -> parsers.Extraction | None:
+        """The reading kept under `key`, if it was made for this flow object and the calendar in force."""
+        kept = self._readings.get(key)
+        if kept is not None and kept.flow is flow and kept.calendar is calendar.active():
+            return kept.found
+        return None
 
     def scan(self, flow: Flow) -> parsers.Extraction:
         """What the message says for `flow` out of context (no slot was asked)."""
@@ -298,9 +305,9 @@ class Utterance:
     def correction(self, flow: Flow) -> dict[str, parsers.Found]:
         """「手机号改为139…」: the words after 改成, read for the slot the label names."""
         key = ("correction", id(flow))
-        kept = self._readings.get(key)
-        if kept is not None and kept.flow is flow and kept.calendar is calendar.active():
-            return kept.found.found
+        kept = self._kept(key, flow)
+        if kept is not None:
+            return kept.found
         result = parsers.Extraction()
         self._readings[key] = _Reading(flow, calendar.active(), result)
         m = _TARGETED.search(self.text)
