@@ -139,6 +139,8 @@ AGREES = re.compile(
     r"(?:[，,。!！\s]*(?:得劲|没问题|对的|谢谢))?[。!！]?$",
     re.I,
 )
+# The numbered blind sets, bench/journeys_blind<n>.yaml (session 8's is journeys_blind.yaml).
+BLIND_SETS = range(3, 17)
 MENU_LINE = re.compile(r"^\s*(\d{1,2})[.、．]\s*(.+)$", re.M)
 # A reply that is a menu instead of an answer: a list to pick from, asked before anything is
 # answered. An answer's numbered steps are no menu, nor the offer to start a service after it.
@@ -523,7 +525,7 @@ def main() -> int:
     parser.add_argument(
         "--half",
         choices=(
-            "tune", "blind", *(f"blind{n}" for n in range(3, 17)), "eval", "fresh", "both", "all",
+            "tune", "blind", *(f"blind{n}" for n in BLIND_SETS), "eval", "fresh", "both", "all",
         ),
         default="both",
         help="both = tune + eval; all = every set",
@@ -541,20 +543,7 @@ def main() -> int:
     halves = {
         "tune": ROOT / "bench" / "journeys.yaml",
         "blind": ROOT / "bench" / "journeys_blind.yaml",
-        "blind3": ROOT / "bench" / "journeys_blind3.yaml",
-        "blind4": ROOT / "bench" / "journeys_blind4.yaml",
-        "blind5": ROOT / "bench" / "journeys_blind5.yaml",
-        "blind6": ROOT / "bench" / "journeys_blind6.yaml",
-        "blind7": ROOT / "bench" / "journeys_blind7.yaml",
-        "blind8": ROOT / "bench" / "journeys_blind8.yaml",
-        "blind9": ROOT / "bench" / "journeys_blind9.yaml",
-        "blind10": ROOT / "bench" / "journeys_blind10.yaml",
-        "blind11": ROOT / "bench" / "journeys_blind11.yaml",
-        "blind12": ROOT / "bench" / "journeys_blind12.yaml",
-        "blind13": ROOT / "bench" / "journeys_blind13.yaml",
-        "blind14": ROOT / "bench" / "journeys_blind14.yaml",
-        "blind15": ROOT / "bench" / "journeys_blind15.yaml",
-        "blind16": ROOT / "bench" / "journeys_blind16.yaml",
+        **{f"blind{n}": ROOT / "bench" / f"journeys_blind{n}.yaml" for n in BLIND_SETS},
         "eval": ROOT / "bench" / "journeys_eval.yaml",
         "fresh": ROOT / "bench" / "journeys_fresh.yaml",
     }
