@@ -61,9 +61,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
         return
     url: str = request.getfixturevalue("redis_url")
     prefix = f"wxbot-test:{uuid.uuid4().hex}:"
-    redis_store = RedisStore.from_url(url, prefix=prefix)
-    if request.param == "redis-pooled":
-        redis_store._pipe = None
+    redis_store = RedisStore.from_url(url, prefix=prefix, own_connection=request.param != "redis-pooled")
     yield redis_store
     await delete_prefixed(redis_store, prefix)
     await redis_store.close()

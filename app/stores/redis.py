@@ -163,8 +163,10 @@ class RedisStore:
         connect_timeout: float = 0.5,
         op_timeout: float = 1.0,
         cooldown_s: float = 1.0,
+        own_connection: bool = True,
     ) -> RedisStore:
-        """Build a store with timeouts that keep a reply within its budget (no I/O here)."""
+        """Build a store with timeouts that keep a reply within its budget (no I/O here).
+        `own_connection=False` keeps the turn scripts on redis-py's pooled connections, as TLS does."""
         client = Redis.from_url(
             url,
             socket_connect_timeout=connect_timeout,
@@ -175,7 +177,8 @@ class RedisStore:
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=10,
         )
-        return cls(client, prefix=prefix, cooldown_s=cooldown_s, op_timeout=op_timeout, connect_timeout=connect_timeout)
+        return cls(client, prefix=prefix, cooldown_s=cooldown_s, op_timeout=op_timeout, connect_timeout=connect_timeout,
+                   own_connection=own_connection)
 
     # -- key-value -------------------------------------------------------------------------
 
