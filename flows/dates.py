@@ -45,8 +45,10 @@ _RELATIVE_DAYS = {
 _STEPS = {"这": 0, "本": 0, "下": 1, "下下": 2, "上": -1}
 
 # 「周三」「下周三」「下个礼拜三」: a weekday, in the week named (or the coming one).
+# The space is part of it only after the week's word (「下 周三」): a bare weekday's match starts at
+# 周, not at the blanks before it (a mobile taken out of 「李秀兰 13698765432 礼拜三」 leaves some).
 _WEEKDAY = re.compile(
-    r"(?P<which>下下|下|这|本|上)?\s*(?:个)?(?:周|星期|礼拜)(?P<w>[一二三四五六日天七]|[1-7](?![\d.号日]))"
+    r"(?:(?P<which>下下|下|这|本|上)\s*)?(?:个)?(?:周|星期|礼拜)(?P<w>[一二三四五六日天七]|[1-7](?![\d.号日]))"
 )
 
 _PATTERNS = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from flows import engine
@@ -505,6 +507,19 @@ async def test_a_bare_weekday_after_a_week_named_without_its_day_is_that_weeks(
     assert plain.state is not None
     told = await say(booking, plain.state, "周五吧", services)
     assert told.state is not None and told.state.slots["date"] == "2026-11-27"
+
+
+async def test_the_week_named_first_holds_for_a_weekday_sent_with_the_mobile(
+    registry: FlowRegistry, services: RecordingServices
+) -> None:
+    # On a Monday this week's Wednesday and next week's differ. The mobile beside 「礼拜三」 is taken
+    # out of the text first, and the blanks it leaves must not count as part of the weekday said.
+    booking = flow_of(registry, "booking")
+    monday = THURSDAY + timedelta(days=11)  # 2026-12-07
+    out = await engine.start(booking, "下周想去大厅办下居住证 能约吗", monday, services)
+    assert out.state is not None and out.state.week == 1
+    told = await engine.advance(booking, out.state, "李秀兰 13698765432 礼拜三上午", monday, services, "o_user")
+    assert told.state is not None and told.state.slots["date"] == "2026-12-16"
 
 
 async def test_a_matter_filed_without_a_phone_says_sending_one_is_enough_and_hears_urging(
